@@ -1,0 +1,90 @@
+"""The dense layer as a pure triple over one frozen ``Dense`` record.
+
+    dense_init(fan_in, fan_out, scheme, rng, dtype)    -> Dense
+    dense_forward(layer, x, act)                       -> (out, DenseCache)
+    dense_backward(layer, cache, d_out, act, need_dx)  -> (Dense of grads, dx)
+
+Forward computes ``out = act(x @ w + b)``; backward receives ``d_out = dL/d out`` and
+returns dL/dw, dL/db (as a ``Dense``) and ``dx = dL/dx`` for the layer below
+(docs/math.md, equations BP2-BP4). The network folds these over its layers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from purenet.activations import Activation
+from purenet.records import Dense, DenseCache
+
+INIT_SCHEMES = ("auto", "he", "xavier", "uniform")
+"""Weight initialisations: He (normal), Xavier/Glorot (uniform), the original
+scripts' uniform U(-1/sqrt(fan_in), 1/sqrt(fan_in)), or ``auto``: He for the ReLU
+family, Xavier for sigmoid, tanh and identity. Biases always start at zero."""
+
+_RELU_FAMILY = ("relu", "leaky_relu", "elu")
+
+
+def resolve_scheme(scheme: str, act: str) -> str:
+    """Turn ``auto`` into the scheme that suits ``act``; reject unknown names."""
+    if scheme not in INIT_SCHEMES:
+        raise ValueError(f"unknown init {scheme!r}; choose one of {', '.join(INIT_SCHEMES)}")
+    if scheme == "auto":
+        return "he" if act in _RELU_FAMILY else "xavier"
+    return scheme
+
+
+def dense_init(fan_in: int, fan_out: int, scheme: str, rng: np.random.Generator, dtype=np.float32) -> Dense:
+    """A fresh layer: weights (fan_in, fan_out) drawn from ``rng`` by ``scheme``, zero bias.
+
+    >>> layer = dense_init(784, 200, "he", np.random.default_rng(0))
+    >>> layer.w.shape, layer.b.shape, layer.w.dtype
+    ((784, 200), (200,), dtype('float32'))
+    """
+    shape = (fan_in, fan_out)
+    dtype = np.dtype(dtype).type
+    if scheme == "he":
+        w = rng.standard_normal(shape, dtype=dtype) * dtype(math.sqrt(2.0 / fan_in))
+    elif scheme == "xavier":
+        limit = math.sqrt(6.0 / (fan_in + fan_out))
+        w = _uniform(rng, shape, limit, dtype)
+    elif scheme == "uniform":
+        w = _uniform(rng, shape, 1.0 / math.sqrt(fan_in), dtype)
+    else:
+        raise ValueError(f"unknown init scheme {scheme!r}")
+    return Dense(w=w, b=np.zeros(fan_out, dtype=dtype))
+
+
+def _uniform(rng: np.random.Generator, shape: tuple[int, int], limit: float, dtype) -> np.ndarray:
+    """U(-limit, limit) in ``dtype``."""
+    w = rng.random(shape, dtype=dtype)
+    w *= dtype(2 * limit)
+    w -= dtype(limit)
+    return w
+
+
+def dense_forward(layer: Dense, x: np.ndarray, act: Activation) -> tuple[np.ndarray, DenseCache]:
+    """``out = act(x @ w + b)`` for a batch ``x`` (N, fan_in) -> (N, fan_out).
+
+    The activation is applied in place on ``z``, a temporary this call owns.
+    """
+    z = x @ layer.w
+    z += layer.b
+    out = act.fn(z, out=z)
+    return out, DenseCache(x=x, out=out)
+
+
+def dense_backward(
+    layer: Dense, cache: DenseCache, d_out: np.ndarray, act: Activation, need_dx: bool = True
+) -> tuple[Dense, np.ndarray | None]:
+    """Gradients of one layer from ``d_out = dL/d out`` (N, fan_out).
+
+    ``dz = d_out * act'(z)`` (act' written from the cached output), then
+    ``dL/dw = x^T dz``, ``dL/db = sum over the batch of dz``, ``dx = dz w^T``.
+    ``need_dx=False`` (the first layer) skips the product nobody needs.
+    """
+    dz = d_out if act.grad is None else d_out * act.grad(cache.out)
+    grads = Dense(w=cache.x.T @ dz, b=dz.sum(axis=0))
+    dx = dz @ layer.w.T if need_dx else None
+    return grads, dx

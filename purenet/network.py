@@ -1,0 +1,135 @@
+"""The network: the dense layer's triple folded over the layer list.
+
+    init(layers, act, rng=...)   -> Params
+    forward(params, x)           -> Cache     # everything backward needs
+    backward(params, cache, y)   -> Grads     # mean over the batch; same type as Params
+    predict(params, x)           -> (N, K) probabilities, rows sum to 1
+    loss(params, x or cache, y)  -> float     # mean over the batch
+    accuracy(params, x, y)       -> float
+
+Depth is never hard-coded: forward and backward loop over ``params.layers`` (like
+stax.serial). Hidden layers use ``params.arch.act``; the output layer is linear and
+its nonlinearity (softmax or sigmoid) belongs to the loss (``purenet.losses``).
+The same calls serve a batch of 1, a mini-batch or the whole data set.
+
+>>> import numpy as np
+>>> params = init([784, 200, 200, 10], act="sigmoid", rng=np.random.default_rng(0))
+>>> x = np.zeros((5, 784), np.float32); y = np.arange(5)
+>>> grads = backward(params, forward(params, x), y)
+>>> predict(params, x).shape
+(5, 10)
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from purenet.activations import ACTIVATIONS, Activation, get_activation
+from purenet.layers import dense_backward, dense_forward, dense_init, resolve_scheme
+from purenet.losses import get_loss
+from purenet.records import Arch, Cache, Grads, Params
+
+_FLOAT_DTYPES = (np.float32, np.float64)
+
+
+def init(
+    layers: Sequence[int],
+    act: str = "relu",
+    *,
+    rng: np.random.Generator | int,
+    init: str = "auto",
+    dtype=np.float32,
+    loss: str = "ce",
+) -> Params:
+    """New params for a network with widths ``layers`` (input first), e.g. [784, 200, 10].
+
+    ``rng`` is a ``numpy.random.Generator`` (an int is taken as its seed); ``init`` one of
+    ``purenet.layers.INIT_SCHEMES``; ``dtype`` float32 (default) or float64; ``loss``
+    "ce" (softmax + cross-entropy) or "mse" (sigmoid + squared error).
+    """
+    arch = Arch(sizes=layers, act=act, loss=loss)
+    get_activation(act), get_loss(loss)  # fail early, with the list of choices
+    if np.dtype(dtype).type not in _FLOAT_DTYPES:
+        raise ValueError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
+    if isinstance(rng, (int, np.integer)):
+        rng = np.random.default_rng(rng)
+    scheme = resolve_scheme(init, act)
+    dense = tuple(dense_init(m, n, scheme, rng, dtype) for m, n in zip(arch.sizes[:-1], arch.sizes[1:]))
+    return Params(arch=arch, layers=dense)
+
+
+def layer_activations(params: Params) -> tuple[Activation, ...]:
+    """The activation of each layer: the hidden one everywhere, identity at the output."""
+    hidden = get_activation(params.arch.act)
+    return (hidden,) * (len(params.layers) - 1) + (ACTIVATIONS["identity"],)
+
+
+def forward(params: Params, x: np.ndarray) -> Cache:
+    """Run a batch ``x`` (N, sizes[0]), floating point, through every layer.
+
+    ``x`` is converted to the params' dtype (no copy when it already matches).
+    """
+    out = _check_inputs(params, x)
+    caches = []
+    for layer, act in zip(params.layers, layer_activations(params)):
+        out, cache = dense_forward(layer, out, act)
+        caches.append(cache)
+    return Cache(layers=caches)
+
+
+def backward(params: Params, cache: Cache, y: np.ndarray) -> Grads:
+    """Gradients of the mean loss over the batch, as a record shaped like ``params``.
+
+    ``y`` holds integer labels (N,). The output error comes from the loss in closed
+    form (BP1); each layer then turns dL/d(out) into its grads and dL/dx (BP2-BP4).
+    """
+    y = _check_labels(params, y, len(cache.logits))
+    d_out = get_loss(params.arch.loss).delta(cache.logits, y)
+    acts = layer_activations(params)
+    grads = [None] * len(params.layers)
+    for i in reversed(range(len(params.layers))):
+        grads[i], d_out = dense_backward(params.layers[i], cache.layers[i], d_out, acts[i], need_dx=i > 0)
+    return Params(arch=params.arch, layers=grads)
+
+
+def predict(params: Params, x: np.ndarray) -> np.ndarray:
+    """Class probabilities (N, K) for a batch ``x``; each row sums to 1.
+
+    With the "mse" loss the sigmoid outputs are scaled to sum to 1 per row.
+    """
+    return get_loss(params.arch.loss).output(forward(params, x).logits)
+
+
+def loss(params: Params, x: np.ndarray | Cache, y: np.ndarray) -> float:
+    """The mean loss over a batch; ``x`` may be inputs or a ``Cache`` already computed."""
+    cache = x if isinstance(x, Cache) else forward(params, x)
+    y = _check_labels(params, y, len(cache.logits))
+    return get_loss(params.arch.loss).value(cache.logits, y)
+
+
+def accuracy(params: Params, x: np.ndarray, y: np.ndarray) -> float:
+    """The fraction of rows of ``x`` whose most probable class is the label in ``y``."""
+    y = _check_labels(params, y, len(x))
+    return float(np.mean(forward(params, x).logits.argmax(axis=1) == y))
+
+
+def _check_inputs(params: Params, x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x)
+    width = params.arch.sizes[0]
+    if x.ndim != 2 or x.shape[1] != width or len(x) == 0:
+        raise ValueError(f"inputs must have shape (N, {width}) with N >= 1, got {x.shape}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise ValueError(f"inputs must be floating point (scale uint8 pixels to [0, 1] first), got {x.dtype}")
+    return x.astype(params.dtype, copy=False)
+
+
+def _check_labels(params: Params, y: np.ndarray, n: int) -> np.ndarray:
+    y = np.asarray(y)
+    classes = params.arch.sizes[-1]
+    if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"labels must be integers of shape ({n},), got {y.dtype} {y.shape}")
+    if n and (y.min() < 0 or y.max() >= classes):
+        raise ValueError(f"labels must lie in 0..{classes - 1}, got {y.min()}..{y.max()}")
+    return y

@@ -1,0 +1,147 @@
+"""The frozen records that flow through purenet's pure functions.
+
+State is a value: every record here is an ``@attrs.frozen`` class, and every
+NumPy array a record holds is a *read-only view*, so an accidental write
+raises ``ValueError: assignment destination is read-only`` instead of quietly
+changing a value that someone else still holds. Building a view never copies
+the data and never changes the flags of the caller's own array.
+
+    Arch      the static configuration: layer sizes, activation, loss
+    Dense     one fully connected layer's weights ``w`` (fan_in, fan_out) and bias ``b`` (fan_out,)
+    Params    an ``Arch`` and one ``Dense`` per layer
+    Grads     the same type as ``Params`` (as in optax, updates *are* params)
+    DenseCache  one layer's input and output, kept by forward for backward
+    Cache     what ``forward`` computed: one DenseCache per layer
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+import attrs
+import numpy as np
+
+
+def readonly(array: np.ndarray) -> np.ndarray:
+    """Return a read-only view of ``array`` (no copy; the caller's flags are untouched)."""
+    view = np.asarray(array).view()
+    view.flags.writeable = False
+    return view
+
+
+def array_field():
+    """An attrs field for an array: made read-only, compared with ``np.array_equal``."""
+    return attrs.field(converter=readonly, eq=attrs.cmp_using(eq=np.array_equal), repr=_shape_repr)
+
+
+def _shape_repr(array: np.ndarray) -> str:
+    return f"array(shape={array.shape}, dtype={array.dtype})"
+
+
+@attrs.frozen
+class Arch:
+    """The static part of a network: everything except the numbers it learns.
+
+    ``sizes`` are the layer widths from input to output, e.g. ``(784, 200, 200, 10)``;
+    ``act`` names the hidden activation (see ``purenet.activations``); ``loss``
+    names the loss, which also fixes the output nonlinearity (``"ce"``: softmax,
+    ``"mse"``: sigmoid; see ``purenet.losses``).
+    """
+
+    sizes: tuple[int, ...] = attrs.field(converter=lambda s: tuple(int(n) for n in s))
+    act: str
+    loss: str
+
+    @sizes.validator
+    def _check_sizes(self, _attribute, sizes) -> None:
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"layer sizes need at least two positive widths, got {sizes}")
+
+
+@attrs.frozen
+class Dense:
+    """One fully connected layer: ``z = x @ w + b``.
+
+    ``w`` has shape (fan_in, fan_out) so that a batch of row vectors ``x`` (N, fan_in)
+    maps to ``z`` (N, fan_out) with one matrix product and no transposes.
+    """
+
+    w: np.ndarray = array_field()
+    b: np.ndarray = array_field()
+
+
+@attrs.frozen
+class Params:
+    """A whole network: its ``arch`` and one ``Dense`` record per layer.
+
+    The same type holds gradients (``Grads``): ``backward`` returns a ``Params`` whose
+    arrays are dL/dw and dL/db, so optimizers can zip params and grads layer by layer.
+    """
+
+    arch: Arch
+    layers: tuple[Dense, ...] = attrs.field(converter=tuple)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.layers[0].w.dtype
+
+    def arrays(self) -> Iterator[np.ndarray]:
+        """Every array, in a fixed order: w0, b0, w1, b1, ..."""
+        for layer in self.layers:
+            yield layer.w
+            yield layer.b
+
+    @property
+    def size(self) -> int:
+        """The number of learned scalars."""
+        return sum(a.size for a in self.arrays())
+
+
+Grads = Params
+"""Gradients have exactly the structure of the params they belong to."""
+
+
+def tree_map(fn: Callable[..., np.ndarray], first: Params, *rest: Params) -> Params:
+    """Apply ``fn`` array-wise across records of the same structure; keep ``first.arch``.
+
+    >>> double = tree_map(lambda a: 2 * a, params)        # doctest: +SKIP
+    >>> step = tree_map(lambda p, g: p - 0.1 * g, params, grads)   # doctest: +SKIP
+    """
+    layers = tuple(
+        Dense(w=fn(layer.w, *(r.layers[i].w for r in rest)), b=fn(layer.b, *(r.layers[i].b for r in rest)))
+        for i, layer in enumerate(first.layers)
+    )
+    return Params(arch=first.arch, layers=layers)
+
+
+@attrs.frozen
+class DenseCache:
+    """What one dense layer's forward keeps for its backward: its input and its output.
+
+    The output is kept *after* the activation: every activation purenet offers has a
+    derivative that can be written from its output alone (see ``purenet.activations``),
+    so the pre-activation never needs to be stored.
+    """
+
+    x: np.ndarray = attrs.field(converter=readonly, eq=False, repr=_shape_repr)
+    out: np.ndarray = attrs.field(converter=readonly, eq=False, repr=_shape_repr)
+
+
+@attrs.frozen
+class Cache:
+    """What ``forward`` computed: one ``DenseCache`` per layer, input layer first.
+
+    ``inputs`` is the network input in the params' dtype (N, sizes[0]); ``logits`` is the
+    output layer's pre-activation (N, sizes[-1]). The output nonlinearity (softmax or
+    sigmoid) belongs to the loss, so the last layer's activation is the identity.
+    """
+
+    layers: tuple[DenseCache, ...] = attrs.field(converter=tuple)
+
+    @property
+    def inputs(self) -> np.ndarray:
+        return self.layers[0].x
+
+    @property
+    def logits(self) -> np.ndarray:
+        return self.layers[-1].out
