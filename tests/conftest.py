@@ -12,11 +12,8 @@ MNIST_DIR = ROOT / "data" / "mnist"
 SHARED_MNIST_DIR = ROOT.parent / "shared" / "data" / "mnist"
 
 
-@pytest.fixture(autouse=True)
-def _raise_on_float_errors():
-    """Hidden overflows, divisions by zero and NaNs fail the test; underflow to 0 is fine."""
-    with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
-        yield
+# Hidden overflows, divisions by zero and NaNs fail the suite; underflow to 0 is fine.
+np.seterr(over="raise", divide="raise", invalid="raise", under="ignore")
 
 
 @pytest.fixture(scope="session")
