@@ -127,10 +127,9 @@ def _run_epoch(params, state, split, optimizer, batch_size, rng, epoch, progress
     started = time.perf_counter()
     for step, index in enumerate(batches(len(split), batch_size, rng), start=1):
         y = split.labels[index]
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            x = to_float(split.images[index], params.dtype)
-            params, state, cache = train_step(params, state, x, y, optimizer)
-            batch_loss = loss_of(cache.logits, y)
+        x = to_float(split.images[index], params.dtype)
+        params, state, cache = train_step(params, state, x, y, optimizer)
+        batch_loss = loss_of(cache.logits, y)
         if not math.isfinite(batch_loss):
             raise TrainingDiverged(f"the loss became {batch_loss} at epoch {epoch}, step {step}")
         loss_sum += batch_loss * len(index)
