@@ -1,0 +1,103 @@
+"""Activations and losses: values, stability at extreme inputs, output-form derivatives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from purenet import ACTIVATIONS, init, predict
+from purenet.activations import get_activation, sigmoid
+from purenet.losses import LOSSES, get_loss, log_softmax, softmax
+
+REFERENCE = {  # the textbook formulas, for moderate z where they are safe
+    "identity": lambda z: z,
+    "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
+    "tanh": np.tanh,
+    "relu": lambda z: np.maximum(z, 0),
+    "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z),
+    "elu": lambda z: np.where(z > 0, z, np.exp(np.minimum(z, 0)) - 1),
+}
+
+moderate = arrays(np.float64, (3, 5), elements=st.floats(-20, 20))
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+@given(z=moderate)
+def test_activation_matches_its_formula(name, z):
+    np.testing.assert_allclose(get_activation(name).fn(z), REFERENCE[name](z), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", sorted(set(ACTIVATIONS) - {"identity"}))
+@given(z=arrays(np.float64, 7, elements=st.floats(-5, 5).filter(lambda v: abs(v) > 1e-3)))
+def test_derivative_from_output_matches_slope(name, z):
+    act = get_activation(name)
+    h = 1e-6
+    slope = (act.fn(z + h) - act.fn(z - h)) / (2 * h)
+    np.testing.assert_allclose(act.grad(act.fn(z)), slope, rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_activations_are_quiet_at_extreme_inputs(name, dtype):
+    """With np.seterr raising, any overflow or invalid value fails this test."""
+    z = np.array([-1e4, -100, -1, 0, 1, 100, 1e4], dtype=dtype)
+    a = get_activation(name).fn(z.copy())
+    assert a.dtype == dtype and np.isfinite(a).all()
+
+
+def test_sigmoid_saturates_exactly():
+    a = sigmoid(np.array([-1e4, 0.0, 1e4]))
+    np.testing.assert_array_equal(a, [0.0, 0.5, 1.0])
+
+
+def test_activation_with_out_writes_in_place_and_without_does_not():
+    z = np.array([-1.0, 2.0])
+    relu = get_activation("relu")
+    fresh = relu.fn(z)
+    assert fresh is not z and z[0] == -1.0
+    assert relu.fn(z, out=z) is z and z[0] == 0.0
+
+
+def test_softmax_rows_sum_to_one_even_for_huge_logits():
+    z = np.array([[1e4, 0.0, -1e4], [3.0, 3.0, 3.0]], dtype=np.float32)
+    p = softmax(z)
+    np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-6)
+    np.testing.assert_allclose(p[1], 1 / 3, rtol=1e-6)
+    assert np.isfinite(log_softmax(z)).all()
+
+
+@given(z=moderate, y=arrays(np.int64, 3, elements=st.integers(0, 4)))
+def test_cross_entropy_matches_the_naive_formula(z, y):
+    naive = -np.log(np.exp(z) / np.exp(z).sum(axis=1, keepdims=True))[np.arange(3), y].mean()
+    assert get_loss("ce").value(z, y) == pytest.approx(naive, rel=1e-9)
+
+
+def test_cross_entropy_is_finite_for_confidently_wrong_logits():
+    z = np.array([[1e4, -1e4]], dtype=np.float32)
+    assert get_loss("ce").value(z, np.array([1])) == pytest.approx(2e4, rel=1e-6)
+
+
+def test_mse_value_is_half_the_squared_distance():
+    z = np.zeros((2, 3))  # sigmoid(0) = 0.5 everywhere
+    # each row: (0.5 - 1)^2 + 2 * 0.5^2 = 0.75, halved = 0.375
+    assert get_loss("mse").value(z, np.array([0, 2])) == pytest.approx(0.375)
+
+
+@pytest.mark.parametrize("loss_name", sorted(LOSSES))
+def test_predict_rows_are_probabilities(loss_name):
+    params = init([6, 5, 4], act="sigmoid", loss=loss_name, rng=0)
+    p = predict(params, np.random.default_rng(0).random((7, 6), dtype=np.float32))
+    assert p.shape == (7, 4) and (p >= 0).all()
+    np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-5)
+
+
+def test_unknown_names_list_the_choices():
+    with pytest.raises(ValueError, match="relu"):
+        get_activation("swish")
+    with pytest.raises(ValueError, match="ce"):
+        get_loss("hinge")
+    with pytest.raises(ValueError, match="choose one of"):
+        init([4, 2], act="relu", init="orthogonal", rng=0)

@@ -1,0 +1,89 @@
+"""The network's records and checks: architecture, initialisation, input validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from purenet import Arch, backward, forward, init, loss, predict
+
+
+def test_architecture_is_readable_from_the_record():
+    params = init([784, 200, 200, 10], act="sigmoid", rng=0, loss="mse")
+    assert params.arch == Arch(sizes=(784, 200, 200, 10), act="sigmoid", loss="mse")
+    assert [layer.w.shape for layer in params.layers] == [(784, 200), (200, 200), (200, 10)]
+    assert params.dtype == np.float32
+    assert params.size == 784 * 200 + 200 + 200 * 200 + 200 + 200 * 10 + 10
+
+
+@pytest.mark.parametrize("depth", [1, 2, 5, 8])
+def test_any_depth_works(depth):
+    sizes = [6] + [5] * (depth - 1) + [3]
+    params = init(sizes, act="elu", rng=0)
+    x = np.ones((2, 6), np.float32)
+    grads = backward(params, forward(params, x), np.array([0, 2]))
+    assert len(params.layers) == len(grads.layers) == depth
+
+
+@pytest.mark.parametrize(
+    "scheme, act, check",
+    [
+        ("he", "relu", lambda w: abs(w.std() - np.sqrt(2 / 400)) < 0.05 * np.sqrt(2 / 400)),
+        ("auto", "relu", lambda w: abs(w.std() - np.sqrt(2 / 400)) < 0.05 * np.sqrt(2 / 400)),
+        ("xavier", "relu", lambda w: np.abs(w).max() <= np.sqrt(6 / 700) and np.abs(w).max() > 0.95 * np.sqrt(6 / 700)),
+        ("auto", "tanh", lambda w: np.abs(w).max() <= np.sqrt(6 / 700) and np.abs(w).max() > 0.95 * np.sqrt(6 / 700)),
+        ("uniform", "sigmoid", lambda w: np.abs(w).max() <= 1 / 20 and np.abs(w).max() > 0.95 / 20),
+    ],
+)
+def test_initialisation_schemes(scheme, act, check):
+    params = init([400, 300], act=act, init=scheme, rng=0)
+    assert check(params.layers[0].w)
+    np.testing.assert_array_equal(params.layers[0].b, 0)
+
+
+def test_batch_of_one_is_the_same_as_a_row_of_a_batch():
+    params = init([6, 5, 3], act="tanh", rng=0, dtype=np.float64)
+    x = np.random.default_rng(1).random((4, 6))
+    np.testing.assert_allclose(predict(params, x[2:3]), predict(params, x)[2:3], rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "x, message",
+    [
+        (np.zeros((3, 5), np.float32), r"shape \(N, 6\)"),
+        (np.zeros(6, np.float32), r"shape \(N, 6\)"),
+        (np.zeros((0, 6), np.float32), "N >= 1"),
+        (np.zeros((3, 6), np.uint8), "floating point"),
+    ],
+)
+def test_bad_inputs_are_refused_clearly(x, message):
+    with pytest.raises(ValueError, match=message):
+        forward(init([6, 3], rng=0), x)
+
+
+@pytest.mark.parametrize(
+    "y, message",
+    [
+        (np.array([0, 1]), r"shape \(3,\)"),
+        (np.array([0.0, 1.0, 2.0]), "integers"),
+        (np.array([0, 1, 3]), "0..2"),
+        (np.array([0, -1, 2]), "0..2"),
+    ],
+)
+def test_bad_labels_are_refused_clearly(y, message):
+    params = init([6, 3], rng=0)
+    with pytest.raises(ValueError, match=message):
+        backward(params, forward(params, np.zeros((3, 6), np.float32)), y)
+    with pytest.raises(ValueError, match=message):
+        loss(params, np.zeros((3, 6), np.float32), y)
+
+
+@pytest.mark.parametrize("sizes", [[784], [784, 0, 10], []])
+def test_bad_layer_sizes_are_refused(sizes):
+    with pytest.raises(ValueError, match="layer sizes"):
+        init(sizes, rng=0)
+
+
+def test_only_float32_or_float64():
+    with pytest.raises(ValueError, match="float32 or float64"):
+        init([4, 2], rng=0, dtype=np.float16)

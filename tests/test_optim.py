@@ -1,0 +1,99 @@
+"""Optimizers: each update rule checked against its formula (docs/math.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from purenet import SGD, Adam, Momentum, Nesterov, Params, init, make_optimizer, sgd, tree_map
+
+
+@pytest.fixture
+def params():
+    return init([4, 3, 2], act="tanh", rng=0, dtype=np.float64)
+
+
+def constant_grads(params: Params, value: float) -> Params:
+    return tree_map(lambda a: np.full_like(a, value), params)
+
+
+def w0(record: Params) -> np.ndarray:
+    return record.layers[0].w
+
+
+def test_sgd_step(params):
+    grads = constant_grads(params, 2.0)
+    np.testing.assert_allclose(w0(sgd(params, grads, 0.1)), w0(params) - 0.2)
+    new, state = SGD(0.1).update(params, grads, SGD(0.1).init(params))
+    np.testing.assert_array_equal(w0(new), w0(sgd(params, grads, 0.1)))
+    assert state.step == 1
+
+
+def test_sgd_rejects_grads_of_another_network(params):
+    other = init([4, 5, 2], rng=0, dtype=np.float64)
+    with pytest.raises(ValueError, match="do not match"):
+        sgd(params, other, 0.1)
+
+
+def test_momentum_accumulates_velocity(params):
+    opt = Momentum(lr=0.1, beta=0.9)
+    grads = constant_grads(params, 1.0)
+    p1, s1 = opt.update(params, grads, opt.init(params))
+    p2, s2 = opt.update(p1, grads, s1)
+    # v1 = g = 1, v2 = 0.9 + 1 = 1.9: the two steps move w by 0.1 and 0.19
+    np.testing.assert_allclose(w0(p1), w0(params) - 0.1)
+    np.testing.assert_allclose(w0(p2), w0(params) - 0.1 - 0.19)
+    np.testing.assert_allclose(w0(s2.slots[0]), 1.9)
+
+
+def test_nesterov_looks_ahead(params):
+    opt = Nesterov(lr=0.1, beta=0.9)
+    assert opt.nesterov and isinstance(opt, Momentum)
+    grads = constant_grads(params, 1.0)
+    p1, _ = opt.update(params, grads, opt.init(params))
+    # v1 = 1, step = g + beta v1 = 1.9
+    np.testing.assert_allclose(w0(p1), w0(params) - 0.19)
+
+
+def test_adam_first_step_is_lr_times_sign(params):
+    opt = Adam(lr=0.01)
+    grads = tree_map(lambda a: np.where(np.arange(a.size).reshape(a.shape) % 2, 3.0, -0.5), params)
+    p1, state = opt.update(params, grads, opt.init(params))
+    # with bias correction, m_hat = g and v_hat = g^2, so the step is lr * g / |g|
+    np.testing.assert_allclose(w0(p1) - w0(params), -0.01 * np.sign(w0(grads)), rtol=1e-6)
+    assert state.step == 1
+    np.testing.assert_allclose(w0(state.slots[0]), 0.1 * w0(grads))
+    np.testing.assert_allclose(w0(state.slots[1]), 0.001 * w0(grads) ** 2)
+
+
+@pytest.mark.parametrize("opt", [SGD(0.1, weight_decay=0.5), Momentum(0.1, weight_decay=0.5), Adam(0.1, weight_decay=0.5)], ids=repr)
+def test_weight_decay_pulls_weights_not_biases(params, opt):
+    zero = constant_grads(params, 0.0)
+    new, _ = opt.update(params, zero, opt.init(params))
+    w_moved = np.abs(w0(new)) < np.abs(w0(params))
+    assert w_moved[w0(params) != 0].all()
+    np.testing.assert_array_equal(new.layers[0].b, params.layers[0].b)
+
+
+def test_learning_rate_may_be_a_schedule(params):
+    opt = SGD(lr=lambda step: 0.1 / (step + 1))
+    grads = constant_grads(params, 1.0)
+    p1, s1 = opt.update(params, grads, opt.init(params))
+    p2, _ = opt.update(p1, grads, s1)
+    np.testing.assert_allclose(w0(p2), w0(params) - 0.1 - 0.05)
+
+
+def test_float32_stays_float32():
+    params = init([4, 3, 2], rng=0)
+    grads = constant_grads(params, 1.0)
+    for opt in (SGD(np.float64(0.1)), Momentum(0.1), Adam(1e-3, weight_decay=1e-2)):
+        new, state = opt.update(params, grads, opt.init(params))
+        assert all(a.dtype == np.float32 for a in new.arrays())
+        assert all(a.dtype == np.float32 for slot in state.slots for a in slot.arrays())
+
+
+def test_make_optimizer_by_name():
+    assert make_optimizer("nesterov", 0.2, 1e-4) == Nesterov(lr=0.2, weight_decay=1e-4)
+    assert isinstance(make_optimizer("adam", 1e-3), Adam)
+    with pytest.raises(ValueError, match="choose one of"):
+        make_optimizer("rmsprop", 0.1)
