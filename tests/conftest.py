@@ -22,3 +22,24 @@ def mnist():
     from purenet.data import load
 
     return load(MNIST_DIR)
+
+
+def write_idx(path: Path, array: np.ndarray) -> Path:
+    """Write a uint8 array as an IDX file (gzipped when ``path`` ends in .gz)."""
+    import gzip
+
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    payload = header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+    path.write_bytes(gzip.compress(payload, compresslevel=1) if path.suffix == ".gz" else payload)
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_mnist_dir(tmp_path_factory, mnist) -> Path:
+    """A small MNIST in IDX form (3,000 train, 1,000 test), for fast end-to-end runs."""
+    folder = tmp_path_factory.mktemp("small-mnist")
+    parts = {"train": mnist.train.take(slice(0, 3000)), "t10k": mnist.test.take(slice(0, 1000))}
+    for prefix, split in parts.items():
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", split.images.reshape(-1, 28, 28))
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", split.labels)
+    return folder

@@ -1,0 +1,1 @@
+"""purenet's command line (installed as ``purenet.cli``): thin commands over the library."""

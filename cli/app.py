@@ -1,0 +1,67 @@
+"""The ``purenet`` command: parses options and hands them to one module per command.
+
+Only typer is imported at start-up; numpy, rich and the library load inside the
+command that needs them, so ``purenet --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(
+    name="purenet",
+    help="Train and use pure-NumPy neural networks on MNIST-like digits.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+DEFAULT_LAYERS = "784,200,200,10"
+
+
+@app.callback()
+def purenet() -> None:
+    """Train and use pure-NumPy neural networks on MNIST-like digits.
+
+    Start with `purenet train`, then `purenet predict my-digit.jpg`.
+    """
+
+
+@app.command()
+def train(
+    layers: Annotated[str, typer.Option(help="Layer widths, input first, e.g. 784,200,200,10.")] = DEFAULT_LAYERS,
+    act: Annotated[str, typer.Option(help="Hidden activation: sigmoid, relu, leaky_relu, elu, tanh, identity.")] = "relu",
+    loss: Annotated[str, typer.Option(help="ce (softmax + cross-entropy) or mse (sigmoid + squared error).")] = "ce",
+    init: Annotated[str, typer.Option(help="Weight init: auto, he, xavier, uniform.")] = "auto",
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs to train (with --resume: the total to reach).")] = 10,
+    batch_size: Annotated[int, typer.Option(min=1, help="Samples per step; 1 is per-sample SGD.")] = 128,
+    lr: Annotated[Optional[float], typer.Option(min=0.0, help="Learning rate.", show_default="sgd 0.1, momentum 0.05, adam 0.001")] = None,
+    optimizer: Annotated[str, typer.Option(help="sgd, momentum, nesterov or adam.")] = "adam",
+    weight_decay: Annotated[float, typer.Option(min=0.0, help="L2 weight decay on the weights.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed for init, split and shuffling.")] = 0,
+    data: Annotated[Optional[Path], typer.Option(help="MNIST data: IDX folder, CSV, .npz or image folders.", show_default="data/mnist of this checkout, or $PURENET_DATA")] = None,
+    val_fraction: Annotated[float, typer.Option(min=0.0, max=0.9, help="Hold this fraction of the training set out for validation.")] = 0.0,
+    out: Annotated[Path, typer.Option(help="Checkpoint file, rewritten after every epoch.")] = Path("model.npz"),
+    resume: Annotated[Optional[Path], typer.Option(help="Continue the run saved in this checkpoint.")] = None,
+    every: Annotated[int, typer.Option(min=0, help="Also print held-out accuracy every N steps (0: never).")] = 0,
+    show_predictions: Annotated[int, typer.Option(min=0, help="End by drawing K test digits with their predictions.")] = 0,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object per epoch and a summary, nothing else.")] = False,
+) -> None:
+    """Train a network and save it as a checkpoint, showing progress and a table of epochs."""
+    options = dict(locals())
+    from purenet.cli.train import TrainOptions, run_train
+
+    run_train(TrainOptions(**options))
+
+
+def main() -> None:
+    """Entry point of the ``purenet`` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

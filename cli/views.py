@@ -1,0 +1,177 @@
+"""How ``purenet train`` shows its records: rich (terminal), plain (logs), JSON (machines).
+
+Each view has the same methods, called in this order:
+start, live (a context for the epochs), progress / held_out / epoch while training,
+then predictions (optional) and finish.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from purenet.cli.console import stdout_console
+from purenet.cli.digits import digit_grid
+from purenet.data import Split, to_float
+from purenet.network import predict
+
+COLUMNS = ("epoch", "loss", "train acc", "val acc", "test acc", "seconds")
+
+
+def make_view(json_output: bool, plain: bool):
+    """The view for this output: JSON if asked, plain when not on a colour terminal, else rich."""
+    if json_output:
+        return JsonView()
+    return PlainView() if plain else RichView()
+
+
+def describe(settings: dict) -> str:
+    """One line naming the run, e.g. '784-200-10 relu, ce loss, adam lr 0.001, batch 128'."""
+    sizes = "-".join(str(n) for n in settings["layers"])
+    decay = f", weight decay {settings['weight_decay']:g}" if settings["weight_decay"] else ""
+    return (
+        f"{sizes} {settings['act']}, {settings['loss']} loss, {settings['optimizer']} lr {settings['lr']:g}"
+        f"{decay}, batch {settings['batch_size']}, seed {settings['seed']}"
+    )
+
+
+def _percent(value) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def epoch_cells(record) -> list[str]:
+    return [
+        str(record.epoch), f"{record.loss:.4f}", _percent(record.train_acc), _percent(record.val_acc),
+        _percent(record.test_acc), f"{record.seconds:.1f}",
+    ]
+
+
+def sample_predictions(params, test: Split, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first ``count`` test digits, their labels and the network's predictions."""
+    part = test.take(slice(0, count))
+    predicted = predict(params, to_float(part.images)).argmax(axis=1)
+    return part.images, part.labels, predicted
+
+
+class TextView:
+    """What rich and plain views share: a console, the start line, predictions, the end."""
+
+    color = True
+
+    def __init__(self) -> None:
+        self.console = stdout_console()
+
+    def start(self, settings: dict, start_epoch: int, epochs: int, n_train: int) -> None:
+        resumed = f", resuming after epoch {start_epoch}" if start_epoch else ""
+        self.console.print(f"training {describe(settings)}")
+        self.console.print(f"data {settings['data']}: {n_train} training images, {epochs} epochs{resumed}")
+
+    def held_out(self, record, loss: float, accuracy: float) -> None:
+        self.console.print(f"epoch {record.epoch} step {record.step}: held-out accuracy {_percent(accuracy)}, loss {loss:.4f}")
+
+    def predictions(self, params, test: Split, count: int) -> None:
+        images, labels, predicted = sample_predictions(params, test, count)
+        captions = [f"true {t} pred {p} {'ok' if t == p else 'WRONG'}" for t, p in zip(labels, predicted)]
+        for line in digit_grid(images, captions, self.color, self.console.width):
+            self.console.print(line)
+
+    def finish(self, last, out: Path) -> None:
+        final = last.history[-1] if last.history else {}
+        test = f"test accuracy {_percent(final.get('test_acc'))}; " if final.get("test_acc") is not None else ""
+        self.console.print(f"{test}model saved to {out} (epoch {last.epoch})")
+
+
+class RichView(TextView):
+    """A live progress bar (samples/s, ETA, running loss) under a table that grows per epoch."""
+
+    def start(self, settings: dict, start_epoch: int, epochs: int, n_train: int) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.table import Table
+
+        super().start(settings, start_epoch, epochs, n_train)
+        self.table = Table(*COLUMNS, title="training", title_justify="left")
+        for column in self.table.columns[1:]:
+            column.justify = "right"
+        self.bar = Progress(
+            TextColumn("epoch {task.fields[epoch]}/" + str(epochs)), BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"), TextColumn("{task.fields[rate]:>8,.0f} samples/s"),
+            TimeRemainingColumn(), TextColumn("loss {task.fields[loss]:.4f}"), console=self.console,
+        )
+        self.task = self.bar.add_task("train", total=n_train, epoch=start_epoch + 1, rate=0.0, loss=float("nan"))
+
+    @contextlib.contextmanager
+    def live(self):
+        from rich.console import Group
+        from rich.live import Live
+
+        with Live(Group(self.table, self.bar), console=self.console, refresh_per_second=8) as self._live:
+            yield
+            self._live.update(self.table)  # the finished run leaves just the table
+
+    def progress(self, record) -> None:
+        rate = record.seen / record.seconds if record.seconds > 0 else 0.0
+        self.bar.update(self.task, completed=record.seen, epoch=record.epoch, rate=rate, loss=record.loss)
+
+    def held_out(self, record, loss: float, accuracy: float) -> None:
+        self._live.console.print(f"epoch {record.epoch} step {record.step}: held-out accuracy {_percent(accuracy)}, loss {loss:.4f}")
+
+    def epoch(self, record) -> None:
+        self.table.add_row(*epoch_cells(record))
+        self.bar.reset(self.task, epoch=record.epoch + 1, rate=0.0, loss=float("nan"))
+
+
+class PlainView(TextView):
+    """Plain lines for logs and pipes: a header, then one aligned line per epoch."""
+
+    color = False
+
+    @contextlib.contextmanager
+    def live(self):
+        self.console.print("  ".join(f"{c:>9}" for c in COLUMNS))
+        yield
+
+    def progress(self, record) -> None:
+        pass
+
+    def epoch(self, record) -> None:
+        self.console.print("  ".join(f"{c:>9}" for c in epoch_cells(record)))
+
+
+class JsonView:
+    """One JSON object per line: one per epoch ("event": "epoch"), one at the end ("summary")."""
+
+    def start(self, settings: dict, start_epoch: int, epochs: int, n_train: int) -> None:
+        self.settings = settings
+        self.extra: dict = {}
+
+    @contextlib.contextmanager
+    def live(self):
+        yield
+
+    def progress(self, record) -> None:
+        pass
+
+    def held_out(self, record, loss: float, accuracy: float) -> None:
+        _emit({"event": "step", "epoch": record.epoch, "step": record.step, "held_out_acc": accuracy, "held_out_loss": loss})
+
+    def epoch(self, record) -> None:
+        _emit({"event": "epoch", **dict(zip(("epoch", "loss", "train_acc", "val_acc", "test_acc", "seconds"), (
+            record.epoch, record.loss, record.train_acc, record.val_acc, record.test_acc, record.seconds)))})
+
+    def predictions(self, params, test: Split, count: int) -> None:
+        _, labels, predicted = sample_predictions(params, test, count)
+        self.extra["predictions"] = [{"true": int(t), "predicted": int(p)} for t, p in zip(labels, predicted)]
+
+    def finish(self, last, out: Path) -> None:
+        final = last.history[-1] if last.history else {}
+        _emit({"event": "summary", "model": str(out), "epochs": last.epoch, "test_acc": final.get("test_acc"),
+               "val_acc": final.get("val_acc"), "settings": self.settings, **self.extra})
+
+
+def _emit(obj: dict) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()

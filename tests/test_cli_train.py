@@ -1,0 +1,175 @@
+"""``purenet train`` end to end, through Typer's CliRunner and one real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from purenet.checkpoint import load as load_checkpoint
+from purenet.cli.app import app
+
+SMALL = ["--layers", "784,32,10", "--batch-size", "64"]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_state(tmp_path, monkeypatch):
+    """Each test remembers its 'last model' in its own state folder, and runs in tmp_path."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.chdir(tmp_path)
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, ["train", *args])
+
+
+def params_bytes(path: Path) -> list[bytes]:
+    return [a.tobytes() for a in load_checkpoint(path).params.arrays()]
+
+
+def test_plain_output_has_a_row_per_epoch(small_mnist_dir, tmp_path):
+    result = run(*SMALL, "--epochs", "2", "--data", str(small_mnist_dir), "--out", "m.npz")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if "train acc" in line and "test acc" in line)
+    rows = [line.split() for line in lines[header + 1 : header + 3]]
+    assert [row[0] for row in rows] == ["1", "2"]
+    assert all(row[-2].endswith("%") and row[-3] == "-" for row in rows)  # test acc; no val split
+    assert "model saved to m.npz" in result.stdout
+    assert (tmp_path / "m.npz").is_file()
+
+
+def test_json_prints_only_json(small_mnist_dir):
+    result = run(*SMALL, "--epochs", "2", "--data", str(small_mnist_dir), "--json", "--show-predictions", "3")
+    assert result.exit_code == 0, result.output
+    objects = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o["event"] for o in objects] == ["epoch", "epoch", "summary"]
+    assert objects[-1]["test_acc"] == objects[1]["test_acc"] > 0.5
+    assert len(objects[-1]["predictions"]) == 3
+
+
+def test_checkpoint_holds_history_and_settings(small_mnist_dir):
+    assert run(*SMALL, "--epochs", "2", "--data", str(small_mnist_dir), "--optimizer", "momentum").exit_code == 0
+    checkpoint = load_checkpoint("model.npz")
+    assert checkpoint.epoch == 2 and len(checkpoint.history) == 2
+    assert checkpoint.settings["optimizer"] == "momentum" and checkpoint.settings["lr"] == 0.05
+    assert checkpoint.params.arch.sizes == (784, 32, 10)
+    assert len(checkpoint.opt_state.slots) == 1  # momentum's velocity
+
+
+def test_resume_is_bitwise_identical_to_an_uninterrupted_run(small_mnist_dir):
+    data = ["--data", str(small_mnist_dir)]
+    assert run(*SMALL, *data, "--epochs", "3", "--out", "straight.npz", "--val-fraction", "0.1").exit_code == 0
+    assert run(*SMALL, *data, "--epochs", "1", "--out", "part.npz", "--val-fraction", "0.1").exit_code == 0
+    resumed = run("--resume", "part.npz", "--epochs", "3", "--out", "part.npz")
+    assert resumed.exit_code == 0, resumed.output
+    assert params_bytes(Path("part.npz")) == params_bytes(Path("straight.npz"))
+    assert [h["epoch"] for h in load_checkpoint("part.npz").history] == [1, 2, 3]
+
+
+def test_another_seed_gives_another_model(small_mnist_dir):
+    data = ["--data", str(small_mnist_dir), "--epochs", "1"]
+    assert run(*SMALL, *data, "--out", "a.npz").exit_code == 0
+    assert run(*SMALL, *data, "--out", "b.npz", "--seed", "1").exit_code == 0
+    assert params_bytes(Path("a.npz")) != params_bytes(Path("b.npz"))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--layers", "784,ten"], "--layers must be comma-separated"),
+        (["--layers", "784"], "at least an input and an output"),
+        (["--layers", "100,10"], "784 pixels but --layers starts with 100"),
+        (["--layers", "784,5"], "labels go up to 9"),
+        (["--act", "swish"], "--act 'swish' is not one of"),
+        (["--optimizer", "rmsprop"], "--optimizer 'rmsprop' is not one of"),
+        (["--data", "no/such/folder"], "no/such/folder: no such file or folder"),
+        (["--resume", "missing.npz"], "missing.npz: no such checkpoint file"),
+        (["--out", "no/such/dir/m.npz"], "no/such/dir/m.npz: cannot write"),
+    ],
+)
+def test_user_mistakes_give_one_line_and_exit_2(small_mnist_dir, args, message):
+    result = run("--epochs", "1", "--data", str(small_mnist_dir), *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+
+
+def test_a_bad_run_never_touches_an_existing_checkpoint(small_mnist_dir, tmp_path):
+    keep = tmp_path / "model.npz"
+    keep.write_bytes(b"precious")
+    assert run("--layers", "100,10", "--data", str(small_mnist_dir)).exit_code == 2
+    assert keep.read_bytes() == b"precious"
+
+
+def test_resume_of_a_finished_run_says_so(small_mnist_dir):
+    assert run(*SMALL, "--epochs", "1", "--data", str(small_mnist_dir)).exit_code == 0
+    result = run("--resume", "model.npz", "--epochs", "1")
+    assert result.exit_code == 2 and "already has 1 epochs" in result.stderr
+
+
+def test_divergence_stops_with_a_clear_message(small_mnist_dir):
+    result = run(*SMALL, "--epochs", "2", "--data", str(small_mnist_dir), "--optimizer", "sgd", "--lr", "1e30")
+    assert result.exit_code == 1
+    assert "the loss became" in result.stderr and "smaller --lr" in result.stderr
+
+
+def test_ctrl_c_keeps_the_last_finished_epoch_and_exits_130(small_mnist_dir, monkeypatch):
+    import purenet.cli.train as train_command
+
+    real_train = train_command.train
+
+    def interrupted_after_one_epoch(*args, **kwargs):
+        for record in real_train(*args, **kwargs):
+            yield record
+            if type(record).__name__ == "EpochRecord":
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_command, "train", interrupted_after_one_epoch)
+    result = run(*SMALL, "--epochs", "3", "--data", str(small_mnist_dir))
+    assert result.exit_code == 130
+    assert "epoch 1 is saved in model.npz" in result.stderr
+    assert load_checkpoint("model.npz").epoch == 1
+
+
+def test_every_n_steps_prints_held_out_accuracy(small_mnist_dir):
+    result = run(*SMALL, "--epochs", "1", "--data", str(small_mnist_dir), "--every", "20")
+    assert result.exit_code == 0
+    # 3,000 images at 64 a batch is 47 steps: reports at steps 20 and 40
+    assert [line.split(":")[0] for line in result.stdout.splitlines() if "held-out accuracy" in line] == [
+        "epoch 1 step 20", "epoch 1 step 40"
+    ]
+
+
+def test_show_predictions_draws_digits(small_mnist_dir):
+    result = run(*SMALL, "--epochs", "1", "--data", str(small_mnist_dir), "--show-predictions", "2")
+    assert result.exit_code == 0
+    assert result.stdout.count("true ") == 2 and "█" in result.stdout
+
+
+def installed_purenet() -> str:
+    found = shutil.which("purenet", path=str(Path(sys.executable).parent)) or shutil.which("purenet")
+    if found is None:
+        pytest.fail("the purenet command is not installed (pip install -e .)")
+    return found
+
+
+def test_the_installed_command_runs_in_a_real_process(small_mnist_dir, tmp_path):
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+    completed = subprocess.run(
+        [installed_purenet(), "train", *SMALL, "--epochs", "1", "--data", str(small_mnist_dir), "--json"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    summary = json.loads(completed.stdout.splitlines()[-1])
+    assert summary["event"] == "summary" and summary["epochs"] == 1
+    assert (tmp_path / "model.npz").is_file()
+    assert np.isfinite(summary["test_acc"])
