@@ -58,6 +58,18 @@ def train(
     run_train(TrainOptions(**options))
 
 
+@app.command()
+def evaluate(
+    model: Annotated[Optional[Path], typer.Argument(help="Checkpoint to evaluate.", show_default="the last model purenet train wrote")] = None,
+    data: Annotated[Optional[Path], typer.Option(help="Data to evaluate on (its test part).", show_default="the data the model was trained on")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object with accuracy, loss, per-class accuracy and confusion.")] = False,
+) -> None:
+    """Measure a trained model: accuracy, loss, per-class accuracy and a confusion matrix."""
+    from purenet.cli.evaluate import run_evaluate
+
+    run_evaluate(model, data, json_output)
+
+
 def main() -> None:
     """Entry point of the ``purenet`` console script."""
     app()

@@ -22,7 +22,8 @@ from purenet.losses import LOSSES
 from purenet.network import accuracy, backward, forward, init, loss, predict
 from purenet.optim import OPTIMIZERS, SGD, Adam, Momentum, Nesterov, Optimizer, OptState, make_optimizer, sgd
 from purenet.records import Arch, Cache, Dense, DenseCache, Grads, Params, tree_map
-from purenet.train import EpochRecord, Progress, TrainingDiverged, evaluate, train, train_step
+from purenet.metrics import confusion_matrix, evaluate
+from purenet.train import EpochRecord, Progress, TrainingDiverged, train, train_step
 
 __version__ = "0.1.0"
 
@@ -55,6 +56,7 @@ __all__ = [
     "train",
     "train_step",
     "evaluate",
+    "confusion_matrix",
     "EpochRecord",
     "Progress",
     "TrainingDiverged",

@@ -26,6 +26,7 @@ from purenet.optim import OptState
 from purenet.records import Arch, Dense, Params
 
 FORMAT_VERSION = 1
+ZIP_MAGIC = b"PK\x03\x04"
 
 
 class CheckpointError(ValueError):
@@ -88,6 +89,9 @@ def load(path: str | os.PathLike) -> Checkpoint:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    with open(path, "rb") as handle:
+        if handle.read(4) != ZIP_MAGIC:
+            raise CheckpointError(f"{path}: not an .npz file (a purenet checkpoint is a zip archive of arrays)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}

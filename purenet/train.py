@@ -3,7 +3,6 @@
     train_step(params, state, x, y, optimizer) -> (params, state, cache)
     train(params, split, optimizer=..., epochs=..., batch_size=..., rng=...)
         yields Progress records inside an epoch (when asked) and one EpochRecord per epoch
-    evaluate(params, split)                    -> (loss, accuracy)
 
 Nothing here prints: the CLI renders the records, a script consumes them as it
 likes. The only state that moves is the ``numpy.random.Generator`` the caller
@@ -26,13 +25,10 @@ import numpy as np
 
 from purenet.data import Split, batches, to_float
 from purenet.losses import get_loss
+from purenet.metrics import evaluate
 from purenet.network import backward, forward
 from purenet.optim import Optimizer, OptState
 from purenet.records import Cache, Params
-
-EVAL_CHUNK = 10_000
-"""Rows converted to float at a time when evaluating, which bounds memory."""
-
 
 class TrainingDiverged(ArithmeticError):
     """The loss became NaN or infinite; lower the learning rate."""
@@ -145,15 +141,3 @@ def _progress(epoch, step, seen, total, loss_sum, correct, started, params) -> P
         epoch=epoch, step=step, seen=seen, total=total, loss=loss_sum / max(seen, 1),
         accuracy=correct / max(seen, 1), seconds=time.perf_counter() - started, params=params,
     )
-
-
-def evaluate(params: Params, split: Split) -> tuple[float, float]:
-    """Mean loss and accuracy of ``params`` on ``split``, converting EVAL_CHUNK rows at a time."""
-    loss_of = get_loss(params.arch.loss).value
-    loss_sum, correct = 0.0, 0
-    for start in range(0, len(split), EVAL_CHUNK):
-        part = split.take(slice(start, start + EVAL_CHUNK))
-        logits = forward(params, to_float(part.images, params.dtype)).logits
-        loss_sum += loss_of(logits, part.labels) * len(part)
-        correct += int(np.count_nonzero(logits.argmax(axis=1) == part.labels))
-    return loss_sum / len(split), correct / len(split)

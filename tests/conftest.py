@@ -43,3 +43,17 @@ def small_mnist_dir(tmp_path_factory, mnist) -> Path:
         write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", split.images.reshape(-1, 28, 28))
         write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", split.labels)
     return folder
+
+
+@pytest.fixture(scope="session")
+def small_model(tmp_path_factory, small_mnist_dir) -> Path:
+    """A checkpoint of a small network trained for 2 epochs on ``small_mnist_dir``."""
+    from typer.testing import CliRunner
+
+    from purenet.cli.app import app
+
+    path = tmp_path_factory.mktemp("model") / "small.npz"
+    args = ["train", "--layers", "784,64,10", "--epochs", "2", "--data", str(small_mnist_dir), "--out", str(path)]
+    result = CliRunner().invoke(app, args, env={"XDG_STATE_HOME": str(path.parent / "state")})
+    assert result.exit_code == 0, result.output
+    return path

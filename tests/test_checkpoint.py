@@ -1,0 +1,142 @@
+"""Checkpoints: exact round trips, atomic writes, and every kind of bad file refused."""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+
+import numpy as np
+import pytest
+
+from purenet import Adam, backward, forward, init
+from purenet.checkpoint import Checkpoint, CheckpointError, load, save
+
+
+@pytest.fixture
+def checkpoint() -> Checkpoint:
+    rng = np.random.default_rng(0)
+    params = init([12, 8, 3], act="tanh", rng=rng)
+    opt = Adam(1e-3)
+    x, y = rng.random((4, 12), dtype=np.float32), np.array([0, 1, 2, 1])
+    params, state = opt.update(params, backward(params, forward(params, x), y), opt.init(params))
+    return Checkpoint(
+        params=params, opt_state=state, epoch=3, rng_state=rng.bit_generator.state,
+        history=[{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": 0.25}], settings={"layers": [12, 8, 3], "lr": 1e-3},
+    )
+
+
+def arrays_of(path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as npz:
+        return {key: npz[key] for key in npz.files}
+
+
+def test_round_trip_is_exact(checkpoint, tmp_path):
+    path = save(tmp_path / "m.npz", checkpoint)
+    loaded = load(path)
+    assert loaded == checkpoint  # records compare arrays by value
+    assert [a.tobytes() for a in loaded.opt_state.slots[1].arrays()] == [a.tobytes() for a in checkpoint.opt_state.slots[1].arrays()]
+    rng = np.random.default_rng()
+    rng.bit_generator.state = loaded.rng_state
+    expected = np.random.default_rng()
+    expected.bit_generator.state = checkpoint.rng_state
+    assert rng.integers(0, 2**62) == expected.integers(0, 2**62)
+
+
+def test_saving_replaces_atomically_and_leaves_no_temp(checkpoint, tmp_path):
+    path = tmp_path / "m.npz"
+    path.write_bytes(b"old")
+    save(path, checkpoint)
+    assert load(path).epoch == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
+
+
+def test_a_failed_save_keeps_the_old_file(checkpoint, tmp_path, monkeypatch):
+    path = tmp_path / "m.npz"
+    save(path, checkpoint)
+    before = path.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save(path, checkpoint)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
+
+
+def rewrite(path, change) -> None:
+    """Load the arrays, let ``change`` edit the dict, save them back (not atomically: a test)."""
+    arrays = arrays_of(path)
+    change(arrays)
+    np.savez(path, **arrays)
+
+
+def set_meta(arrays, **fields):
+    meta = json.loads(str(arrays["meta"]))
+    meta.update(fields)
+    arrays["meta"] = np.array(json.dumps(meta))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda a: a.pop("param.1.w"), "missing array 'param.1.w'"),
+        (lambda a: a.update({"param.0.w": np.zeros((12, 7), np.float32)}), "expected float32[12, 8]"),
+        (lambda a: a.update({"param.0.b": np.zeros(8, np.float64)}), "expected float32[8]"),
+        (lambda a: a.update({"param.0.b": np.full(8, np.nan, np.float32)}), "NaN"),
+        (lambda a: a.pop("slot.1.0.w"), "missing array 'slot.1.0.w'"),
+        (lambda a: a.pop("meta"), "no purenet metadata"),
+        (lambda a: a.update({"meta": np.array("{not json")}), "not valid JSON"),
+        (lambda a: set_meta(a, version=99), "format version 99"),
+        (lambda a: set_meta(a, arch={"sizes": [12, 3], "act": "tanh", "loss": "ce"}), "expected float32[12, 3]"),
+        (lambda a: set_meta(a, epoch="three"), "malformed metadata"),
+    ],
+)
+def test_malformed_contents_are_refused(checkpoint, tmp_path, change, message):
+    path = save(tmp_path / "m.npz", checkpoint)
+    rewrite(path, change)
+    with pytest.raises(CheckpointError, match=re.escape(message)) as caught:
+        load(path)
+    assert str(path) in str(caught.value)
+
+
+def test_a_truncated_file_is_refused(checkpoint, tmp_path):
+    path = save(tmp_path / "m.npz", checkpoint)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="not a readable purenet checkpoint"):
+        load(path)
+
+
+def test_a_tampered_byte_is_caught_by_the_zip_checksum(checkpoint, tmp_path):
+    path = save(tmp_path / "m.npz", checkpoint)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("param.0.w.npy")
+    data[info.header_offset + 200] ^= 0xFF  # inside the stored weights
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=str(path)):
+        load(path)
+
+
+def test_pickled_objects_are_never_loaded(checkpoint, tmp_path):
+    path = save(tmp_path / "m.npz", checkpoint)
+    arrays = arrays_of(path)
+    arrays["param.0.w"] = np.array([{"evil": 1}], dtype=object)
+    np.savez(path, **arrays)
+    with pytest.raises(CheckpointError, match="not a readable purenet checkpoint"):
+        load(path)
+
+
+@pytest.mark.parametrize("content", [b"", b"hello", b"\x93NUMPY"])
+def test_not_an_npz_at_all(tmp_path, content):
+    path = tmp_path / "m.npz"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match="not an .npz file"):
+        load(path)
+
+
+def test_a_missing_file(tmp_path):
+    with pytest.raises(CheckpointError, match="no such checkpoint file"):
+        load(tmp_path / "nope.npz")

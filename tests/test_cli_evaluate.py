@@ -1,0 +1,72 @@
+"""``purenet evaluate`` through Typer's CliRunner."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from conftest import write_idx
+from purenet.checkpoint import load as load_checkpoint
+from purenet.cli.app import app
+
+
+@pytest.fixture(autouse=True)
+def _isolated_state(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.chdir(tmp_path)
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, ["evaluate", *args])
+
+
+def test_json_accuracy_matches_the_training_record(small_model):
+    result = run(str(small_model), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert report["accuracy"] == pytest.approx(load_checkpoint(small_model).history[-1]["test_acc"])
+    confusion = np.array(report["confusion"])
+    assert confusion.shape == (10, 10) and confusion.sum() == report["samples"] == 1000
+    assert np.trace(confusion) / confusion.sum() == pytest.approx(report["accuracy"])
+
+
+def test_table_shows_accuracy_and_confusion(small_model):
+    result = run(str(small_model))
+    assert result.exit_code == 0
+    assert "accuracy" in result.stdout and "confusion matrix" in result.stdout
+    assert len([line for line in result.stdout.splitlines() if line.strip().startswith(("│", "|"))]) >= 10
+
+
+def test_default_model_is_the_last_trained(small_mnist_dir):
+    trained = CliRunner().invoke(app, ["train", "--layers", "784,16,10", "--epochs", "1", "--data", str(small_mnist_dir), "--out", "last.npz"])
+    assert trained.exit_code == 0
+    result = run("--json")
+    assert result.exit_code == 0
+    assert "last.npz (the last model purenet train wrote)" in result.stderr
+
+
+def test_no_model_at_all_is_a_clear_error():
+    result = run()
+    assert result.exit_code == 2 and "no model given" in result.stderr
+
+
+@pytest.mark.parametrize("content", [b"", b"not a zip"])
+def test_a_bad_model_file_exits_2(tmp_path, content):
+    (tmp_path / "bad.npz").write_bytes(content)
+    result = run("bad.npz")
+    assert result.exit_code == 2 and "bad.npz" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_data_of_another_size_exits_2(small_model, tmp_path):
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    for prefix in ("train", "t10k"):
+        write_idx(folder / f"{prefix}-images-idx3-ubyte", np.zeros((5, 8, 8), np.uint8))
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte", np.arange(5, dtype=np.uint8))
+    result = run(str(small_model), "--data", str(folder))
+    assert result.exit_code == 2
+    assert "64 pixels but the model expects 784" in result.stderr
