@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from purenet import SGD, Adam, Momentum, Split, TrainingDiverged, accuracy, backward, forward, init, sgd, train
+from purenet import SGD, Adam, Split, TrainingDiverged, accuracy, backward, forward, init, sgd, train
 from purenet.data import batches
 
 

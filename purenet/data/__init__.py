@@ -1,0 +1,92 @@
+"""Data: reading MNIST-like sources, holding them as uint8, and cutting them into batches.
+
+    load(path)                         -> Dataset(train=Split, test=Split | None)
+    split_validation(split, frac, rng) -> (train Split, validation Split)
+    batches(n, batch_size, rng)        -> index arrays, a fresh shuffle each call
+    to_float(images)                   -> float32 in [0, 1], one batch at a time
+
+``load`` finds out what is at ``path`` by asking each entry of ``FORMATS`` in
+turn (the four IDX files, CSV, ``.npz``, folders of images named by class) and
+reads it with that format's reader, each in its own module. Whatever the source,
+images come back as uint8 (N, H*W) and labels as uint8 (N,), both read-only, so
+the whole of MNIST costs 55 MB, not 220. Every problem with a source raises one
+``DataError`` whose message starts with the file's path and says what is wrong
+with it. See docs/data.md for each format, with examples.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import attrs
+
+from purenet.data.csvfiles import CSV_NAMES, is_csv, is_csv_folder, load_csv, load_csv_folder, read_csv
+from purenet.data.folders import IMAGE_LAYOUTS, IMAGE_SIZE, is_image_folder, load_image_folder, read_class_folders, read_image
+from purenet.data.idx import IDX_NAMES, is_idx_folder, load_idx_folder, missing_idx_files, read_idx
+from purenet.data.npz import NPZ_LAYOUTS, is_npz, load_npz
+from purenet.data.splits import DataError, Dataset, Split, batches, split_validation, to_float
+
+
+@attrs.frozen
+class Format:
+    """One kind of source: ``detect(path)`` says whether it is at ``path``; ``read(path)`` loads it."""
+
+    name: str
+    detect: Callable[[Path], bool]
+    read: Callable[[Path], Dataset]
+
+
+FORMATS: tuple[Format, ...] = (
+    Format("IDX folder", is_idx_folder, load_idx_folder),
+    Format("CSV folder", is_csv_folder, load_csv_folder),
+    Format("class folders", is_image_folder, load_image_folder),
+    Format("npz", is_npz, load_npz),
+    Format("CSV", is_csv, load_csv),
+)
+"""What ``load`` recognises, tried in order; to add a format, add a detect and a read function."""
+
+
+def default_data_dir() -> Path:
+    """Where ``purenet`` looks for MNIST when no ``--data`` is given.
+
+    ``$PURENET_DATA`` if set; otherwise the ``data/mnist`` folder of the source
+    checkout this package was installed from (a clone trains offline).
+    """
+    if os.environ.get("PURENET_DATA"):
+        return Path(os.environ["PURENET_DATA"])
+    return Path(__file__).resolve().parents[2] / "data" / "mnist"
+
+
+def load(path: str | os.PathLike) -> Dataset:
+    """Read the data set at ``path``, whatever its format (see ``FORMATS`` and docs/data.md).
+
+    >>> mnist = load("data/mnist")                            # doctest: +SKIP
+    >>> mnist.train.images.shape, mnist.test.labels.shape     # doctest: +SKIP
+    ((60000, 784), (10000,))
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    for source in FORMATS:
+        if source.detect(path):
+            return source.read(path)
+    raise DataError(_unknown_source_message(path))
+
+
+def _unknown_source_message(path: Path) -> str:
+    if any(path.name.startswith(names) for names in IDX_NAMES.values()):
+        return f"{path}: a single IDX file; pass the folder that holds all four"
+    kinds = "a folder of the four MNIST IDX files, of mnist_train.csv, or of class folders 0/..9/; a .csv; a .npz"
+    return f"{path}: not a data set purenet can read (it reads {kinds})"
+
+
+__all__ = [
+    "load", "default_data_dir", "FORMATS", "Format", "DataError", "Dataset", "Split",
+    "split_validation", "batches", "to_float",
+    "read_idx", "load_idx_folder", "missing_idx_files", "IDX_NAMES",
+    "read_csv", "load_csv", "load_csv_folder", "CSV_NAMES",
+    "load_npz", "NPZ_LAYOUTS",
+    "load_image_folder", "read_class_folders", "read_image", "IMAGE_LAYOUTS", "IMAGE_SIZE",
+]
