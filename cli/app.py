@@ -70,6 +70,17 @@ def evaluate(
     run_evaluate(model, data, json_output)
 
 
+@app.command()
+def download(
+    folder: Annotated[Optional[Path], typer.Argument(help="Where to put the four MNIST files.", show_default="the default data folder")] = None,
+    mirror: Annotated[Optional[list[str]], typer.Option(help="A mirror URL to try (repeatable), instead of the public ones.", show_default="$PURENET_MIRRORS or the public mirrors")] = None,
+) -> None:
+    """Download MNIST from the public mirrors, verifying every file's checksum."""
+    from purenet.cli.download import run_download
+
+    run_download(folder, mirror or ())
+
+
 def main() -> None:
     """Entry point of the ``purenet`` console script."""
     app()

@@ -11,6 +11,7 @@ import numpy as np
 from purenet.checkpoint import Checkpoint, CheckpointError
 from purenet.checkpoint import load as load_checkpoint
 from purenet.cli.console import fail, plain_output, say, stdout_console
+from purenet.cli.download import ensure_default_data
 from purenet.cli.state import last_model
 from purenet.data import DataError, Split, default_data_dir
 from purenet.data import load as load_data
@@ -38,6 +39,8 @@ def open_checkpoint(path: Path) -> Checkpoint:
 def run_evaluate(model: Optional[Path], data: Optional[Path], json_output: bool) -> None:
     model = resolve_model(model)
     checkpoint = open_checkpoint(model)
+    if data is None and not checkpoint.settings.get("data"):
+        ensure_default_data(default_data_dir())
     data = data or Path(checkpoint.settings.get("data") or default_data_dir())
     split, part = _held_out(data, checkpoint.params.arch.sizes[0])
     loss, accuracy = evaluate(checkpoint.params, split)

@@ -17,6 +17,7 @@ from purenet.checkpoint import Checkpoint, CheckpointError
 from purenet.checkpoint import load as load_checkpoint
 from purenet.checkpoint import save as save_checkpoint
 from purenet.cli.console import EXIT_INTERRUPTED, fail, plain_output, say
+from purenet.cli.download import ensure_default_data
 from purenet.cli.state import remember_model
 from purenet.cli.views import make_view
 from purenet.data import DataError, Dataset, Split, default_data_dir, split_validation
@@ -81,8 +82,11 @@ def prepare_run(options: TrainOptions) -> Run:
     """Check the options, load the data and build the starting point (fresh or resumed)."""
     start = _load_resume(options.resume) if options.resume else None
     settings = dict(start.settings) if start else _settings_from(options)
-    if options.data is not None or "data" not in settings:
-        settings["data"] = str(options.data or default_data_dir())
+    if options.data is not None:
+        settings["data"] = str(options.data)
+    elif "data" not in settings:
+        settings["data"] = str(default_data_dir())
+        ensure_default_data(default_data_dir())
     dataset = _load_dataset(Path(settings["data"]), settings["layers"])
     train_split, val_split = _split(dataset.train, settings)
     if start is None:

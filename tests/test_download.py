@@ -151,3 +151,38 @@ def test_ensure_keeps_a_folder_that_holds_the_files(tmp_path, mirror):
 def test_ensure_downloads_what_is_missing(tmp_path, mirror):
     assert ensure_mnist(tmp_path / "mnist", mirrors=[mirror("good")]) == tmp_path / "mnist"
     assert_complete(tmp_path / "mnist")
+
+
+# ----------------------------------------------------------------- through the command line
+
+
+def cli(*args: str, env: dict | None = None):
+    from typer.testing import CliRunner
+
+    from purenet.cli.app import app
+
+    return CliRunner().invoke(app, list(args), env=env)
+
+
+def test_download_command_fetches_and_verifies(mirror, tmp_path):
+    result = cli("download", str(tmp_path / "mnist"), "--mirror", mirror("missing"), "--mirror", mirror("good"))
+    assert result.exit_code == 0, result.output
+    assert_complete(tmp_path / "mnist")
+    assert "verified" in result.stderr
+
+
+def test_download_command_fails_in_one_line_and_leaves_nothing(mirror, tmp_path):
+    result = cli("download", str(tmp_path / "mnist"), "--mirror", mirror("corrupt"), "--mirror", mirror("drop"))
+    assert result.exit_code == 2
+    last = result.stderr.strip().splitlines()[-1]  # after the progress lines, one line says what failed
+    assert last.startswith("purenet: error:") and "Offline?" in last and "Traceback" not in result.stderr
+    assert list((tmp_path / "mnist").iterdir()) == []
+
+
+def test_train_downloads_a_missing_default_folder(mirror, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    env = {"PURENET_DATA": str(tmp_path / "fresh"), "PURENET_MIRRORS": mirror("good"), "XDG_STATE_HOME": str(tmp_path)}
+    result = cli("train", "--layers", "784,8,10", "--epochs", "1", "--json", env=env)
+    assert result.exit_code == 0, result.output
+    assert "downloading" in result.stderr
+    assert_complete(tmp_path / "fresh")

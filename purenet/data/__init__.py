@@ -51,12 +51,18 @@ FORMATS: tuple[Format, ...] = (
 def default_data_dir() -> Path:
     """Where ``purenet`` looks for MNIST when no ``--data`` is given.
 
-    ``$PURENET_DATA`` if set; otherwise the ``data/mnist`` folder of the source
-    checkout this package was installed from (a clone trains offline).
+    ``$PURENET_DATA`` if set; else the ``data/mnist`` folder of the source checkout
+    this package runs from (a clone trains offline); else, for an install outside a
+    checkout, ``$XDG_DATA_HOME/purenet/mnist`` (``~/.local/share/purenet/mnist``),
+    where ``purenet`` downloads MNIST the first time it is needed.
     """
     if os.environ.get("PURENET_DATA"):
         return Path(os.environ["PURENET_DATA"])
-    return Path(__file__).resolve().parents[2] / "data" / "mnist"
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "data").is_dir():
+        return checkout / "data" / "mnist"
+    user_data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(user_data) / "purenet" / "mnist"
 
 
 def load(path: str | os.PathLike) -> Dataset:
