@@ -1,0 +1,75 @@
+"""``purenet bench``: speed of training and inference on this machine, in one run."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Optional
+
+from purenet import bench
+from purenet.cli.console import fail, say, stdout_console
+from purenet.cli.train import parse_layers
+from purenet.data import default_data_dir, missing_idx_files
+
+
+def run_bench(layers: str, batch_size: int, act: str, compare: Optional[str], seconds: float, repeats: int, json_output: bool) -> None:
+    sizes = parse_layers(layers)
+    if compare not in (None, "torch"):
+        fail(f"--compare {compare!r}: only 'torch' is known")
+    timing = {"seconds": seconds, "repeats": repeats}
+    peak = bench.matmul_peak(repeats=repeats, seconds=seconds / 2)
+    train = bench.train_rate(sizes, act, batch_size, **timing)
+    figures = {
+        "peak_gflops": peak,
+        "train_samples_per_s": train,
+        "train_gflops": bench.Rate.of([r * bench.train_flops_per_sample(sizes) / 1e9 for r in train.runs]),
+        "infer_samples_per_s": bench.infer_rate(sizes, act, batch_size, **timing),
+        "batch1_samples_per_s": bench.train_rate(sizes, act, 1, **timing),
+    }
+    if sizes[0] == 784 and not missing_idx_files(default_data_dir()):
+        figures["load_mnist_seconds"] = bench.load_seconds(default_data_dir(), repeats=repeats)
+    if compare == "torch":
+        figures.update(_torch_figures(sizes, act, batch_size, train, timing))
+    summary = _summary(sizes, act, batch_size, figures, peak, train)
+    if json_output:
+        print(json.dumps(summary))
+    else:
+        _render(summary, figures)
+
+
+def _torch_figures(sizes, act, batch_size, ours, timing) -> dict:
+    try:
+        theirs = bench.torch_train_rate(sizes, act, batch_size, **timing)
+    except ImportError:
+        fail("--compare torch needs PyTorch, which is not installed (pip install torch; it is never a dependency)")
+    import torch
+
+    say(f"PyTorch {torch.__version__} with {torch.get_num_threads()} threads")
+    ratio = bench.Rate.of([a / b for a, b in zip(ours.runs, theirs.runs)])  # run by run, same conditions
+    return {"torch_train_samples_per_s": theirs, "ratio_vs_torch": ratio}
+
+
+def _summary(sizes, act, batch_size, figures, peak, train) -> dict:
+    percent = 100 * train.median * bench.train_flops_per_sample(sizes) / 1e9 / peak.median
+    summary = {"layers": sizes, "act": act, "batch_size": batch_size, "cpus": os.cpu_count(),
+               "train_flops_per_sample": bench.train_flops_per_sample(sizes), "percent_of_peak": percent}
+    for name, rate in figures.items():
+        summary[name] = rate.median
+        summary[f"{name}_spread"] = [rate.low, rate.high]
+    summary["peak_rss_mb"] = bench.peak_rss_mb()
+    return summary
+
+
+def _render(summary: dict, figures: dict) -> None:
+    from rich.table import Table
+
+    console = stdout_console()
+    sizes = "-".join(map(str, summary["layers"]))
+    console.print(f"{sizes} {summary['act']}, batch {summary['batch_size']}, {summary['cpus']} CPUs; medians of {len(figures['peak_gflops'].runs)} runs")
+    table = Table("figure", "median", "min", "max", title_justify="left")
+    for column in table.columns[1:]:
+        column.justify = "right"
+    for name, rate in figures.items():
+        table.add_row(name, *(f"{v:,.3f}" if v < 100 else f"{v:,.0f}" for v in (rate.median, rate.low, rate.high)))
+    console.print(table)
+    console.print(f"training reaches {summary['percent_of_peak']:.0f}% of the matmul peak; peak RSS {summary['peak_rss_mb']:.0f} MB")

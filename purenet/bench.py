@@ -1,0 +1,161 @@
+"""Benchmarks of the training step, measured the way a user runs it.
+
+    matmul_peak()                        -> Rate   float32 GFLOP/s of a large square matmul
+    train_rate(layers, act, batch_size)  -> Rate   samples/s of sgd(p, backward(p, forward(p, x), y), lr)
+    infer_rate(layers, act, batch_size)  -> Rate   samples/s of predict(p, x)
+    load_seconds(path)                   -> Rate   seconds to load a data set
+    torch_train_rate(...)                -> Rate   the same network in PyTorch, if it is installed
+
+Each figure is the median of ``repeats`` timed runs after a warm-up, with the
+spread (min, max), because these machines are shared and noisy. Timing happens
+here; rendering is the CLI's (``purenet bench``). Data is synthetic unless
+given, which matters little: the cost of a dense step does not depend on values.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+from typing import Callable, Sequence
+
+import attrs
+import numpy as np
+
+from purenet.data import load
+from purenet.network import backward, forward, init, predict
+from purenet.optim import sgd
+
+
+@attrs.frozen
+class Rate:
+    """A measured figure: its median over the runs, and the smallest and largest run."""
+
+    median: float
+    low: float
+    high: float
+    runs: tuple[float, ...]
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Rate:
+        return cls(median=statistics.median(values), low=min(values), high=max(values), runs=tuple(values))
+
+
+def train_flops_per_sample(layers: Sequence[int]) -> int:
+    """FLOPs of one sample's forward + backward: 2mn for each product, and the first
+    layer's input gradient is never computed (backward skips it)."""
+    pairs = list(zip(layers[:-1], layers[1:]))
+    forward_flops = sum(2 * m * n for m, n in pairs)
+    weight_grads = forward_flops
+    input_grads = forward_flops - 2 * pairs[0][0] * pairs[0][1]
+    return forward_flops + weight_grads + input_grads
+
+
+def timed_rates(step: Callable[[], int], seconds: float, repeats: int) -> Rate:
+    """Run ``step`` (which returns how many samples it did) for about ``seconds``,
+    ``repeats`` times after one warm-up, and return samples/s per run."""
+    _run_for(step, seconds / 2)  # warm-up: caches, allocator, BLAS threads
+    return Rate.of([_run_for(step, seconds) for _ in range(repeats)])
+
+
+def _run_for(step: Callable[[], int], seconds: float) -> float:
+    done, started = 0, time.perf_counter()
+    while True:
+        done += step()
+        elapsed = time.perf_counter() - started
+        if elapsed >= seconds:
+            return done / elapsed
+
+
+def matmul_peak(n: int = 2048, seconds: float = 0.5, repeats: int = 5) -> Rate:
+    """float32 GFLOP/s of an n x n by n x n product, the machine's practical BLAS peak."""
+    rng = np.random.default_rng(0)
+    a, b = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
+    out = np.empty((n, n), np.float32)
+    rate = timed_rates(lambda: (np.matmul(a, b, out=out), 1)[1], seconds, repeats)
+    return Rate.of([r * 2 * n**3 / 1e9 for r in rate.runs])
+
+
+def synthetic_batches(layers: Sequence[int], batch_size: int, count: int = 8, seed: int = 0):
+    """``count`` batches of inputs in [0, 1) and labels, as a training step sees them."""
+    rng = np.random.default_rng(seed)
+    return [
+        (rng.random((batch_size, layers[0]), dtype=np.float32), rng.integers(0, layers[-1], batch_size))
+        for _ in range(count)
+    ]
+
+
+def train_rate(
+    layers: Sequence[int], act: str, batch_size: int, *, lr: float = 0.01, seconds: float = 1.0, repeats: int = 5
+) -> Rate:
+    """Training samples/s through the public composition a user writes."""
+    params = init(layers, act=act, rng=0)
+    batches = synthetic_batches(layers, batch_size)
+    state = {"params": params, "i": 0}
+
+    def step() -> int:
+        x, y = batches[state["i"] % len(batches)]
+        p = state["params"]
+        state["params"] = sgd(p, backward(p, forward(p, x), y), lr)
+        state["i"] += 1
+        return batch_size
+
+    return timed_rates(step, seconds, repeats)
+
+
+def infer_rate(layers: Sequence[int], act: str, batch_size: int, *, seconds: float = 1.0, repeats: int = 5) -> Rate:
+    """Inference samples/s of ``predict`` on batches of ``batch_size``."""
+    params = init(layers, act=act, rng=0)
+    batches = synthetic_batches(layers, batch_size)
+    counter = iter(range(1 << 62))
+
+    def step() -> int:
+        predict(params, batches[next(counter) % len(batches)][0])
+        return batch_size
+
+    return timed_rates(step, seconds, repeats)
+
+
+def load_seconds(path, repeats: int = 3) -> Rate:
+    """Seconds to load the data set at ``path`` (after one warm-up load)."""
+    load(path)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        load(path)
+        times.append(time.perf_counter() - started)
+    return Rate.of(times)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def torch_train_rate(
+    layers: Sequence[int], act: str, batch_size: int, *, lr: float = 0.01, seconds: float = 1.0, repeats: int = 5
+) -> Rate:
+    """The same network, loss and SGD step in PyTorch on the CPU (ImportError if absent)."""
+    import torch
+
+    activations = {"relu": torch.nn.ReLU, "sigmoid": torch.nn.Sigmoid, "tanh": torch.nn.Tanh, "elu": torch.nn.ELU,
+                   "leaky_relu": torch.nn.LeakyReLU, "identity": torch.nn.Identity}
+    modules = []
+    for i, (m, n) in enumerate(zip(layers[:-1], layers[1:])):
+        modules.append(torch.nn.Linear(m, n))
+        if i < len(layers) - 2:
+            modules.append(activations[act]())
+    model = torch.nn.Sequential(*modules)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    batches = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in synthetic_batches(layers, batch_size)]
+    counter = iter(range(1 << 62))
+
+    def step() -> int:
+        x, y = batches[next(counter) % len(batches)]
+        optimizer.zero_grad(set_to_none=True)
+        loss_fn(model(x), y).backward()
+        optimizer.step()
+        return batch_size
+
+    return timed_rates(step, seconds, repeats)
