@@ -71,6 +71,19 @@ def evaluate(
 
 
 @app.command()
+def predict(
+    images: Annotated[list[Path], typer.Argument(help="Image files: PNG, JPEG, BMP...; photos, scans or drawings.")],
+    model: Annotated[Optional[Path], typer.Option(help="Checkpoint to use.", show_default="the last model purenet train wrote")] = None,
+    show: Annotated[bool, typer.Option(help="Draw the 28x28 image the network saw.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object per image.")] = False,
+) -> None:
+    """Read handwritten digits from images: the digit and its top-3 probabilities."""
+    from purenet.cli.predict import run_predict
+
+    run_predict(images, model, show, json_output)
+
+
+@app.command()
 def download(
     folder: Annotated[Optional[Path], typer.Argument(help="Where to put the four MNIST files.", show_default="the default data folder")] = None,
     mirror: Annotated[Optional[list[str]], typer.Option(help="A mirror URL to try (repeatable), instead of the public ones.", show_default="$PURENET_MIRRORS or the public mirrors")] = None,
@@ -79,6 +92,22 @@ def download(
     from purenet.cli.download import run_download
 
     run_download(folder, mirror or ())
+
+
+@app.command()
+def bench(
+    layers: Annotated[str, typer.Option(help="Layer widths of the benchmarked network.")] = DEFAULT_LAYERS,
+    batch_size: Annotated[int, typer.Option(min=1, help="Samples per training and inference step.")] = 128,
+    act: Annotated[str, typer.Option(help="Hidden activation.")] = "relu",
+    compare: Annotated[Optional[str], typer.Option(help="Also run the same network in another framework: torch.")] = None,
+    seconds: Annotated[float, typer.Option(min=0.01, help="Seconds per timed run.")] = 1.0,
+    repeats: Annotated[int, typer.Option(min=1, help="Timed runs per figure (the median is reported).")] = 5,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object with every figure.")] = False,
+) -> None:
+    """Measure training and inference speed, the matmul peak, load time and memory."""
+    from purenet.cli.bench import run_bench
+
+    run_bench(layers, batch_size, act, compare, seconds, repeats, json_output)
 
 
 def main() -> None:
