@@ -18,6 +18,7 @@ from purenet.checkpoint import load as load_checkpoint
 from purenet.checkpoint import save as save_checkpoint
 from purenet.cli.console import EXIT_INTERRUPTED, fail, plain_output, say
 from purenet.cli.download import ensure_default_data
+from purenet.cli.recipes import apply_preset, make_augmenter, make_run_optimizer, settings_from
 from purenet.cli.state import remember_model
 from purenet.cli.views import make_view
 from purenet.data import DataError, Dataset, Split, default_data_dir, split_validation
@@ -26,34 +27,21 @@ from purenet.network import init
 from purenet.optim import make_optimizer
 from purenet.train import EpochRecord, Progress, TrainingDiverged, evaluate, train
 
-DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adam": 1e-3}
 PROGRESS_UPDATES_PER_EPOCH = 50
-
-# the options that define a run; --resume takes them from the checkpoint
-RUN_SETTINGS = ("layers", "act", "loss", "init", "batch_size", "lr", "optimizer", "weight_decay", "seed", "val_fraction")
 
 
 @attrs.frozen
 class TrainOptions:
-    """The options of ``purenet train``, as typed by the user."""
+    """How to run ``purenet train``, apart from the settings that define the run itself."""
 
-    layers: str
-    act: str
-    loss: str
-    init: str
     epochs: int
-    batch_size: int
-    lr: Optional[float]
-    optimizer: str
-    weight_decay: float
-    seed: int
     data: Optional[Path]
-    val_fraction: float
     out: Path
     resume: Optional[Path]
     every: int
     show_predictions: int
     json_output: bool
+    recipe: dict  # every option as given, with the preset applied: the source of the settings
 
 
 @attrs.frozen
@@ -67,14 +55,21 @@ class Run:
     start: Checkpoint
 
 
-def run_train(options: TrainOptions) -> None:
-    """Train as ``options`` say; exits 2 on a user mistake, 130 on Ctrl-C."""
+def run_train(given: dict, explicit: frozenset[str] = frozenset()) -> None:
+    """Train as the options ``given`` say (``explicit``: those typed, which win over a preset);
+    exits 2 on a user mistake, 130 on Ctrl-C."""
+    try:
+        recipe = apply_preset(given, given["preset"], explicit)
+    except ValueError as error:
+        fail(str(error))
+    controls = {name: recipe[name] for name in ("epochs", "data", "out", "resume", "every", "show_predictions", "json_output")}
+    options = TrainOptions(**controls, recipe=recipe)
     run = prepare_run(options)
     view = make_view(json_output=options.json_output, plain=plain_output())
     view.start(run.settings, run.start.epoch, options.epochs, len(run.train_split))
     last = _train_and_save(options, run, view)
     if options.show_predictions and run.dataset.test is not None:
-        view.predictions(last.params, run.dataset.test, options.show_predictions)
+        view.predictions(last.model, run.dataset.test, options.show_predictions)
     view.finish(last, options.out)
 
 
@@ -97,11 +92,14 @@ def prepare_run(options: TrainOptions) -> Run:
 
 
 def _settings_from(options: TrainOptions) -> dict:
-    settings = {name: getattr(options, name) for name in RUN_SETTINGS}
-    settings["layers"] = parse_layers(options.layers)
-    settings["lr"] = options.lr if options.lr is not None else DEFAULT_LR.get(options.optimizer)
-    for name, value in [("act", options.act), ("loss", options.loss), ("init", options.init), ("optimizer", options.optimizer)]:
-        _check_choice(name, value)
+    recipe = options.recipe
+    for name in ("act", "loss", "init", "optimizer"):
+        _check_choice(name, recipe[name])
+    try:
+        settings = settings_from(recipe)
+    except ValueError as error:
+        fail(str(error))
+    settings["layers"] = parse_layers(recipe["layers"])
     return settings
 
 
@@ -163,7 +161,7 @@ def _fresh_start(settings: dict) -> Checkpoint:
         params = init(settings["layers"], act=settings["act"], loss=settings["loss"], init=settings["init"], rng=init_rng)
     except ValueError as error:
         fail(str(error))
-    state = make_optimizer(settings["optimizer"], settings["lr"], settings["weight_decay"]).init(params)
+    state = make_optimizer(settings["optimizer"], settings["lr"]).init(params)
     return Checkpoint(params=params, opt_state=state, epoch=0, rng_state=train_rng.bit_generator.state, settings=settings)
 
 
@@ -178,10 +176,10 @@ def _train_and_save(options: TrainOptions, run: Run, view) -> Checkpoint:
         progress_every = min(progress_every, options.every)
     records = train(
         start.params, run.train_split,
-        optimizer=make_optimizer(settings["optimizer"], settings["lr"], settings["weight_decay"]),
-        epochs=options.epochs, batch_size=settings["batch_size"], rng=rng,
-        val=run.val_split, test=run.dataset.test, state=start.opt_state,
-        start_epoch=start.epoch, progress_every=progress_every,
+        optimizer=make_run_optimizer(settings, steps), epochs=options.epochs, batch_size=settings["batch_size"],
+        rng=rng, val=run.val_split, test=run.dataset.test, state=start.opt_state, start_epoch=start.epoch,
+        progress_every=progress_every, dropout=settings["dropout"], augment=make_augmenter(settings),
+        patience=settings["patience"] or None, best=start.best,
     )
     last = start
     try:
@@ -211,6 +209,7 @@ def _checkpoint_after(record: EpochRecord, previous: Checkpoint, rng, settings: 
     return Checkpoint(
         params=record.params, opt_state=record.opt_state, epoch=record.epoch,
         rng_state=rng.bit_generator.state, history=(*previous.history, metrics), settings=settings,
+        best=record.best if settings["patience"] else None,
     )
 
 

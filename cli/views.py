@@ -73,6 +73,10 @@ class TextView:
     def held_out(self, record, loss: float, accuracy: float) -> None:
         self.console.print(f"epoch {record.epoch} step {record.step}: held-out accuracy {_percent(accuracy)}, loss {loss:.4f}")
 
+    def stopped_early(self, record) -> None:
+        if record.stopped_early:
+            self.console.print(f"stopping early: no better validation accuracy since epoch {record.best.epoch}")
+
     def predictions(self, params, test: Split, count: int) -> None:
         images, labels, predicted = sample_predictions(params, test, count)
         captions = [f"true {t} pred {p} {'ok' if t == p else 'WRONG'}" for t, p in zip(labels, predicted)]
@@ -81,6 +85,10 @@ class TextView:
 
     def finish(self, last, out: Path) -> None:
         final = last.history[-1] if last.history else {}
+        if last.best is not None:
+            kept = last.history[last.best.epoch - 1]
+            self.console.print(f"keeping epoch {last.best.epoch}, the best on validation ({_percent(last.best.val_acc)}); "
+                               f"its test accuracy {_percent(kept.get('test_acc'))}")
         test = f"test accuracy {_percent(final.get('test_acc'))}; " if final.get("test_acc") is not None else ""
         self.console.print(f"{test}model saved to {out} (epoch {last.epoch})")
 
@@ -122,6 +130,7 @@ class RichView(TextView):
     def epoch(self, record) -> None:
         self.table.add_row(*epoch_cells(record))
         self.bar.reset(self.task, epoch=record.epoch + 1, rate=0.0, loss=float("nan"))
+        self.stopped_early(record)
 
 
 class PlainView(TextView):
@@ -139,6 +148,7 @@ class PlainView(TextView):
 
     def epoch(self, record) -> None:
         self.console.print("  ".join(f"{c:>9}" for c in epoch_cells(record)))
+        self.stopped_early(record)
 
 
 class JsonView:
@@ -160,7 +170,8 @@ class JsonView:
 
     def epoch(self, record) -> None:
         _emit({"event": "epoch", **dict(zip(("epoch", "loss", "train_acc", "val_acc", "test_acc", "seconds"), (
-            record.epoch, record.loss, record.train_acc, record.val_acc, record.test_acc, record.seconds)))})
+            record.epoch, record.loss, record.train_acc, record.val_acc, record.test_acc, record.seconds))),
+               "stopped_early": record.stopped_early})
 
     def predictions(self, params, test: Split, count: int) -> None:
         _, labels, predicted = sample_predictions(params, test, count)
@@ -168,8 +179,10 @@ class JsonView:
 
     def finish(self, last, out: Path) -> None:
         final = last.history[-1] if last.history else {}
+        best = None if last.best is None else {"epoch": last.best.epoch, "val_acc": last.best.val_acc,
+                                                "test_acc": last.history[last.best.epoch - 1].get("test_acc")}
         _emit({"event": "summary", "model": str(out), "epochs": last.epoch, "test_acc": final.get("test_acc"),
-               "val_acc": final.get("val_acc"), "settings": self.settings, **self.extra})
+               "val_acc": final.get("val_acc"), "best": best, "settings": self.settings, **self.extra})
 
 
 def _emit(obj: dict) -> None:

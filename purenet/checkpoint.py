@@ -6,7 +6,8 @@
 Layout of the file: ``meta`` is a JSON string (format version, architecture, epoch,
 optimizer step, RNG state, metrics history, the run's settings); ``param.<layer>.<w|b>``
 are the params; ``slot.<k>.<layer>.<w|b>`` the optimizer's k-th slot record
-(momentum's velocity, Adam's moments). Anything missing, misshapen, of another
+(momentum's velocity, Adam's moments); ``best.<layer>.<w|b>`` the best epoch's
+params when early stopping keeps them. Anything missing, misshapen, of another
 version or not an npz at all raises ``CheckpointError`` naming the file.
 """
 
@@ -24,6 +25,7 @@ import numpy as np
 from purenet.files import atomic_write
 from purenet.optim import OptState
 from purenet.records import Arch, Dense, Params
+from purenet.train import Best
 
 FORMAT_VERSION = 1
 ZIP_MAGIC = b"PK\x03\x04"
@@ -39,7 +41,8 @@ class Checkpoint:
 
     ``rng_state`` is the training generator's ``bit_generator.state`` (so a resumed run
     draws the same shuffles); ``history`` one mapping of metrics per finished epoch;
-    ``settings`` whatever the caller needs to rebuild the run (JSON-able).
+    ``settings`` whatever the caller needs to rebuild the run (JSON-able); ``best``
+    the best epoch on the validation split, kept when training stops early.
     """
 
     params: Params
@@ -48,6 +51,12 @@ class Checkpoint:
     rng_state: Mapping[str, Any]
     history: tuple[Mapping[str, Any], ...] = attrs.field(converter=tuple, default=())
     settings: Mapping[str, Any] = attrs.field(factory=dict)
+    best: Best | None = None
+
+    @property
+    def model(self) -> Params:
+        """The params to use the model with: the best epoch's under early stopping, else the last."""
+        return self.best.params if self.best is not None else self.params
 
 
 def save(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
@@ -57,6 +66,8 @@ def save(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
     arrays.update(_record_arrays("param", checkpoint.params))
     for k, slot in enumerate(checkpoint.opt_state.slots):
         arrays.update(_record_arrays(f"slot.{k}", slot))
+    if checkpoint.best is not None:
+        arrays.update(_record_arrays("best", checkpoint.best.params))
     return atomic_write(path, lambda handle: np.savez(handle, **arrays))
 
 
@@ -73,6 +84,7 @@ def _meta(checkpoint: Checkpoint) -> dict:
         "rng_state": checkpoint.rng_state,
         "history": list(checkpoint.history),
         "settings": dict(checkpoint.settings),
+        "best": None if checkpoint.best is None else {"epoch": checkpoint.best.epoch, "val_acc": checkpoint.best.val_acc},
     }
 
 
@@ -109,6 +121,9 @@ def _from_arrays(arrays: dict[str, np.ndarray]) -> Checkpoint:
         arch = Arch(sizes=meta["arch"]["sizes"], act=meta["arch"]["act"], loss=meta["arch"]["loss"])
         params = _read_record(arrays, "param", arch, np.dtype(meta["dtype"]))
         slots = [_read_record(arrays, f"slot.{k}", arch, params.dtype) for k in range(int(meta["opt_slots"]))]
+        best = meta.get("best")
+        if best is not None:
+            best = Best(epoch=int(best["epoch"]), val_acc=float(best["val_acc"]), params=_read_record(arrays, "best", arch, params.dtype))
         return Checkpoint(
             params=params,
             opt_state=OptState(step=int(meta["opt_step"]), slots=slots),
@@ -116,6 +131,7 @@ def _from_arrays(arrays: dict[str, np.ndarray]) -> Checkpoint:
             rng_state=meta["rng_state"],
             history=meta["history"],
             settings=meta["settings"],
+            best=best,
         )
     except (KeyError, TypeError, ValueError) as error:
         if isinstance(error, CheckpointError):

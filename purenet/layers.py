@@ -1,7 +1,7 @@
 """The dense layer as a pure triple over one frozen ``Dense`` record.
 
     dense_init(fan_in, fan_out, scheme, rng, dtype)    -> Dense
-    dense_forward(layer, x, act)                       -> (out, DenseCache)
+    dense_forward(layer, x, act, keep=None)            -> (out, DenseCache)
     dense_backward(layer, cache, d_out, act, need_dx)  -> (Dense of grads, dx)
 
 Forward computes ``out = act(x @ w + b)``; backward receives ``d_out = dL/d out`` and
@@ -64,27 +64,33 @@ def _uniform(rng: np.random.Generator, shape: tuple[int, int], limit: float, dty
     return w
 
 
-def dense_forward(layer: Dense, x: np.ndarray, act: Activation) -> tuple[np.ndarray, DenseCache]:
+def dense_forward(
+    layer: Dense, x: np.ndarray, act: Activation, keep: np.ndarray | None = None
+) -> tuple[np.ndarray, DenseCache]:
     """``out = act(x @ w + b)`` for a batch ``x`` (N, fan_in) -> (N, fan_out).
 
-    The activation is applied in place on ``z``, a temporary this call owns.
+    The activation is applied in place on ``z``, a temporary this call owns. With a
+    dropout mask ``keep`` (N, fan_out) the layer passes on ``out * keep`` instead.
     """
     z = x @ layer.w
     z += layer.b
     out = act.fn(z, out=z)
-    return out, DenseCache(x=x, out=out)
+    passed = out if keep is None else out * keep
+    return passed, DenseCache(x=x, out=out, keep=keep)
 
 
 def dense_backward(
     layer: Dense, cache: DenseCache, d_out: np.ndarray, act: Activation, need_dx: bool = True
 ) -> tuple[Dense, np.ndarray | None]:
-    """Gradients of one layer from ``d_out = dL/d out`` (N, fan_out).
+    """Gradients of one layer from ``d_out``, the gradient of what it passed on (N, fan_out).
 
-    ``dz = d_out * act'(z)`` (act' written from the cached output), then
-    ``dL/dw = x^T dz``, ``dL/db = sum over the batch of dz``, ``dx = dz w^T``.
-    ``need_dx=False`` (the first layer) skips the product nobody needs.
+    ``dz = d_out * keep * act'(z)`` (act' written from the cached output; ``keep`` only
+    with dropout), then ``dL/dw = x^T dz``, ``dL/db = sum over the batch of dz``,
+    ``dx = dz w^T``. ``need_dx=False`` (the first layer) skips the product nobody needs.
     """
-    dz = d_out if act.grad is None else d_out * act.grad(cache.out)
+    dz = d_out if cache.keep is None else d_out * cache.keep
+    if act.grad is not None:
+        dz = dz * act.grad(cache.out)
     grads = Dense(w=cache.x.T @ dz, b=dz.sum(axis=0))
     dx = dz @ layer.w.T if need_dx else None
     return grads, dx

@@ -1,7 +1,7 @@
 """The network: the dense layer's triple folded over the layer list.
 
     init(layers, act, rng=...)   -> Params
-    forward(params, x)           -> Cache     # everything backward needs
+    forward(params, x)           -> Cache     # everything backward needs (dropout=, rng= to train with dropout)
     backward(params, cache, y)   -> Grads     # mean over the batch; same type as Params
     predict(params, x)           -> (N, K) probabilities, rows sum to 1
     loss(params, x or cache, y)  -> float     # mean over the batch
@@ -66,17 +66,32 @@ def layer_activations(params: Params) -> tuple[Activation, ...]:
     return (hidden,) * (len(params.layers) - 1) + (ACTIVATIONS["identity"],)
 
 
-def forward(params: Params, x: np.ndarray) -> Cache:
+def forward(params: Params, x: np.ndarray, *, dropout: float = 0.0, rng: np.random.Generator | None = None) -> Cache:
     """Run a batch ``x`` (N, sizes[0]), floating point, through every layer.
 
-    ``x`` is converted to the params' dtype (no copy when it already matches).
+    ``x`` is converted to the params' dtype (no copy when it already matches). With
+    ``dropout=p`` (training only) each hidden unit is zeroed with probability p, drawn
+    from ``rng``, and the survivors scaled by 1/(1-p) ("inverted" dropout, so nothing
+    changes at test time).
     """
     out = _check_inputs(params, x)
+    if dropout and rng is None:
+        raise ValueError("dropout needs an explicit rng (a numpy.random.Generator)")
     caches = []
-    for layer, act in zip(params.layers, layer_activations(params)):
-        out, cache = dense_forward(layer, out, act)
+    hidden = len(params.layers) - 1
+    for i, (layer, act) in enumerate(zip(params.layers, layer_activations(params))):
+        keep = dropout_mask(rng, (len(out), layer.b.shape[0]), dropout, params.dtype) if dropout and i < hidden else None
+        out, cache = dense_forward(layer, out, act, keep)
         caches.append(cache)
     return Cache(layers=caches)
+
+
+def dropout_mask(rng: np.random.Generator, shape: tuple[int, int], rate: float, dtype) -> np.ndarray:
+    """A mask of 0 (probability ``rate``) and 1/(1-rate): its expected value is 1."""
+    if not 0 <= rate < 1:
+        raise ValueError(f"dropout must lie in [0, 1), got {rate}")
+    keep = rng.random(shape, dtype=dtype) >= rate
+    return keep * np.dtype(dtype).type(1 / (1 - rate))
 
 
 def backward(params: Params, cache: Cache, y: np.ndarray) -> Grads:

@@ -114,17 +114,23 @@ def tree_map(fn: Callable[..., np.ndarray], first: Params, *rest: Params) -> Par
     return Params(arch=first.arch, layers=layers)
 
 
+def _optional_readonly(array: np.ndarray | None) -> np.ndarray | None:
+    return None if array is None else readonly(array)
+
+
 @attrs.frozen
 class DenseCache:
     """What one dense layer's forward keeps for its backward: its input and its output.
 
     The output is kept *after* the activation: every activation purenet offers has a
     derivative that can be written from its output alone (see ``purenet.activations``),
-    so the pre-activation never needs to be stored.
+    so the pre-activation never needs to be stored. With dropout, ``keep`` is the
+    scaled mask (0 or 1/(1-p)) that multiplied ``out`` on its way to the next layer.
     """
 
     x: np.ndarray = attrs.field(converter=readonly, eq=False, repr=_shape_repr)
     out: np.ndarray = attrs.field(converter=readonly, eq=False, repr=_shape_repr)
+    keep: np.ndarray | None = attrs.field(default=None, converter=_optional_readonly, eq=False, repr=False)
 
 
 @attrs.frozen

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Iterator
+from typing import Callable, Iterator
 
 import attrs
 import numpy as np
@@ -29,6 +29,7 @@ from purenet.metrics import evaluate
 from purenet.network import backward, forward
 from purenet.optim import Optimizer, OptState
 from purenet.records import Cache, Params
+
 
 class TrainingDiverged(ArithmeticError):
     """The loss became NaN or infinite; lower the learning rate."""
@@ -49,13 +50,24 @@ class Progress:
 
 
 @attrs.frozen
+class Best:
+    """The epoch with the highest validation accuracy so far, and its params."""
+
+    epoch: int
+    val_acc: float
+    params: Params
+
+
+@attrs.frozen
 class EpochRecord:
     """One finished epoch: the params and optimizer state after it, and how it went.
 
     ``loss`` and ``train_acc`` are running averages over the epoch's batches (what the
-    network saw while it learned); ``val_acc`` and ``test_acc`` are measured after the
-    epoch on the held-out splits, None where there is none. ``seconds`` is training
-    time, ``eval_seconds`` the time the held-out measurements took.
+    network saw while it learned, with dropout and augmentation if any); ``val_acc``
+    and ``test_acc`` are measured after the epoch on the held-out splits, None where
+    there is none. ``seconds`` is training time, ``eval_seconds`` the time the held-out
+    measurements took. ``best`` is the best epoch on the validation split so far (None
+    without one); ``stopped_early`` says early stopping ended the run after this epoch.
     """
 
     epoch: int
@@ -69,16 +81,37 @@ class EpochRecord:
     eval_seconds: float
     val_loss: float | None = None
     test_loss: float | None = None
+    best: Best | None = None
+    stopped_early: bool = False
+
+
+Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+"""A batch transform: uint8 images (N, pixels) and a generator -> new uint8 images (N, pixels)."""
 
 
 def train_step(
-    params: Params, state: OptState, x: np.ndarray, y: np.ndarray, optimizer: Optimizer
+    params: Params, state: OptState, x: np.ndarray, y: np.ndarray, optimizer: Optimizer,
+    *, dropout: float = 0.0, rng: np.random.Generator | None = None,
 ) -> tuple[Params, OptState, Cache]:
-    """One update on one batch: forward, backward, optimizer. Returns the cache too,
-    whose logits give the batch's loss and accuracy without another forward pass."""
-    cache = forward(params, x)
+    """One update on one batch: forward (with dropout drawn from ``rng``), backward,
+    optimizer. Returns the cache too, whose logits give the batch's loss and accuracy
+    without another forward pass."""
+    cache = forward(params, x, dropout=dropout, rng=rng)
     params, state = optimizer.update(params, backward(params, cache, y), state)
     return params, state, cache
+
+
+@attrs.frozen
+class _Plan:
+    """How every epoch of one ``train`` call runs (its keyword arguments, bundled)."""
+
+    split: Split
+    optimizer: Optimizer
+    batch_size: int
+    rng: np.random.Generator
+    progress_every: int
+    dropout: float
+    augment: Augment | None
 
 
 def train(
@@ -94,46 +127,61 @@ def train(
     state: OptState | None = None,
     start_epoch: int = 0,
     progress_every: int = 0,
+    dropout: float = 0.0,
+    augment: Augment | None = None,
+    patience: int | None = None,
+    best: Best | None = None,
 ) -> Iterator[Progress | EpochRecord]:
     """Train from epoch ``start_epoch`` up to ``epochs``, yielding records as it goes.
 
     Each epoch draws one permutation of ``split`` from ``rng`` and takes batches of
-    ``batch_size`` (1 gives per-sample SGD). With ``progress_every=k`` a ``Progress``
-    record comes every k steps. Raises ``TrainingDiverged`` if the loss stops being finite.
+    ``batch_size`` (1 gives per-sample SGD); ``augment`` transforms each uint8 batch
+    and ``dropout`` drops hidden units, both drawing from ``rng``. With
+    ``progress_every=k`` a ``Progress`` record comes every k steps. With a ``val``
+    split and ``patience=k``, training stops once k epochs pass without a better
+    validation accuracy (``best`` carries the best so far across a resume). Raises
+    ``TrainingDiverged`` if the loss stops being finite.
     """
     state = optimizer.init(params) if state is None else state
+    plan = _Plan(split, optimizer, batch_size, rng, progress_every, dropout, augment)
     for epoch in range(start_epoch + 1, epochs + 1):
-        params, state, totals = yield from _run_epoch(
-            params, state, split, optimizer, batch_size, rng, epoch, progress_every
-        )
+        params, state, totals = yield from _run_epoch(params, state, plan, epoch)
         started = time.perf_counter()
         val_loss, val_acc = evaluate(params, val) if val is not None else (None, None)
         test_loss, test_acc = evaluate(params, test) if test is not None else (None, None)
+        if val_acc is not None and (best is None or val_acc > best.val_acc):
+            best = Best(epoch=epoch, val_acc=val_acc, params=params)
+        stop = patience is not None and best is not None and epoch - best.epoch >= patience
         yield EpochRecord(
             epoch=epoch, params=params, opt_state=state, loss=totals.loss, train_acc=totals.accuracy,
-            val_acc=val_acc, test_acc=test_acc, seconds=totals.seconds,
-            eval_seconds=time.perf_counter() - started, val_loss=val_loss, test_loss=test_loss,
+            val_acc=val_acc, test_acc=test_acc, seconds=totals.seconds, eval_seconds=time.perf_counter() - started,
+            val_loss=val_loss, test_loss=test_loss, best=best, stopped_early=stop,
         )
+        if stop:
+            return
 
 
-def _run_epoch(params, state, split, optimizer, batch_size, rng, epoch, progress_every):
-    """One pass over ``split``; yields Progress records, returns (params, state, last Progress)."""
+def _run_epoch(params: Params, state: OptState, plan: _Plan, epoch: int):
+    """One pass over the split; yields Progress records, returns (params, state, last Progress)."""
     loss_of = get_loss(params.arch.loss).value
     loss_sum, correct, seen, step = 0.0, 0, 0, 0
     started = time.perf_counter()
-    for step, index in enumerate(batches(len(split), batch_size, rng), start=1):
-        y = split.labels[index]
-        x = to_float(split.images[index], params.dtype)
-        params, state, cache = train_step(params, state, x, y, optimizer)
+    for step, index in enumerate(batches(len(plan.split), plan.batch_size, plan.rng), start=1):
+        y = plan.split.labels[index]
+        images = plan.split.images[index]
+        if plan.augment is not None:
+            images = plan.augment(images, plan.rng)
+        x = to_float(images, params.dtype)
+        params, state, cache = train_step(params, state, x, y, plan.optimizer, dropout=plan.dropout, rng=plan.rng)
         batch_loss = loss_of(cache.logits, y)
         if not math.isfinite(batch_loss):
             raise TrainingDiverged(f"the loss became {batch_loss} at epoch {epoch}, step {step}")
         loss_sum += batch_loss * len(index)
         correct += int(np.count_nonzero(cache.logits.argmax(axis=1) == y))
         seen += len(index)
-        if progress_every and step % progress_every == 0:
-            yield _progress(epoch, step, seen, len(split), loss_sum, correct, started, params)
-    return params, state, _progress(epoch, step, seen, len(split), loss_sum, correct, started, params)
+        if plan.progress_every and step % plan.progress_every == 0:
+            yield _progress(epoch, step, seen, len(plan.split), loss_sum, correct, started, params)
+    return params, state, _progress(epoch, step, seen, len(plan.split), loss_sum, correct, started, params)
 
 
 def _progress(epoch, step, seen, total, loss_sum, correct, started, params) -> Progress:

@@ -116,3 +116,29 @@ def test_float64_params_stay_float64_end_to_end():
     cache = forward(params, x)
     grads = backward(params, cache, np.array([0, 1]))
     assert all(a.dtype == np.float64 for a in (*params.arrays(), *grads.arrays(), cache.logits))
+
+
+@pytest.mark.parametrize("act", ["sigmoid", "tanh"])
+def test_backward_with_dropout_matches_finite_differences(act):
+    """With the mask held fixed (same generator state), dropout's gradient is exact too."""
+    rng = np.random.default_rng(4)
+    params = init([5, 6, 6, 3], act=act, rng=rng, dtype=np.float64)
+    x, y = rng.normal(size=(4, 5)), rng.integers(0, 3, 4)
+
+    def masked_loss(p: Params) -> float:
+        return loss(p, forward(p, x, dropout=0.4, rng=np.random.default_rng(9)), y)
+
+    cache = forward(params, x, dropout=0.4, rng=np.random.default_rng(9))
+    assert any((c.keep == 0).any() for c in cache.layers[:-1])  # some units really are dropped
+    analytic = list(backward(params, cache, y).arrays())
+    for index, array in enumerate(params.arrays()):
+        numeric = np.zeros_like(array)
+        for flat in range(array.size):
+            def at(offset: float) -> float:
+                moved = array.copy()
+                moved.flat[flat] += offset
+                return masked_loss(with_array(params, index, moved))
+
+            h = SMOOTH_STEP
+            numeric.flat[flat] = (8 * (at(h) - at(-h)) - (at(2 * h) - at(-2 * h))) / (12 * h)
+        assert relative_error(numeric, analytic[index], noise_floor(h)) < TOLERANCE
