@@ -36,16 +36,25 @@ def open_checkpoint(path: Path) -> Checkpoint:
         fail(str(error))
 
 
-def run_evaluate(model: Optional[Path], data: Optional[Path], json_output: bool) -> None:
+def run_evaluate(model: Optional[Path], data: Optional[Path], json_output: bool, report: Optional[Path] = None) -> None:
     model = resolve_model(model)
     checkpoint = open_checkpoint(model)
     if data is None and not checkpoint.settings.get("data"):
         ensure_default_data(default_data_dir())
     data = data or Path(checkpoint.settings.get("data") or default_data_dir())
     split, part = _held_out(data, checkpoint.params.arch.sizes[0])
-    loss, accuracy = evaluate(checkpoint.params, split)
-    classes = checkpoint.params.arch.sizes[-1]
-    confusion = confusion_matrix(split.labels, logits(checkpoint.params, split.images).argmax(axis=1), classes)
+    if report is not None:
+        from purenet.cli.report import pyplot
+
+        pyplot()  # say at once, before any work, if matplotlib is missing
+    loss, accuracy = evaluate(checkpoint.model, split)
+    predicted = logits(checkpoint.model, split.images).argmax(axis=1)
+    confusion = confusion_matrix(split.labels, predicted, checkpoint.params.arch.sizes[-1])
+    if report is not None:
+        from purenet.cli.report import write_report
+
+        written = write_report(report, confusion, split.images, split.labels, predicted, checkpoint.history)
+        say(f"report written: {', '.join(str(p) for p in written)}")
     if json_output:
         print(json.dumps({"model": str(model), "data": str(data), "part": part, "samples": len(split), "accuracy": accuracy,
                           "loss": loss, "per_class_accuracy": [None if np.isnan(a) else a for a in per_class_accuracy(confusion)],

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import numpy as np
+# One BLAS thread for the suite (before NumPy loads): on a shared 2-core machine a
+# second BLAS thread that waits for a busy core can make a small product 10x slower.
+# Speed is measured by `purenet bench`, not by tests; set the variable to override.
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+import numpy as np  # noqa: E402
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -70,3 +70,33 @@ def test_data_of_another_size_exits_2(small_model, tmp_path):
     result = run(str(small_model), "--data", str(folder))
     assert result.exit_code == 2
     assert "64 pixels but the model expects 784" in result.stderr
+
+
+def test_report_writes_three_pictures(small_model, tmp_path):
+    pytest.importorskip("matplotlib")
+    from PIL import Image
+
+    result = run(str(small_model), "--report", str(tmp_path / "report"))
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in (tmp_path / "report").iterdir())
+    assert names == ["confusion.png", "curves.png", "misclassified.png"]
+    for name in names:
+        with Image.open(tmp_path / "report" / name) as picture:
+            assert picture.format == "PNG" and min(picture.size) > 200
+
+
+def test_report_without_matplotlib_says_how_to_get_it(small_model, tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.split(".")[0] == "matplotlib":
+            raise ImportError("No module named 'matplotlib'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    result = run(str(small_model), "--report", str(tmp_path / "report"))
+    assert result.exit_code == 2
+    assert 'pip install -e ".[plot]"' in result.stderr
+    assert not (tmp_path / "report").exists()

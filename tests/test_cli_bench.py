@@ -1,0 +1,49 @@
+"""``purenet bench`` reports its figures (their size is the benchmark's business, not a test's)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from purenet.bench import Rate, train_flops_per_sample
+from purenet.cli.app import app
+
+KEYS = ("train_samples_per_s", "infer_samples_per_s", "batch1_samples_per_s", "peak_gflops", "percent_of_peak", "peak_rss_mb")
+QUICK = ["--layers", "784,32,10", "--seconds", "0.05", "--repeats", "2"]
+
+
+def test_json_has_every_figure():
+    result = CliRunner().invoke(app, ["bench", *QUICK, "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert all(figures[key] > 0 for key in KEYS)
+    low, high = figures["train_samples_per_s_spread"]
+    assert low <= figures["train_samples_per_s"] <= high
+    assert figures["percent_of_peak"] == pytest.approx(
+        100 * figures["train_samples_per_s"] * figures["train_flops_per_sample"] / 1e9 / figures["peak_gflops"]
+    )
+
+
+def test_table_output():
+    result = CliRunner().invoke(app, ["bench", *QUICK])
+    assert result.exit_code == 0
+    assert "train_samples_per_s" in result.stdout and "% of the matmul peak" in result.stdout
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is not None, reason="PyTorch is installed here")
+def test_compare_torch_without_torch_says_so():
+    result = CliRunner().invoke(app, ["bench", *QUICK, "--compare", "torch"])
+    assert result.exit_code == 2 and "needs PyTorch" in result.stderr
+
+
+def test_flop_count_of_the_design_card_network():
+    # forward 2*198,800; weight grads the same; input grads skip the first layer (784x200)
+    assert train_flops_per_sample([784, 200, 200, 10]) == 2 * 198_800 * 3 - 2 * 784 * 200
+
+
+def test_rate_summary():
+    rate = Rate.of([3.0, 1.0, 2.0])
+    assert (rate.median, rate.low, rate.high) == (2.0, 1.0, 3.0)
