@@ -33,16 +33,29 @@ def purenet() -> None:
 
 @app.command()
 def train(
+    ctx: typer.Context,
     layers: Annotated[str, typer.Option(help="Layer widths, input first, e.g. 784,200,200,10.")] = DEFAULT_LAYERS,
     act: Annotated[str, typer.Option(help="Hidden activation: sigmoid, relu, leaky_relu, elu, tanh, identity.")] = "relu",
     loss: Annotated[str, typer.Option(help="ce (softmax + cross-entropy) or mse (sigmoid + squared error).")] = "ce",
     init: Annotated[str, typer.Option(help="Weight init: auto, he, xavier, uniform.")] = "auto",
     epochs: Annotated[int, typer.Option(min=1, help="Epochs to train (with --resume: the total to reach).")] = 10,
     batch_size: Annotated[int, typer.Option(min=1, help="Samples per step; 1 is per-sample SGD.")] = 128,
-    lr: Annotated[Optional[float], typer.Option(min=0.0, help="Learning rate.", show_default="sgd 0.1, momentum 0.05, adam 0.001")] = None,
+    lr: Annotated[Optional[float], typer.Option(min=0.0, help="Learning rate (the peak, with a schedule).", show_default="sgd 0.1, momentum 0.05, adam 0.001")] = None,
     optimizer: Annotated[str, typer.Option(help="sgd, momentum, nesterov or adam.")] = "adam",
     weight_decay: Annotated[float, typer.Option(min=0.0, help="L2 weight decay on the weights.")] = 0.0,
-    seed: Annotated[int, typer.Option(help="Seed for init, split and shuffling.")] = 0,
+    schedule: Annotated[str, typer.Option(help="Learning-rate schedule: constant, step or cosine.")] = "step",
+    warmup: Annotated[float, typer.Option(min=0.0, help="Epochs of linear learning-rate warm-up.")] = 0.0,
+    decay_every: Annotated[float, typer.Option(min=0.01, help="With --schedule step: epochs between decays.")] = 1.0,
+    gamma: Annotated[float, typer.Option(min=0.0, max=1.0, help="With --schedule step: the factor of each decay.")] = 0.8,
+    dropout: Annotated[float, typer.Option(min=0.0, max=0.95, help="Drop each hidden unit with this probability while training.")] = 0.0,
+    augment: Annotated[str, typer.Option(help="Augment training batches: none, affine (shift, rotate, scale) or elastic (affine + Simard's elastic).")] = "none",
+    shift: Annotated[Optional[float], typer.Option(min=0.0, help="With --augment: largest shift in pixels.", show_default="2")] = None,
+    rotation: Annotated[Optional[float], typer.Option(min=0.0, help="With --augment: largest rotation in degrees.", show_default="10")] = None,
+    scale: Annotated[Optional[float], typer.Option(min=0.0, max=0.9, help="With --augment: largest relative scaling.", show_default="0.1")] = None,
+    elastic_alpha: Annotated[Optional[float], typer.Option(min=0.0, help="With --augment elastic: strength of the distortion.", show_default="34")] = None,
+    patience: Annotated[int, typer.Option(min=0, help="Stop after N epochs without a better validation accuracy, keeping the best (0: never).")] = 0,
+    preset: Annotated[str, typer.Option(help="A named recipe: default, best, seed-92.7, softmax-regression; options you give win.")] = "default",
+    seed: Annotated[int, typer.Option(help="Seed for init, split, shuffling, dropout and augmentation.")] = 0,
     data: Annotated[Optional[Path], typer.Option(help="MNIST data: IDX folder, CSV, .npz or image folders.", show_default="data/mnist of this checkout, or $PURENET_DATA")] = None,
     val_fraction: Annotated[float, typer.Option(min=0.0, max=0.9, help="Hold this fraction of the training set out for validation.")] = 0.0,
     out: Annotated[Path, typer.Option(help="Checkpoint file, rewritten after every epoch.")] = Path("model.npz"),
@@ -52,10 +65,11 @@ def train(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object per epoch and a summary, nothing else.")] = False,
 ) -> None:
     """Train a network and save it as a checkpoint, showing progress and a table of epochs."""
-    options = dict(locals())
-    from purenet.cli.train import TrainOptions, run_train
+    options = {name: value for name, value in locals().items() if name != "ctx"}
+    explicit = frozenset(name for name in options if ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP"))
+    from purenet.cli.train import run_train
 
-    run_train(TrainOptions(**options))
+    run_train(options, explicit)
 
 
 @app.command()
@@ -63,11 +77,12 @@ def evaluate(
     model: Annotated[Optional[Path], typer.Argument(help="Checkpoint to evaluate.", show_default="the last model purenet train wrote")] = None,
     data: Annotated[Optional[Path], typer.Option(help="Data to evaluate on (its test part).", show_default="the data the model was trained on")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object with accuracy, loss, per-class accuracy and confusion.")] = False,
+    report: Annotated[Optional[Path], typer.Option(help="Also write PNG pictures here: confusion matrix, misclassified digits, learning curves (needs matplotlib).")] = None,
 ) -> None:
     """Measure a trained model: accuracy, loss, per-class accuracy and a confusion matrix."""
     from purenet.cli.evaluate import run_evaluate
 
-    run_evaluate(model, data, json_output)
+    run_evaluate(model, data, json_output, report)
 
 
 @app.command()
