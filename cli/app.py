@@ -89,7 +89,7 @@ def evaluate(
 def predict(
     images: Annotated[list[Path], typer.Argument(help="Image files: PNG, JPEG, BMP...; photos, scans or drawings.")],
     model: Annotated[Optional[Path], typer.Option(help="Checkpoint to use.", show_default="the last model purenet train wrote")] = None,
-    show: Annotated[bool, typer.Option(help="Draw the 28x28 image the network saw.")] = False,
+    show: Annotated[bool, typer.Option("--show", help="Draw the 28x28 image the network saw.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object per image.")] = False,
 ) -> None:
     """Read handwritten digits from images: the digit and its top-3 probabilities."""
