@@ -14,7 +14,7 @@ from purenet.augment import Augmenter
 from purenet.optim import Optimizer, make_optimizer
 from purenet.schedules import SCHEDULES, make_schedule
 
-DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adam": 1e-3}
+DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adam": 3e-3}
 
 # the options that define a run; --resume takes them from the checkpoint
 RUN_SETTINGS = (
@@ -24,6 +24,7 @@ RUN_SETTINGS = (
 
 AUGMENTS = {
     "none": None,
+    "mild": {"shift": 1.0, "rotation": 8.0, "scale": 0.08, "elastic_alpha": 0.0},
     "affine": {"shift": 2.0, "rotation": 10.0, "scale": 0.1, "elastic_alpha": 0.0},
     "elastic": {"shift": 2.0, "rotation": 10.0, "scale": 0.1, "elastic_alpha": 34.0, "elastic_sigma": 4.0},
 }
@@ -37,11 +38,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "seed-92.7": {  # the 92.7% script: 784-200-200-10 sigmoid, squared error, per-sample SGD, one pass over 50,000
         "layers": "784,200,200,10", "act": "sigmoid", "loss": "mse", "init": "uniform", "epochs": 1,
-        "batch_size": 1, "optimizer": "sgd", "lr": 0.2, "schedule": "constant", "val_fraction": 1 / 6,
+        "batch_size": 1, "optimizer": "sgd", "lr": 0.2, "schedule": "constant", "val_fraction": 1 / 6, "augment": "none",
     },
     "softmax-regression": {  # the softmax-regression script: 784-10, per-sample SGD, lr 0.01
         "layers": "784,10", "act": "identity", "epochs": 1, "batch_size": 1, "optimizer": "sgd", "lr": 0.01,
-        "schedule": "constant",
+        "schedule": "constant", "augment": "none",
     },
 }
 """Named recipes; docs/results.md gives each one's command, time and accuracy."""
