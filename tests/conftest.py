@@ -64,3 +64,11 @@ def small_model(tmp_path_factory, small_mnist_dir) -> Path:
     result = CliRunner().invoke(app, args, env={"XDG_STATE_HOME": str(path.parent / "state")})
     assert result.exit_code == 0, result.output
     return path
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch) -> Path:
+    """Run in ``tmp_path``, remembering the 'last model' in a state folder of its own."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

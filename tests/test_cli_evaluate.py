@@ -13,10 +13,7 @@ from purenet.checkpoint import load as load_checkpoint
 from purenet.cli.app import app
 
 
-@pytest.fixture(autouse=True)
-def _isolated_state(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 def run(*args: str):

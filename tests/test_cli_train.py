@@ -19,11 +19,7 @@ from purenet.cli.app import app
 SMALL = ["--layers", "784,32,10", "--batch-size", "64"]
 
 
-@pytest.fixture(autouse=True)
-def _isolated_state(tmp_path, monkeypatch):
-    """Each test remembers its 'last model' in its own state folder, and runs in tmp_path."""
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 def run(*args: str):

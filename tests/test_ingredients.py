@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from purenet import SGD, Adam, Split, forward, init, train
+from purenet import SGD, Adam, forward, init, train
 from purenet.augment import Augmenter
 from purenet.checkpoint import load as load_checkpoint
 from purenet.cli.app import app
@@ -119,9 +119,7 @@ def test_training_with_augmentation_is_deterministic_and_learns(mnist):
 
 
 @pytest.fixture
-def cli(tmp_path, monkeypatch, small_mnist_dir):
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.chdir(tmp_path)
+def cli(isolated, small_mnist_dir):
     return lambda *args: CliRunner().invoke(app, ["train", "--data", str(small_mnist_dir), "--layers", "784,32,10", *args])
 
 
