@@ -32,9 +32,9 @@ AUGMENTS = {
 
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
-    "best": {
-        "layers": "784,1024,1024,10", "act": "relu", "epochs": 60, "optimizer": "momentum", "lr": 0.05,
-        "schedule": "cosine", "warmup": 1.0, "dropout": 0.1, "augment": "elastic", "weight_decay": 1e-5,
+    "best": {  # >= 99.2%: a wide net, elastic distortions and dropout against overfitting, cosine annealing
+        "layers": "784,1024,1024,10", "act": "relu", "epochs": 50, "optimizer": "adam", "lr": 1e-3,
+        "schedule": "cosine", "warmup": 1.0, "dropout": 0.1, "augment": "elastic",
     },
     "seed-92.7": {  # the 92.7% script: 784-200-200-10 sigmoid, squared error, per-sample SGD, one pass over 50,000
         "layers": "784,200,200,10", "act": "sigmoid", "loss": "mse", "init": "uniform", "epochs": 1,

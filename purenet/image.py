@@ -8,7 +8,7 @@ MNIST's digits are NIST scans whose ink was scaled to fit a 20x20 box (keeping t
 aspect ratio, anti-aliased, hence the grey levels) and pasted into a 28x28 field so
 that the centre of mass of the ink lands at the centre. A network trained on them
 only reads a photo prepared the same way, so ``preprocess`` rebuilds that recipe
-from a photo in six steps, each a small function below:
+from a photo, in steps that each answer something real photos get wrong:
 
 1. ``_working_rgb``: apply the EXIF rotation, flatten any alpha channel onto a
    background that contrasts with the strokes, and shrink to WORK_SIZE pixels on the
@@ -18,17 +18,17 @@ from a photo in six steps, each a small function below:
    follows shadows and uneven lighting but not strokes) and measure how far each pixel
    falls below it, over all three channels, so blue or red ink on coloured paper
    counts as ink just like pencil on white.
-3. ``_otsu``: split ink from paper with Otsu's threshold (the mask finds the digit;
-   the grey levels are kept for the picture itself).
-4. ``_digit_components``: keep the digit's connected pieces, drop specks, paper edges
-   and frames (8-connected components, labelled in pure NumPy by ``_label``).
-5. ``_normalise_strokes``: make the stroke width, relative to the digit's size, what
-   it is in MNIST (thin pen lines would otherwise vanish at 28x28; marker strokes would
-   fill the loops).
-6. ``_to_field``: scale into the 20x20 box, paste into 28x28 with the centre of mass
-   at the centre, as uint8 0-255.
+3. ``_without_edge_regions``, ``_without_ruled_lines``: clear a table or dark margin
+   along the image's edge, and paint over the ruled lines of lined paper.
+4. ``_otsu``, ``_digit_components``: split ink from paper with Otsu's threshold and
+   keep the digit's connected pieces, dropping specks, paper edges and frames
+   (8-connected components, labelled in pure NumPy by ``_label``).
+5. ``_ink_levels``, ``_normalise_strokes``: the digit as a nearly binary picture with
+   soft edges, its strokes thickened or thinned into MNIST's range of widths relative
+   to the digit's size (a thin pen line would vanish at 28x28; a marker fills loops).
+6. ``_to_field``: shrink into the 20x20 box (the anti-aliasing gives the grey levels)
+   and paste into 28x28 with the centre of mass at MNIST's centre, as uint8 0-255.
 
->>> import numpy as np
 >>> from PIL import Image, ImageDraw
 >>> paper = Image.new("L", (300, 300), 255)
 >>> ImageDraw.Draw(paper).line([(150, 40), (150, 260)], fill=0, width=12)
@@ -154,8 +154,10 @@ def _working_rgb(image: Image.Image) -> np.ndarray:
 
 def _common_mode(image: Image.Image) -> Image.Image:
     """RGB, RGBA (anything with transparency) or F (16-bit and float images)."""
-    if image.mode in ("I", "F") or image.mode.startswith("I;"):
-        return image.convert("I").convert("F") if image.mode.startswith("I;") else image.convert("F")
+    if image.mode.startswith("I;"):  # 16-bit: Pillow converts it to F by way of I
+        image = image.convert("I")
+    if image.mode in ("I", "F"):
+        return image.convert("F")
     has_alpha = image.mode in _ALPHA_MODES or "transparency" in image.info
     return image.convert("RGBA" if has_alpha else "RGB")
 
@@ -183,6 +185,8 @@ def _flatten_alpha(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """
     if alpha.min() > 0.98:
         return rgb
+    if alpha.max() < 0.02:
+        raise ImageError("no digit found: the image is fully transparent")
     if alpha.mean() < 0.5:
         stroke_lum = float((_luminance(rgb) * alpha).sum() / alpha.sum())
         background = np.full(3, 255.0 if stroke_lum < 128 else 0.0, np.float32)
@@ -228,13 +232,14 @@ def _paper(channel: np.ndarray) -> np.ndarray:
     """The local paper level of one channel (H, W): strokes removed, lighting kept.
 
     A closing (max filter, then min filter) removes every dark mark narrower than its
-    window while keeping shadows and gradients wider than it. It runs on a coarse grid
-    of block maxima, about 100 cells on the long side, for speed; a box blur smooths
-    the blocks before the result is stretched back to full size.
+    window, a third of the image (the thickest marker strokes of a digit that fills the
+    picture), while keeping the shadows and gradients wider than it. It runs on a coarse
+    grid of block maxima, about 100 cells on the long side, for speed; a box blur
+    smooths the blocks before the result is stretched back to full size.
     """
     block = max(1, max(channel.shape) // 100)
     grid = _block_max(channel, block)
-    radius = max(2, max(grid.shape) // 12)
+    radius = max(2, max(grid.shape) // 6)
     grid = -_max_filter(-_max_filter(grid, radius), radius)
     grid = _box_blur(grid, max(1, radius // 2))
     height, width = channel.shape
@@ -253,21 +258,23 @@ def _max_filter(a: np.ndarray, radius: int) -> np.ndarray:
     if radius < 1:
         return a
     for axis in (0, 1):
-        pad = [(0, 0), (0, 0)]
-        pad[axis] = (radius, radius)
-        padded = np.pad(a, pad, mode="edge")
-        a = np.lib.stride_tricks.sliding_window_view(padded, 2 * radius + 1, axis=axis).max(axis=-1)
+        a = _windows(a, radius, axis).max(axis=-1)
     return a
 
 
 def _box_blur(a: np.ndarray, radius: int) -> np.ndarray:
-    """Mean over a (2r+1)-square around each pixel of (H, W) ``a`` (edges repeated)."""
+    """Mean over a (2r+1)-square around each pixel of (H, W) ``a``, as float32."""
     for axis in (0, 1):
-        pad = [(0, 0), (0, 0)]
-        pad[axis] = (radius, radius)
-        padded = np.pad(a, pad, mode="edge")
-        a = np.lib.stride_tricks.sliding_window_view(padded, 2 * radius + 1, axis=axis).mean(axis=-1)
+        a = _windows(a, radius, axis).mean(axis=-1)
     return a.astype(np.float32)
+
+
+def _windows(a: np.ndarray, radius: int, axis: int) -> np.ndarray:
+    """Every run of 2r+1 neighbours of each pixel along ``axis``, as a view (H, W, 2r+1);
+    the image's edge pixels are repeated outwards so windows near the edge stay full."""
+    pad = [(0, 0), (0, 0)]
+    pad[axis] = (radius, radius)
+    return np.lib.stride_tricks.sliding_window_view(np.pad(a, pad, mode="edge"), 2 * radius + 1, axis=axis)
 
 
 # 3. Ink versus paper ----------------------------------------------------------------------
@@ -288,9 +295,15 @@ def _otsu(values: np.ndarray, bins: int = 256) -> float:
     mass = np.cumsum(counts * centres)[:-1]
     total, total_mass = weight[-1] + counts[-1], mass[-1] + counts[-1] * centres[-1]
     rest = total - weight
-    with np.errstate(divide="ignore", invalid="ignore"):
-        between = weight * rest * (mass / weight - (total_mass - mass) / rest) ** 2
-    return float(edges[1:-1][np.nanargmax(np.where(weight * rest > 0, between, np.nan))])
+    split = (weight > 0) & (rest > 0)
+    if not split.any():  # every value in one bin: a flat image
+        raise ImageError("no digit found: the image is blank")
+    between = np.zeros_like(weight)
+    between[split] = (
+        weight[split] * rest[split]
+        * (mass[split] / weight[split] - (total_mass - mass[split]) / rest[split]) ** 2
+    )
+    return float(edges[1:-1][np.argmax(between)])
 
 
 def _ink_levels(ink: np.ndarray, threshold: float, digit: np.ndarray) -> np.ndarray:
@@ -307,12 +320,12 @@ def _ink_levels(ink: np.ndarray, threshold: float, digit: np.ndarray) -> np.ndar
 
 def _check_contrast(ink: np.ndarray, threshold: float, digit: np.ndarray) -> None:
     """Raise ImageError unless the digit's ink stands out from the paper's noise: its
-    median strength must be twice the paper's median plus three robust deviations (and
-    8 grey levels at least); on a blank page Otsu's threshold only splits the noise."""
+    median strength must pass the paper's median by four robust standard deviations
+    (and 8 grey levels). On a blank page Otsu's threshold merely splits the noise."""
     paper = ink[ink <= threshold]
     centre = float(np.median(paper))
-    noise = centre + 3 * 1.4826 * float(np.median(np.abs(paper - centre)))
-    if float(np.median(ink[digit])) < max(8.0, 2 * noise):
+    sigma = 1.4826 * float(np.median(np.abs(paper - centre)))
+    if float(np.median(ink[digit])) < max(8.0, centre + 4 * sigma):
         raise ImageError("no digit found: nothing stands out from the background")
 
 
@@ -353,8 +366,8 @@ def _ruled_lines(mask: np.ndarray) -> tuple[float, list[tuple[int, int]]]:
 
 def _paint_over(ink: np.ndarray, slope: float, first: int, last: int) -> np.ndarray:
     """``ink`` with the band between rows ``first`` and ``last`` + slope * column (grown
-    by a pixel for the line's soft edges) replaced, column by column, by the lesser of
-    the ink just above and just below it."""
+    by two pixels for the line's soft edges) replaced, column by column, by the lesser
+    of the ink just above and just below it."""
     h, w = ink.shape
     cols = np.arange(w)
     top = np.floor(first + slope * cols).astype(int) - 2
@@ -432,7 +445,7 @@ def _digit_components(mask: np.ndarray, ink: np.ndarray) -> np.ndarray:
     candidate = (stats["contact"] <= EDGE_CONTACT) & ~_frames(stats["box"], stats["mass"])
     candidate = candidate if candidate.any() else np.ones(count, bool)
     crossing = stats["borders"] >= 2
-    score = stats["mass"] * (1 - 0.5 * stats["off_centre"]) * np.where(crossing, 0.3, 1.0) * candidate
+    score = stats["mass"] * (1 - 0.5 * stats["off_centre"]) * np.where(crossing, 0.3, 1) * candidate
     main = int(np.argmax(score))
     near = _near_box(stats["box"], stats["box"][main])
     keep = (stats["mass"] >= 0.05 * stats["mass"][main]) & near & candidate & ~crossing
@@ -476,7 +489,7 @@ def _component_stats(labels: np.ndarray, count: int, weight: np.ndarray) -> dict
     com_r = np.bincount(lab, weights=weight * rows, minlength=count) / mass
     com_c = np.bincount(lab, weights=weight * cols, minlength=count) / mass
     off = np.hypot((com_r - (h - 1) / 2) / (h / 2), (com_c - (w - 1) / 2) / (w / 2)) / np.sqrt(2)
-    borders = (box[:, 0] == 0).astype(int) + (box[:, 1] == 0) + (box[:, 2] == h - 1) + (box[:, 3] == w - 1)
+    borders = (box[:, :2] == 0).sum(axis=1) + (box[:, 2] == h - 1) + (box[:, 3] == w - 1)
     edge = np.concatenate([labels[0], labels[-1], labels[1:-1, 0], labels[1:-1, -1]])
     contact = np.bincount(edge, minlength=count + 1)[1:] / len(edge)
     return {"mass": mass, "box": box, "off_centre": off, "borders": borders, "contact": contact}
@@ -585,4 +598,6 @@ def _trim(digit: np.ndarray, level: float = 0.05) -> np.ndarray:
 def _centre_of_mass(a: np.ndarray) -> tuple[float, float]:
     """(row, column) centre of mass of a non-negative (H, W) array."""
     total = float(a.sum())
-    return float(a.sum(axis=1) @ np.arange(a.shape[0])) / total, float(a.sum(axis=0) @ np.arange(a.shape[1])) / total
+    row = float(a.sum(axis=1) @ np.arange(a.shape[0])) / total
+    col = float(a.sum(axis=0) @ np.arange(a.shape[1])) / total
+    return row, col
