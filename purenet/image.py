@@ -13,13 +13,13 @@ from a photo, in steps that each answer something real photos get wrong:
 1. ``_working_rgb``: apply the EXIF rotation, flatten any alpha channel onto a
    background that contrasts with the strokes, and shrink to WORK_SIZE pixels on the
    long side (phone photos are 4000 px wide; the digit needs a few hundred).
-2. ``_ink_strength``: make the ink dark (invert light-on-dark drawings), estimate the
-   paper colour around every pixel (a morphological closing on a coarse grid, which
-   follows shadows and uneven lighting but not strokes) and measure how far each pixel
-   falls below it, over all three channels, so blue or red ink on coloured paper
-   counts as ink just like pencil on white.
-3. ``_without_edge_regions``, ``_without_ruled_lines``: clear a table or dark margin
-   along the image's edge, and paint over the ruled lines of lined paper.
+2. ``_dark_ink``, ``_ink_strength``: make the ink dark (invert light-on-dark
+   drawings), estimate the paper colour around every pixel (a plane for the overall
+   lighting, then a morphological closing on a coarse grid, which follows shadows but
+   not strokes) and measure how far each pixel falls below it, over all three
+   channels, so blue or red ink on coloured paper counts as ink just like pencil.
+3. ``_without_edge_regions``, ``_without_ruled_lines``: clear a table, dark margin or
+   frame along the image's edge, and paint over the ruled lines of lined paper.
 4. ``_otsu``, ``_digit_components``: split ink from paper with Otsu's threshold and
    keep the digit's connected pieces, dropping specks, paper edges and frames
    (8-connected components, labelled in pure NumPy by ``_label``).
@@ -64,9 +64,15 @@ their lower quartile to their 97th percentile, measured as ``_stroke_width`` mea
 photo (on MNIST digits enlarged 10x; the median is 0.130, i.e. 2.6 px of the 20 px box).
 Thinner strokes are thickened to the lower end, thicker ones thinned to the upper end."""
 
-EDGE_CONTACT = 0.08
-"""A piece of ink covering more than this fraction of the image's edge pixels is
-not a digit (a digit cut by a tight crop crosses the edge in a few strokes)."""
+EDGE_BAND, EDGE_SHARE = 0.08, 0.85
+"""A piece of ink with more than EDGE_SHARE of its ink within EDGE_BAND (of the long
+side) of the image's sides keeps to the edge: a table, a paper edge or a frame, not the
+digit (even a 0 that a tight crop cuts on all four sides has a good part of its ink
+further in)."""
+
+EDGE_CONTACT, SOLID = 0.08, 0.15
+"""A piece of ink covering more than EDGE_CONTACT of the image's edge pixels, with parts
+thicker than 2 * SOLID of the long side (no digit's stroke is), is a table or dark margin."""
 
 RULED_SPAN = 0.7
 """A straight, near-horizontal run of ink across this fraction of the image is a ruled line."""
@@ -94,12 +100,13 @@ def load_digit(path: str | os.PathLike) -> np.ndarray:
 
 
 def _open(path: str | os.PathLike) -> Image.Image:
-    """Open and fully decode ``path``; JPEGs are decoded at a reduced size (DCT scaling)."""
+    """Decode ``path`` and turn it upright (EXIF orientation) into an image in memory, the
+    file closed. JPEGs are decoded at a reduced size (DCT scaling): much faster for photos."""
     try:
-        image = Image.open(path)
-        if image.format == "JPEG":
-            image.draft(image.mode, _draft_size(image.size))
-        image.load()
+        with Image.open(path) as image:
+            if image.format == "JPEG":
+                image.draft(image.mode, _draft_size(image.size))
+            return ImageOps.exif_transpose(image)  # a new image: this loads the file
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -108,7 +115,6 @@ def _open(path: str | os.PathLike) -> Image.Image:
         raise ImageError(f"{path}: not an image file (or a format Pillow cannot read)") from None
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as error:
         raise ImageError(f"{path}: cannot decode the image ({error})") from None
-    return image
 
 
 def _draft_size(size: tuple[int, int]) -> tuple[int, int]:
@@ -162,10 +168,10 @@ def _common_mode(image: Image.Image) -> Image.Image:
     return image.convert("RGBA" if has_alpha else "RGB")
 
 
-def _working_size(size: tuple[int, int]) -> tuple[int, int]:
-    """``size`` scaled so its long side is WORK_SIZE (if larger) or MIN_WORK_SIZE (if smaller)."""
+def _working_size(size: tuple[int, int], largest: int = WORK_SIZE) -> tuple[int, int]:
+    """``size`` scaled so its long side is ``largest`` (if larger) or MIN_WORK_SIZE (if smaller)."""
     long_side = max(size)
-    target = min(max(long_side, MIN_WORK_SIZE), WORK_SIZE)
+    target = min(max(long_side, min(MIN_WORK_SIZE, largest)), largest)
     return tuple(max(1, round(side * target / long_side)) for side in size)
 
 
@@ -207,11 +213,15 @@ def _dark_ink(rgb: np.ndarray) -> np.ndarray:
     """``rgb`` with dark ink on light paper: light-on-dark images are inverted.
 
     The paper is the bulk of the picture, the ink a tail on one side of its brightness:
-    compare how far the darkest and the brightest few percent reach from the median.
+    compare how far the darkest and the brightest few percent reach from the median,
+    once the overall lighting (a plane fitted to the brightness, ``_fit_plane``; a
+    curved surface could take the shape of a big 0) is taken away, so the bright side
+    of a photo lit from one side is not taken for ink.
     """
     lum = _luminance(rgb)
-    median = np.median(lum)
-    dark, bright = np.percentile(lum, [0.5, 1, 2, 4]), np.percentile(lum, [99.5, 99, 98, 96])
+    small = np.asarray(Image.fromarray(lum, "F").resize(_working_size(lum.shape[::-1], 64)))
+    flat = lum - _plane(_fit_plane(small), lum.shape)
+    dark, median, bright = np.split(np.percentile(flat, [0.5, 1, 2, 4, 50, 96, 98, 99, 99.5]), [4, 5])
     return 255 - rgb if (bright - median).sum() > (median - dark).sum() else rgb
 
 
@@ -231,19 +241,74 @@ def _ink_strength(rgb: np.ndarray) -> np.ndarray:
 def _paper(channel: np.ndarray) -> np.ndarray:
     """The local paper level of one channel (H, W): strokes removed, lighting kept.
 
-    A closing (max filter, then min filter) removes every dark mark narrower than its
-    window, a third of the image (the thickest marker strokes of a digit that fills the
-    picture), while keeping the shadows and gradients wider than it. It runs on a coarse
-    grid of block maxima, about 100 cells on the long side, for speed; a box blur
-    smooths the blocks before the result is stretched back to full size.
+    It is found on a coarse grid of block maxima (about 100 cells on the long side, for
+    speed) in two parts. The overall lighting, brighter towards a lamp or a window, is a
+    plane fitted to the paper (``_lighting``). What it leaves, a shadow or a vignette
+    say, goes through a closing (max filter, then min filter), which removes every dark
+    mark narrower than its window, a third of the image (the thickest strokes of a
+    digit filling a tight crop), and keeps what is wider. A box blur smooths the blocks
+    before the result is stretched back to full size.
     """
-    block = max(1, max(channel.shape) // 100)
-    grid = _block_max(channel, block)
+    grid = _block_max(channel, max(1, max(channel.shape) // 100))
+    lighting = _lighting(grid)
     radius = max(2, max(grid.shape) // 6)
-    grid = -_max_filter(-_max_filter(grid, radius), radius)
-    grid = _box_blur(grid, max(1, radius // 2))
+    rest = -_max_filter(-_max_filter(grid - lighting, radius), radius)
+    grid = (lighting + _box_blur(rest, radius // 2)).astype(np.float32)
     height, width = channel.shape
     return np.asarray(Image.fromarray(grid, "F").resize((width, height), Image.Resampling.BILINEAR))
+
+
+def _lighting(grid: np.ndarray, rounds: int = 10) -> np.ndarray:
+    """The overall lighting of the paper in ``grid`` (H, W): the plane along its upper
+    side, below which the ink lies. Unlike a filter it has no trouble at the image's
+    edge: a side that darkens is followed to the edge, and a stroke cut by the edge stays
+    ink. (A curved surface could dip into the places where only ink is, as in the middle
+    of a tight crop of a thick 0.)
+
+    Asymmetric least squares: cells below the plane count a hundredth as much as cells
+    above it, refitted a few times, so even a thick digit that fills the picture does
+    not pull it down.
+    """
+    basis, values = _plane_basis(grid.shape), grid.ravel().astype(np.float64)
+    weights = np.ones_like(values)
+    for _ in range(rounds):
+        root = np.sqrt(weights)
+        coefficients = np.linalg.lstsq(basis * root[:, None], values * root, rcond=None)[0]
+        weights = np.where(values >= basis @ coefficients, 1.0, 0.01)
+    return (basis @ coefficients).reshape(grid.shape).astype(np.float32)
+
+
+def _fit_plane(grid: np.ndarray, rounds: int = 4) -> np.ndarray:
+    """The coefficients of a plane through the bulk of ``grid`` (H, W): fitted by least
+    squares, then again without the cells far from it on either side, a few times over."""
+    basis, values = _plane_basis(grid.shape), grid.ravel().astype(np.float64)
+    bulk = np.ones(values.shape, bool)
+    for _ in range(rounds):
+        coefficients = np.linalg.lstsq(basis[bulk], values[bulk], rcond=None)[0]
+        residual = values - basis @ coefficients
+        bulk = np.abs(residual) < 2.5 * (1.4826 * float(np.median(np.abs(residual[bulk]))) + 1.0)
+    return coefficients
+
+
+def _plane(coefficients: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The plane a + b x + c y over an image of ``shape`` (H, W), as float32."""
+    x, y = _coordinates(shape)
+    return (coefficients[0] + coefficients[1] * x + coefficients[2] * y).astype(np.float32)
+
+
+def _plane_basis(shape: tuple[int, int]) -> np.ndarray:
+    """(H * W, 3): 1, x and y at every pixel."""
+    x, y = np.broadcast_arrays(*_coordinates(shape))
+    return np.stack([np.ones(x.size), x.ravel(), y.ravel()], axis=-1)
+
+
+def _coordinates(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """x (1, W) and y (H, 1) of each pixel's centre, measured from the image's centre in
+    units of its long side, so that a coarse grid and the full image share one plane."""
+    h, w = shape
+    x = (np.arange(w) + 0.5 - w / 2) / max(h, w)
+    y = (np.arange(h) + 0.5 - h / 2) / max(h, w)
+    return x[None, :], y[:, None]
 
 
 def _block_max(a: np.ndarray, block: int) -> np.ndarray:
@@ -263,10 +328,14 @@ def _max_filter(a: np.ndarray, radius: int) -> np.ndarray:
 
 
 def _box_blur(a: np.ndarray, radius: int) -> np.ndarray:
-    """Mean over a (2r+1)-square around each pixel of (H, W) ``a``, as float32."""
-    for axis in (0, 1):
-        a = _windows(a, radius, axis).mean(axis=-1)
-    return a.astype(np.float32)
+    """Mean over a (2r+1)-square around each pixel of (H, W) ``a`` (edges repeated), as
+    float32: a pass down the columns, then one along the rows, each a difference of
+    running sums."""
+    k = 2 * radius + 1
+    sums = np.cumsum(np.pad(a, ((radius + 1, radius), (0, 0)), mode="edge"), axis=0, dtype=np.float64)
+    a = sums[k:] - sums[:-k]
+    sums = np.cumsum(np.pad(a, ((0, 0), (radius + 1, radius)), mode="edge"), axis=1)
+    return ((sums[:, k:] - sums[:, :-k]) / (k * k)).astype(np.float32)
 
 
 def _windows(a: np.ndarray, radius: int, axis: int) -> np.ndarray:
@@ -332,12 +401,14 @@ def _check_contrast(ink: np.ndarray, threshold: float, digit: np.ndarray) -> Non
 def _without_ruled_lines(ink: np.ndarray) -> np.ndarray:
     """``ink`` (H, W) with the ruled lines of lined or squared paper painted over.
 
-    A ruled line is straight, within 5 degrees of horizontal, and crosses at least
-    RULED_SPAN of the picture's width; lined paper shows two or more, while a digit
-    never has two bars that long. Each line is painted over with the lesser ink just
-    above and below it, so the strokes that cross it go on and the line goes.
+    A ruled line is straight, within 5 degrees of horizontal, crosses at least RULED_SPAN
+    of the picture's width and is thin (2% of its height at most); lined paper shows two
+    or more, while a digit never has two bars that long (and a tight crop's bar is
+    thicker). Each line is painted over with the lesser ink just above and below it, so
+    the strokes that cross it go on and the line goes.
     """
     slope, bands = _ruled_lines(ink > _otsu(ink))
+    bands = [(first, last) for first, last in bands if last - first < max(2, 0.02 * ink.shape[0])]
     if len(bands) < 2:
         return ink
     for first, last in bands:
@@ -372,12 +443,11 @@ def _paint_over(ink: np.ndarray, slope: float, first: int, last: int) -> np.ndar
     cols = np.arange(w)
     top = np.floor(first + slope * cols).astype(int) - 2
     rows = top[:, None] + np.arange(last - first + 5)  # (W, band height): the rows to paint
-    above, below = ink[np.clip(top, 0, h - 1), cols], ink[np.clip(rows[:, -1] + 1, 0, h - 1), cols]
+    fill = np.minimum(ink[np.clip(top - 1, 0, h - 1), cols], ink[np.clip(rows[:, -1] + 1, 0, h - 1), cols])
+    cols, fill = np.broadcast_to(cols[:, None], rows.shape), np.broadcast_to(fill[:, None], rows.shape)
     inside = (rows >= 0) & (rows < h)
     out = ink.copy()
-    out[rows[inside], np.broadcast_to(cols[:, None], rows.shape)[inside]] = np.broadcast_to(
-        np.minimum(above, below)[:, None], rows.shape
-    )[inside]
+    out[rows[inside], cols[inside]] = fill[inside]
     return out
 
 
@@ -398,8 +468,8 @@ def _label(mask: np.ndarray) -> tuple[np.ndarray, int]:
     """8-connected components of a boolean (H, W) mask: labels (H, W) int, 0 = background, and n.
 
     Union-find over the pixel graph, vectorised: every round hooks the larger root of
-    each edge whose ends still differ onto the smaller one, then halves paths until every
-    pixel points at its root; a few rounds suffice.
+    each edge whose ends still differ onto the smaller one, then lets every pixel jump
+    up its tree until it points at its root; a few rounds suffice.
     """
     index = np.full(mask.shape, -1, np.int64)
     index[mask] = np.arange(int(mask.sum()))
@@ -433,52 +503,77 @@ def _digit_components(mask: np.ndarray, ink: np.ndarray) -> np.ndarray:
     """The pixels of ``mask`` (H, W) that belong to the digit, as a boolean (H, W) mask.
 
     Pieces closer than 2% of the image are joined (a dilation) before labelling. Pieces
-    that run along the image's edge (a table or the dark side of a photo) or box in
-    another big piece (a frame) are not the digit. Of the rest, the main piece has the
-    most ink, discounted away from the centre and when it touches two borders (a paper
-    edge or a margin line does; a digit rarely does). Other pieces stay when they hold
-    5% of its ink and lie within a quarter of its size of its box: parts of the digit
-    the pen did not join. The rest (specks, shadows) goes.
+    that keep to the image's edge (``_along_edge``: a table, a paper edge or a frame along
+    the sides) or box in another big piece (a frame drawn around the digit) are not the
+    digit. Of the rest, the main piece has the most ink, discounted away from the centre.
+    Other pieces stay when they hold 5% of its ink and lie within a quarter of its size
+    of its box: parts of the digit the pen or a tight crop did not join. The rest
+    (specks, shadows) goes.
     """
     labels, count = _label(_dilate_mask(mask, _join_radius(mask.shape)))
     stats = _component_stats(labels, count, ink * mask)
-    candidate = (stats["contact"] <= EDGE_CONTACT) & ~_frames(stats["box"], stats["mass"])
-    candidate = candidate if candidate.any() else np.ones(count, bool)
-    crossing = stats["borders"] >= 2
-    score = stats["mass"] * (1 - 0.5 * stats["off_centre"]) * np.where(crossing, 0.3, 1) * candidate
-    main = int(np.argmax(score))
-    near = _near_box(stats["box"], stats["box"][main])
-    keep = (stats["mass"] >= 0.05 * stats["mass"][main]) & near & candidate & ~crossing
+    candidate = ~_along_edge(stats) & ~_frames(stats["box"], stats["mass"])
+    main = _main_piece(stats, candidate)
+    near = _overlaps(stats["box"], _grown(stats["box"][main], 0.25))
+    keep = (stats["mass"] >= 0.05 * stats["mass"][main]) & near & candidate
     keep[main] = True
     return np.concatenate([[False], keep])[labels] & mask
 
 
-def _without_edge_regions(ink: np.ndarray) -> np.ndarray:
-    """``ink`` (H, W) with the solid dark regions that run along the image's edge set to 0.
+def _main_piece(stats: dict[str, np.ndarray], candidate: np.ndarray) -> int:
+    """The candidate piece (any piece, if none is) with the most ink, discounted by half
+    at the image's corners: people put the digit in the middle of the picture."""
+    candidate = candidate if candidate.any() else np.ones_like(candidate)
+    return int(np.argmax(stats["mass"] * (1 - 0.5 * stats["off_centre"]) * candidate))
 
-    A table or a dark margin beside the paper covers much of the image's edge, and is
-    wider than the paper-level filter can bridge. Its thick parts (those that survive
-    an opening 3% of the image wide, which pen strokes do not) are cleared with a small
-    border, so a digit that touches them comes free and the ink threshold is not set
-    between paper and table.
+
+def _along_edge(stats: dict[str, np.ndarray]) -> np.ndarray:
+    """Which pieces keep to the image's edge (more than EDGE_SHARE of their ink within
+    EDGE_BAND of its sides), away from the main piece: a piece of the digit that a tight
+    crop cut off, within a tenth of the main piece's size of its box, is not one."""
+    along = stats["edge_share"] > EDGE_SHARE
+    if along.all():
+        return np.zeros_like(along)
+    box = _grown(stats["box"][_main_piece(stats, ~along)], 0.1)
+    inside = (stats["box"][:, :2] >= box[:2]).all(axis=1) & (stats["box"][:, 2:] <= box[2:]).all(axis=1)
+    return along & ~inside
+
+
+def _without_edge_regions(ink: np.ndarray) -> np.ndarray:
+    """``ink`` (H, W) with a table, dark margin or frame along the image's sides set to 0.
+
+    They are pieces of ink that keep to the edge (``_along_edge``), and the solid parts
+    (thicker than 2 * SOLID, which no stroke is) of pieces covering much of the edge. They
+    are cleared with a small border, so a digit that touches them comes free and the ink
+    threshold is not set between paper and table.
     """
     mask = ink > _otsu(ink)
     labels, count = _label(_dilate_mask(mask, _join_radius(mask.shape)))
+    clear = np.concatenate([[False], _along_edge(_component_stats(labels, count, ink * mask))])[labels] & mask
+    clear |= _solid_edge_parts(labels, count, mask)
+    if not clear.any():
+        return ink
+    return np.where(_dilate_mask(clear, _join_radius(mask.shape) + 1), 0, ink).astype(np.float32)
+
+
+def _solid_edge_parts(labels: np.ndarray, count: int, mask: np.ndarray) -> np.ndarray:
+    """The parts of the pieces covering more than EDGE_CONTACT of the image's edge pixels
+    that survive an opening SOLID of the image wide: solid regions, not strokes."""
     edge = np.concatenate([labels[0], labels[-1], labels[1:-1, 0], labels[1:-1, -1]])
     hugging = np.bincount(edge, minlength=count + 1) > EDGE_CONTACT * len(edge)
     hugging[0] = False
     if not hugging.any():
-        return ink
-    radius = max(1, round(0.03 * max(mask.shape)))
-    solid = _dilate_mask(~_dilate_mask(~(hugging[labels] & mask), radius), radius)
-    return np.where(_dilate_mask(solid, _join_radius(mask.shape) + 1), 0, ink).astype(np.float32)
+        return np.zeros_like(mask)
+    radius = max(1, round(SOLID * max(mask.shape)))
+    pieces = np.pad(hugging[labels] & mask, radius)  # outside the image is paper: no stroke is thicker there
+    return _dilate_mask(~_dilate_mask(~pieces, radius), radius)[radius:-radius, radius:-radius]
 
 
 def _component_stats(labels: np.ndarray, count: int, weight: np.ndarray) -> dict[str, np.ndarray]:
     """Per component 1..n: ink ``mass``; bounding ``box`` (n, 4: top, left, bottom, right,
     inclusive); ``off_centre``, the distance of its centre of mass from the image centre
-    (0 at the centre, 1 at a corner); the number of image ``borders`` it touches and its
-    ``contact``, the fraction of the image's edge pixels it covers."""
+    (0 at the centre, 1 at a corner); ``edge_share``, the part of its ink that lies in
+    the EDGE_BAND along the image's sides."""
     h, w = labels.shape
     rows, cols = np.nonzero(labels)
     lab, weight = labels[rows, cols] - 1, weight[rows, cols]
@@ -489,10 +584,10 @@ def _component_stats(labels: np.ndarray, count: int, weight: np.ndarray) -> dict
     com_r = np.bincount(lab, weights=weight * rows, minlength=count) / mass
     com_c = np.bincount(lab, weights=weight * cols, minlength=count) / mass
     off = np.hypot((com_r - (h - 1) / 2) / (h / 2), (com_c - (w - 1) / 2) / (w / 2)) / np.sqrt(2)
-    borders = (box[:, :2] == 0).sum(axis=1) + (box[:, 2] == h - 1) + (box[:, 3] == w - 1)
-    edge = np.concatenate([labels[0], labels[-1], labels[1:-1, 0], labels[1:-1, -1]])
-    contact = np.bincount(edge, minlength=count + 1)[1:] / len(edge)
-    return {"mass": mass, "box": box, "off_centre": off, "borders": borders, "contact": contact}
+    to_edge = np.minimum(np.minimum(rows, h - 1 - rows), np.minimum(cols, w - 1 - cols))
+    in_band = to_edge < EDGE_BAND * max(h, w)
+    edge_share = np.bincount(lab, weights=weight * in_band, minlength=count) / mass
+    return {"mass": mass, "box": box, "off_centre": off, "edge_share": edge_share}
 
 
 def _frames(boxes: np.ndarray, mass: np.ndarray) -> np.ndarray:
@@ -504,11 +599,15 @@ def _frames(boxes: np.ndarray, mass: np.ndarray) -> np.ndarray:
     return (inside & (mass[None, big] >= 0.1 * mass[:, None])).any(axis=1)
 
 
-def _near_box(boxes: np.ndarray, main: np.ndarray) -> np.ndarray:
-    """Which ``boxes`` (n, 4) overlap ``main`` grown by a quarter of its long side."""
-    grow = 0.25 * max(main[2] - main[0], main[3] - main[1])
-    top, left, bottom, right = main[0] - grow, main[1] - grow, main[2] + grow, main[3] + grow
-    return (boxes[:, 0] <= bottom) & (boxes[:, 2] >= top) & (boxes[:, 1] <= right) & (boxes[:, 3] >= left)
+def _grown(box: np.ndarray, fraction: float) -> np.ndarray:
+    """``box`` (top, left, bottom, right) grown on every side by ``fraction`` of its long side."""
+    grow = fraction * max(box[2] - box[0], box[3] - box[1])
+    return np.array([box[0] - grow, box[1] - grow, box[2] + grow, box[3] + grow])
+
+
+def _overlaps(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Which ``boxes`` (n, 4) overlap ``box``."""
+    return (boxes[:, 0] <= box[2]) & (boxes[:, 2] >= box[0]) & (boxes[:, 1] <= box[3]) & (boxes[:, 3] >= box[1])
 
 
 # 5. Strokes as wide as MNIST's -------------------------------------------------------------

@@ -1,0 +1,378 @@
+"""Tests for purenet.image: photos of handwritten digits -> MNIST-style 28x28 digits.
+
+The photos are made here from MNIST test digits, the way a person's photo of a digit
+looks: dark ink on light (white, grey or coloured) paper, ten times larger, off-centre
+on a bigger sheet, with thick strokes, blur, uneven light and JPEG compression. A
+small network trained on MNIST must read them about as well as MNIST itself.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
+
+from purenet import Adam, init, predict, train
+from purenet.image import BOX, ImageError, load_digit, preprocess
+
+PAPERS = [  # (paper, ink) colours
+    ((245, 245, 240), (20, 20, 25)),  # white paper, black pen
+    ((190, 190, 185), (40, 40, 45)),  # grey paper (a dim photo)
+    ((240, 225, 170), (30, 40, 150)),  # yellow paper, blue ink
+    ((215, 230, 245), (150, 30, 30)),  # blue paper, red ink
+    ((230, 230, 230), (110, 110, 110)),  # pencil on white
+]
+
+
+def photo(digit: np.ndarray, rng: np.random.Generator, *, paper=PAPERS[0], scale: int = 10,
+          thicken: int = 9, blur: float = 2.0, light: bool = False) -> Image.Image:
+    """A photo-like RGB picture of a (28, 28) uint8 MNIST digit, as a PIL image.
+
+    The digit is enlarged ``scale`` times, its strokes thickened by a max filter of size
+    ``thicken``, set at a random place on a sheet 1.5 times larger, coloured ``paper``
+    = (paper colour, ink colour), blurred, optionally lit unevenly (``light``: a
+    gradient from 100% to 45% brightness across the sheet).
+    """
+    side = 28 * scale
+    ink = Image.fromarray(digit).resize((side, side), Image.Resampling.BICUBIC)
+    if thicken:
+        ink = ink.filter(ImageFilter.MaxFilter(thicken))
+    sheet = Image.new("L", (side * 3 // 2, side * 3 // 2 + 40), 0)
+    sheet.paste(ink, tuple(int(v) for v in rng.integers(0, side // 2, size=2)))
+    amount = np.asarray(sheet.filter(ImageFilter.GaussianBlur(blur)), np.float32)[..., None] / 255
+    pixels = np.array(paper[0], np.float32) * (1 - amount) + np.array(paper[1], np.float32) * amount
+    if light:
+        pixels *= np.linspace(1.0, 0.45, pixels.shape[1], dtype=np.float32)[None, :, None]
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+def as_jpeg(image: Image.Image, **options) -> Image.Image:
+    """``image`` after a round trip through JPEG (quality 85), reopened."""
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=85, **options)
+    buffer.seek(0)
+    return Image.open(buffer)
+
+
+def centre_of_mass(image: np.ndarray) -> np.ndarray:
+    """(row, column) centre of mass of each (..., 28, 28) image."""
+    image = image.astype(np.float64)
+    total = image.sum(axis=(-2, -1))
+    rows = (image.sum(axis=-1) * np.arange(28)).sum(axis=-1) / total
+    cols = (image.sum(axis=-2) * np.arange(28)).sum(axis=-1) / total
+    return np.stack([rows, cols], axis=-1)
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two images' pixels: 1 for the same picture."""
+    return float(np.corrcoef(a.astype(np.float64).ravel(), b.astype(np.float64).ravel())[0, 1])
+
+
+def similarity_up_to_a_pixel(a: np.ndarray, b: np.ndarray) -> float:
+    """The best ``similarity`` of ``a`` and ``b`` shifted by at most one pixel each way."""
+    return max(similarity(np.roll(a, (dy, dx), axis=(0, 1)), b) for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+
+
+def bounding_box(image: np.ndarray) -> tuple[int, int]:
+    """Height and width of the box around the non-zero pixels."""
+    rows, cols = np.nonzero(image)
+    return int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
+
+
+@pytest.fixture(scope="module")
+def model(mnist):
+    """784-256-10 ReLU trained with Adam for 5 epochs on all of MNIST's training set."""
+    params = init([784, 256, 10], act="relu", rng=np.random.default_rng(0))
+    for record in train(params, mnist.train, optimizer=Adam(1e-3), epochs=5, batch_size=128,
+                        rng=np.random.default_rng(0)):
+        params = record.params
+    return params
+
+
+@pytest.fixture(scope="module")
+def digits(mnist):
+    """200 MNIST test digits (28, 28) uint8 and their labels, drawn at random."""
+    index = np.random.default_rng(7).choice(len(mnist.test), 200, replace=False)
+    return mnist.test.images[index].reshape(-1, 28, 28), mnist.test.labels[index]
+
+
+@pytest.fixture(scope="module")
+def seven(digits):
+    """One MNIST 7 (asymmetric, so rotations and flips show)."""
+    images, labels = digits
+    return images[np.flatnonzero(labels == 7)[0]]
+
+
+def read(params, images: list[np.ndarray]) -> np.ndarray:
+    return predict(params, np.stack(images).reshape(len(images), 784).astype(np.float32) / 255).argmax(axis=1)
+
+
+# --- a network reads photos made from MNIST digits ----------------------------------------
+
+
+def test_a_model_trained_on_mnist_reads_200_photos_of_mnist_digits(model, digits):
+    images, labels = digits
+    rng = np.random.default_rng(0)
+    prepared = []
+    for i, digit in enumerate(images):
+        kind = i % 8
+        if kind < 5:  # white, grey and coloured paper, pencil
+            picture = as_jpeg(photo(digit, rng, paper=PAPERS[kind]))
+        elif kind == 5:  # uneven lighting
+            picture = as_jpeg(photo(digit, rng, light=True))
+        elif kind == 6:  # a transparent PNG: black strokes, clear background
+            picture = Image.fromarray(np.dstack([np.zeros((28, 28, 3), np.uint8), digit])).resize((280, 280))
+        else:  # thin strokes, little blur, a large sheet
+            picture = as_jpeg(photo(digit, rng, scale=14, thicken=0, blur=1.0))
+        prepared.append(preprocess(picture))
+    accuracy = float(np.mean(read(model, prepared) == labels))
+    on_mnist = float(np.mean(read(model, list(images)) == labels))  # the same digits, as MNIST has them
+    assert accuracy >= 0.95 and accuracy >= on_mnist - 0.03, (accuracy, on_mnist)
+
+
+# --- what MNIST's digits look like ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def prepared(digits):
+    """The first 40 digits photographed (white paper, JPEG) and preprocessed."""
+    rng = np.random.default_rng(1)
+    return np.stack([preprocess(as_jpeg(photo(d, rng))) for d in digits[0][:40]])
+
+
+def test_output_is_a_28x28_uint8_image_from_0_to_255(prepared):
+    assert prepared.shape == (40, 28, 28) and prepared.dtype == np.uint8
+    assert (prepared.min(axis=(1, 2)) == 0).all() and (prepared.max(axis=(1, 2)) == 255).all()
+
+
+def test_centre_of_mass_is_where_mnist_puts_it(prepared, mnist):
+    # MNIST's own convention, measured: the mean centre of mass of its digits
+    mnist_centre = centre_of_mass(mnist.test.images[:2000].reshape(-1, 28, 28)).mean(axis=0)
+    assert np.abs(mnist_centre - 13.5).max() < 1  # (14, 14): pixel indices, not the field's middle 13.5
+    offsets = centre_of_mass(prepared) - mnist_centre
+    assert np.abs(offsets).max() <= 0.75  # a shift by whole pixels, as MNIST's, leaves at most half a pixel
+
+
+def test_digit_fits_the_20x20_box_and_fills_it(prepared, mnist):
+    boxes = np.array([bounding_box(image) for image in prepared])
+    assert boxes.max() <= BOX
+    assert (boxes.max(axis=1) >= BOX - 1).all()  # the long side is scaled to the box
+    mnist_boxes = np.array([bounding_box(image) for image in mnist.test.images[:200].reshape(-1, 28, 28)])
+    assert mnist_boxes.max() == BOX  # the box MNIST's digits fit
+
+
+def test_ink_mass_and_stroke_width_are_like_mnists(digits):
+    originals = digits[0][:40]
+    rng = np.random.default_rng(1)
+    prepared = np.stack([preprocess(as_jpeg(photo(d, rng, thicken=0))) for d in originals])
+
+    def stats(images):
+        mass = images.astype(np.float64).sum(axis=(1, 2)) / 255
+        ink = images >= 128
+        edges = (ink[:, 1:] != ink[:, :-1]).sum(axis=(1, 2)) + (ink[:, :, 1:] != ink[:, :, :-1]).sum(axis=(1, 2))
+        return np.median(mass), np.median(2 * ink.sum(axis=(1, 2)) / edges)
+
+    ours, theirs = stats(prepared), stats(originals)  # the photos' digits, and the same digits in MNIST
+    assert abs(ours[0] / theirs[0] - 1) < 0.2, (ours, theirs)
+    assert abs(ours[1] / theirs[1] - 1) < 0.2, (ours, theirs)
+
+
+def test_a_mnist_digit_itself_comes_back_nearly_unchanged(digits):
+    images, _ = digits
+    same = [similarity(preprocess(Image.fromarray(d)), d) for d in images[:30]]
+    assert np.median(same) > 0.9, same
+
+
+# --- what real photos get wrong -------------------------------------------------------------
+
+
+def test_light_ink_on_dark_gives_the_same_digit_as_dark_on_light(seven):
+    rng = np.random.default_rng(2)
+    dark_on_light = photo(seven, rng)
+    light_on_dark = Image.fromarray(255 - np.asarray(dark_on_light))
+    assert similarity(preprocess(dark_on_light), preprocess(light_on_dark)) > 0.95
+
+
+@pytest.mark.parametrize("paper", PAPERS[1:], ids=["grey", "yellow-blue", "blue-red", "pencil"])
+def test_paper_and_ink_colour_do_not_matter(seven, paper):
+    white = preprocess(photo(seven, np.random.default_rng(3)))
+    coloured = preprocess(as_jpeg(photo(seven, np.random.default_rng(3), paper=paper)))
+    assert similarity(white, coloured) > 0.9
+
+
+def test_uneven_lighting_and_a_shadow_do_not_matter(seven):
+    even = preprocess(photo(seven, np.random.default_rng(4)))
+    shaded = photo(seven, np.random.default_rng(4), light=True)
+    pixels = np.asarray(shaded, np.float32)
+    rows, cols = np.mgrid[: pixels.shape[0], : pixels.shape[1]]
+    shadow = 1 - 0.4 * np.exp(-(((rows - 60) / 120.0) ** 2 + ((cols - 300) / 120.0) ** 2))
+    shaded = Image.fromarray((pixels * shadow[..., None]).astype(np.uint8))
+    assert similarity(even, preprocess(as_jpeg(shaded))) > 0.9
+
+
+def test_exif_rotation_is_applied(seven, tmp_path):
+    upright = photo(seven, np.random.default_rng(5))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display": the camera was held sideways
+    upright.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "sideways.jpg", exif=exif.tobytes())
+    upright.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "no-tag.jpg")
+    expected = preprocess(upright)
+    assert similarity(load_digit(tmp_path / "sideways.jpg"), expected) > 0.9
+    assert similarity(load_digit(tmp_path / "no-tag.jpg"), expected) < 0.7  # the tag made the difference
+
+
+@pytest.mark.parametrize("stroke", [0, 255], ids=["black-strokes", "white-strokes"])
+def test_transparent_background_png(seven, stroke, tmp_path):
+    rgba = np.zeros((280, 280, 4), np.uint8)
+    rgba[..., :3] = stroke
+    rgba[..., 3] = np.asarray(Image.fromarray(seven).resize((280, 280), Image.Resampling.BICUBIC))
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "drawn.png")
+    expected = preprocess(Image.fromarray(seven).resize((280, 280), Image.Resampling.BICUBIC))
+    assert similarity(load_digit(tmp_path / "drawn.png"), expected) > 0.95
+
+
+def test_thin_strokes_on_a_large_canvas_stay_visible():
+    canvas = Image.new("L", (1600, 1200), 255)
+    ImageDraw.Draw(canvas).line([(600, 300), (1000, 300), (700, 900)], fill=0, width=2)  # a 7, 2 px wide
+    digit = preprocess(canvas)
+    strokes = digit >= 128
+    width = 2 * strokes.sum() / ((strokes[1:] != strokes[:-1]).sum() + (strokes[:, 1:] != strokes[:, :-1]).sum())
+    assert 1.5 < width < 4  # MNIST's strokes are 2-3 px wide; 2 px in 1600 would be 0.035 px
+    assert max(bounding_box(digit)) == BOX
+
+
+def test_very_thick_strokes_keep_their_holes():
+    canvas = Image.new("L", (300, 300), 255)
+    ImageDraw.Draw(canvas).ellipse([60, 30, 240, 270], outline=0, width=45)  # a marker 0
+    digit = preprocess(canvas)
+    assert digit[14, 14] < 64 < digit[14, 7]  # the hole stays open, the ring is ink
+
+
+def test_noise_specks_far_from_the_digit_are_ignored(seven):
+    digit = photo(seven, np.random.default_rng(6))
+    clean = Image.new("RGB", (digit.width + 300, digit.height), PAPERS[0][0])
+    clean.paste(digit, (0, 0))
+    specked = clean.copy()
+    draw = ImageDraw.Draw(specked)
+    for x, y in [(500, 80), (620, 150), (560, 260), (660, 330), (520, 380)]:  # clear of the edges
+        draw.ellipse([x, y, x + 6, y + 6], fill=(0, 0, 0))
+    assert similarity(preprocess(clean), preprocess(specked)) > 0.95
+
+
+def test_ruled_lines_are_removed(seven):
+    clean = photo(seven, np.random.default_rng(8), paper=PAPERS[4], blur=1.0)  # pencil
+    lined = clean.copy()
+    draw = ImageDraw.Draw(lined)
+    for y in range(25, lined.height, 60):  # slightly slanted, and darker than the pencil
+        draw.line([(0, y), (lined.width, y + 8)], fill=(40, 60, 150), width=3)
+    assert similarity(preprocess(clean), preprocess(as_jpeg(lined))) > 0.9
+
+
+def test_a_table_around_the_paper_and_a_frame_are_ignored(seven):
+    paper = photo(seven, np.random.default_rng(9))
+    on_table = Image.new("RGB", (paper.width + 120, paper.height + 100), (70, 55, 45))
+    on_table.paste(paper, (80, 30))
+    framed = paper.copy()
+    ImageDraw.Draw(framed).rectangle([4, 4, paper.width - 5, paper.height - 5], outline=(0, 0, 0), width=4)
+    expected = preprocess(paper)
+    assert similarity(preprocess(as_jpeg(on_table)), expected) > 0.9
+    assert similarity(preprocess(framed), expected) > 0.9
+
+
+@pytest.mark.parametrize("label", [0, 7])
+def test_a_tight_crop_that_cuts_the_digit_at_every_side(digits, label):
+    images, labels = digits
+    digit = images[np.flatnonzero(labels == label)[0]]
+    picture = photo(digit, np.random.default_rng(15), thicken=0)  # (ink must stay the minority)
+    rows, cols = np.nonzero(np.asarray(picture.convert("L")) < 128)
+    cut_rows, cut_cols = (rows.max() - rows.min()) // 30, (cols.max() - cols.min()) // 30
+    cropped = picture.crop((cols.min() + cut_cols, rows.min() + cut_rows, cols.max() - cut_cols, rows.max() - cut_rows))
+    with_margin = ImageOps.expand(cropped, border=80, fill=PAPERS[0][0])  # the same strokes, not touching
+    assert similarity_up_to_a_pixel(preprocess(as_jpeg(cropped)), preprocess(with_margin)) > 0.9
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "LA", "I;16", "CMYK", "1"])
+def test_other_image_modes(seven, mode):
+    picture = photo(seven, np.random.default_rng(10))
+    expected = preprocess(picture)
+    if mode == "I;16":
+        converted = Image.fromarray(np.asarray(picture.convert("L")).astype(np.uint16) * 257)
+    else:
+        converted = picture.convert(mode)
+    assert similarity(preprocess(converted), expected) > 0.9
+
+
+def test_preprocess_leaves_its_input_alone(seven):
+    picture = photo(seven, np.random.default_rng(11))
+    before = picture.tobytes()
+    preprocess(picture)
+    assert picture.tobytes() == before
+
+
+def test_a_large_phone_jpeg_reads_like_its_small_original(seven, tmp_path):
+    """A 4000x3000 JPEG is decoded at reduced size and shrunk early (its speed is
+    reported by benchmarks/photos.py, not asserted here); the digit must not suffer."""
+    picture = ImageOps.pad(photo(seven, np.random.default_rng(12)), (400, 300), color=PAPERS[0][0])
+    picture.resize((4000, 3000), Image.Resampling.BICUBIC).save(tmp_path / "phone.jpg", quality=90)
+    assert similarity(load_digit(tmp_path / "phone.jpg"), preprocess(picture)) > 0.9
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("colour", [255, 0, 128], ids=["white", "black", "grey"])
+def test_a_blank_image_raises(colour):
+    with pytest.raises(ImageError, match="no digit"):
+        preprocess(Image.new("RGB", (300, 200), (colour,) * 3))
+
+
+def test_blank_paper_with_camera_noise_and_uneven_light_raises():
+    rng = np.random.default_rng(13)
+    light = np.linspace(230, 150, 400, dtype=np.float32)[None, :, None]
+    pixels = light + rng.normal(0, 4, (300, 400, 3)).astype(np.float32)
+    with pytest.raises(ImageError, match="no digit"):
+        preprocess(as_jpeg(Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))))
+
+
+def test_a_fully_transparent_png_raises(tmp_path):
+    Image.new("RGBA", (100, 100), (0, 0, 0, 0)).save(tmp_path / "clear.png")
+    with pytest.raises(ImageError, match=r"clear\.png.*transparent"):
+        load_digit(tmp_path / "clear.png")
+
+
+def test_a_blank_file_raises_naming_it(tmp_path):
+    Image.new("L", (50, 50), 255).save(tmp_path / "blank.png")
+    with pytest.raises(ImageError, match=r"blank\.png: no digit"):
+        load_digit(tmp_path / "blank.png")
+
+
+def test_a_file_that_is_not_an_image_raises_naming_it(tmp_path):
+    (tmp_path / "notes.jpg").write_text("not a picture\n")
+    with pytest.raises(ImageError, match=r"notes\.jpg: not an image"):
+        load_digit(tmp_path / "notes.jpg")
+
+
+@pytest.mark.parametrize("name", ["empty.png", "missing.png"])
+def test_an_empty_or_missing_file_raises_naming_it(tmp_path, name):
+    if name == "empty.png":
+        (tmp_path / name).write_bytes(b"")
+    with pytest.raises(ImageError, match=name.replace(".", r"\.")):
+        load_digit(tmp_path / name)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_a_truncated_image_raises_naming_it(seven, tmp_path, fmt):
+    buffer = io.BytesIO()
+    photo(seven, np.random.default_rng(14)).save(buffer, fmt)
+    path = tmp_path / f"cut.{fmt.lower()}"
+    path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    with pytest.raises(ImageError, match=rf"cut\.{fmt.lower()}: cannot decode"):
+        load_digit(path)
+
+
+def test_a_directory_raises_naming_it(tmp_path):
+    with pytest.raises(ImageError, match=str(tmp_path).replace("\\", r"\\")):
+        load_digit(Path(tmp_path))
