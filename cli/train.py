@@ -1,6 +1,6 @@
 """``purenet train``: build the run from the options, feed the library's records to a view.
 
-The loop here only renders and saves: every number comes from ``purenet.train``'s
+The loop here only renders and saves: every number comes from ``purenet.training``'s
 records. A checkpoint is written (atomically) after every epoch, so a crash or a
 Ctrl-C loses at most the epoch in progress.
 """
@@ -25,7 +25,7 @@ from purenet.data import DataError, Dataset, Split, default_data_dir, split_vali
 from purenet.data import load as load_data
 from purenet.network import init
 from purenet.optim import make_optimizer
-from purenet.train import EpochRecord, Progress, TrainingDiverged, evaluate, train
+from purenet.training import EpochRecord, Progress, TrainingDiverged, evaluate, train
 
 PROGRESS_UPDATES_PER_EPOCH = 50
 

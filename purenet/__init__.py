@@ -15,15 +15,47 @@ pure function from records to records:
 See docs/math.md for the equations each function implements.
 """
 
-from purenet.activations import ACTIVATIONS
-from purenet.data import DataError, Dataset, Split
-from purenet.layers import INIT_SCHEMES
-from purenet.losses import LOSSES
-from purenet.network import accuracy, backward, forward, init, loss, predict
-from purenet.optim import OPTIMIZERS, SGD, Adam, Momentum, Nesterov, Optimizer, OptState, make_optimizer, sgd
-from purenet.records import Arch, Cache, Dense, DenseCache, Grads, Params, tree_map
-from purenet.metrics import confusion_matrix, evaluate
-from purenet.train import EpochRecord, Progress, TrainingDiverged, train, train_step
+import importlib
+from typing import TYPE_CHECKING
+
+# Names load on first use (PEP 562) so that `purenet --help`, which lives in the
+# subpackage purenet.cli, does not pay for numpy and the whole library.
+_HOMES = {
+    "purenet.activations": ["ACTIVATIONS"],
+    "purenet.data": ["DataError", "Dataset", "Split"],
+    "purenet.layers": ["INIT_SCHEMES"],
+    "purenet.losses": ["LOSSES"],
+    "purenet.network": ["accuracy", "backward", "forward", "init", "loss", "predict"],
+    "purenet.optim": ["OPTIMIZERS", "SGD", "Adam", "Momentum", "Nesterov", "Optimizer", "OptState", "make_optimizer", "sgd"],
+    "purenet.records": ["Arch", "Cache", "Dense", "DenseCache", "Grads", "Params", "tree_map"],
+    "purenet.metrics": ["confusion_matrix", "evaluate"],
+    "purenet.training": ["EpochRecord", "Progress", "TrainingDiverged", "train", "train_step"],
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
+
+
+def __getattr__(name: str):
+    if name not in _HOME_OF:
+        raise AttributeError(f"module 'purenet' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOME_OF[name]), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOME_OF))
+
+
+if TYPE_CHECKING:  # what static checkers and IDEs see
+    from purenet.activations import ACTIVATIONS
+    from purenet.data import DataError, Dataset, Split
+    from purenet.layers import INIT_SCHEMES
+    from purenet.losses import LOSSES
+    from purenet.network import accuracy, backward, forward, init, loss, predict
+    from purenet.optim import OPTIMIZERS, SGD, Adam, Momentum, Nesterov, Optimizer, OptState, make_optimizer, sgd
+    from purenet.records import Arch, Cache, Dense, DenseCache, Grads, Params, tree_map
+    from purenet.metrics import confusion_matrix, evaluate
+    from purenet.training import EpochRecord, Progress, TrainingDiverged, train, train_step
 
 __version__ = "0.1.0"
 

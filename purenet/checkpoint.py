@@ -25,7 +25,7 @@ import numpy as np
 from purenet.files import atomic_write
 from purenet.optim import OptState
 from purenet.records import Arch, Dense, Params
-from purenet.train import Best
+from purenet.training import Best
 
 FORMAT_VERSION = 1
 ZIP_MAGIC = b"PK\x03\x04"

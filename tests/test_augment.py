@@ -23,7 +23,7 @@ from purenet.augment import (
 )
 from purenet.data import batches, to_float
 from purenet.network import forward
-from purenet.train import train_step
+from purenet.training import train_step
 
 SEEDS = st.integers(0, 2**32 - 1)
 SIDES = st.integers(1, 12)
