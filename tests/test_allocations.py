@@ -66,3 +66,28 @@ def test_the_guard_can_fail():
 
     peak, param_bytes, activation_bytes = step_peak_bytes("relu", 128, wasteful_step)
     assert peak > 2.5 * param_bytes + 3 * activation_bytes
+
+
+def test_malloc_tuning_respects_the_opt_out_and_the_users_own_settings(monkeypatch):
+    from purenet.allocator import tune_malloc
+
+    monkeypatch.setenv("PURENET_TUNE_MALLOC", "0")
+    assert tune_malloc() is False
+    monkeypatch.delenv("PURENET_TUNE_MALLOC")
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "1000")
+    assert tune_malloc() is False
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1000")
+    assert tune_malloc() is False
+
+
+def test_malloc_tuning_applies_on_glibc(monkeypatch):
+    import platform
+
+    from purenet.allocator import tune_malloc
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt is glibc's")
+    for name in ("PURENET_TUNE_MALLOC", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES"):
+        monkeypatch.delenv(name, raising=False)
+    assert tune_malloc() is True
