@@ -18,7 +18,11 @@ def run_bench(layers: str, batch_size: int, act: str, compare: Optional[str], se
         fail(f"--compare {compare!r}: only 'torch' is known")
     timing = {"seconds": seconds, "repeats": repeats}
     peak = bench.matmul_peak(repeats=repeats, seconds=seconds / 2)
-    train = bench.train_rate(sizes, act, batch_size, **timing)
+    versus = {}
+    if compare == "torch":
+        train, versus = _paired_with_torch(sizes, act, batch_size, timing)
+    else:
+        train = bench.train_rate(sizes, act, batch_size, **timing)
     figures = {
         "peak_gflops": peak,
         "train_samples_per_s": train,
@@ -28,8 +32,7 @@ def run_bench(layers: str, batch_size: int, act: str, compare: Optional[str], se
     }
     if sizes[0] == 784 and not missing_idx_files(default_data_dir()):
         figures["load_mnist_seconds"] = bench.load_seconds(default_data_dir(), repeats=repeats)
-    if compare == "torch":
-        figures.update(_torch_figures(sizes, act, batch_size, train, timing))
+    figures.update(versus)
     summary = _summary(sizes, act, batch_size, figures, peak, train)
     if json_output:
         print(json.dumps(summary))
@@ -37,16 +40,18 @@ def run_bench(layers: str, batch_size: int, act: str, compare: Optional[str], se
         _render(summary, figures)
 
 
-def _torch_figures(sizes, act, batch_size, ours, timing) -> dict:
+def _paired_with_torch(sizes, act, batch_size, timing) -> tuple[bench.Rate, dict]:
+    """purenet's and PyTorch's training step timed in turn, in this one process."""
     try:
-        theirs = bench.torch_train_rate(sizes, act, batch_size, **timing)
+        theirs = bench.torch_step_fn(sizes, act, batch_size)
     except ImportError:
         fail("--compare torch needs PyTorch, which is not installed (pip install torch; it is never a dependency)")
     import torch
 
-    say(f"PyTorch {torch.__version__} with {torch.get_num_threads()} threads")
-    ratio = bench.Rate.of([a / b for a, b in zip(ours.runs, theirs.runs)])  # run by run, same conditions
-    return {"torch_train_samples_per_s": theirs, "ratio_vs_torch": ratio}
+    say(f"PyTorch {torch.__version__} with {torch.get_num_threads()} threads, timed in turn with purenet")
+    ours = bench.train_step_fn(sizes, act, batch_size)
+    ours_rate, theirs_rate, ratio = bench.paired_rates(ours, theirs, **timing)
+    return ours_rate, {"torch_train_samples_per_s": theirs_rate, "ratio_vs_torch": ratio}
 
 
 def _summary(sizes, act, batch_size, figures, peak, train) -> dict:

@@ -4,7 +4,8 @@
     train_rate(layers, act, batch_size)  -> Rate   samples/s of sgd(p, backward(p, forward(p, x), y), lr)
     infer_rate(layers, act, batch_size)  -> Rate   samples/s of predict(p, x)
     load_seconds(path)                   -> Rate   seconds to load a data set
-    torch_train_rate(...)                -> Rate   the same network in PyTorch, if it is installed
+    paired_rates(step_a, step_b)         -> Rates  two steps timed in turn, and their ratio run by run
+    torch_step_fn(...)                   -> step   the same network in PyTorch, if it is installed
 
 Each figure is the median of ``repeats`` timed runs after a warm-up, with the
 spread (min, max), because these machines are shared and noisy. Timing happens
@@ -85,10 +86,9 @@ def synthetic_batches(layers: Sequence[int], batch_size: int, count: int = 8, se
     ]
 
 
-def train_rate(
-    layers: Sequence[int], act: str, batch_size: int, *, lr: float = 0.01, seconds: float = 1.0, repeats: int = 5
-) -> Rate:
-    """Training samples/s through the public composition a user writes."""
+def train_step_fn(layers: Sequence[int], act: str, batch_size: int, *, lr: float = 0.01) -> Callable[[], int]:
+    """One training step per call, through the public composition a user writes:
+    ``params = sgd(params, backward(params, forward(params, x), y), lr)``."""
     params = init(layers, act=act, rng=0)
     batches = synthetic_batches(layers, batch_size)
     state = {"params": params, "i": 0}
@@ -100,7 +100,14 @@ def train_rate(
         state["i"] += 1
         return batch_size
 
-    return timed_rates(step, seconds, repeats)
+    return step
+
+
+def train_rate(
+    layers: Sequence[int], act: str, batch_size: int, *, lr: float = 0.01, seconds: float = 1.0, repeats: int = 5
+) -> Rate:
+    """Training samples/s through the public composition a user writes."""
+    return timed_rates(train_step_fn(layers, act, batch_size, lr=lr), seconds, repeats)
 
 
 def infer_rate(layers: Sequence[int], act: str, batch_size: int, *, seconds: float = 1.0, repeats: int = 5) -> Rate:
@@ -132,9 +139,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def torch_train_rate(
-    layers: Sequence[int], act: str, batch_size: int, *, lr: float = 0.01, seconds: float = 1.0, repeats: int = 5
-) -> Rate:
+def torch_step_fn(layers: Sequence[int], act: str, batch_size: int, *, lr: float = 0.01) -> Callable[[], int]:
     """The same network, loss and SGD step in PyTorch on the CPU (ImportError if absent)."""
     import torch
 
@@ -158,4 +163,18 @@ def torch_train_rate(
         optimizer.step()
         return batch_size
 
-    return timed_rates(step, seconds, repeats)
+    return step
+
+
+def paired_rates(
+    step_a: Callable[[], int], step_b: Callable[[], int], seconds: float = 1.0, repeats: int = 5
+) -> tuple[Rate, Rate, Rate]:
+    """Samples/s of two steps timed in turn (a, b, a, b, ...) and the ratio a/b run by
+    run: pairing keeps the ratio fair when the machine's speed drifts."""
+    _run_for(step_a, seconds / 2)
+    _run_for(step_b, seconds / 2)
+    a_runs, b_runs = [], []
+    for _ in range(repeats):
+        a_runs.append(_run_for(step_a, seconds))
+        b_runs.append(_run_for(step_b, seconds))
+    return Rate.of(a_runs), Rate.of(b_runs), Rate.of([a / b for a, b in zip(a_runs, b_runs)])

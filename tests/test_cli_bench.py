@@ -47,3 +47,22 @@ def test_flop_count_of_the_design_card_network():
 def test_rate_summary():
     rate = Rate.of([3.0, 1.0, 2.0])
     assert (rate.median, rate.low, rate.high) == (2.0, 1.0, 3.0)
+
+
+def test_paired_rates_alternate_and_divide_run_by_run():
+    from purenet.bench import paired_rates
+
+    calls = []
+
+    def step(name, samples):
+        def run():
+            calls.append(name)
+            return samples
+        return run
+
+    a, b, ratio = paired_rates(step("a", 4), step("b", 1), seconds=0.002, repeats=3)
+    assert len(a.runs) == len(b.runs) == len(ratio.runs) == 3
+    assert ratio.runs == tuple(x / y for x, y in zip(a.runs, b.runs))
+    # timed in turn: the calls switch between a and b, not all a's then all b's
+    switches = sum(1 for first, second in zip(calls, calls[1:]) if first != second)
+    assert switches >= 2 * 3
