@@ -29,6 +29,9 @@ ELU_ALPHA = 1.0
 class Activation:
     """A named activation: ``fn(z, out=None) -> a`` and ``grad(a) -> f'(z)``.
 
+    ``grad`` returns an array that multiplies like f'(z): floats, or for ReLU a
+    boolean mask (True is 1, False is 0).
+
     ``fn`` writes its result into ``out`` when given (``out`` may be ``z`` itself: the
     dense layer passes its own temporary); without ``out`` it allocates, like a ufunc.
     ``grad`` is None for the identity, whose derivative is 1: callers skip the multiply.
@@ -53,7 +56,9 @@ def sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 
 def _sigmoid_grad(a: np.ndarray) -> np.ndarray:
-    return a * (1 - a)
+    g = 1 - a
+    g *= a
+    return g
 
 
 def _tanh(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -61,7 +66,8 @@ def _tanh(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 
 def _tanh_grad(a: np.ndarray) -> np.ndarray:
-    return 1 - a * a
+    g = a * a
+    return np.subtract(1, g, out=g)
 
 
 def _relu(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -69,7 +75,8 @@ def _relu(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 
 def _relu_grad(a: np.ndarray) -> np.ndarray:
-    return (a > 0).astype(a.dtype)
+    # a mask of booleans multiplies like 1.0 and 0.0, at a quarter of the memory traffic
+    return a > 0
 
 
 def _leaky_relu(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

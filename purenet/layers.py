@@ -80,17 +80,21 @@ def dense_forward(
 
 
 def dense_backward(
-    layer: Dense, cache: DenseCache, d_out: np.ndarray, act: Activation, need_dx: bool = True
+    layer: Dense, cache: DenseCache, d_out: np.ndarray, act: Activation, need_dx: bool = True,
+    *, consume_d_out: bool = False,
 ) -> tuple[Dense, np.ndarray | None]:
     """Gradients of one layer from ``d_out``, the gradient of what it passed on (N, fan_out).
 
     ``dz = d_out * keep * act'(z)`` (act' written from the cached output; ``keep`` only
     with dropout), then ``dL/dw = x^T dz``, ``dL/db = sum over the batch of dz``,
     ``dx = dz w^T``. ``need_dx=False`` (the first layer) skips the product nobody needs.
+    ``consume_d_out=True`` lets the layer overwrite ``d_out`` instead of copying it:
+    the network passes arrays only it holds; a caller's array is never touched.
     """
     dz = d_out if cache.keep is None else d_out * cache.keep
+    owned = consume_d_out or cache.keep is not None
     if act.grad is not None:
-        dz = dz * act.grad(cache.out)
+        dz = np.multiply(dz, act.grad(cache.out), out=dz if owned else None)
     grads = Dense(w=_weight_grad(cache.x, dz), b=dz.sum(axis=0))
     dx = dz @ layer.w.T if need_dx else None
     return grads, dx

@@ -108,7 +108,10 @@ def backward(params: Params, cache: Cache, y: np.ndarray) -> Grads:
     acts = layer_activations(params)
     grads = [None] * len(params.layers)
     for i in reversed(range(len(params.layers))):
-        grads[i], d_out = dense_backward(params.layers[i], cache.layers[i], d_out, acts[i], need_dx=i > 0)
+        # d_out is always an array made here (the loss's delta, or the layer above's dx)
+        grads[i], d_out = dense_backward(
+            params.layers[i], cache.layers[i], d_out, acts[i], need_dx=i > 0, consume_d_out=True
+        )
     return Params(arch=params.arch, layers=grads)
 
 
