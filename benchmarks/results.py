@@ -68,8 +68,8 @@ def save_results(results: list[dict]) -> None:
 
 
 def table(results: list[dict]) -> str:
-    """A Markdown table: recipe, epochs, seconds (mean), test accuracy mean ± sd."""
-    lines = ["| recipe | epochs | seconds (mean) | test accuracy (mean ± sd) | seeds |", "|---|---|---|---|---|"]
+    """A Markdown table: recipe, command, epochs, seconds (mean), test accuracy mean ± sd."""
+    lines = ["| recipe | command | epochs | seconds (mean) | test accuracy (mean ± sd) | seeds |", "|---|---|---|---|---|---|"]
     for recipe in RECIPES:
         runs = [r for r in results if r["recipe"] == recipe]
         if not runs:
@@ -77,7 +77,8 @@ def table(results: list[dict]) -> str:
         accuracies = [100 * r["test_acc"] for r in runs]
         sd = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
         lines.append(
-            f"| {recipe} | {runs[0]['epochs']} | {statistics.mean(r['seconds'] for r in runs):.1f} "
+            f"| {recipe} | `{' '.join(['purenet train', *RECIPES[recipe]])}` | {runs[0]['epochs']} "
+            f"| {statistics.mean(r['seconds'] for r in runs):.1f} "
             f"| {statistics.mean(accuracies):.2f} ± {sd:.2f} % | {len(runs)} |"
         )
     return "\n".join(lines)
@@ -120,6 +121,7 @@ def main() -> None:
                 results = [r for r in results if (r["recipe"], r["seed"]) != (recipe, seed)] + [figures]
                 save_results(results)
     print(table(results))
+    print("per seed:", ", ".join(f"{r['recipe']} {r['seed']}: {100 * r['test_acc']:.2f}% {r['seconds']:.0f} s" for r in results))
     plot(results)
 
 

@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from purenet.activations import Activation
-from purenet.records import Dense, DenseCache
+from purenet.records import Dense, DenseCache, fresh
 
 INIT_SCHEMES = ("auto", "he", "xavier", "uniform")
 """Weight initialisations: He (normal), Xavier/Glorot (uniform), the original
@@ -74,8 +74,8 @@ def dense_forward(
     """
     z = x @ layer.w
     z += layer.b
-    out = act.fn(z, out=z)
-    passed = out if keep is None else out * keep
+    out = fresh(act.fn(z, out=z))
+    passed = out if keep is None else fresh(out * keep)
     return passed, DenseCache(x=x, out=out, keep=keep)
 
 
@@ -95,7 +95,7 @@ def dense_backward(
     owned = consume_d_out or cache.keep is not None
     if act.grad is not None:
         dz = np.multiply(dz, act.grad(cache.out), out=dz if owned else None)
-    grads = Dense(w=_weight_grad(cache.x, dz), b=dz.sum(axis=0))
+    grads = Dense(w=fresh(_weight_grad(cache.x, dz)), b=fresh(dz.sum(axis=0)))
     dx = dz @ layer.w.T if need_dx else None
     return grads, dx
 

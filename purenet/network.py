@@ -141,7 +141,7 @@ def _check_inputs(params: Params, x: np.ndarray) -> np.ndarray:
     width = params.arch.sizes[0]
     if x.ndim != 2 or x.shape[1] != width or len(x) == 0:
         raise ValueError(f"inputs must have shape (N, {width}) with N >= 1, got {x.shape}")
-    if not np.issubdtype(x.dtype, np.floating):
+    if x.dtype.kind != "f":
         raise ValueError(f"inputs must be floating point (scale uint8 pixels to [0, 1] first), got {x.dtype}")
     return x.astype(params.dtype, copy=False)
 
@@ -149,8 +149,9 @@ def _check_inputs(params: Params, x: np.ndarray) -> np.ndarray:
 def _check_labels(params: Params, y: np.ndarray, n: int) -> np.ndarray:
     y = np.asarray(y)
     classes = params.arch.sizes[-1]
-    if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
+    if y.shape != (n,) or y.dtype.kind not in "iu":
         raise ValueError(f"labels must be integers of shape ({n},), got {y.dtype} {y.shape}")
-    if n and (y.min() < 0 or y.max() >= classes):
+    # one pass for both bounds: seen as unsigned, a negative label is a huge one
+    if n and y.astype(np.int64, copy=False).view(np.uint64).max() >= classes:
         raise ValueError(f"labels must lie in 0..{classes - 1}, got {y.min()}..{y.max()}")
     return y

@@ -25,7 +25,7 @@ from typing import Callable, Protocol, Union
 import attrs
 import numpy as np
 
-from purenet.records import Dense, Grads, Params, tree_map
+from purenet.records import Dense, Grads, Params, fresh, tree_map
 
 Schedule = Callable[[int], float]
 LearningRate = Union[float, Schedule]
@@ -61,11 +61,12 @@ def _scaled_add(p: np.ndarray, scale: float, g: np.ndarray) -> np.ndarray:
     """``p + scale * g`` with a single new array."""
     out = np.multiply(g, scale)
     out += p
-    return out
+    return fresh(out)
 
 
 def _check_same_structure(params: Params, grads: Grads) -> None:
-    if params.arch != grads.arch or any(p.shape != g.shape for p, g in zip(params.arrays(), grads.arrays())):
+    same_arch = params.arch is grads.arch or params.arch == grads.arch
+    if not same_arch or any(p.w.shape != g.w.shape or p.b.shape != g.b.shape for p, g in zip(params.layers, grads.layers)):
         raise ValueError(f"grads do not match params: {grads.arch} vs {params.arch}")
 
 
