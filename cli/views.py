@@ -107,9 +107,9 @@ class RichView(TextView):
         self.bar = Progress(
             TextColumn("epoch {task.fields[epoch]}/" + str(epochs)), BarColumn(),
             TextColumn("{task.percentage:>3.0f}%"), TextColumn("{task.fields[rate]:>8,.0f} samples/s"),
-            TimeRemainingColumn(), TextColumn("loss {task.fields[loss]:.4f}"), console=self.console,
+            TimeRemainingColumn(), TextColumn("loss {task.fields[loss]}"), console=self.console,
         )
-        self.task = self.bar.add_task("train", total=n_train, epoch=start_epoch + 1, rate=0.0, loss=float("nan"))
+        self.task = self.bar.add_task("train", total=n_train, epoch=start_epoch + 1, rate=0.0, loss="-")
 
     @contextlib.contextmanager
     def live(self):
@@ -122,14 +122,14 @@ class RichView(TextView):
 
     def progress(self, record) -> None:
         rate = record.seen / record.seconds if record.seconds > 0 else 0.0
-        self.bar.update(self.task, completed=record.seen, epoch=record.epoch, rate=rate, loss=record.loss)
+        self.bar.update(self.task, completed=record.seen, epoch=record.epoch, rate=rate, loss=f"{record.loss:.4f}")
 
     def held_out(self, record, loss: float, accuracy: float) -> None:
         self._live.console.print(f"epoch {record.epoch} step {record.step}: held-out accuracy {_percent(accuracy)}, loss {loss:.4f}")
 
     def epoch(self, record) -> None:
         self.table.add_row(*epoch_cells(record))
-        self.bar.reset(self.task, epoch=record.epoch + 1, rate=0.0, loss=float("nan"))
+        self.bar.reset(self.task, epoch=record.epoch + 1, rate=0.0, loss="-")  # no step yet: no running loss
         self.stopped_early(record)
 
 

@@ -169,3 +169,21 @@ def test_the_installed_command_runs_in_a_real_process(small_mnist_dir, tmp_path)
     assert summary["event"] == "summary" and summary["epochs"] == 1
     assert (tmp_path / "model.npz").is_file()
     assert np.isfinite(summary["test_acc"])
+
+
+def test_the_progress_bar_shows_no_loss_before_the_first_step():
+    # on a terminal the bar starts before any batch: it must not print "nan" (which reads as divergence)
+    import io
+
+    from rich.console import Console
+
+    from purenet.cli.views import RichView
+
+    view = RichView()
+    view.console = Console(file=io.StringIO(), force_terminal=True, width=120)
+    settings = {"layers": [784, 10], "act": "relu", "loss": "ce", "optimizer": "sgd", "lr": 0.1,
+                "weight_decay": 0.0, "batch_size": 1, "seed": 0, "data": "d"}
+    view.start(settings, 0, 2, 100)
+    view.console.print(view.bar)
+    shown = view.console.file.getvalue()
+    assert "loss -" in shown and "nan" not in shown
