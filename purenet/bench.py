@@ -167,14 +167,21 @@ def torch_step_fn(layers: Sequence[int], act: str, batch_size: int, *, lr: float
 
 
 def paired_rates(
-    step_a: Callable[[], int], step_b: Callable[[], int], seconds: float = 1.0, repeats: int = 5
+    step_a: Callable[[], int], step_b: Callable[[], int], seconds: float = 1.0, repeats: int = 5, settle: float = 0.3
 ) -> tuple[Rate, Rate, Rate]:
     """Samples/s of two steps timed in turn (a, b, a, b, ...) and the ratio a/b run by
-    run: pairing keeps the ratio fair when the machine's speed drifts."""
+    run: pairing keeps the ratio fair when the machine's speed drifts.
+
+    Each timed run starts after ``settle`` seconds of rest, so that the worker threads
+    the other library left spinning (OpenBLAS's, OpenMP's) have gone to sleep and do
+    not take its cores.
+    """
     _run_for(step_a, seconds / 2)
     _run_for(step_b, seconds / 2)
     a_runs, b_runs = [], []
     for _ in range(repeats):
+        time.sleep(settle)
         a_runs.append(_run_for(step_a, seconds))
+        time.sleep(settle)
         b_runs.append(_run_for(step_b, seconds))
     return Rate.of(a_runs), Rate.of(b_runs), Rate.of([a / b for a, b in zip(a_runs, b_runs)])

@@ -60,7 +60,7 @@ def test_paired_rates_alternate_and_divide_run_by_run():
             return samples
         return run
 
-    a, b, ratio = paired_rates(step("a", 4), step("b", 1), seconds=0.002, repeats=3)
+    a, b, ratio = paired_rates(step("a", 4), step("b", 1), seconds=0.002, repeats=3, settle=0.0)
     assert len(a.runs) == len(b.runs) == len(ratio.runs) == 3
     assert ratio.runs == tuple(x / y for x, y in zip(a.runs, b.runs))
     # timed in turn: the calls switch between a and b, not all a's then all b's
