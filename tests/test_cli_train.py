@@ -187,3 +187,49 @@ def test_the_progress_bar_shows_no_loss_before_the_first_step():
     view.console.print(view.bar)
     shown = view.console.file.getvalue()
     assert "loss -" in shown and "nan" not in shown
+
+
+def test_no_color_gives_plain_output_even_on_a_terminal(monkeypatch):
+    import sys
+
+    from purenet.cli.console import plain_output
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert plain_output() is False
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert plain_output() is True
+
+
+def _run_on_a_terminal(args: list[str], tmp_path, extra_env: dict) -> str:
+    """Run the installed ``purenet`` with stdout and stderr on a pseudo-terminal; return what it drew."""
+    import os
+    import pty
+    import subprocess
+
+    master, slave = pty.openpty()
+    env = {name: value for name, value in os.environ.items() if name != "NO_COLOR"}
+    env.update({"XDG_STATE_HOME": str(tmp_path / "state"), "COLUMNS": "100", **extra_env})
+    process = subprocess.Popen([installed_purenet(), *args], stdout=slave, stderr=slave, cwd=tmp_path, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the terminal's other end closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert process.wait(timeout=120) == 0
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_a_real_terminal_gets_the_live_table_and_no_color_gets_plain_rows(small_mnist_dir, tmp_path):
+    args = ["train", "--data", str(small_mnist_dir), "--layers", "784,16,10", "--epochs", "2", "--out", "m.npz"]
+    rich = _run_on_a_terminal(args, tmp_path, {})
+    assert "┏" in rich and "samples/s" in rich and "\x1b[" in rich  # the table, the bar, terminal codes
+    plain = _run_on_a_terminal(args, tmp_path, {"NO_COLOR": "1"})
+    assert "┏" not in plain and "\x1b[" not in plain
+    assert "epoch" in plain and "model saved to m.npz (epoch 2)" in plain
