@@ -65,8 +65,9 @@ def _scaled_add(p: np.ndarray, scale: float, g: np.ndarray) -> np.ndarray:
 
 
 def _check_same_structure(params: Params, grads: Grads) -> None:
-    same_arch = params.arch is grads.arch or params.arch == grads.arch
-    if not same_arch or any(p.w.shape != g.w.shape or p.b.shape != g.b.shape for p, g in zip(params.layers, grads.layers)):
+    if params.arch != grads.arch or any(
+        p.w.shape != g.w.shape or p.b.shape != g.b.shape for p, g in zip(params.layers, grads.layers)
+    ):
         raise ValueError(f"grads do not match params: {grads.arch} vs {params.arch}")
 
 
