@@ -41,9 +41,21 @@ def log_softmax(z: np.ndarray) -> np.ndarray:
 
 def softmax(z: np.ndarray) -> np.ndarray:
     """softmax along the last axis (N, K) -> (N, K), rows sum to 1; stable for any z."""
-    e = z - z.max(axis=-1, keepdims=True)
+    rows = np.reshape(z, (-1, np.shape(z)[-1]))
+    return np.ascontiguousarray(_softmax_classes_first(rows).T).reshape(np.shape(z))
+
+
+def _softmax_classes_first(z: np.ndarray) -> np.ndarray:
+    """softmax of each row of ``z`` (N, K), returned as a new array laid out (K, N).
+
+    NumPy reduces over a leading axis with vector instructions, row against row, but
+    over a short trailing axis (K = 10) one row at a time: in this layout the max and
+    the sum of a batch cost about a fifth as much.
+    """
+    e = z.T.copy()  # a copy in C order, even when z.T already is one
+    e -= e.max(axis=0)
     np.exp(e, out=e)
-    e /= e.sum(axis=-1, keepdims=True)
+    e /= e.sum(axis=0)
     return e
 
 
@@ -59,10 +71,10 @@ def _ce_value(z: np.ndarray, y: np.ndarray) -> float:
 
 
 def _ce_delta(z: np.ndarray, y: np.ndarray) -> np.ndarray:
-    delta = softmax(z)
-    delta[np.arange(len(y)), y] -= 1
+    delta = _softmax_classes_first(z)  # (K, N): handed back as its transpose, no copy
+    delta[y, np.arange(len(y))] -= 1
     delta *= 1 / len(y)
-    return delta
+    return delta.T
 
 
 def _mse_value(z: np.ndarray, y: np.ndarray) -> float:

@@ -69,6 +69,42 @@ def test_softmax_rows_sum_to_one_even_for_huge_logits():
     assert np.isfinite(log_softmax(z)).all()
 
 
+@pytest.mark.parametrize("shape", [(5,), (4, 5), (2, 3, 5)])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_softmax_of_any_shape_and_layout_matches_the_formula_and_leaves_z_alone(shape, order):
+    z = np.asarray(np.random.default_rng(0).normal(size=shape), order=order)
+    before = z.copy()
+    p = softmax(z)
+    reference = np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)
+    assert p.shape == shape and p.flags.c_contiguous
+    np.testing.assert_allclose(p, reference, rtol=1e-12)
+    np.testing.assert_array_equal(z, before)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_cross_entropy_delta_is_softmax_minus_one_hot_over_n_and_leaves_z_alone(order):
+    z = np.asarray(np.random.default_rng(1).normal(size=(6, 4)), order=order)
+    y = np.array([0, 3, 1, 1, 2, 0])
+    before = z.copy()
+    expected = (softmax(z) - np.eye(4)[y]) / 6
+    np.testing.assert_allclose(get_loss("ce").delta(z, y), expected, rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(z, before)
+
+
+@pytest.mark.parametrize("name", ["relu", "elu"])
+def test_relu_and_elu_take_lists_and_keep_the_dtype(name):
+    fn = get_activation(name).fn
+    np.testing.assert_allclose(fn([-1.0, 3.0]), REFERENCE[name](np.array([-1.0, 3.0])))
+    assert fn(np.array([[-1.0, 2.0]], np.float32)).dtype == np.float32
+
+
+def test_relu_takes_scalars_and_integers_like_a_ufunc():
+    relu = get_activation("relu").fn
+    assert relu(np.float32(-2.0)) == 0 and relu(np.float32(-2.0)).dtype == np.float32
+    relu_of_ints = relu(np.array([-1, 2]))
+    assert relu_of_ints.dtype.kind == "i" and relu_of_ints.tolist() == [0, 2]
+
+
 @given(z=moderate, y=arrays(np.int64, 3, elements=st.integers(0, 4)))
 def test_cross_entropy_matches_the_naive_formula(z, y):
     naive = -np.log(np.exp(z) / np.exp(z).sum(axis=1, keepdims=True))[np.arange(3), y].mean()
