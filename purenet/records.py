@@ -41,7 +41,7 @@ def fresh(array: np.ndarray) -> np.ndarray:
     For results on the training step's hot path: the record then takes the array
     itself instead of a view of it. Never for an array a caller passed in.
     """
-    array.flags.writeable = False
+    array.setflags(write=False)  # half the cost of assigning flags.writeable
     return array
 
 
