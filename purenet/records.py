@@ -124,8 +124,8 @@ def tree_map(fn: Callable[..., np.ndarray], first: Params, *rest: Params) -> Par
     >>> step = tree_map(lambda p, g: p - 0.1 * g, params, grads)   # doctest: +SKIP
     """
     layers = tuple(
-        Dense(w=fn(layer.w, *(r.layers[i].w for r in rest)), b=fn(layer.b, *(r.layers[i].b for r in rest)))
-        for i, layer in enumerate(first.layers)
+        Dense(w=fn(*[layer.w for layer in group]), b=fn(*[layer.b for layer in group]))
+        for group in zip(first.layers, *[r.layers for r in rest], strict=True)
     )
     return Params(arch=first.arch, layers=layers)
 
