@@ -34,14 +34,18 @@ class Loss:
 
 def log_softmax(z: np.ndarray) -> np.ndarray:
     """log softmax along the last axis, shifted by the row maximum so exp never overflows."""
-    rows = np.reshape(z, (-1, np.shape(z)[-1]))
-    return np.ascontiguousarray(_log_softmax_classes_first(rows).T).reshape(np.shape(z))
+    return _along_last_axis(_log_softmax_classes_first, z)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
     """softmax along the last axis (N, K) -> (N, K), rows sum to 1; stable for any z."""
+    return _along_last_axis(_softmax_classes_first, z)
+
+
+def _along_last_axis(classes_first: Callable[[np.ndarray], np.ndarray], z: np.ndarray) -> np.ndarray:
+    """Apply a (N, K) -> (K, N) function to the rows of ``z`` of any shape; same shape back, C order."""
     rows = np.reshape(z, (-1, np.shape(z)[-1]))
-    return np.ascontiguousarray(_softmax_classes_first(rows).T).reshape(np.shape(z))
+    return np.ascontiguousarray(classes_first(rows).T).reshape(np.shape(z))
 
 
 def _softmax_classes_first(z: np.ndarray) -> np.ndarray:
