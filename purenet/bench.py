@@ -5,6 +5,7 @@
     infer_rate(layers, act, batch_size)  -> Rate   samples/s of predict(p, x)
     load_seconds(path)                   -> Rate   seconds to load a data set
     paired_rates(step_a, step_b)         -> Rates  two steps timed in turn, and their ratio run by run
+    rates_in_turn(steps)                 -> Rates  several steps timed in turn
     torch_step_fn(...)                   -> step   the same network in PyTorch, if it is installed
 
 Each figure is the median of ``repeats`` timed runs after a warm-up, with the
@@ -170,18 +171,26 @@ def paired_rates(
     step_a: Callable[[], int], step_b: Callable[[], int], seconds: float = 1.0, repeats: int = 5, settle: float = 0.3
 ) -> tuple[Rate, Rate, Rate]:
     """Samples/s of two steps timed in turn (a, b, a, b, ...) and the ratio a/b run by
-    run: pairing keeps the ratio fair when the machine's speed drifts.
+    run: pairing keeps the ratio fair when the machine's speed drifts."""
+    a, b = rates_in_turn([step_a, step_b], seconds, repeats, settle)
+    return a, b, Rate.of([x / y for x, y in zip(a.runs, b.runs)])
+
+
+def rates_in_turn(
+    steps: Sequence[Callable[[], int]], seconds: float = 1.0, repeats: int = 5, settle: float = 0.3
+) -> list[Rate]:
+    """Samples/s of several steps, timed in turn ``repeats`` times (run k of each step
+    falls in the same stretch of time, so ratios of run k compare like with like).
 
     Each timed run starts after ``settle`` seconds of rest, so that the worker threads
     the other library left spinning (OpenBLAS's, OpenMP's) have gone to sleep and do
     not take its cores.
     """
-    _run_for(step_a, seconds / 2)
-    _run_for(step_b, seconds / 2)
-    a_runs, b_runs = [], []
+    for step in steps:
+        _run_for(step, seconds / 2)
+    runs: list[list[float]] = [[] for _ in steps]
     for _ in range(repeats):
-        time.sleep(settle)
-        a_runs.append(_run_for(step_a, seconds))
-        time.sleep(settle)
-        b_runs.append(_run_for(step_b, seconds))
-    return Rate.of(a_runs), Rate.of(b_runs), Rate.of([a / b for a, b in zip(a_runs, b_runs)])
+        for step, rates in zip(steps, runs):
+            time.sleep(settle)
+            rates.append(_run_for(step, seconds))
+    return [Rate.of(rates) for rates in runs]

@@ -66,3 +66,22 @@ def test_paired_rates_alternate_and_divide_run_by_run():
     # timed in turn: the calls switch between a and b, not all a's then all b's
     switches = sum(1 for first, second in zip(calls, calls[1:]) if first != second)
     assert switches >= 2 * 3
+
+
+def test_rates_in_turn_times_each_step_in_turn_each_round():
+    from itertools import groupby
+
+    from purenet.bench import rates_in_turn
+
+    calls = []
+
+    def step(name):
+        def run():
+            calls.append(name)
+            return 1
+        return run
+
+    rates = rates_in_turn([step("a"), step("b"), step("c")], seconds=0.002, repeats=3, settle=0.0)
+    assert [len(rate.runs) for rate in rates] == [3, 3, 3]
+    blocks = [name for name, _ in groupby(calls)]
+    assert blocks == ["a", "b", "c"] * 4  # one warm-up round, then three timed rounds
