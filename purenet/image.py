@@ -275,7 +275,7 @@ def _lighting(grid: np.ndarray, rounds: int = 10) -> np.ndarray:
         root = np.sqrt(weights)
         coefficients = np.linalg.lstsq(basis * root[:, None], values * root, rcond=None)[0]
         weights = np.where(values >= basis @ coefficients, 1.0, 0.01)
-    return (basis @ coefficients).reshape(grid.shape).astype(np.float32)
+    return _plane(coefficients, grid.shape)
 
 
 def _fit_plane(grid: np.ndarray, rounds: int = 4) -> np.ndarray:
