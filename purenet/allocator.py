@@ -6,9 +6,9 @@ top of its heap back to the kernel whenever more than ``M_TRIM_THRESHOLD`` (by
 default about twice the largest freed block) lies free there, so the next step
 gets fresh pages and pays a page fault and a zero-fill for every 4 KiB it touches:
 up to 12% of a 784-200-200-10 step on a quiet machine, 21% of a 784-1024-1024-10
-one, and half of the step on a busy machine (docs/performance.md). Raising the trim and mmap thresholds keeps those pages in the
-process, where the next step reuses them; peak memory is unchanged, only memory
-returned to the system later.
+one, and half of the step on a busy machine (docs/performance.md). Raising the trim
+and mmap thresholds keeps those pages in the process, where the next step reuses
+them; peak memory is unchanged, only memory returned to the system later.
 
 It is a process-wide allocator setting, not state any function reads: results are
 bit for bit the same with or without it. ``purenet.network`` applies it once on
