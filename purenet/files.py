@@ -1,32 +1,285 @@
-"""Writing files so that nobody ever sees half of one.
+"""Writing files so that nobody ever sees half of one, and nothing of the user's is replaced.
 
-``atomic_write(path, write)`` lets ``write`` fill a temporary file in the same
-folder, flushes it to disk, then renames it over ``path`` in one step
-(``os.replace``). If anything fails, or the process is interrupted, the temp file
-is removed and ``path`` keeps its old content (or stays absent).
+    atomic_write(path, write)              create or replace ``path`` in one step (``overwrite=False``: create only)
+    check_target(path, is_ours, force=...) refuse, before any work, a path whose file is not purenet's
+    check_folder_writable(folder)          refuse, before any work, a folder we could not write into
+    OutputLock(path)                       an advisory lock held while a run writes ``path``
+    make_folder(folder) / remove_made(...) create missing folders, and remove them again if the work fails
+
+``atomic_write`` lets ``write`` fill a temporary file in the same folder, flushes
+it to disk, renames it over ``path`` in one step (``os.replace``), then flushes
+the folder itself, so that after a power loss the folder names either the old
+file or the whole new one. If anything fails, or the process is interrupted, the
+temporary file is removed and ``path`` keeps its old content (or stays absent).
+A temporary file left by a process that was killed (``kill -9``) is removed by
+the next write to the same path.
+
+Nothing here prints: every refusal is a ``WriteRefused`` (a ``ValueError``) whose
+message names the path and says what is wrong, in one line.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import re
 import secrets
+import stat
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+try:  # advisory locks exist on POSIX systems; elsewhere OutputLock does nothing
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
 
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
-    """Create or replace ``path`` with what ``write(handle)`` writes, atomically."""
+
+class WriteRefused(ValueError):
+    """A path purenet was asked to write is not one it may write; the message says why."""
+
+
+class OutputLocked(WriteRefused):
+    """Another purenet process is writing the same path right now."""
+
+
+# --- atomic writes --------------------------------------------------------------------
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], *, overwrite: bool = True) -> Path:
+    """Create or replace ``path`` with what ``write(handle)`` writes, atomically.
+
+    With ``overwrite=False`` the file is only created: if ``path`` exists by the time the
+    new file is complete, nothing is replaced and ``FileExistsError`` is raised. The new
+    file's permissions follow the umask, as for any file a program creates.
+    """
     path = Path(path)
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    # os.open with 0o666 lets the umask decide the permissions, as for any new file
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    remove_stale_temps(path)
+    temp = _temp_path(path)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # 0o666: the umask decides
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temp, path)
+        _move_into_place(temp, path, overwrite)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+    fsync_folder(path.parent)
     return path
+
+
+def _move_into_place(temp: Path, path: Path, overwrite: bool) -> None:
+    if overwrite:
+        os.replace(temp, path)
+        return
+    try:
+        os.link(temp, path)  # fails with FileExistsError instead of replacing: create-only, atomically
+    except OSError as error:
+        if error.errno in (errno.EEXIST,):
+            raise
+        if path.exists():  # a file system without hard links: check, then rename
+            raise FileExistsError(errno.EEXIST, "File exists", str(path)) from None
+        os.replace(temp, path)
+        return
+    temp.unlink()
+
+
+def fsync_folder(folder: str | os.PathLike) -> None:
+    """Flush a folder's entries to disk, so a rename in it survives a power loss (POSIX only)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # pragma: no cover - Windows cannot open folders; nothing to do there
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems do not support it for folders
+        pass
+    finally:
+        os.close(fd)
+
+
+_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp$")
+
+
+def _temp_path(path: Path) -> Path:
+    """``.NAME.PID.RANDOM.tmp`` beside ``path``: hidden, ours by its form, its writer's pid inside."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Remove temporary files of ``path`` whose writing process no longer runs; return them."""
+    path = Path(path)
+    removed = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMP.match(entry.name)
+        if match and match["name"] == path.name and not _process_runs(int(match["pid"])):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
+
+
+def _process_runs(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # our own temps from an earlier, failed write are stale too
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # it exists but is someone else's, or we cannot tell: leave it
+    return True
+
+
+# --- checking a target before any work --------------------------------------------------
+
+
+def check_target(path: str | os.PathLike, is_ours: Callable[[Path], bool], *, what: str, force: bool = False) -> Path:
+    """Make sure writing ``path`` replaces nothing that is not purenet's; return ``path``.
+
+    ``path`` may be absent (its folder must exist and be writable), or a regular file that
+    ``is_ours(path)`` recognises as one purenet wrote (``what`` names the kind, for the
+    message). ``force=True`` allows replacing any regular file, never a folder or a device.
+    """
+    path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise WriteRefused(f"{path}: a broken symbolic link; remove it or choose another path")
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        check_folder_writable(path.parent, purpose=f"write {path.name}")
+        return path
+    except OSError as error:
+        raise WriteRefused(f"{path}: cannot check it ({error.strerror or error})") from None
+    if stat.S_ISDIR(status.st_mode):
+        raise WriteRefused(f"{path}: is a folder; give a file name")
+    if not stat.S_ISREG(status.st_mode):
+        raise WriteRefused(f"{path}: is not a regular file (a device, pipe or socket); purenet will not replace it")
+    if not force and not is_ours(path):
+        raise WriteRefused(f"{path}: exists and is not {what}; purenet will not replace it (choose another name, or add --force)")
+    check_folder_writable(path.parent, purpose=f"replace {path.name}")
+    return path
+
+
+def check_folder_writable(folder: str | os.PathLike, *, purpose: str = "write there") -> Path:
+    """Make sure a file can be created in ``folder``, by creating and removing one; return ``folder``.
+
+    (Permission bits alone do not tell: a read-only file system, or an administrator.)
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        reason = "is not a folder" if folder.exists() else "no such folder"
+        raise WriteRefused(f"{folder}: {reason}, so purenet cannot {purpose}")
+    probe = folder / f".purenet-probe.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as error:
+        raise WriteRefused(f"{folder}: cannot {purpose} ({error.strerror or error})") from None
+    probe.unlink(missing_ok=True)
+    return folder
+
+
+# --- folders we create ------------------------------------------------------------------
+
+
+def make_folder(folder: str | os.PathLike) -> list[Path]:
+    """Create ``folder`` and any missing parents (permissions from the umask); return those
+    created, deepest last, so that ``remove_made`` can take them away again."""
+    folder = Path(folder)
+    missing = []
+    for candidate in (folder, *folder.parents):
+        if candidate.exists() or candidate.is_symlink():
+            break
+        missing.append(candidate)
+    for candidate in reversed(missing):
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as error:
+            remove_made(missing[missing.index(candidate) + 1 :][::-1])
+            raise WriteRefused(f"{candidate}: cannot create the folder ({error.strerror or error})") from None
+    return list(reversed(missing))
+
+
+def remove_made(folders: list[Path]) -> None:
+    """Remove folders ``make_folder`` created, deepest first, where they are still empty."""
+    for folder in reversed(folders):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+# --- one writer at a time -----------------------------------------------------------------
+
+
+_LOCK_TEXT = re.compile(r"^(purenet lock (?P<pid>\d+)\n?)?$")
+
+
+class OutputLock:
+    """An advisory lock on ``path`` for as long as a run writes it, in ``.NAME.lock`` beside it.
+
+    A second process asking for the same path gets ``OutputLocked`` at once. The lock file
+    is removed on release; one left by a killed process holds no lock and is reused.
+    (``flock`` locks: on POSIX systems; elsewhere the lock does nothing.)
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(f".{self.path.name}.lock")
+        self._fd: int | None = None
+
+    def __enter__(self) -> OutputLock:
+        if fcntl is not None:
+            self._fd = self._acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.lock_path)
+            os.close(self._fd)
+            self._fd = None
+
+    def _acquire(self) -> int:
+        while True:
+            fd = self._open()
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = self._holder(fd)
+                os.close(fd)
+                who = f" (process {holder})" if holder else ""
+                raise OutputLocked(f"{self.path}: another purenet run{who} is writing it; wait for it to finish or choose another --out") from None
+            if self._still_linked(fd):
+                os.ftruncate(fd, 0)
+                os.write(fd, f"purenet lock {os.getpid()}\n".encode())
+                return fd
+            os.close(fd)  # the holder removed the file as we opened it: take the new one
+
+    def _open(self) -> int:
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as error:
+            raise WriteRefused(f"{self.lock_path}: cannot create the lock file ({error.strerror or error})") from None
+        if not _LOCK_TEXT.match(os.pread(fd, 64, 0).decode(errors="replace")):
+            os.close(fd)
+            raise WriteRefused(f"{self.lock_path}: exists and is not a purenet lock file; purenet will not touch it")
+        return fd
+
+    def _holder(self, fd: int) -> str:
+        match = _LOCK_TEXT.match(os.pread(fd, 64, 0).decode(errors="replace"))
+        return match["pid"] if match and match["pid"] else ""
+
+    def _still_linked(self, fd: int) -> bool:
+        try:
+            on_disk = os.stat(self.lock_path)
+        except FileNotFoundError:
+            return False
+        mine = os.fstat(fd)
+        return (on_disk.st_dev, on_disk.st_ino) == (mine.st_dev, mine.st_ino)
