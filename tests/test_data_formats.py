@@ -7,6 +7,7 @@ gives back exactly those pixels and labels.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +30,16 @@ def small(mnist) -> Dataset:
 
 
 def assert_same(got: Split, want: Split) -> None:
-    assert got.images.dtype == np.uint8
+    assert got.images.dtype == np.uint8 and got.labels.dtype == np.uint8
     np.testing.assert_array_equal(got.images, want.images)
     np.testing.assert_array_equal(got.labels, want.labels)
+
+
+def many_labels(n: int, top: int = 255) -> np.ndarray:
+    """Labels 0..top (EMNIST has up to 62 classes), all of 0 and ``top`` among them."""
+    labels = np.arange(n) % (top + 1)
+    labels[-1] = top
+    return labels.astype(np.uint8)
 
 
 def write_idx_folder(folder: Path, data: Dataset, naming: int = 0, gz: bool = True, shape=(28, 28)) -> Path:
@@ -94,7 +102,33 @@ def test_idx_images_of_another_size_are_flattened(tmp_path, small):
     )
     data = load(write_idx_folder(tmp_path, cropped, shape=(20, 12)))
     assert data.train.images.shape == (N_TRAIN, 240)
+    assert data.train.image_shape == (20, 12)
     assert_same(data.train, cropped.train)
+
+
+def test_idx_gives_the_image_shape(tmp_path, small):
+    data = load(write_idx_folder(tmp_path, small))
+    assert data.train.image_shape == data.test.image_shape == (28, 28)
+
+
+def test_idx_labels_may_be_any_byte(tmp_path, small):
+    relabelled = Dataset(
+        train=Split(images=small.train.images, labels=many_labels(N_TRAIN)),
+        test=Split(images=small.test.images, labels=many_labels(N_TEST, 46)),  # EMNIST balanced: 47 classes
+    )
+    data = load(write_idx_folder(tmp_path, relabelled))
+    assert_same(data.train, relabelled.train)
+    assert_same(data.test, relabelled.test)
+
+
+def test_a_multi_member_gzip_idx_is_counted_then_read(tmp_path, small):
+    import gzip
+
+    folder = write_idx_folder(tmp_path, small)
+    file = folder / "train-images-idx3-ubyte.gz"
+    raw = gzip.decompress(file.read_bytes())
+    file.write_bytes(gzip.compress(raw[:1000]) + gzip.compress(raw[1000:]))  # its ISIZE is the last member's
+    assert_same(load(folder).train, small.train)
 
 
 def test_path_may_be_a_string(tmp_path, small):
@@ -150,11 +184,43 @@ def test_csv_spanning_many_chunks_keeps_every_row(tmp_path, mnist):
     newline=st.sampled_from(["\n", "\r\n"]),
 )
 def test_csv_round_trips_any_width(tmp_path, images, data, header, newline):
-    labels = data.draw(hnp.arrays(np.uint8, len(images), elements=st.integers(0, 9)))
+    labels = data.draw(hnp.arrays(np.uint8, len(images), elements=st.integers(0, 255)))
     split = Split(images=images, labels=labels)
     path = tmp_path / "any.csv"
     path.write_bytes(csv_text(split, header, newline).encode())
     assert_same(read_csv(path), split)
+
+
+@pytest.mark.parametrize("header", [False, True], ids=["no-header", "header"])
+def test_csv_with_a_utf8_byte_order_mark(tmp_path, small, header):
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + csv_text(small.train, header, "\r\n").encode())
+    assert_same(load(path).train, small.train)
+
+
+@pytest.mark.parametrize("pixels, shape", [(784, (28, 28)), (100, (10, 10)), (240, None)])
+def test_csv_image_shape_is_square_or_unknown(tmp_path, small, pixels, shape):
+    split = Split(images=small.train.images[:, :pixels], labels=small.train.labels)
+    path = tmp_path / "digits.csv"
+    path.write_text(csv_text(split, header=True))
+    assert read_csv(path).image_shape == shape
+
+
+def test_csv_labels_may_be_any_byte(tmp_path, small):
+    split = Split(images=small.train.images, labels=many_labels(N_TRAIN))
+    path = tmp_path / "emnist.csv"  # like Kaggle's emnist-*.csv: no header, labels up to 61
+    path.write_text(csv_text(split))
+    assert_same(load(path).train, split)
+
+
+def test_csv_of_kaggle_and_pjreddie_headers(tmp_path, small):
+    split = small.train.take(slice(20))
+    rows = csv_text(split)
+    for header in ["label," + ",".join(f"pixel{i + 1}" for i in range(784)),  # Fashion-MNIST on Kaggle
+                   "label," + ",".join(f"{r}x{c}" for r in range(1, 29) for c in range(1, 29))]:  # mnist_train.csv
+        path = tmp_path / "digits.csv"
+        path.write_text(header + "\n" + rows)
+        assert_same(load(path).train, split)
 
 
 # ----------------------------------------------------------------- .npz
@@ -203,6 +269,58 @@ def test_npz_in_the_plain_layout_of_other_sized_images(tmp_path, small):
     assert data.train.images.shape == (N_TRAIN, 14 * 28)
     np.testing.assert_array_equal(data.train.images, images.reshape(N_TRAIN, -1))
     np.testing.assert_array_equal(data.train.labels, small.train.labels)
+
+
+@pytest.mark.parametrize(
+    "shape, image_shape",
+    [((28, 28), (28, 28)), ((28, 28, 1), (28, 28)), ((1, 28, 28), (28, 28)), ((784,), (28, 28)), ((784, 1), (28, 28))],
+    ids=["NHW", "NHW1", "N1HW", "ND", "ND1"],
+)
+def test_npz_image_layouts(tmp_path, small, shape, image_shape):
+    path = tmp_path / "mnist.npz"
+    np.savez(path, x_train=small.train.images.reshape(-1, *shape), y_train=small.train.labels)
+    data = load(path)
+    assert data.train.image_shape == image_shape
+    assert_same(data.train, small.train)
+
+
+def test_npz_flat_images_of_a_non_square_size_have_no_shape(tmp_path, small):
+    path = tmp_path / "mnist.npz"
+    np.savez(path, images=small.train.images[:, :700], labels=small.train.labels)
+    assert load(path).train.image_shape is None
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_npz_float_pixels_in_0_to_255_are_rounded(tmp_path, small, dtype):
+    path = tmp_path / "mnist.npz"
+    jitter = np.random.default_rng(1).uniform(-0.4, 0.4, small.train.images.shape)
+    floats = np.clip(small.train.images + jitter, 0, 255).astype(dtype)
+    np.savez(path, images=floats, labels=small.train.labels)
+    assert_same(load(path).train, small.train)
+
+
+def test_npz_integer_pixels_of_any_integer_type(tmp_path, small):
+    for dtype in (np.int8, np.int16, np.uint16, np.int64, ">i4"):
+        path = tmp_path / "mnist.npz"
+        images = small.train.images.astype(np.int16)
+        images = images // 2 if np.dtype(dtype) == np.int8 else images  # int8 holds 0-127 only
+        np.savez(path, images=images.astype(dtype), labels=small.train.labels)
+        np.testing.assert_array_equal(load(path).train.images, images)
+
+
+def test_npz_labels_may_be_any_byte_in_any_number_type(tmp_path, small):
+    labels = many_labels(N_TRAIN)
+    for stored in (labels, labels.astype(np.int64), labels.astype(np.float32), labels.reshape(-1, 1)):
+        path = tmp_path / "mnist.npz"
+        np.savez(path, images=small.train.images, labels=stored)
+        assert_same(load(path).train, Split(images=small.train.images, labels=labels))
+
+
+def test_npz_one_hot_labels_of_47_classes(tmp_path, small):
+    labels = many_labels(N_TRAIN, 46)
+    path = tmp_path / "emnist.npz"
+    np.savez_compressed(path, images=small.train.images, labels=np.eye(47, dtype=np.float32)[labels])
+    np.testing.assert_array_equal(load(path).train.labels, labels)
 
 
 # ----------------------------------------------------------------- class folders of images
@@ -268,3 +386,60 @@ def test_exif_orientation_is_applied(tmp_path):
     Image.fromarray(pixels).save(tmp_path / "1" / "rotated.png", exif=exif)
     shown = load(tmp_path).train.images[0].reshape(28, 28)
     np.testing.assert_array_equal(shown, pixels[::-1, ::-1])
+
+
+def test_class_folders_give_the_image_shape_and_any_label(tmp_path, small):
+    split = Split(images=small.train.images[:12], labels=np.array([0, 9, 10, 25, 46, 61, 255, 3, 3, 10, 61, 0], np.uint8))
+    save_images(tmp_path, split)
+    data = load(tmp_path)
+    assert data.train.image_shape == (28, 28)
+    assert_same(data.train, by_class(split))
+
+
+def save_as(folder: Path, image: Image.Image, name: str, **options) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    image.save(folder / name, **options)
+
+
+def test_images_of_any_mode_and_depth_are_read(tmp_path):
+    folder = tmp_path / "5"
+    save_as(folder, Image.fromarray(np.full((30, 20), 257 * 100, dtype=np.uint16)), "a_16bit.png")  # mode I;16
+    save_as(folder, Image.fromarray(np.full((10, 10), 40000, dtype=np.int32)), "b_int32.tif")  # mode I
+    save_as(folder, Image.fromarray(np.full((10, 10), 0.5, dtype=np.float32)), "c_float.tif")  # mode F
+    palette = Image.new("P", (10, 10), 1)
+    palette.putpalette([0, 0, 0, 200, 200, 200] + [0, 0, 0] * 254)
+    save_as(folder, palette, "d_palette.png", transparency=b"\xff\x00")  # transparency as bytes: Pillow warns
+    save_as(folder, Image.new("RGBA", (10, 10), (255, 255, 255, 0)), "e_rgba.png")
+    save_as(folder, Image.new("CMYK", (40, 30), (0, 0, 0, 200)), "f_cmyk.jpg")
+    save_as(folder, Image.new("LA", (10, 10), (90, 0)), "g_la.png")
+    save_as(folder, Image.new("1", (10, 10), 1), "h_bilevel.png")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        images = load(tmp_path).train.images
+    assert not seen, [str(w.message) for w in seen]  # the library never prints, warnings included
+    means = images.mean(axis=1).round()
+    np.testing.assert_array_equal(means, [100, 156, 128, 200, 255, 55, 90, 255])
+
+
+def test_pillow_warnings_are_not_shown(tmp_path, small, monkeypatch):
+    save_images(tmp_path, small.train.take(slice(5)))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)  # 784 pixels: a DecompressionBombWarning, not an error
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        data = load(tmp_path)
+    assert len(data.train) == 5 and not seen
+
+
+def test_hidden_files_and_subfolders_in_class_folders_are_skipped(tmp_path, small):
+    split = small.train.take(slice(10))
+    save_images(tmp_path, split)
+    folder = tmp_path / str(split.labels[0])
+    (folder / "._0001.png").write_bytes(b"\0macOS resource fork")
+    (folder / "thumbnails").mkdir()
+    (folder / "thumbnails" / "notes.txt").write_text("not read")
+    assert_same(load(tmp_path).train, by_class(split))
+
+
+def test_large_images_are_read(tmp_path):
+    save_as(tmp_path / "1", Image.new("L", (3000, 2000), 77), "scan.png")
+    np.testing.assert_array_equal(load(tmp_path).train.images, np.full((1, 784), 77))

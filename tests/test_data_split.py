@@ -115,3 +115,40 @@ def test_batches_cover_every_index_once(n, batch_size, seed):
 
 def test_batches_without_rng_keep_the_order():
     assert np.array_equal(np.concatenate(list(batches(10, 3, None))), np.arange(10))
+
+
+# ----------------------------------------------------------------- image_shape
+
+
+def test_image_shape_defaults_to_unknown_and_positional_splits_still_work():
+    split = Split(np.zeros((3, 6), np.uint8), np.zeros(3, np.uint8))
+    assert split.image_shape is None
+    assert Split(np.zeros((3, 6), np.uint8), np.zeros(3, np.uint8), (2, 3)).image_shape == (2, 3)
+
+
+@pytest.mark.parametrize("shape", [(2, 4), (6, 0), (0, 6), (-2, -3)])
+def test_image_shape_must_fit_the_pixel_count(shape):
+    with pytest.raises(ValueError, match="image_shape"):
+        Split(images=np.zeros((3, 6), np.uint8), labels=np.zeros(3, np.uint8), image_shape=shape)
+
+
+def test_image_shape_needs_flat_images():
+    with pytest.raises(ValueError, match="image_shape"):
+        Split(images=np.zeros((3, 2, 3), np.uint8), labels=np.zeros(3, np.uint8), image_shape=(2, 3))
+
+
+def test_take_and_split_validation_keep_the_image_shape():
+    rows = np.arange(40)
+    split = Split(images=np.repeat(rows[:, None], 6, axis=1).astype(np.uint8), labels=rows % 10, image_shape=[2, 3])
+    assert split.image_shape == (2, 3)
+    assert split.take(slice(5)).image_shape == (2, 3)
+    for stratified in (False, True):
+        train, val = split_validation(split, 0.25, np.random.default_rng(0), stratified=stratified)
+        assert train.image_shape == val.image_shape == (2, 3)
+
+
+def test_splits_differing_only_in_image_shape_differ():
+    images, labels = np.zeros((2, 4), np.uint8), np.zeros(2, np.uint8)
+    assert Split(images, labels, (2, 2)) == Split(images, labels, (2, 2))
+    assert Split(images, labels, (2, 2)) != Split(images, labels, (1, 4))
+    assert Split(images, labels, (2, 2)) != Split(images, labels)

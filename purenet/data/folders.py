@@ -1,25 +1,44 @@
-"""Folders of images named by class, ``0/``..``9/`` (JPEG, PNG, any size or colour)."""
+"""Folders of images named by class, ``0/``, ``1/``, ... (JPEG, PNG, any size, colour or depth)."""
 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from purenet.data.splits import DataError, Dataset, Split, make_dataset, open_error
+from purenet.data.splits import DataError, Dataset, Split, file_kind, make_dataset, open_error, open_regular
 
 IMAGE_LAYOUTS = (("train", ("test",)), ("trainingSet", ("testSet", "testingSet")))
-"""Folder pairs (train, possible test names) that may hold class folders ``0/``..``9/``."""
+"""Folder pairs (train, possible test names) that may hold class folders ``0/``, ``1/``, ..."""
 
 IMAGE_SIZE = (28, 28)
 """Images read from class folders are made grey and resized to this (width, height), like MNIST."""
 
+MAX_LABEL = 255
+"""Class folders are named by a whole number 0-255 (``0/``..``9/`` for digits, up to 61 for EMNIST)."""
+
 
 def _class_folders(folder: Path) -> list[tuple[int, Path]]:
-    """The subfolders of ``folder`` named 0..9, as (label, path), in label order."""
-    return [(int(name), folder / name) for name in "0123456789" if (folder / name).is_dir()]
+    """The subfolders of ``folder`` named by a label 0-255, as (label, path), in label order."""
+    try:
+        with os.scandir(folder) as entries:
+            found = [(int(e.name), Path(e.path)) for e in entries if _is_label(e.name) and e.is_dir()]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except OSError as error:
+        raise open_error(folder, error) from None
+    found.sort()
+    for (label, first), (other, second) in zip(found, found[1:]):
+        if label == other:
+            raise DataError(f"{folder}: class folders {first.name}/ and {second.name}/ both stand for label {label}")
+    return found
+
+
+def _is_label(name: str) -> bool:
+    return name.isascii() and name.isdigit() and len(name) <= 3 and int(name) <= MAX_LABEL
 
 
 def _unnest(folder: Path) -> Path:
@@ -35,66 +54,124 @@ def is_image_folder(path: Path) -> bool:
 
 
 def load_image_folder(folder: Path) -> Dataset:
-    """Read class folders ``0/``..``9/`` of images: directly in ``folder``, or under a train
-    folder (``train/``, ``trainingSet/``) with an optional test folder (``test/``,
+    """Read class folders ``0/``, ``1/``, ... of images: directly in ``folder``, or under a
+    train folder (``train/``, ``trainingSet/``) with an optional test folder (``test/``,
     ``testSet/``, ``testingSet/``). A test folder without class folders holds unlabelled
     images (as in Kaggle's "MNIST as JPG"), so the data set then has no test part.
     """
     if _class_folders(folder):
-        return Dataset(train=read_class_folders(folder), test=None)
+        return make_dataset(read_class_folders(folder), None, folder)
     for train_name, test_names in IMAGE_LAYOUTS:
         if (folder / train_name).is_dir():
             train = read_class_folders(_unnest(folder / train_name))
             tests = [_unnest(folder / name) for name in test_names if (folder / name).is_dir()]
             labelled = [test for test in tests if _class_folders(test)]
             return make_dataset(train, read_class_folders(labelled[0]) if labelled else None, folder)
-    raise DataError(f"{folder}: no class folders 0/..9/")
+    raise DataError(f"{folder}: no class folders (0/, 1/, ... named by label)")
 
 
 def read_class_folders(root: Path) -> Split:
-    """Every image in ``root/0/`` .. ``root/9/``, labelled by its folder: images (N, 784) uint8.
+    """Every image in ``root/0/``, ``root/1/``, ..., labelled by its folder: images (N, 784) uint8.
 
-    Files are read in name order within each class; hidden files (``.DS_Store``) are skipped,
-    and any other file that is not an image is an error.
+    Files are read in name order within each class; hidden files (``.DS_Store``) and
+    subfolders are skipped. Any other file must be an image, and a link must lead to
+    one: a special file (FIFO, socket, device) is refused without being opened, as a
+    FIFO would make the read wait for a writer.
     """
     classes = _class_folders(root)
     if not classes:
-        raise DataError(f"{root}: no class folders 0/..9/")
+        raise DataError(f"{root}: no class folders (0/, 1/, ... named by label)")
     files, labels = [], []
     for label, folder in classes:
         names = _image_names(folder)
         files += [folder / name for name in names]
         labels += [label] * len(names)
-    images = np.empty((len(files), IMAGE_SIZE[0] * IMAGE_SIZE[1]), dtype=np.uint8)
+    width, height = IMAGE_SIZE
+    images = np.empty((len(files), width * height), dtype=np.uint8)
     for row, file in enumerate(files):
         images[row] = read_image(file).reshape(-1)
-    return Split(images=images, labels=np.array(labels, dtype=np.uint8))
+    return Split(images=images, labels=np.array(labels, dtype=np.uint8), image_shape=(height, width))
 
 
 def _image_names(folder: Path) -> list[str]:
+    """The names of the files to read in a class folder (see ``read_class_folders``)."""
+    names = []
     try:
-        names = sorted(e.name for e in os.scandir(folder) if e.is_file() and not e.name.startswith("."))
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.startswith(".") or entry.is_dir():
+                    continue
+                if not entry.is_file():
+                    _refuse_special(Path(entry.path))
+                names.append(entry.name)
     except OSError as error:
         raise open_error(folder, error) from None
     if not names:
-        raise DataError(f"{folder}: empty class folder (no image files)")
-    return names
+        raise DataError(f"{folder}: empty class folder: it holds no images")
+    return sorted(names)
+
+
+def _refuse_special(path: Path) -> None:
+    """Refuse what sits in a class folder and is neither a folder nor a file, unopened."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise DataError(f"{path}: a broken link (what it points to does not exist)") from None
+    raise DataError(f"{path}: {file_kind(mode)}, not an image file (purenet does not open it)")
 
 
 def read_image(path: Path, size: tuple[int, int] = IMAGE_SIZE) -> np.ndarray:
     """One image file -> (height, width) uint8, as MNIST's were made: grey ("L"), resized.
 
-    The EXIF orientation is applied first (phone photos). Nothing is inverted: the
-    digit keeps whatever colours the file has.
+    The EXIF orientation is applied first (phone photos). Any mode Pillow opens is read:
+    colour is made grey (0.299 R + 0.587 G + 0.114 B), alpha ignored, 16-bit and float
+    pixels scaled to 0-255 (see ``_grey``). Nothing is inverted: the digit keeps whatever
+    colours the file has. Pillow's warnings are silenced (the library never prints).
     """
     try:
-        with Image.open(path) as image:
-            image.draft("L", size)  # JPEG only: decode at a reduced scale, much faster for photos
-            grey = ImageOps.exif_transpose(image).convert("L")
-        if grey.size != size:
-            grey = grey.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-        return np.asarray(grey)
+        with warnings.catch_warnings(), open_regular(path) as handle:
+            warnings.simplefilter("ignore")
+            with Image.open(handle) as image:
+                image.draft("L", size)  # JPEG only: decode at a reduced scale, much faster for photos
+                grey = _grey(ImageOps.exif_transpose(image))
+            if grey.size != size:
+                grey = grey.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+            return np.asarray(grey)
+    except DataError:
+        raise
     except UnidentifiedImageError:
         raise DataError(f"{path}: not an image Pillow can read (unknown format)") from None
+    except Image.DecompressionBombError as error:
+        raise DataError(f"{path}: image too large, refused as a possible decompression bomb ({error})") from None
+    except MemoryError:
+        raise DataError(f"{path}: not enough memory to read this image") from None
     except Exception as error:  # Pillow signals a corrupt file with many types (OSError, SyntaxError, ...)
-        raise DataError(f"{path}: not an image Pillow can read ({type(error).__name__}: {error})") from None
+        raise DataError(f"{path}: not an image Pillow can read ({type(error).__name__}: {_one_line(error)})") from None
+
+
+def _grey(image: Image.Image) -> Image.Image:
+    """``image`` in mode "L". 16-bit ("I;16*"): value / 257. 32-bit integers ("I"): taken as
+    16-bit if any exceeds 255, else as 0-255. Floats ("F"): x 255 if all lie in [0, 1], else
+    as 0-255. Out-of-range values are clipped, NaN made 0."""
+    mode = image.mode
+    if mode == "L":
+        return image
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        with np.errstate(all="ignore"):
+            values = np.nan_to_num(np.asarray(image, dtype=np.float64))
+            low, high = (values.min(), values.max()) if values.size else (0, 0)
+            if mode.startswith("I;16") or (mode == "I" and high > 255):
+                values = values / 257
+            elif mode == "F" and low >= 0 and high <= 1:
+                values = values * 255
+            pixels = np.rint(np.clip(values, 0, 255)).astype(np.uint8)
+        return Image.fromarray(pixels)
+    try:
+        return image.convert("L")
+    except ValueError:  # a mode Pillow cannot make grey directly
+        return image.convert("RGBA").convert("L")
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text if len(text) <= 160 else text[:157] + "..."

@@ -3,20 +3,24 @@
 An IDX file of bytes is a magic number (0, 0, 0x08, ndim), ndim big-endian
 uint32 sizes, then the bytes. ``read_idx`` streams the (optionally gzipped) body
 straight into one preallocated array, so loading all of MNIST costs its 55 MB
-and no more.
+and no more; and it allocates only once sure the file holds what the header
+promises: a raw file's size must match exactly, and a gzipped file's ISIZE
+trailer must agree with the header (otherwise a counting pass decompresses the
+file once without keeping anything, to know its size).
 """
 
 from __future__ import annotations
 
 import contextlib
 import gzip
+import os
 import zlib
 from pathlib import Path
 from typing import IO, Iterator
 
 import numpy as np
 
-from purenet.data.splits import DataError, Dataset, Split, make_dataset
+from purenet.data.splits import DataError, Dataset, Split, make_dataset, open_regular
 from purenet.records import readonly
 
 IDX_NAMES = {
@@ -28,7 +32,10 @@ IDX_NAMES = {
 """The four MNIST files, under both namings seen in the wild (each raw or ``.gz``)."""
 
 _IDX_UBYTE = 0x08
+_IDX_TYPES = {0x08: "unsigned bytes", 0x09: "signed bytes", 0x0B: "int16", 0x0C: "int32", 0x0D: "float32", 0x0E: "float64"}
+_MAX_DIMS = 32  # NumPy's own limit is 32 or 64; MNIST uses 3
 _GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_MIN_SIZE = 18  # a 10-byte header and an 8-byte trailer (CRC-32, ISIZE)
 _CHUNK = 1 << 20
 _DEFLATE_MAX_RATIO = 1032  # deflate never expands more than this: bounds what a .gz can hold
 
@@ -44,67 +51,74 @@ def missing_idx_files(folder: Path) -> list[str]:
 
 def load_idx_folder(folder: Path) -> Dataset:
     """Read the four IDX files of ``folder`` (gzipped or raw, either naming)."""
-    missing = missing_idx_files(folder)
+    files = {key: _find_idx(folder, names, any_kind=True) for key, names in IDX_NAMES.items()}
+    missing = [IDX_NAMES[key][0] for key, file in files.items() if file is None]
     if missing:
         raise DataError(f"{folder}: no {', '.join(missing)} file (raw or .gz, named with '-idx' or '.idx')")
-    files = {key: _find_idx(folder, names) for key, names in IDX_NAMES.items()}
     train = _idx_split(files["train_images"], files["train_labels"])
     test = _idx_split(files["test_images"], files["test_labels"])
     return make_dataset(train, test, folder)
 
 
-def _find_idx(folder: Path, names: tuple[str, ...]) -> Path | None:
-    for name in names:
-        for candidate in (folder / name, folder / f"{name}.gz"):
-            if candidate.is_file():
-                return candidate
-    return None
+def _find_idx(folder: Path, names: tuple[str, ...], any_kind: bool = False) -> Path | None:
+    """The regular file of ``folder`` under one of ``names`` (raw or .gz). With ``any_kind``
+    a FIFO, device or broken link by such a name counts too, so that reading it says what
+    it is (it is never opened)."""
+    candidates = [folder / f"{name}{gz}" for name in names for gz in ("", ".gz")]
+    found = [candidate for candidate in candidates if candidate.is_file()]
+    if any_kind and not found:
+        found = [candidate for candidate in candidates if os.path.lexists(candidate) and not candidate.is_dir()]
+    return found[0] if found else None
 
 
 def _idx_split(images_path: Path, labels_path: Path) -> Split:
-    images = read_idx(images_path)
-    labels = read_idx(labels_path)
-    if images.ndim != 3:
-        raise DataError(f"{images_path}: expected 3 dimensions (N, rows, cols), found {images.ndim}")
-    if labels.ndim != 1:
-        raise DataError(f"{labels_path}: expected 1 dimension (N,), found {labels.ndim}")
+    images = read_idx(images_path, ndim=3)
+    labels = read_idx(labels_path, ndim=1)
     if len(images) != len(labels):
         raise DataError(f"{images_path}: {len(images)} images but {labels_path.name} has {len(labels)} labels")
-    if len(labels) and labels.max() > 9:
-        raise DataError(f"{labels_path}: label {labels.max()} is outside 0-9")
-    return Split(images=images.reshape(len(images), -1), labels=labels)
+    return Split(images=images.reshape(len(images), -1), labels=labels, image_shape=images.shape[1:])
 
 
-def read_idx(path: Path) -> np.ndarray:
+def read_idx(path: Path, ndim: int | None = None) -> np.ndarray:
     """Read one IDX file of unsigned bytes (raw or gzipped) as a read-only uint8 array.
 
-    The data is decompressed straight into one preallocated array, a chunk at a
-    time, so reading costs the size of the result and about one chunk more.
+    With ``ndim`` 3 the file must hold images (N, rows, cols), with 1 labels (N,); the
+    header is checked before anything is allocated. The data is decompressed straight
+    into one preallocated array, a chunk at a time, so reading costs the size of the
+    result and about one chunk more.
     """
-    try:
-        with _open_maybe_gzip(path) as (stream, gzipped):
-            shape = _idx_shape(path, stream, gzipped)
-            array = np.empty(shape, dtype=np.uint8)
-            _fill(path, stream, array)
-    except (OSError, EOFError, zlib.error) as error:  # gzip.BadGzipFile is an OSError
-        raise DataError(f"{path}: cannot read, truncated or corrupt ({error})") from None
+    with open_regular(path) as raw:
+        try:
+            with _open_maybe_gzip(path, raw) as (stream, isize):
+                shape = _idx_shape(path, stream, ndim)
+                _check_fits(path, raw, stream, shape, isize)
+                array = np.empty(shape, dtype=np.uint8)
+                _fill(path, stream, array)
+        except (OSError, EOFError, zlib.error) as error:  # gzip.BadGzipFile is an OSError
+            raise DataError(f"{path}: cannot read, truncated or corrupt ({error})") from None
     return readonly(array)
 
 
 @contextlib.contextmanager
-def _open_maybe_gzip(path: Path) -> Iterator[tuple[IO[bytes], bool]]:
-    """The file's bytes as a stream, decompressed on the fly when it is gzipped."""
-    with open(path, "rb") as raw:
-        gzipped = raw.read(2) == _GZIP_MAGIC
-        raw.seek(0)
-        if not gzipped:
-            yield raw, False
-            return
-        with gzip.GzipFile(fileobj=raw) as unzipped:
-            yield unzipped, True
+def _open_maybe_gzip(path: Path, raw: IO[bytes]) -> Iterator[tuple[IO[bytes], int | None]]:
+    """The file's bytes as a stream, decompressed on the fly when it is gzipped; and for a
+    gzipped file its ISIZE trailer (the uncompressed size mod 2**32), else None."""
+    gzipped = raw.read(2) == _GZIP_MAGIC
+    raw.seek(0)
+    if not gzipped:
+        yield raw, None
+        return
+    size = os.fstat(raw.fileno()).st_size
+    if size < _GZIP_MIN_SIZE:
+        raise DataError(f"{path}: truncated: a gzip file of {size} bytes (a complete one has at least {_GZIP_MIN_SIZE})")
+    raw.seek(-4, os.SEEK_END)
+    isize = int.from_bytes(raw.read(4), "little")
+    raw.seek(0)
+    with gzip.GzipFile(fileobj=raw) as unzipped:
+        yield unzipped, isize
 
 
-def _idx_shape(path: Path, stream: IO[bytes], gzipped: bool) -> tuple[int, ...]:
+def _idx_shape(path: Path, stream: IO[bytes], ndim: int | None) -> tuple[int, ...]:
     """Read the IDX header (magic number, then one big-endian uint32 per dimension)."""
     magic = stream.read(4)
     if len(magic) < 4:
@@ -112,22 +126,64 @@ def _idx_shape(path: Path, stream: IO[bytes], gzipped: bool) -> tuple[int, ...]:
     if magic[0] != 0 or magic[1] != 0 or magic[3] == 0:
         raise DataError(f"{path}: wrong magic number {magic.hex()} (an IDX file of bytes starts 000008)")
     if magic[2] != _IDX_UBYTE:
-        raise DataError(f"{path}: IDX data type 0x{magic[2]:02x}; purenet reads unsigned bytes (0x08) only")
+        what = _IDX_TYPES.get(magic[2], "an unknown type")
+        raise DataError(f"{path}: IDX data type 0x{magic[2]:02x} ({what}); purenet reads unsigned bytes (0x08) only")
+    if ndim is not None and magic[3] != ndim:
+        wanted = {3: "3 dimensions (N, rows, cols)", 1: "1 dimension (N,)"}.get(ndim, f"{ndim} dimensions")
+        raise DataError(f"{path}: expected {wanted}, found {magic[3]}")
+    if magic[3] > _MAX_DIMS:
+        raise DataError(f"{path}: {magic[3]} dimensions; an IDX file purenet reads has at most {_MAX_DIMS}")
     dims = stream.read(4 * magic[3])
     if len(dims) < 4 * magic[3]:
         raise DataError(f"{path}: truncated header")
     shape = tuple(int(d) for d in np.frombuffer(dims, dtype=">u4"))
-    _check_fits(path, shape, gzipped)
+    if ndim == 3 and shape[0] == 0:
+        raise DataError(f"{path}: holds no images (its header says shape {shape})")
+    if ndim == 3 and 0 in shape[1:]:
+        raise DataError(f"{path}: images of {shape[1]}x{shape[2]} pixels (shape {shape}); they need at least one")
     return shape
 
 
-def _check_fits(path: Path, shape: tuple[int, ...], gzipped: bool) -> None:
-    """Refuse a header that promises more data than the file could hold (before allocating it)."""
-    size = path.stat().st_size
-    room = size * _DEFLATE_MAX_RATIO if gzipped else size
-    promised = int(np.prod(shape, dtype=np.float64))
-    if promised > room:
-        raise DataError(f"{path}: truncated: header promises {promised} bytes for shape {shape}; the file has {size}")
+def _check_fits(path: Path, raw: IO[bytes], stream: IO[bytes], shape: tuple[int, ...], isize: int | None) -> None:
+    """Refuse a header that promises more (or less) data than the file holds, before allocating it.
+
+    A raw file's size must match exactly. A gzipped file must be able to hold the data at
+    deflate's best ratio, and its ISIZE trailer must agree with the header; if it does
+    not (a multi-member gzip, or a lie), one counting pass measures the data first.
+    """
+    size = os.fstat(raw.fileno()).st_size
+    header = 4 + 4 * len(shape)
+    promised = 1
+    for n in shape:
+        promised *= n
+    if isize is None:
+        if size - header != promised:
+            _wrong_size(path, shape, promised, size - header)
+        return
+    if promised > size * _DEFLATE_MAX_RATIO:
+        raise DataError(f"{path}: truncated: header promises {promised} bytes for shape {shape}; "
+                        f"a gzip file of {size} bytes cannot hold them")
+    if (header + promised) % 2**32 == isize:
+        return
+    held = _count_bytes(stream)
+    if held != promised:
+        _wrong_size(path, shape, promised, held)
+    stream.seek(header)  # back to the data: decompresses the header again
+
+
+def _wrong_size(path: Path, shape: tuple[int, ...], promised: int, held: int) -> None:
+    if held < promised:
+        raise DataError(f"{path}: truncated: header promises {promised} bytes of data for shape {shape}, the file holds {held}")
+    raise DataError(f"{path}: more data than the header's shape {shape} promises: {held} bytes, not {promised}")
+
+
+def _count_bytes(stream: IO[bytes]) -> int:
+    """How many bytes are left in ``stream``, read a chunk at a time into one reused buffer."""
+    buffer = bytearray(_CHUNK)
+    count = 0
+    while got := stream.readinto(buffer):
+        count += got
+    return count
 
 
 def _fill(path: Path, stream: IO[bytes], array: np.ndarray) -> None:

@@ -1,14 +1,17 @@
-"""``.npz`` archives in the layouts people use, read without ever unpickling."""
+"""``.npz`` archives in the layouts people use, read without ever unpickling.
+
+The archive itself is opened by ``purenet.npzfile.read_npz`` (no pickle, no
+allocation the file cannot back); this module checks what the arrays hold.
+"""
 
 from __future__ import annotations
 
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 
-from purenet.data.splits import DataError, Dataset, Split, make_dataset
+from purenet import npzfile
+from purenet.data.splits import DataError, Dataset, Split, make_dataset, square_shape
 
 NPZ_LAYOUTS = (
     ("x_train", "y_train", "x_test", "y_test"),  # Keras' mnist.npz
@@ -18,7 +21,10 @@ NPZ_LAYOUTS = (
 )
 """Key names of the ``.npz`` layouts read: (train images, train labels, test images, test labels)."""
 
-_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+_NOT_NUMBERS = {
+    "b": "booleans", "c": "complex numbers", "U": "text", "S": "bytes", "O": "Python objects",
+    "V": "raw or structured records", "M": "dates", "m": "time spans",
+}
 
 
 def is_npz(path: Path) -> bool:
@@ -28,85 +34,134 @@ def is_npz(path: Path) -> bool:
 def load_npz(path: Path) -> Dataset:
     """Read an ``.npz`` in one of ``NPZ_LAYOUTS`` (never unpickling anything).
 
-    Images may be uint8 0-255 or floats in [0, 1] (made uint8 by rounding x * 255), of
-    shape (N, H, W), (N, D) or (N, D, 1); labels whole numbers (N,) or one-hot (N, 10[, 1]).
+    Images: (N, H, W), (N, H, W, 1), (N, 1, H, W), (N, D) or (N, D, 1); integers 0-255,
+    or floats in [0, 1] (made uint8 by rounding x * 255) or in 0-255 (rounded).
+    Labels: whole numbers 0-255, (N,) or (N, 1), or one-hot (N, K[, 1]).
     """
-    _check_zip(path)
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            keys = _npz_layout(path, set(archive.files))
-            train = _npz_split(path, archive, keys[0], keys[1])
-            has_test = keys[2] is not None and {keys[2], keys[3]} <= set(archive.files)
-            test = _npz_split(path, archive, keys[2], keys[3]) if has_test else None
-    except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as error:
-        raise DataError(f"{path}: not a readable .npz ({error})") from None
+    arrays = npzfile.read_npz(path, DataError)
+    keys = _npz_layout(path, set(arrays))
+    train = _npz_split(path, arrays, keys[0], keys[1])
+    test = None
+    if keys[2] is not None:
+        present = [key for key in keys[2:] if key in arrays]
+        if len(present) == 1:
+            missing = ({keys[2], keys[3]} - set(present)).pop()
+            raise DataError(f"{path}: has '{present[0]}' but no '{missing}'; a test part needs both")
+        if present:
+            test = _npz_split(path, arrays, keys[2], keys[3])
     return make_dataset(train, test, path)
-
-
-def _check_zip(path: Path) -> None:
-    """An .npz is a zip archive: say so plainly if this file is not one."""
-    with open(path, "rb") as handle:
-        head = handle.read(4)
-    if head not in _ZIP_MAGIC:
-        raise DataError(f"{path}: not an .npz file (it does not start like a zip archive)")
 
 
 def _npz_layout(path: Path, keys: set[str]) -> tuple[str | None, ...]:
     for layout in NPZ_LAYOUTS:
         if {layout[0], layout[1]} <= keys:
             return layout
+    if "meta" in keys and any(key.startswith("param.") for key in keys):
+        raise DataError(f"{path}: a purenet checkpoint (a trained model), not a data set")
     known = "; ".join(", ".join(k for k in layout if k) for layout in NPZ_LAYOUTS)
-    raise DataError(f"{path}: unknown .npz layout, keys {sorted(keys)}; expected one of: {known}")
+    shown = sorted(keys)[:10] + (["..."] if len(keys) > 10 else [])
+    raise DataError(f"{path}: unknown .npz layout, keys {shown}; expected one of: {known}")
 
 
-def _npz_split(path: Path, archive, images_key: str, labels_key: str) -> Split:
-    images = _npz_pixels(path, images_key, _npz_array(path, archive, images_key))
-    labels = _npz_labels(path, labels_key, _npz_array(path, archive, labels_key))
+def _npz_split(path: Path, arrays: dict[str, np.ndarray], images_key: str, labels_key: str) -> Split:
+    images, image_shape = _npz_pixels(path, images_key, arrays[images_key])
+    labels = _npz_labels(path, labels_key, arrays[labels_key])
     if len(images) != len(labels):
         raise DataError(f"{path}: {len(images)} images in '{images_key}' but {len(labels)} labels in '{labels_key}'")
-    return Split(images=images, labels=labels)
+    return Split(images=images, labels=labels, image_shape=image_shape)
 
 
-def _npz_array(path: Path, archive, key: str) -> np.ndarray:
-    try:
-        return archive[key]
-    except ValueError as error:
-        if "pickle" in str(error):  # an object array: numpy refuses it without pickle
-            raise DataError(f"{path}: '{key}' holds pickled objects (an object array), never unpickled") from None
-        raise DataError(f"{path}: cannot read '{key}' ({error})") from None
+def _check_numbers(path: Path, key: str, array: np.ndarray, expected: str) -> None:
+    """Refuse an array of anything but integers or floats, and a single value (0-d)."""
+    kind = array.dtype.kind
+    if kind not in "uif":
+        dtype = str(array.dtype) if len(str(array.dtype)) <= 40 else str(array.dtype)[:37] + "..."
+        raise DataError(f"{path}: '{key}' holds {dtype} ({_NOT_NUMBERS.get(kind, 'not numbers')}); expected {expected} as numbers")
+    if array.ndim == 0:
+        raise DataError(f"{path}: '{key}' is a single value, shape (); expected {expected}")
 
 
-def _npz_pixels(path: Path, key: str, array: np.ndarray) -> np.ndarray:
-    """Images (N, ...) -> (N, D) uint8: integers kept if 0-255, floats in [0, 1] scaled by 255."""
-    if array.ndim < 2:
-        raise DataError(f"{path}: '{key}' has shape {array.shape}; expected images (N, H, W) or (N, D)")
-    flat = array.reshape(len(array), -1)
+def _image_layout(path: Path, key: str, shape: tuple[int, ...]) -> tuple[int, tuple[int, int] | None]:
+    """(pixels per image, (rows, cols) or None) for an images array of ``shape``."""
+    expected = "expected images (N, H, W), (N, H, W, 1) or (N, D)"
+    if len(shape) == 2 or (len(shape) == 3 and shape[2] == 1):  # (N, D) or (N, D, 1): flat vectors
+        return shape[1], square_shape(shape[1])
+    if len(shape) == 3:
+        return shape[1] * shape[2], (shape[1], shape[2])
+    if len(shape) == 4 and shape[3] == 1:  # channels last: (N, H, W, 1)
+        return shape[1] * shape[2], (shape[1], shape[2])
+    if len(shape) == 4 and shape[1] == 1:  # channels first: (N, 1, H, W)
+        return shape[2] * shape[3], (shape[2], shape[3])
+    if len(shape) == 4:
+        raise DataError(f"{path}: '{key}' has shape {shape}: {shape[3]} channels per pixel; "
+                        f"purenet reads grey images (one channel), {expected}")
+    raise DataError(f"{path}: '{key}' has shape {shape}; {expected}")
+
+
+def _npz_pixels(path: Path, key: str, array: np.ndarray) -> tuple[np.ndarray, tuple[int, int] | None]:
+    """Images -> (N, D) uint8 and their (rows, cols): integers 0-255 kept, floats scaled or rounded."""
+    _check_numbers(path, key, array, "images (N, H, W) or (N, D)")
+    pixels, image_shape = _image_layout(path, key, array.shape)
+    if len(array) == 0:
+        raise DataError(f"{path}: '{key}' holds no images (shape {array.shape})")
+    if pixels == 0:
+        raise DataError(f"{path}: '{key}' has shape {array.shape}: images of no pixels")
+    flat = array.reshape(len(array), pixels)
     if flat.dtype == np.uint8:
-        return flat
-    low, high = (flat.min(), flat.max()) if flat.size else (0, 0)
-    if np.issubdtype(flat.dtype, np.integer) and 0 <= low and high <= 255:
-        return flat.astype(np.uint8)
-    if np.issubdtype(flat.dtype, np.floating) and 0 <= low and high <= 1:  # NaN fails both tests
-        return np.rint(flat * 255).astype(np.uint8)
-    raise DataError(
-        f"{path}: '{key}' holds {flat.dtype} from {low} to {high}; expected uint8 0-255 or floats in [0, 1]"
-    )
+        return flat, image_shape
+    with np.errstate(all="ignore"):
+        low, high = flat.min(), flat.max()
+        if flat.dtype.kind in "ui":
+            if low < 0 or high > 255:
+                raise DataError(f"{path}: '{key}' holds {flat.dtype} pixels from {low} to {high}; expected 0-255")
+            return flat.astype(np.uint8), image_shape
+        if not (np.isfinite(low) and np.isfinite(high)):
+            what = "NaN (not a number)" if np.isnan(low) or np.isnan(high) else "infinite values"
+            raise DataError(f"{path}: '{key}' holds {what}; expected pixels as floats in [0, 1] or 0-255")
+        if low < 0 or high > 255:
+            raise DataError(f"{path}: '{key}' holds {flat.dtype} pixels from {low:.6g} to {high:.6g}; "
+                            "expected floats in [0, 1] (scaled by 255) or 0-255")
+        scaled = flat * np.float32(255) if high <= 1 else flat  # floats above 1 are 0-255 pixel values
+        return np.rint(scaled).astype(np.uint8), image_shape
 
 
 def _npz_labels(path: Path, key: str, array: np.ndarray) -> np.ndarray:
-    """Labels (N,), (N, 1) or one-hot (N, K[, 1]) -> (N,) uint8, checked to lie in 0-9."""
+    """Labels (N,), (N, 1) or one-hot (N, K[, 1]) -> (N,) uint8, checked to be whole numbers 0-255."""
+    _check_numbers(path, key, array, "labels (N,) or one-hot (N, K)")
     labels = array.reshape(array.shape[:-1]) if array.ndim > 1 and array.shape[-1] == 1 else array
     if labels.ndim == 2:
         labels = _from_one_hot(path, key, labels)
-    numeric = np.issubdtype(labels.dtype, np.integer) or np.issubdtype(labels.dtype, np.floating)
-    if labels.ndim != 1 or not numeric:
-        raise DataError(f"{path}: '{key}' is {array.dtype} {array.shape}; expected labels (N,) or one-hot (N, 10)")
-    if len(labels) and (labels.min() < 0 or labels.max() > 9 or np.any(labels != np.round(labels))):
-        raise DataError(f"{path}: '{key}' holds labels outside the whole numbers 0-9")
+    if labels.ndim != 1:
+        raise DataError(f"{path}: '{key}' has shape {array.shape}; expected labels (N,) or one-hot (N, K)")
+    if labels.dtype == np.uint8:
+        return labels
+    with np.errstate(all="ignore"):
+        whole = np.isfinite(labels) & (labels == np.round(labels)) if labels.dtype.kind == "f" else True
+        bad = ~(whole & (labels >= 0) & (labels <= 255))
+    if bad.any():
+        index = int(np.argmax(bad))
+        shown, problem = _label_problem(labels[index])
+        raise DataError(f"{path}: '{key}' holds {shown} at index {index}{problem}; labels are whole numbers 0-255")
     return labels.astype(np.uint8)
 
 
+def _label_problem(value) -> tuple[str, str]:
+    """How to show a bad label, and what is wrong with it (after a comma, or nothing)."""
+    if np.isnan(value):
+        return "NaN (not a number)", ""
+    if np.isinf(value):
+        return str(value), " (infinite)"
+    if value != np.round(value):
+        return f"{value:.6g}", ", not a whole number"
+    shown = f"{value:.0f}" if isinstance(value, np.floating) else str(value)
+    return shown, ", a negative label" if value < 0 else ", above 255"
+
+
 def _from_one_hot(path: Path, key: str, rows: np.ndarray) -> np.ndarray:
-    if not (np.all((rows == 0) | (rows == 1)) and np.all(rows.sum(axis=1) == 1)):
+    with np.errstate(all="ignore"):
+        one_hot = np.all((rows == 0) | (rows == 1)) and np.all(rows.sum(axis=1) == 1)
+    if not one_hot:
         raise DataError(f"{path}: '{key}' has shape {rows.shape} but its rows are not one-hot")
-    return rows.argmax(axis=1)
+    if rows.shape[1] > 256:
+        raise DataError(f"{path}: '{key}' is one-hot over {rows.shape[1]} classes; labels go up to 255 at most")
+    return rows.argmax(axis=1).astype(np.uint8)

@@ -1,16 +1,22 @@
 """The records every data source becomes, and the pure functions that cut them up.
 
-    Split(images, labels)              images (N, pixels) uint8, labels (N,) integers, read-only
+    Split(images, labels, image_shape) images (N, pixels) uint8, labels (N,) integers, read-only
     Dataset(train, test)               a training split and, where the source has one, a test split
     split_validation(split, frac, rng) -> (train Split, validation Split)
     batches(n, batch_size, rng)        -> index arrays, a fresh shuffle each call
     to_float(images)                   -> float32 in [0, 1], one batch at a time
+
+Also the helpers every reader shares: ``open_regular`` (open a file without ever
+blocking on a FIFO or a device), ``open_error`` and ``make_dataset``.
 """
 
 from __future__ import annotations
 
+import math
+import os
+import stat
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 import attrs
 import numpy as np
@@ -22,23 +28,40 @@ class DataError(ValueError):
     """A data source is missing or malformed; the message names the file and the problem."""
 
 
+def _image_shape(value) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    rows, cols = (int(n) for n in value)
+    return rows, cols
+
+
 @attrs.frozen
 class Split:
-    """One part of a data set: ``images`` (N, H*W) uint8 and ``labels`` (N,) integers, read-only."""
+    """One part of a data set: ``images`` (N, H*W) uint8 and ``labels`` (N,) integers, read-only.
+
+    ``image_shape`` is (rows, cols) of each image, when the source says (None when unknown,
+    e.g. a CSV of 100 pixels per row could be 10x10 or 4x25); rows * cols is the pixel count.
+    """
 
     images: np.ndarray = attrs.field(converter=readonly, eq=attrs.cmp_using(eq=np.array_equal))
     labels: np.ndarray = attrs.field(converter=readonly, eq=attrs.cmp_using(eq=np.array_equal))
+    image_shape: tuple[int, int] | None = attrs.field(default=None, converter=_image_shape)
 
     def __attrs_post_init__(self) -> None:
         if len(self.images) != len(self.labels):
             raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
+        if self.image_shape is not None:
+            rows, cols = self.image_shape
+            pixels = self.images.shape[1] if self.images.ndim == 2 else None
+            if rows < 1 or cols < 1 or pixels != rows * cols:
+                raise ValueError(f"image_shape {rows}x{cols} does not fit images of shape {self.images.shape}")
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def take(self, index: np.ndarray | slice) -> Split:
-        """The rows at ``index``, as a new split."""
-        return Split(images=self.images[index], labels=self.labels[index])
+        """The rows at ``index``, as a new split (with the same ``image_shape``)."""
+        return Split(images=self.images[index], labels=self.labels[index], image_shape=self.image_shape)
 
 
 @attrs.frozen
@@ -49,18 +72,81 @@ class Dataset:
     test: Split | None = None
 
 
+def square_shape(pixels: int) -> tuple[int, int] | None:
+    """(r, r) when ``pixels`` is a perfect square r * r, else None (the shape is unknown)."""
+    root = math.isqrt(pixels) if pixels > 0 else 0
+    return (root, root) if root and root * root == pixels else None
+
+
 def make_dataset(train: Split, test: Split | None, source: Path) -> Dataset:
-    """A Dataset, once sure both parts have the same number of pixels per image."""
+    """A Dataset, once sure neither part is empty and both have the same image size."""
+    for name, part in (("training", train), ("test", test)):
+        if part is not None and len(part) == 0:
+            raise DataError(f"{source}: the {name} part holds no images")
     if test is not None and train.images.shape[1] != test.images.shape[1]:
         raise DataError(
             f"{source}: training images have {train.images.shape[1]} pixels but test images {test.images.shape[1]}"
         )
+    shapes = (train.image_shape, test.image_shape if test is not None else None)
+    if None not in shapes and shapes[0] != shapes[1]:
+        (r1, c1), (r2, c2) = shapes
+        raise DataError(f"{source}: training images are {r1}x{c1} but test images are {r2}x{c2}")
     return Dataset(train=train, test=test)
 
 
-def open_error(path: Path, error: Exception) -> DataError:
-    """The DataError for a file the operating system would not let us read."""
-    return DataError(f"{path}: cannot read ({error})")
+def open_error(path: Path, error: OSError, error_type: type[Exception] = DataError) -> Exception:
+    """The one-line error for a file the operating system would not let us read."""
+    return error_type(f"{path}: cannot read ({error.strerror or error})")
+
+
+_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISDIR, "a folder"),
+)
+
+
+def file_kind(mode: int) -> str:
+    """What a ``st_mode`` is, in words: 'a regular file', 'a named pipe (FIFO)', ..."""
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    return next((name for test, name in _KINDS if test(mode)), "a special file")
+
+
+def open_regular(path: Path, error_type: type[Exception] = DataError) -> BinaryIO:
+    """Open ``path`` for reading in binary, only if it is a regular file.
+
+    Anything else (a folder, FIFO, socket or device) raises ``error_type`` without being
+    opened; and the file is opened non-blocking, then checked again, so that one swapped
+    for a FIFO in between still cannot make the read wait forever for a writer.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        raise open_error(path, error, error_type) from None
+    if not stat.S_ISREG(mode):
+        raise error_type(f"{path}: {file_kind(mode)}, not a regular file")
+    if not os.access(path, os.R_OK):
+        raise error_type(f"{path}: cannot read (Permission denied)")
+    try:
+        handle = open(path, "rb", opener=_open_nonblocking)
+    except OSError as error:
+        raise open_error(path, error, error_type) from None
+    try:
+        mode = os.fstat(handle.fileno()).st_mode
+    except OSError as error:
+        handle.close()
+        raise open_error(path, error, error_type) from None
+    if not stat.S_ISREG(mode):
+        handle.close()
+        raise error_type(f"{path}: {file_kind(mode)}, not a regular file")
+    return handle
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
 
 
 def split_validation(

@@ -1,0 +1,331 @@
+"""``purenet.npzfile.read_npz``: the one safe way purenet opens an ``.npz``.
+
+Each test builds an archive with ``zipfile`` or NumPy, breaks one thing, and checks
+that ``read_npz`` raises the error class it was given, with a one-line message that
+starts with the file's path and says what is wrong; and that nothing else escapes.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import tracemalloc
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from purenet.data import DataError
+from purenet.npzfile import MAX_MEMBERS, MAX_NAME_LENGTH, read_npz
+
+
+class MyError(ValueError):
+    """Stands for the error class of another caller (checkpoints use their own)."""
+
+
+def message_of(path: Path, error: type[Exception] = DataError) -> str:
+    with pytest.raises(error) as info:
+        read_npz(path, error)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message, message
+    return message
+
+
+def npy_bytes(array: np.ndarray, allow_pickle: bool = False) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, array, allow_pickle=allow_pickle)
+    return buffer.getvalue()
+
+
+def write_zip(path: Path, members: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> Path:
+    with zipfile.ZipFile(path, "w", compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+# ----------------------------------------------------------------- what it reads
+
+
+def test_reads_every_array_np_savez_writes(tmp_path):
+    arrays = {
+        "images": np.arange(60, dtype=np.uint8).reshape(3, 4, 5),
+        "floats": np.linspace(0, 1, 7, dtype=np.float32),
+        "big_endian": np.arange(5, dtype=">i4"),
+        "fortran": np.asfortranarray(np.arange(12.0).reshape(3, 4)),
+        "meta": np.array('{"format": "purenet-checkpoint"}'),  # 0-d text: what checkpoints keep
+        "empty": np.zeros((0, 28)),
+        "records": np.zeros(2, dtype=[("a", "<i2"), ("b", "<f4")]),
+    }
+    for save in (np.savez, np.savez_compressed):
+        path = tmp_path / f"{save.__name__}.npz"
+        save(path, **arrays)
+        got = read_npz(path)
+        assert set(got) == set(arrays)
+        for key, array in arrays.items():
+            assert got[key].dtype == array.dtype and got[key].shape == array.shape
+            np.testing.assert_array_equal(got[key], array)
+        assert got["fortran"].flags.f_contiguous
+
+
+def test_reads_bzip2_and_lzma_members_and_an_empty_archive(tmp_path):
+    array = np.arange(100, dtype=np.int16)
+    for method in (zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA):
+        path = write_zip(tmp_path / f"m{method}.npz", {"a.npy": npy_bytes(array)}, method)
+        np.testing.assert_array_equal(read_npz(path)["a"], array)
+    path = tmp_path / "nothing.npz"
+    np.savez(path)
+    assert read_npz(path) == {}
+
+
+@pytest.mark.filterwarnings("ignore:Stored array in format 3.0")
+def test_reads_a_version_3_header(tmp_path):
+    array = np.zeros(3, dtype=[("λ", "<i4")])  # a field name outside latin-1 needs .npy version 3.0
+    assert npy_bytes(array)[6:8] == b"\x03\x00"
+    path = write_zip(tmp_path / "v3.npz", {"a.npy": npy_bytes(array)})
+    assert read_npz(path)["a"].dtype.names == ("λ",)
+
+
+# ----------------------------------------------------------------- the file itself
+
+
+def test_not_a_zip(tmp_path):
+    path = tmp_path / "x.npz"
+    path.write_bytes(b"\x1f\x8b not a zip at all")
+    assert "not an .npz file" in message_of(path)
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "x.npz"
+    path.write_bytes(b"")
+    assert "empty file" in message_of(path)
+
+
+def test_a_folder_and_a_fifo_are_refused_without_blocking(tmp_path):
+    folder = tmp_path / "x.npz"
+    folder.mkdir()
+    assert "a folder" in message_of(folder)
+    fifo = tmp_path / "pipe.npz"
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer
+    assert "named pipe" in message_of(fifo)
+
+
+def test_missing_and_unreadable_files(tmp_path, monkeypatch):
+    assert "No such file" in message_of(tmp_path / "nowhere.npz")
+    path = tmp_path / "locked.npz"
+    np.savez(path, a=np.zeros(3))
+    real_open = open
+
+    def refusing_open(file, *args, **kwargs):
+        if Path(file) == path:
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", refusing_open)
+    assert "Permission denied" in message_of(path)
+
+
+def test_truncated_archive(tmp_path):
+    path = tmp_path / "x.npz"
+    np.savez(path, a=np.arange(1000))
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])  # the central directory, at the end, is gone
+    assert "not a readable .npz" in message_of(path)
+
+
+def test_corrupt_data_fails_the_crc(tmp_path):
+    path = tmp_path / "x.npz"
+    np.savez(path, a=np.zeros(1000, dtype=np.uint8))
+    raw = bytearray(path.read_bytes())
+    raw[raw.index(b"\0" * 100) + 50] = 1  # one byte of the stored data
+    path.write_bytes(bytes(raw))
+    assert "CRC" in message_of(path)
+
+
+def test_corrupt_deflate_stream(tmp_path):
+    path = tmp_path / "x.npz"
+    np.savez_compressed(path, a=np.arange(5000))
+    raw = bytearray(path.read_bytes())
+    start = raw.index(b"a.npy") + 5
+    raw[start + 40 : start + 60] = b"\xff" * 20
+    path.write_bytes(bytes(raw))
+    assert "not a readable .npz" in message_of(path)
+
+
+def test_the_error_class_is_the_callers(tmp_path):
+    path = tmp_path / "x.npz"
+    path.write_bytes(b"nonsense")
+    with pytest.raises(MyError, match="not an .npz file"):
+        read_npz(path, MyError)
+    with pytest.raises(MyError, match="a folder"):
+        read_npz(tmp_path, MyError)
+
+
+# ----------------------------------------------------------------- members
+
+
+def test_a_member_that_is_not_an_array(tmp_path):
+    path = write_zip(tmp_path / "x.npz", {"images.npy": npy_bytes(np.zeros(3)), "README.txt": b"hello, these are digits"})
+    assert "member 'README.txt' is not a NumPy array" in message_of(path)
+
+
+def test_pickled_objects_are_never_unpickled(tmp_path, monkeypatch):
+    import pickle
+
+    objects = np.empty(2, dtype=object)
+    objects[:] = [[1, 2], {"a": 3}]
+    path = write_zip(tmp_path / "x.npz", {"images.npy": npy_bytes(objects, allow_pickle=True)})
+    monkeypatch.setattr(pickle, "load", lambda *a, **k: pytest.fail("unpickled"))
+    monkeypatch.setattr(pickle, "loads", lambda *a, **k: pytest.fail("unpickled"))
+    assert "'images' holds pickled objects" in message_of(path)
+    records = np.zeros(2, dtype=[("a", "<i4"), ("b", object)])  # objects inside a structured dtype
+    path = write_zip(tmp_path / "y.npz", {"r.npy": npy_bytes(records, allow_pickle=True)})
+    assert "'r' holds pickled objects" in message_of(path)
+
+
+def tampered_header(array: np.ndarray, shape: tuple[int, ...]) -> bytes:
+    """The .npy of ``array`` with its header claiming ``shape`` (same header length)."""
+    data = npy_bytes(array)
+    header_length = struct.unpack("<H", data[8:10])[0]
+    header = data[10 : 10 + header_length].decode("latin1")
+    claimed = header.replace(repr(array.shape), repr(shape)).rstrip("\n ")
+    claimed = claimed.ljust(header_length - 1) + "\n"
+    assert len(claimed) == header_length
+    return data[:10] + claimed.encode("latin1") + data[10 + header_length :]
+
+
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED], ids=["stored", "deflated"])
+def test_a_header_claiming_terabytes_is_refused_before_allocating(tmp_path, compression):
+    array = np.zeros((4, 5), dtype=np.float64)
+    member = tampered_header(array, (1_000_000, 1_000_000))  # 8 TB of float64
+    path = write_zip(tmp_path / "x.npz", {"w.npy": member}, compression)
+    tracemalloc.start()
+    try:
+        message = message_of(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "'w' claims more bytes than it holds" in message and "8000000000000 bytes" in message
+    assert "(1000000, 1000000)" in message and "160 bytes" in message
+    assert peak < 10 * 2**20
+
+
+def test_a_header_claiming_less_than_the_member_holds(tmp_path):
+    path = write_zip(tmp_path / "x.npz", {"w.npy": tampered_header(np.zeros((4, 5)), (2, 5))})
+    assert "'w' claims fewer bytes than it holds" in message_of(path)
+
+
+def test_an_unreadable_header(tmp_path):
+    data = bytearray(npy_bytes(np.zeros(3)))
+    data[10:20] = b"not a dict"
+    path = write_zip(tmp_path / "x.npz", {"w.npy": bytes(data)})
+    assert "'w' has an unreadable .npy header" in message_of(path)
+
+
+def test_an_unknown_npy_version(tmp_path):
+    data = bytearray(npy_bytes(np.zeros(3)))
+    data[6] = 9
+    path = write_zip(tmp_path / "x.npz", {"w.npy": bytes(data)})
+    assert "version 9.0" in message_of(path)
+
+
+def patch_central_directory(raw: bytes, offset: int, fmt: str, value: int) -> bytes:
+    """Overwrite a field of the (first) central directory entry of a zip."""
+    start = raw.index(b"PK\x01\x02")
+    return raw[:start + offset] + struct.pack(fmt, value) + raw[start + offset + struct.calcsize(fmt) :]
+
+
+def test_uncompressed_size_a_deflate_stream_cannot_hold(tmp_path):
+    path = tmp_path / "x.npz"
+    np.savez_compressed(path, w=np.zeros(100))
+    path.write_bytes(patch_central_directory(path.read_bytes(), 24, "<I", 0xF0000000))  # uncompressed size
+    message = message_of(path)
+    assert "'w' claims 4026531840 bytes uncompressed" in message and "more than deflate can hold" in message
+
+
+def test_compressed_size_past_the_end_of_the_file(tmp_path):
+    path = tmp_path / "x.npz"
+    np.savez(path, w=np.zeros(100))
+    path.write_bytes(patch_central_directory(path.read_bytes(), 20, "<I", 10**9))  # compressed size
+    assert "past the end of the file" in message_of(path)
+
+
+def test_unsupported_compression_and_encryption(tmp_path):
+    path = tmp_path / "x.npz"
+    np.savez(path, w=np.zeros(10))
+    raw = path.read_bytes()
+    path.write_bytes(patch_central_directory(raw, 10, "<H", 9))  # deflate64: zipfile cannot read it
+    assert "'w' uses compression method 9" in message_of(path)
+    path.write_bytes(patch_central_directory(raw, 8, "<H", 0x1))  # the "encrypted" flag
+    assert "'w' is encrypted" in message_of(path)
+
+
+def test_duplicate_member_names(tmp_path):
+    path = tmp_path / "x.npz"
+    with pytest.warns(UserWarning), zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("w.npy", npy_bytes(np.zeros(3)))
+        archive.writestr("w.npy", npy_bytes(np.ones(3)))
+    assert "two members named 'w.npy'" in message_of(path)
+
+
+def test_a_folder_member(tmp_path):
+    path = write_zip(tmp_path / "x.npz", {"w.npy": npy_bytes(np.zeros(3)), "sub/": b""})
+    assert "member 'sub/' is a folder" in message_of(path)
+
+
+def test_absurd_member_names_and_counts(tmp_path):
+    long_name = "w" * (MAX_NAME_LENGTH + 1) + ".npy"
+    path = write_zip(tmp_path / "x.npz", {long_name: npy_bytes(np.zeros(1))})
+    assert "characters long" in message_of(path)
+    one = npy_bytes(np.zeros(0, dtype=np.uint8))
+    path = write_zip(tmp_path / "many.npz", {f"{i}.npy": one for i in range(MAX_MEMBERS + 1)})
+    assert f"{MAX_MEMBERS + 1} members" in message_of(path)
+
+
+def test_an_end_record_announcing_millions_of_members(tmp_path):
+    path = tmp_path / "x.npz"
+    np.savez(path, w=np.zeros(3))
+    raw = bytearray(path.read_bytes())
+    end = raw.rindex(b"PK\x05\x06")
+    raw[end + 8 : end + 12] = struct.pack("<HH", 0xFFFE, 0xFFFE)  # zipfile itself ignores these counts
+    path.write_bytes(bytes(raw))
+    assert "announces 65534 members" in message_of(path)
+
+
+# ----------------------------------------------------------------- nothing else ever escapes
+
+
+def small_archive(compressed: bool) -> bytes:
+    buffer = io.BytesIO()
+    save = np.savez_compressed if compressed else np.savez
+    save(buffer, a=np.arange(40, dtype=np.uint8).reshape(4, 10), meta=np.array("text"))
+    return buffer.getvalue()
+
+
+ARCHIVES = {False: small_archive(False), True: small_archive(True)}
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    compressed=st.booleans(),
+    edits=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), min_size=1, max_size=4),
+    cut=st.one_of(st.none(), st.floats(0, 1)),
+)
+def test_any_damage_gives_one_line_or_the_arrays(tmp_path, compressed, edits, cut):
+    raw = bytearray(ARCHIVES[compressed])
+    for where, value in edits:
+        raw[int(where * len(raw))] = value
+    if cut is not None:
+        raw = raw[: int(cut * len(raw))]
+    path = tmp_path / "damaged.npz"
+    path.write_bytes(bytes(raw))
+    try:
+        arrays = read_npz(path, MyError)
+    except MyError as error:
+        assert str(error).startswith(f"{path}: ") and "\n" not in str(error)
+    else:  # damage the CRC-32 cannot see (a member's name, a date) may leave a readable archive
+        assert all(isinstance(array, np.ndarray) for array in arrays.values())
