@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import NoReturn, Sequence
 
-from purenet.cli.console import fail, plain_output, say
+from purenet.cli.console import Terminated, fail, plain_output, say, stopped_by, warn
 from purenet.data import default_data_dir, missing_idx_files
-from purenet.download import MIRRORS, DownloadError, download_mnist
+from purenet.download import MIRRORS, DownloadError, download_mnist, matches_mnist, mnist_files
+from purenet.files import WriteRefused
 
 
 def mirrors(given: Sequence[str] = ()) -> tuple[str, ...]:
@@ -19,25 +20,90 @@ def mirrors(given: Sequence[str] = ()) -> tuple[str, ...]:
 
 
 def run_download(folder: Path | None, given_mirrors: Sequence[str] = ()) -> Path:
-    """Fetch MNIST's four files into ``folder`` (default: the default data folder), verified."""
+    """Fetch into ``folder`` (default: the default data folder) the MNIST files it lacks, verified.
+
+    Files already there are kept untouched whatever their content; says what it fetched and
+    what it kept. Exits 2 with one line on a failure, 130 on Ctrl-C.
+    """
     folder = folder or default_data_dir()
+    existed = folder.is_dir()
+    kept = mnist_files(folder)
     try:
         if plain_output():
             download_mnist(folder, mirrors=mirrors(given_mirrors), progress=_plain_progress())
         else:
             _download_with_bar(folder, mirrors(given_mirrors))
-    except DownloadError as error:
+        fetched = [path for name, path in mnist_files(folder).items() if name not in kept]
+        say(_summary(folder, fetched, list(kept.values())))
+        differing = [path for name, path in kept.items() if not matches_mnist(path, name)]
+    except (DownloadError, WriteRefused) as error:
         fail(str(error))
-    say(f"MNIST is in {folder} (four files, each verified by the SHA-256 of its content)")
+    except (KeyboardInterrupt, Terminated) as stop:
+        _interrupted(folder, kept, existed, stop)
+    if differing:
+        # A note, and exit 0: purenet reads any IDX files under these names (Fashion-MNIST,
+        # KMNIST, a subset), so other content is not by itself a mistake, and the command did
+        # all it may do without replacing the user's files. A non-zero exit would fail every
+        # later run on such a folder (and `purenet train`, which downloads through here) with
+        # nothing the user could fix but deleting their own data.
+        warn(_differing_note(differing, fetched))
     return folder
 
 
 def ensure_default_data(folder: Path) -> None:
-    """Download MNIST into the default data folder the first time it is needed."""
+    """Fetch what the default data folder lacks of MNIST the first time it is needed."""
     if folder.is_dir() and not missing_idx_files(folder):
         return
-    say(f"MNIST is not in {folder}: downloading it (or point --data at a copy you have)")
+    missing = missing_idx_files(folder) if folder.is_dir() else []
+    if 0 < len(missing) < 4:
+        say(f"{folder} lacks {', '.join(missing)}: downloading only what is missing (or point --data at a copy you have)")
+    else:
+        say(f"MNIST is not in {folder}: downloading it (or point --data at a copy you have)")
     run_download(folder)
+
+
+def _summary(folder: Path, fetched: list[Path], kept: list[Path]) -> str:
+    if not fetched:
+        return f"{folder} already holds all four files: kept them untouched ({_names(kept)}); fetched nothing"
+    if len(fetched) == 1:
+        text = f"fetched {_names(fetched)} into {folder}, verified by the SHA-256 of its content"
+    else:
+        text = f"fetched {_names(fetched)} into {folder}, each verified by the SHA-256 of its content"
+    if kept:
+        text += f"; kept {'the file' if len(kept) == 1 else f'the {len(kept)} files'} already there untouched ({_names(kept)})"
+    return text
+
+
+def _differing_note(differing: list[Path], fetched: list[Path]) -> str:
+    one = len(differing) == 1
+    mixed = ""
+    if fetched:
+        mixed = f"; the {'file' if len(fetched) == 1 else 'files'} fetched now {'is' if len(fetched) == 1 else 'are'} MNIST's, so the folder mixes two data sets"
+    return (
+        f"kept {_names(differing)} as {'it is' if one else 'they are'}, though {'its' if one else 'their'} "
+        f"content differs from MNIST's published SHA-256 (another data set, or a modified copy){mixed}; "
+        f"to get MNIST's, move {'it' if one else 'them'} away and run purenet download again"
+    )
+
+
+def _interrupted(folder: Path, kept: dict[str, Path], existed: bool, stop: BaseException) -> NoReturn:
+    """One line on what Ctrl-C left: the files fetched (whole and verified), those kept, no folder made in vain."""
+    import typer
+
+    fetched = [path for name, path in mnist_files(folder).items() if name not in kept]
+    parts = [f"{_names(fetched)} (fetched, complete and verified)"] if fetched else []
+    parts += [f"{_names(kept.values())} (already there, untouched)"] if kept else []
+    if parts:
+        text = f"kept {' and '.join(parts)} in {folder}; no partial file is left"
+    else:
+        text = "nothing was written" + ("" if existed or folder.exists() else ", and no folder is left behind")
+    what, code = stopped_by(stop)
+    say(f"{what}: {text}; run the same command again to fetch the rest")
+    raise typer.Exit(code)
+
+
+def _names(paths) -> str:
+    return ", ".join(path.name for path in paths)
 
 
 def _plain_progress():
@@ -47,7 +113,7 @@ def _plain_progress():
     def report(name: str, done: int, total: int | None) -> None:
         if name not in started:
             started.add(name)
-            size = f" ({total / 1e6:.1f} MB)" if total else ""
+            size = f" ({total / 1e6:.1f} MB)" if total and total >= 1e5 else f" ({total / 1e3:.0f} kB)" if total else ""
             say(f"downloading {name}{size}")
 
     return report

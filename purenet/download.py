@@ -1,12 +1,25 @@
-"""Fetching MNIST's four files from public mirrors, verified, never half-written.
+"""Fetching the MNIST files a folder lacks from public mirrors, verified; nothing else touched.
 
     ensure_mnist(folder)                       -> folder, downloading only if files are missing
-    download_mnist(folder, mirrors=MIRRORS)    -> folder, holding the four verified .gz files
+    download_mnist(folder, mirrors=MIRRORS)    -> folder, after fetching the files it lacked
+    mnist_files(folder)                        -> {standard name: the file purenet reads} for those present
+    matches_mnist(path, name)                  -> whether a file's content is MNIST's published one
 
-Each file is streamed into a temporary file beside its final name while its
-*decompressed* bytes are hashed; only when that SHA-256 matches the canonical
-one is the file renamed into place (``os.replace``, atomic). Mirrors may
-recompress the files, so the gzip bytes are never trusted, only their content.
+A file counts as present when the folder holds it under any naming purenet reads
+(``-idx`` or ``.idx``, raw or ``.gz``), whatever its content: it is then never
+verified-and-replaced, opened for writing, or deleted (a Fashion-MNIST folder uses
+the same names). Only the missing files are fetched, each as ``name.gz`` through
+``purenet.files.atomic_write(..., overwrite=False)``: the response streams into a
+temporary file beside its final name while its *decompressed* bytes are hashed, and
+the file appears under its name only when that SHA-256 matches the canonical one
+(and only if no file took the name meanwhile). Mirrors may recompress the files, so
+the gzip bytes are never trusted, only their content. New files and folders get
+their permissions from the umask.
+
+If the run ends without every file (no mirror delivered one, an error, Ctrl-C), no
+temporary file is left, the folders it created are removed where still empty, and
+the files it did fetch, complete and verified, are kept for the next run.
+
 Nothing is printed: progress goes to an optional callback
 ``progress(file_name, bytes_done, bytes_total_or_None)``.
 
@@ -18,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -26,6 +38,8 @@ from pathlib import Path
 from typing import IO, Callable, Iterable, Iterator
 
 from purenet.data import DataError, missing_idx_files
+from purenet.data.idx import IDX_NAMES
+from purenet.files import WriteRefused, atomic_write, check_folder_writable, make_folder, remove_made
 
 MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -46,23 +60,28 @@ TIMEOUT = 30.0
 """Seconds to wait for a mirror to connect or to send the next block."""
 
 _BLOCK = 1 << 16
+_GZIP_MAGIC = b"\x1f\x8b"
 
 Progress = Callable[[str, int, "int | None"], None]
 
 
 class DownloadError(DataError):
-    """No mirror delivered a file whose content matches its checksum."""
+    """A file could not be fetched, or the folder cannot take it; the message says which and why."""
 
 
 class _Rejected(Exception):
-    """A mirror's answer arrived but is not the right file."""
+    """A mirror's answer did not arrive whole, or is not the right file."""
+
+
+class _NoMirror(Exception):
+    """Every mirror was tried for one file; ``args[0]`` lists what each one did wrong."""
 
 
 def ensure_mnist(
     folder: str | os.PathLike, progress: Progress | None = None, *, mirrors: Iterable[str] = MIRRORS
 ) -> Path:
-    """``folder`` if it already holds the four MNIST files (any naming, raw or .gz), else download them."""
-    folder = Path(folder)
+    """``folder`` if it already holds the four MNIST files (any naming, raw or .gz), else fetch those it lacks."""
+    folder = Path(folder).expanduser()
     if folder.is_dir() and not missing_idx_files(folder):
         return folder
     return download_mnist(folder, mirrors=mirrors, progress=progress)
@@ -75,79 +94,146 @@ def download_mnist(
     progress: Progress | None = None,
     timeout: float = TIMEOUT,
 ) -> Path:
-    """Download the four MNIST ``.gz`` files into ``folder`` (created if needed) and return it.
+    """Fetch into ``folder`` (created if needed) the MNIST files it lacks, as verified ``.gz`` files; return it.
 
-    Files already there whose content verifies are kept. For each other file every
-    mirror is tried in turn; raises ``DownloadError`` when none delivers it intact.
+    Files already there, under any naming purenet reads, are kept as they are, whatever
+    their content. For each missing file every mirror is tried in turn. Raises
+    ``DownloadError`` before any network access when ``folder`` is not a folder or
+    cannot be written, and when no mirror delivers a file intact.
     """
-    folder, mirrors = Path(folder), tuple(mirrors)
+    folder, mirrors = Path(folder).expanduser(), tuple(mirrors)
+    if folder.is_dir() and not missing_idx_files(folder):
+        return folder  # nothing to write: a read-only folder that is complete is fine
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise DownloadError(f"{folder}: cannot create the folder ({error})") from None
-    for name, digest in SHA256.items():
-        target = folder / f"{name}.gz"
-        if not _holds(target, digest):
-            _fetch(target, digest, mirrors, progress, timeout)
+        created = make_folder(folder)
+    except WriteRefused as error:
+        raise DownloadError(str(error)) from None
+    fetched: list[str] = []
+    try:
+        missing = _check_can_write(folder)
+        for name in missing:
+            if name not in missing_idx_files(folder):
+                continue  # another process put it there meanwhile: it is present, so it is kept
+            try:
+                if _fetch(folder / f"{name}.gz", SHA256[name], mirrors, progress, timeout):
+                    fetched.append(name)
+            except _NoMirror as failures:
+                raise DownloadError(_failure_message(folder, name, failures.args[0], fetched)) from None
+    except BaseException:  # no mirror, Ctrl-C, anything: take back the folders this run made, if still empty
+        remove_made(created)
+        raise
     return folder
 
 
-def _holds(target: Path, digest: str) -> bool:
-    """Whether ``target`` exists and its decompressed content has the SHA-256 ``digest``."""
+def mnist_files(folder: str | os.PathLike) -> dict[str, Path]:
+    """The MNIST files ``folder`` holds, as purenet reads them: standard name -> file, for those present."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        return {}
+    missing = set(missing_idx_files(folder))
+    found = {}
+    for names in IDX_NAMES.values():
+        if names[0] in missing:
+            continue
+        for candidate in (path for name in names for path in (folder / name, folder / f"{name}.gz")):
+            if candidate.is_file():
+                found[names[0]] = candidate
+                break
+    return found
+
+
+def matches_mnist(path: str | os.PathLike, name: str) -> bool:
+    """Whether ``path`` (raw or gzipped, told by its first bytes) holds MNIST's published ``name``.
+
+    False also when the file cannot be read or its gzip stream is damaged. The file is only read.
+    """
     try:
-        with open(target, "rb") as handle:
-            return _gunzipped_sha256(iter(lambda: handle.read(_BLOCK), b"")) == digest
-    except (OSError, zlib.error, _Rejected):
+        with open(path, "rb") as handle:
+            gzipped = handle.read(2) == _GZIP_MAGIC
+            handle.seek(0)
+            blocks = iter(lambda: handle.read(_BLOCK), b"")
+            if gzipped:
+                return _gunzipped_sha256(blocks) == SHA256[name]
+            digest = hashlib.sha256()
+            for block in blocks:
+                digest.update(block)
+            return digest.hexdigest() == SHA256[name]
+    except (OSError, _Rejected):
         return False
 
 
-def _fetch(target: Path, digest: str, mirrors: tuple[str, ...], progress: Progress | None, timeout: float) -> None:
-    """Try each mirror for ``target``; raise ``DownloadError`` listing what each one did wrong."""
+def _check_can_write(folder: Path) -> list[str]:
+    """The files ``folder`` lacks, after making sure each can be created there; raise ``DownloadError`` if not."""
+    try:
+        check_folder_writable(folder, purpose="write the MNIST files there")
+    except WriteRefused as error:
+        raise DownloadError(str(error)) from None
+    missing = missing_idx_files(folder)
+    for name in missing:
+        target = folder / f"{name}.gz"
+        if os.path.lexists(target):  # present in some form purenet cannot read as a file: not ours to replace
+            raise DownloadError(
+                f"{target}: is in the way (a folder, a broken link or a special file); "
+                "purenet will not replace it: move it away, or put the MNIST file there yourself"
+            )
+    return missing
+
+
+def _fetch(target: Path, digest: str, mirrors: tuple[str, ...], progress: Progress | None, timeout: float) -> bool:
+    """Create ``target`` from the first mirror that delivers it intact.
+
+    Returns False when a file took its name meanwhile (kept: nothing is replaced); raises
+    ``_NoMirror`` listing what each mirror did wrong, ``DownloadError`` if the folder fails us.
+    """
     failures = []
     for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + target.name
+
+        def write(out: IO[bytes], url: str = url) -> None:
+            _stream(url, out, target.name, digest, progress, timeout)
+
         try:
-            _download(url, target, digest, progress, timeout)
-            return
-        except DownloadError:  # our own folder is at fault, not the mirror: trying others would not help
-            raise
-        except (OSError, ValueError, http.client.HTTPException, zlib.error, _Rejected) as error:
-            failures.append(f"{url} ({_reason(error)})")
-    raise DownloadError(_failure_message(target, failures))
+            atomic_write(target, write, overwrite=False)
+            return True
+        except _Rejected as error:  # the mirror's fault; atomic_write removed the temporary file
+            failures.append(f"{url} ({error})")
+        except FileExistsError:
+            if target.is_file():
+                return False
+            raise DownloadError(f"{target}: appeared while downloading and is not a file; purenet will not replace it") from None
+        except OSError as error:  # our folder is at fault, not the mirror: trying others would not help
+            raise DownloadError(f"{target}: cannot write it ({error.strerror or error})") from None
+    raise _NoMirror(failures)
 
 
-def _download(url: str, target: Path, digest: str, progress: Progress | None, timeout: float) -> None:
-    """Stream ``url`` into a temporary file beside ``target``; rename it into place once verified."""
-    temp = _temp_beside(target)
+def _stream(url: str, out: IO[bytes], name: str, digest: str, progress: Progress | None, timeout: float) -> None:
+    """Write the answer to ``url`` into ``out``; raise ``_Rejected`` unless its content has the SHA-256 ``digest``."""
     try:
-        with open(temp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            got = _gunzipped_sha256(_received(response, out, target.name, progress))
-            out.flush()
-            os.fsync(out.fileno())
-        if got != digest:
-            raise _Rejected("its content does not match the MNIST checksum")
-        os.replace(temp, target)
-    finally:
-        temp.unlink(missing_ok=True)  # after a successful replace there is nothing left to remove
-
-
-def _temp_beside(target: Path) -> Path:
-    """A new empty file in ``target``'s folder (so the final rename stays on one file system)."""
-    try:
-        handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    except OSError as error:
-        raise DownloadError(f"{target.parent}: cannot write a file here ({error})") from None
-    os.close(handle)
-    return Path(name)
+        response = urllib.request.urlopen(url, timeout=timeout)
+    except (OSError, ValueError, http.client.HTTPException) as error:
+        raise _Rejected(_reason(error)) from None
+    with response:
+        got = _gunzipped_sha256(_received(response, out, name, progress))
+    if got != digest:
+        raise _Rejected("its content does not match the MNIST checksum")
 
 
 def _received(response, out: IO[bytes], name: str, progress: Progress | None) -> Iterator[bytes]:
-    """The blocks of an HTTP response, each written to ``out`` and reported before it is yielded."""
+    """The blocks of an HTTP response, each written to ``out`` and reported before it is yielded.
+
+    Errors of the connection become ``_Rejected``; errors writing ``out`` pass through as they are.
+    """
     total = response.length  # None when the server sends no Content-Length
     done = 0
     if progress:
         progress(name, 0, total)
-    while block := response.read(_BLOCK):
+    while True:
+        try:
+            block = response.read(_BLOCK)
+        except (OSError, http.client.HTTPException) as error:
+            raise _Rejected(_reason(error)) from None
+        if not block:
+            break
         out.write(block)
         done += len(block)
         if progress:
@@ -158,11 +244,18 @@ def _received(response, out: IO[bytes], name: str, progress: Progress | None) ->
 
 
 def _gunzipped_sha256(blocks: Iterable[bytes]) -> str:
-    """The SHA-256 (hex) of what a gzip stream, given as blocks, decompresses to."""
+    """The SHA-256 (hex) of what a gzip stream (one or more members), given as blocks, decompresses to."""
     unzip = zlib.decompressobj(wbits=31)  # 31: expect a gzip header and trailer
     digest = hashlib.sha256()
-    for block in blocks:
-        digest.update(unzip.decompress(block))
+    try:
+        for block in blocks:
+            while block:
+                if unzip.eof:  # another member follows, as gzip itself reads it
+                    unzip = zlib.decompressobj(wbits=31)
+                digest.update(unzip.decompress(block))
+                block = unzip.unused_data if unzip.eof else b""
+    except zlib.error as error:
+        raise _Rejected(f"not a valid gzip file: {error}") from None
     if not unzip.eof:
         raise _Rejected("the gzip stream ends early")
     return digest.hexdigest()
@@ -175,15 +268,15 @@ def _reason(error: Exception) -> str:
         return f"cannot connect: {error.reason}"
     if isinstance(error, http.client.IncompleteRead):
         return f"the connection closed after {len(error.partial)} bytes"
-    if isinstance(error, zlib.error):
-        return f"not a valid gzip file: {error}"
     return str(error) or type(error).__name__
 
 
-def _failure_message(target: Path, failures: list[str]) -> str:
-    names = ", ".join(f"{name}.gz" for name in SHA256)
+def _failure_message(folder: Path, name: str, failures: list[str], fetched: list[str]) -> str:
+    target = folder / f"{name}.gz"
+    lacking = ", ".join(f"{missing}.gz" for missing in missing_idx_files(folder))
+    kept = f"Kept what this run fetched, complete and verified: {', '.join(f'{n}.gz' for n in fetched)}. " if fetched else ""
     return (
-        f"{target}: could not download it from any mirror: {'; '.join(failures) or 'no mirror given'}. "
-        f"Offline? Copy the four MNIST files ({names}) into {target.parent}, "
+        f"{target}: could not download it from any mirror: {'; '.join(failures) or 'no mirror given'}. {kept}"
+        f"Offline? Copy the MNIST files still missing ({lacking}) into {folder}, "
         "or point --data at a folder that holds them."
     )

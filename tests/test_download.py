@@ -132,13 +132,13 @@ def test_verified_files_already_there_are_kept(tmp_path, mirror):
     assert_complete(tmp_path)
 
 
-def test_a_damaged_file_already_there_is_replaced(tmp_path, mirror):
+def test_a_damaged_file_already_there_is_kept_untouched(tmp_path, mirror):
     for name in NAMES:
         (tmp_path / name).write_bytes(REAL[name])
     (tmp_path / NAMES[1]).write_bytes(corrupt(REAL[NAMES[1]]))
     download_mnist(tmp_path, mirrors=[mirror("good")])
-    assert Mirrors.served == [f"/good/{NAMES[1]}"]
-    assert_complete(tmp_path)
+    assert Mirrors.served == []  # present is present: the user's file is never replaced
+    assert (tmp_path / NAMES[1]).read_bytes() == corrupt(REAL[NAMES[1]])
 
 
 def test_ensure_keeps_a_folder_that_holds_the_files(tmp_path, mirror):
@@ -176,7 +176,7 @@ def test_download_command_fails_in_one_line_and_leaves_nothing(mirror, tmp_path)
     assert result.exit_code == 2
     last = result.stderr.strip().splitlines()[-1]  # after the progress lines, one line says what failed
     assert last.startswith("purenet: error:") and "Offline?" in last and "Traceback" not in result.stderr
-    assert list((tmp_path / "mnist").iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # not even the folder it created
 
 
 def test_train_downloads_a_missing_default_folder(mirror, tmp_path, monkeypatch):
