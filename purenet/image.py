@@ -1,8 +1,9 @@
 """From a photo of a handwritten digit to an MNIST digit.
 
-    load_digit(path)   -> (28, 28) uint8, a white digit on black, made the way MNIST was made
+    load_digit(path, warned=None) -> (28, 28) uint8, a white digit on black, made the way MNIST was made
     preprocess(image)  -> the same, from a PIL image that is already open
     ImageError         the file is not a readable image, or no digit can be found in it
+    ImageWarning       something odd about an image read all the same (when no ``warned`` list is given)
 
 MNIST's digits are NIST scans whose ink was scaled to fit a 20x20 box (keeping the
 aspect ratio, anti-aliased, hence the grey levels) and pasted into a 28x28 field so
@@ -40,7 +41,9 @@ from a photo, in steps that each answer something real photos get wrong:
 from __future__ import annotations
 
 import os
-from typing import Iterator
+import stat
+import warnings
+from typing import BinaryIO, Iterator
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -84,37 +87,134 @@ class ImageError(ValueError):
     """An image cannot be read, or shows no digit; the message names the file and the problem."""
 
 
-def load_digit(path: str | os.PathLike) -> np.ndarray:
+class ImageWarning(UserWarning):
+    """Something odd about an image that was read all the same; the message names the file."""
+
+
+def load_digit(path: str | os.PathLike, warned: list[str] | None = None) -> np.ndarray:
     """Read the image file at ``path`` and return its digit as MNIST would have it.
 
     Returns a (28, 28) uint8 array, white (255) ink on black (0), the digit fitted
     into the central 20x20 box with its centre of mass at pixel (14, 14). Any format
     Pillow reads works (JPEG, PNG, BMP, GIF, TIFF, WebP...). Raises ``ImageError``
-    naming the file when it is missing, not an image, truncated or blank.
+    naming the file when it is missing, empty, not a regular file (a folder, a FIFO,
+    a device: refused after ``os.stat``, never opened for reading, so nothing blocks),
+    not an image, truncated, too large for Pillow's decompression-bomb limit, or blank.
+
+    Warnings raised while the file is read (Pillow's about damaged EXIF data or an image
+    over its decompression-bomb warning size, NumPy's...) never escape as they are, whatever
+    the process's warning filters: each becomes one line "PATH: message", appended to
+    ``warned`` when a list is given, else issued again as an ``ImageWarning``. When the file
+    cannot be read, the ``ImageError`` alone says why (its warnings are dropped).
     """
-    image = _open(path)
-    try:
-        return preprocess(image)
-    except ImageError as error:
-        raise ImageError(f"{path}: {error}") from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # record them all, even under PYTHONWARNINGS=error
+        image = _open(path)
+        try:
+            digit = preprocess(image)
+        except ImageError as error:
+            raise ImageError(f"{path}: {error}") from None
+    lines = list(dict.fromkeys(f"{path}: {_one_line(str(warning.message))}" for warning in caught))
+    if warned is not None:
+        warned.extend(lines)
+    else:
+        for line in lines:
+            warnings.warn(line, ImageWarning, stacklevel=2)
+    return digit
+
+
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "is a directory, not an image file"),
+    (stat.S_ISFIFO, "is a named pipe (FIFO), not an image file"),
+    (stat.S_ISSOCK, "is a socket, not an image file"),
+    (stat.S_ISCHR, "is a character device, not an image file"),
+    (stat.S_ISBLK, "is a block device, not an image file"),
+)
 
 
 def _open(path: str | os.PathLike) -> Image.Image:
     """Decode ``path`` and turn it upright (EXIF orientation) into an image in memory, the
     file closed. JPEGs are decoded at a reduced size (DCT scaling): much faster for photos."""
+    with _open_regular_file(path) as file:
+        try:
+            with Image.open(file) as image:
+                if image.format == "JPEG":
+                    image.draft(image.mode, _draft_size(image.size))
+                return ImageOps.exif_transpose(image)  # a new image: this loads the file
+        except Image.UnidentifiedImageError:
+            raise ImageError(f"{path}: not an image file (or a format Pillow cannot read)") from None
+        except Image.DecompressionBombError as error:
+            raise ImageError(f"{path}: too large to decode safely ({_one_line(str(error))})") from None
+        except (OSError, SyntaxError, ValueError, EOFError) as error:
+            raise ImageError(f"{path}: cannot decode the image ({_one_line(str(error))})") from None
+        except Exception as error:  # a damaged file can make a Pillow plugin fail in any way
+            raise ImageError(f"{path}: cannot decode the image ({type(error).__name__}: {_one_line(str(error))})") from None
+
+
+def _open_regular_file(path: str | os.PathLike) -> BinaryIO:
+    """``path`` opened for binary reading, once ``os.stat`` says it is a regular, non-empty
+    file. A FIFO, socket, device or folder is refused without being opened for reading;
+    the file is opened non-blocking and checked again, in case it was replaced meanwhile."""
     try:
-        with Image.open(path) as image:
-            if image.format == "JPEG":
-                image.draft(image.mode, _draft_size(image.size))
-            return ImageOps.exif_transpose(image)  # a new image: this loads the file
-    except FileNotFoundError:
-        raise ImageError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ImageError(f"{path}: is a directory, not an image") from None
-    except Image.UnidentifiedImageError:
-        raise ImageError(f"{path}: not an image file (or a format Pillow cannot read)") from None
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as error:
-        raise ImageError(f"{path}: cannot decode the image ({error})") from None
+        info = os.stat(path)
+    except OSError as error:
+        raise ImageError(f"{path}: {_os_problem(error, path)}") from None
+    except ValueError as error:  # a NUL character in the name
+        raise ImageError(f"{path}: not a usable file name ({error})") from None
+    _check_regular(path, info)
+    try:
+        file = open(path, "rb", opener=_open_nonblocking)
+    except OSError as error:
+        raise ImageError(f"{path}: {_os_problem(error, path)}") from None
+    try:
+        info = os.fstat(file.fileno())
+        _check_regular(path, info)
+        if info.st_size == 0:
+            raise ImageError(f"{path}: the file is empty (0 bytes)")
+        if _NONBLOCK:
+            os.set_blocking(file.fileno(), True)
+    except OSError as error:
+        file.close()
+        raise ImageError(f"{path}: {_os_problem(error)}") from None
+    except BaseException:
+        file.close()
+        raise
+    return file
+
+
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    return os.open(path, flags | _NONBLOCK)
+
+
+def _check_regular(path: str | os.PathLike, info: os.stat_result) -> None:
+    """Raise ``ImageError`` unless ``info`` (of ``path``) is a regular file's."""
+    if stat.S_ISREG(info.st_mode):
+        return
+    problem = next((problem for test, problem in _NOT_REGULAR if test(info.st_mode)), "not a regular file")
+    raise ImageError(f"{path}: {problem}")
+
+
+def _os_problem(error: OSError, path: str | os.PathLike | None = None) -> str:
+    """What an ``OSError`` of opening or inspecting ``path`` means, in a few words."""
+    if isinstance(error, FileNotFoundError):
+        if path is not None and os.path.islink(path):
+            return "no such file (a symbolic link to a missing file)"
+        return "no such file"
+    if isinstance(error, PermissionError):
+        return "permission denied"
+    if isinstance(error, NotADirectoryError):
+        return "no such file (a part of the path before it is not a directory)"
+    if isinstance(error, IsADirectoryError):
+        return "is a directory, not an image file"
+    return f"cannot open it ({_one_line(error.strerror or str(error))})"
+
+
+def _one_line(text: str) -> str:
+    """``text`` with every run of whitespace (newlines included) made one space."""
+    return " ".join(text.split())
 
 
 def _draft_size(size: tuple[int, int]) -> tuple[int, int]:

@@ -9,6 +9,8 @@ small network trained on MNIST must read them about as well as MNIST itself.
 from __future__ import annotations
 
 import io
+import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from purenet import Adam, init, predict, train
-from purenet.image import BOX, ImageError, load_digit, preprocess
+from purenet.image import BOX, ImageError, ImageWarning, load_digit, preprocess
 
 PAPERS = [  # (paper, ink) colours
     ((245, 245, 240), (20, 20, 25)),  # white paper, black pen
@@ -376,3 +378,157 @@ def test_a_truncated_image_raises_naming_it(seven, tmp_path, fmt):
 def test_a_directory_raises_naming_it(tmp_path):
     with pytest.raises(ImageError, match=str(tmp_path).replace("\\", r"\\")):
         load_digit(Path(tmp_path))
+
+
+# --- opening the file: only regular files, never blocking; warnings handed back ---------------
+
+
+@pytest.fixture
+def no_blocking():
+    """Fail (instead of hanging the suite) if the test blocks for 30 s, e.g. opening a FIFO."""
+    import signal
+
+    if not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def blocked(_signum, _frame):
+        raise TimeoutError("load_digit blocked")
+
+    previous = signal.signal(signal.SIGALRM, blocked)
+    signal.alarm(30)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _fifo(tmp_path):
+    os.mkfifo(tmp_path / "pipe.png")
+    return tmp_path / "pipe.png", "is a named pipe (FIFO), not an image file"
+
+
+def _socket(tmp_path, monkeypatch):
+    import socket
+
+    monkeypatch.chdir(tmp_path)  # a socket's path must be short
+    server = socket.socket(socket.AF_UNIX)
+    server.bind("sock.png")
+    server.close()
+    return Path("sock.png"), "is a socket, not an image file"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")
+@pytest.mark.parametrize("kind", ["fifo", "socket", "/dev/null", "/dev/zero", "directory"])
+def test_what_is_not_a_regular_file_is_refused_without_being_read(tmp_path, monkeypatch, no_blocking, kind):
+    if kind == "fifo":
+        path, problem = _fifo(tmp_path)
+    elif kind == "socket":
+        path, problem = _socket(tmp_path, monkeypatch)
+    elif kind == "directory":
+        path, problem = tmp_path, "is a directory, not an image file"
+    else:
+        path, problem = Path(kind), "is a character device, not an image file"
+    opened = []
+    real_open = Image.open
+    monkeypatch.setattr(Image, "open", lambda *args, **kwargs: opened.append(args) or real_open(*args, **kwargs))
+    with pytest.raises(ImageError) as raised:
+        load_digit(path)
+    assert str(raised.value) == f"{path}: {problem}"
+    assert opened == []
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")
+def test_a_file_replaced_by_a_fifo_after_the_check_does_not_block(tmp_path, monkeypatch, no_blocking):
+    """Between os.stat and opening, a file can be swapped for a FIFO: the open must not wait for a writer."""
+    path, _ = _fifo(tmp_path)
+    (tmp_path / "regular.png").write_bytes(b"\x89PNG")
+    real_stat = os.stat
+    monkeypatch.setattr(os, "stat", lambda p, *args, **kwargs: real_stat(tmp_path / "regular.png") if str(p) == str(path) else real_stat(p, *args, **kwargs))
+    with pytest.raises(ImageError, match=r"pipe\.png: is a named pipe"):
+        load_digit(path)
+
+
+def test_an_empty_file_says_it_is_empty(tmp_path):
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(ImageError) as raised:
+        load_digit(tmp_path / "empty.jpg")
+    assert str(raised.value) == f"{tmp_path / 'empty.jpg'}: the file is empty (0 bytes)"
+
+
+def test_a_missing_file_and_a_broken_link(tmp_path):
+    with pytest.raises(ImageError) as raised:
+        load_digit(tmp_path / "missing.png")
+    assert str(raised.value) == f"{tmp_path / 'missing.png'}: no such file"
+    (tmp_path / "link.png").symlink_to(tmp_path / "missing.png")
+    with pytest.raises(ImageError) as raised:
+        load_digit(tmp_path / "link.png")
+    assert str(raised.value) == f"{tmp_path / 'link.png'}: no such file (a symbolic link to a missing file)"
+
+
+def test_a_decompression_bomb_raises_naming_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow refuses more than twice this
+    Image.new("L", (50, 50), 255).save(tmp_path / "bomb.png")
+    with pytest.raises(ImageError, match=r"bomb\.png: too large to decode safely \(Image size \(2500 pixels\) exceeds limit"):
+        load_digit(tmp_path / "bomb.png")
+
+
+def test_an_image_is_decoded_the_same_from_the_open_file(seven, tmp_path):
+    """load_digit opens the file itself and hands Pillow the open file: the pixels must be
+    those Pillow decodes from the path (JPEG draft mode included)."""
+    picture = photo(seven, np.random.default_rng(16))
+    picture.save(tmp_path / "seven.png")
+    picture.resize((1200, 1300)).save(tmp_path / "seven.jpg", quality=85)
+    with Image.open(tmp_path / "seven.png") as image:
+        assert np.array_equal(load_digit(tmp_path / "seven.png"), preprocess(image))
+    with Image.open(tmp_path / "seven.jpg") as image:
+        image.draft(image.mode, (370, 400))  # what load_digit asks for: a long side of WORK_SIZE (400)
+        assert np.array_equal(load_digit(tmp_path / "seven.jpg"), preprocess(ImageOps.exif_transpose(image)))
+
+
+def _big_image_warning(tmp_path, monkeypatch, seven) -> Path:
+    """A readable photo over Pillow's decompression-bomb warning size (lowered for the test)."""
+    picture = photo(seven, np.random.default_rng(17))
+    picture.save(tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", picture.width * picture.height - 1)
+    return tmp_path / "big.png"
+
+
+def test_warnings_are_handed_back_as_lines_naming_the_file(seven, tmp_path, monkeypatch):
+    path = _big_image_warning(tmp_path, monkeypatch, seven)
+    warned = []
+    with warnings.catch_warnings(record=True) as leaked:
+        warnings.simplefilter("always")
+        digit = load_digit(path, warned)
+    assert digit.shape == (28, 28)
+    assert leaked == []
+    assert len(warned) == 1 and warned[0].startswith(f"{path}: Image size (") and "\n" not in warned[0]
+
+
+def test_warnings_made_errors_do_not_stop_the_reading(seven, tmp_path, monkeypatch):
+    path = _big_image_warning(tmp_path, monkeypatch, seven)
+    warned = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # as PYTHONWARNINGS=error does
+        load_digit(path, warned)
+    assert len(warned) == 1
+
+
+def test_without_a_list_the_warnings_are_image_warnings_naming_the_file(seven, tmp_path, monkeypatch):
+    path = _big_image_warning(tmp_path, monkeypatch, seven)
+    with pytest.warns(ImageWarning) as record:
+        load_digit(path)
+    assert [str(w.message).split(": ")[0] for w in record] == [str(path)]
+    assert all(issubclass(w.category, ImageWarning) for w in record)
+
+
+def test_an_image_that_cannot_be_read_gives_its_error_not_its_warnings(tmp_path, monkeypatch):
+    Image.new("L", (60, 60), 255).save(tmp_path / "blank.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 3000)
+    warned = []
+    with warnings.catch_warnings(record=True) as leaked:
+        warnings.simplefilter("always")
+        with pytest.raises(ImageError, match=r"blank\.png: no digit"):
+            load_digit(tmp_path / "blank.png", warned)
+    assert warned == [] and leaked == []
