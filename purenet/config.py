@@ -1,0 +1,252 @@
+"""A training run as a value: ``RunConfig``, every setting of a run, checked on construction.
+
+    RunConfig(layers=(784, 200, 10), act="sigmoid", lr=0.1, ...)   # ConfigError on a bad value
+    RunConfig.from_json(mapping) / config.to_json()                 # the form checkpoints store
+    memory_needed(config) / available_memory()                      # refuse a run that cannot fit
+
+Every field has the default ``purenet train`` uses. A value out of range raises
+``ConfigError`` (a ``ValueError``) naming the setting, so a script and the command
+line get the same one-line message: ``lr must be a finite number above 0, got nan``
+(the command line prints it as ``--lr must be ...``). ``lr=None`` takes the
+optimizer's default rate (``DEFAULT_LR``). ``to_json`` gives plain JSON types and
+``from_json(config.to_json()) == config`` exactly.
+
+>>> RunConfig(layers=(784, 10), optimizer="sgd").lr
+0.1
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Mapping, Sequence
+
+import attrs
+
+from purenet.activations import ACTIVATIONS
+from purenet.augment import Augmenter
+from purenet.layers import INIT_SCHEMES
+from purenet.losses import LOSSES
+from purenet.optim import OPTIMIZERS
+from purenet.schedules import SCHEDULES
+
+DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adam": 3e-3}
+"""The learning rate each optimizer gets when none is given (docs/results.md says how they were chosen)."""
+
+OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2}
+"""How many parameter-shaped records each optimizer keeps in its state (velocity; Adam's two moments)."""
+
+AUGMENT_FIELDS = ("shift", "rotation", "scale", "shear", "elastic_alpha", "elastic_sigma")
+"""The ``Augmenter`` fields a run's settings hold (its image shape comes from the data)."""
+
+MILD = Augmenter(shift=1.0, rotation=8.0, scale=0.08, elastic_alpha=0.0)
+"""The default augmentation: shift 1 pixel, rotate 8 degrees, scale 8% (docs/results.md)."""
+
+
+class ConfigError(ValueError):
+    """A run setting is missing or out of range; ``field`` names it, ``problem`` says what is wrong."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field} {problem}")
+        self.field, self.problem = field, problem
+
+
+# --- validators: each names the setting and says what it must be ---------------------------
+
+
+def _choice(choices) -> Any:
+    def check(_instance, attribute, value) -> None:
+        if value not in choices:
+            raise ConfigError(attribute.name, f"{value!r} is not one of: {', '.join(choices)}")
+
+    return check
+
+
+def _whole(low: int) -> Any:
+    def check(_instance, attribute, value) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(attribute.name, f"must be a whole number >= {low}, got {value!r}")
+
+    return check
+
+
+def _check_real(name: str, value: Any, low: float, high: float = math.inf, above: bool = False) -> None:
+    """``value`` must be a finite number in [low, high] (in (low, high] with ``above``)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or value < low or value > high or (above and value == low):
+        bound = f"above {low:g}" if above else f">= {low:g}"
+        limit = "" if high == math.inf else f" and at most {high:g}"
+        raise ConfigError(name, f"must be a finite number {bound}{limit}, got {value!r}")
+
+
+def _real(low: float, high: float = math.inf, *, above: bool = False) -> Any:
+    def check(_instance, attribute, value) -> None:
+        _check_real(attribute.name, value, low, high, above)
+
+    return check
+
+
+def parse_layers(value: str | Sequence[int]) -> tuple[int, ...]:
+    """'784,200,10' or [784, 200, 10] -> (784, 200, 10); ConfigError when not whole numbers."""
+    parts = value.replace(" ", "").split(",") if isinstance(value, str) else value
+    try:
+        if isinstance(parts, (bytes, Mapping)) or any(isinstance(p, (bool, float)) for p in parts):
+            raise ValueError
+        sizes = tuple(int(part) for part in parts)
+    except (TypeError, ValueError):
+        raise ConfigError("layers", f"must be comma-separated whole numbers such as 784,200,10, got {value!r}") from None
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise ConfigError("layers", f"needs at least an input and an output width, all positive, got {value!r}")
+    return sizes
+
+
+_AUGMENT_RANGES = {"scale": (0.0, 0.9, False), "elastic_sigma": (0.0, math.inf, True)}
+"""Bounds other than "a finite number >= 0" (the default for every other Augmenter field)."""
+
+
+def to_augmenter(value: Augmenter | Mapping[str, float] | None) -> Augmenter | None:
+    """None, an Augmenter, or a mapping of some of its fields (the rest take its defaults)."""
+    if value is None:
+        return None
+    if isinstance(value, Augmenter):
+        value = augment_fields(value)
+    if not isinstance(value, Mapping):
+        raise ConfigError("augment", f"must be None, an Augmenter or a mapping of its fields, got {value!r}")
+    unknown = sorted(set(value) - set(AUGMENT_FIELDS))
+    if unknown:
+        raise ConfigError("augment", f"has unknown fields {unknown}; known: {', '.join(AUGMENT_FIELDS)}")
+    for name, number in value.items():
+        _check_real(name, number, *_AUGMENT_RANGES.get(name, (0.0, math.inf, False)))
+    return Augmenter(**value)
+
+
+def augment_fields(augmenter: Augmenter) -> dict[str, float]:
+    """The fields of ``augmenter`` a run's settings hold (all but the image shape)."""
+    return {name: getattr(augmenter, name) for name in AUGMENT_FIELDS}
+
+
+# --- the record ---------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class RunConfig:
+    """Every setting of a training run (``purenet train``'s options that define the run).
+
+    ``epochs`` is the length the run was planned with (a schedule such as cosine spans
+    it; a resumed run may go further). ``augment`` is an ``Augmenter`` or None;
+    ``data`` the absolute path of the data set, or None for the default MNIST.
+    """
+
+    layers: tuple[int, ...] = attrs.field(default=(784, 200, 200, 10), converter=parse_layers)
+    act: str = attrs.field(default="relu", validator=_choice(ACTIVATIONS))
+    loss: str = attrs.field(default="ce", validator=_choice(LOSSES))
+    init: str = attrs.field(default="auto", validator=_choice(INIT_SCHEMES))
+    epochs: int = attrs.field(default=20, validator=_whole(1))
+    batch_size: int = attrs.field(default=128, validator=_whole(1))
+    optimizer: str = attrs.field(default="adam", validator=_choice(OPTIMIZERS))
+    lr: float | None = attrs.field(default=None)
+    weight_decay: float = attrs.field(default=0.0, validator=_real(0.0))
+    schedule: str = attrs.field(default="step", validator=_choice(SCHEDULES))
+    warmup: float = attrs.field(default=0.0, validator=_real(0.0))
+    decay_every: float = attrs.field(default=1.0, validator=_real(0.0, above=True))
+    gamma: float = attrs.field(default=0.85, validator=_real(0.0, 1.0))
+    dropout: float = attrs.field(default=0.0, validator=_real(0.0, 0.95))
+    augment: Augmenter | None = attrs.field(default=MILD, converter=to_augmenter)
+    val_fraction: float = attrs.field(default=0.0, validator=_real(0.0, 0.9))
+    patience: int = attrs.field(default=0, validator=_whole(0))
+    seed: int = attrs.field(default=0, validator=_whole(0))
+    data: str | None = attrs.field(default=None)
+
+    def __attrs_post_init__(self) -> None:
+        if self.lr is None:
+            object.__setattr__(self, "lr", DEFAULT_LR[self.optimizer])  # frozen: set once, here
+        _check_real("lr", self.lr, 0.0, above=True)
+        if self.patience and not self.val_fraction:
+            raise ConfigError("patience", "needs a validation split: set val_fraction (--val-fraction) above 0")
+        if self.data is not None and not (isinstance(self.data, str) and self.data and os.path.isabs(self.data)):
+            raise ConfigError("data", f"must be an absolute path (a string), got {self.data!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        """The settings as plain JSON types (what a checkpoint stores)."""
+        settings = attrs.asdict(self, recurse=False)
+        settings["layers"] = list(self.layers)
+        settings["augment"] = None if self.augment is None else augment_fields(self.augment)
+        return settings
+
+    @classmethod
+    def from_json(cls, settings: Mapping[str, Any]) -> RunConfig:
+        """The config ``to_json`` gave, checked: every setting present, no unknown one."""
+        if not isinstance(settings, Mapping):
+            raise ConfigError("settings", f"must be a JSON object, got {type(settings).__name__}")
+        names = {field.name for field in attrs.fields(cls)}
+        unknown = sorted(set(settings) - names)
+        missing = sorted(names - set(settings) - {"data"})  # older checkpoints may lack the data path
+        if unknown:
+            raise ConfigError("settings", f"has unknown entries {unknown}")
+        if missing:
+            raise ConfigError("settings", f"lack {', '.join(missing)}")
+        return cls(**settings)
+
+    @property
+    def slots(self) -> int:
+        """How many parameter-shaped records the optimizer keeps."""
+        return OPTIMIZER_SLOTS[self.optimizer]
+
+
+RUN_SETTINGS = tuple(field.name for field in attrs.fields(RunConfig))
+"""The names of a run's settings, in order."""
+
+
+# --- will it fit? -------------------------------------------------------------------------
+
+
+def parameter_count(layers: Sequence[int]) -> int:
+    """Learned scalars of a dense network with widths ``layers``: weights and biases."""
+    return sum(m * n + n for m, n in zip(layers[:-1], layers[1:]))
+
+
+def memory_needed(config: RunConfig, samples: int | None = None, itemsize: int = 4) -> int:
+    """Bytes a run needs at least, beyond its data: a rough floor, to refuse the hopeless.
+
+    Params, grads and the new params of a step (3 copies), the optimizer's slots, the
+    best epoch's params with early stopping, and a batch's activations forward and back.
+    """
+    copies = 3 + config.slots + (1 if config.patience else 0)
+    batch = min(config.batch_size, samples) if samples else config.batch_size
+    activations = 3 * batch * sum(config.layers)
+    return itemsize * (copies * parameter_count(config.layers) + activations)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation, or None where that cannot be read."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fits(config: RunConfig, samples: int | None = None) -> None:
+    """Raise ``ConfigError`` (field "layers") when the run cannot fit in the memory available."""
+    needed, available = memory_needed(config, samples), available_memory()
+    if available is not None and needed > available:
+        raise ConfigError(
+            "layers",
+            f"{','.join(map(str, config.layers))} with batch size {config.batch_size} needs at least "
+            f"{_bytes(needed)} of memory to train ({parameter_count(config.layers):,} parameters, "
+            f"{config.optimizer}'s state, activations); {_bytes(available)} is available",
+        )
+
+
+def _bytes(count: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB", "EB"):
+        if count < 1000 or unit == "EB":
+            return f"{count:.1f} {unit}" if unit != "B" else f"{int(count)} B"
+        count /= 1000
+    return f"{count:.1f} EB"
