@@ -1,19 +1,23 @@
 """Checkpoints: one ``.npz`` holding everything a run needs to continue, without pickle.
 
-    save(path, checkpoint)   writes atomically: a temp file in the same folder, then os.replace
-    load(path) -> Checkpoint  np.load(allow_pickle=False), every key and shape validated
+    save(path, checkpoint)    writes atomically: a temp file in the same folder, then os.replace
+    load(path) -> Checkpoint  read without pickle; every metadata field and array checked
+    is_checkpoint(path)       whether ``path`` is a file purenet wrote as a checkpoint
 
-Layout of the file: ``meta`` is a JSON string (format version, architecture, epoch,
-optimizer step, RNG state, metrics history, the run's settings); ``param.<layer>.<w|b>``
-are the params; ``slot.<k>.<layer>.<w|b>`` the optimizer's k-th slot record
-(momentum's velocity, Adam's moments); ``best.<layer>.<w|b>`` the best epoch's
-params when early stopping keeps them. Anything missing, misshapen, of another
-version or not an npz at all raises ``CheckpointError`` naming the file.
+Layout of the file: ``meta`` is a JSON string (format name and version, architecture,
+dtype, epoch, optimizer step and slot count, RNG state, metrics history, the run's
+configuration, free-form settings, the best epoch); ``param.<layer>.<w|b>`` are the
+params; ``slot.<k>.<layer>.<w|b>`` the optimizer's k-th slot record (momentum's
+velocity, Adam's moments); ``best.<layer>.<w|b>`` the best epoch's params when
+early stopping keeps them. Anything missing, misshapen, out of range, of another
+version or not an npz at all raises ``CheckpointError`` naming the file; version 1
+files (before ``config`` had a field of its own) still load.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import zipfile
 from pathlib import Path
@@ -22,17 +26,66 @@ from typing import Any, Mapping
 import attrs
 import numpy as np
 
+from purenet.activations import ACTIVATIONS
+from purenet.config import RUN_SETTINGS, ConfigError, RunConfig
 from purenet.files import atomic_write
+from purenet.losses import LOSSES
+from purenet.npzfile import read_npz
 from purenet.optim import OptState
 from purenet.records import Arch, Dense, Params
 from purenet.training import Best
 
-FORMAT_VERSION = 1
+FORMAT = "purenet-checkpoint"
+FORMAT_VERSION = 2
+READS_VERSIONS = (1, 2)
 ZIP_MAGIC = b"PK\x03\x04"
+DTYPES = ("float32", "float64")
+MAX_SLOTS = 2
+MAX_JSON_DEPTH = 16
+"""Deepest nesting of the metadata's JSON (the real thing is 4 deep); deeper is tampering."""
 
 
 class CheckpointError(ValueError):
     """A checkpoint file is missing, unreadable, tampered with or of another shape."""
+
+
+# --- the record, checked on construction ---------------------------------------------------
+
+
+def _to_int(value: Any) -> int:
+    return int(value) if isinstance(value, np.integer) else value
+
+
+def _non_negative_int(_instance, attribute, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{attribute.name} must be a whole number >= 0, got {value!r}")
+
+
+def _json_value(_instance, attribute, value) -> None:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError, RecursionError) as error:
+        raise ValueError(f"{attribute.name} must be JSON-able (plain numbers, strings, lists, dicts): {error}") from None
+
+
+def _mappings(_instance, attribute, value) -> None:
+    if not all(isinstance(entry, Mapping) for entry in value):
+        raise ValueError(f"{attribute.name} must hold one mapping of metrics per epoch")
+    _json_value(_instance, attribute, [dict(entry) for entry in value])
+
+
+def check_rng_state(state: Any) -> None:
+    """Raise ValueError unless ``state`` is a JSON-able state of one of NumPy's bit generators."""
+    if not isinstance(state, Mapping) or not isinstance(state.get("bit_generator"), str):
+        raise ValueError("rng_state must be a generator's bit_generator.state (a mapping naming its bit_generator)")
+    kind = getattr(np.random, state["bit_generator"], None)
+    if not (isinstance(kind, type) and issubclass(kind, np.random.BitGenerator)):
+        raise ValueError(f"rng_state names an unknown bit generator {state['bit_generator']!r}")
+    try:
+        kind().state = dict(state)
+        json.dumps(state)
+    except (TypeError, ValueError, KeyError, OverflowError) as error:
+        raise ValueError(f"rng_state is not a valid {state['bit_generator']} state ({error})") from None
 
 
 @attrs.frozen
@@ -41,17 +94,27 @@ class Checkpoint:
 
     ``rng_state`` is the training generator's ``bit_generator.state`` (so a resumed run
     draws the same shuffles); ``history`` one mapping of metrics per finished epoch;
-    ``settings`` whatever the caller needs to rebuild the run (JSON-able); ``best``
-    the best epoch on the validation split, kept when training stops early.
+    ``settings`` anything JSON-able a script wants to keep; ``best`` the best epoch on
+    the validation split, kept when training stops early; ``config`` the ``RunConfig``
+    of a run ``purenet train`` (or ``purenet.config``) made, which ``--resume`` needs.
+    Every field is checked here, so what ``save`` writes, ``load`` reads back.
     """
 
-    params: Params
-    opt_state: OptState
-    epoch: int
-    rng_state: Mapping[str, Any]
-    history: tuple[Mapping[str, Any], ...] = attrs.field(converter=tuple, default=())
-    settings: Mapping[str, Any] = attrs.field(factory=dict)
-    best: Best | None = None
+    params: Params = attrs.field(validator=attrs.validators.instance_of(Params))
+    opt_state: OptState = attrs.field(validator=attrs.validators.instance_of(OptState))
+    epoch: int = attrs.field(converter=_to_int, validator=_non_negative_int)
+    rng_state: Mapping[str, Any] = attrs.field()
+    history: tuple[Mapping[str, Any], ...] = attrs.field(converter=tuple, default=(), validator=_mappings)
+    settings: Mapping[str, Any] = attrs.field(factory=dict, validator=[attrs.validators.instance_of(Mapping), _json_value])
+    best: Best | None = attrs.field(default=None, validator=attrs.validators.optional(attrs.validators.instance_of(Best)))
+    config: RunConfig | None = attrs.field(default=None, validator=attrs.validators.optional(attrs.validators.instance_of(RunConfig)))
+
+    @rng_state.validator
+    def _check_rng(self, _attribute, value) -> None:
+        check_rng_state(value)
+
+    def __attrs_post_init__(self) -> None:
+        _check_structure(self)
 
     @property
     def model(self) -> Params:
@@ -59,9 +122,31 @@ class Checkpoint:
         return self.best.params if self.best is not None else self.params
 
 
+def _check_structure(checkpoint: Checkpoint) -> None:
+    """Slots and best params shaped like the params; a config that describes them."""
+    params = checkpoint.params
+    if str(params.dtype) not in DTYPES:
+        raise ValueError(f"params must be float32 or float64, got {params.dtype}")
+    if not 0 <= checkpoint.opt_state.step or len(checkpoint.opt_state.slots) > MAX_SLOTS:
+        raise ValueError("opt_state must have a step >= 0 and at most two slots")
+    others = [*checkpoint.opt_state.slots, *([checkpoint.best.params] if checkpoint.best else [])]
+    for record in others:
+        if record.arch != params.arch or [a.shape for a in record.arrays()] != [a.shape for a in params.arrays()]:
+            raise ValueError("optimizer slots and best params must be shaped like the params")
+    config = checkpoint.config
+    if config is not None:
+        arch = params.arch
+        if (tuple(config.layers), config.act, config.loss) != (arch.sizes, arch.act, arch.loss):
+            raise ValueError(f"config describes {config.layers} {config.act} {config.loss}, the params {arch}")
+        if config.slots != len(checkpoint.opt_state.slots):
+            raise ValueError(f"config's optimizer {config.optimizer} keeps {config.slots} slots, opt_state has {len(checkpoint.opt_state.slots)}")
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
 def save(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
     """Write ``checkpoint`` to ``path`` atomically; a crash never leaves a half-written file."""
-    path = Path(path)
     arrays = {"meta": np.array(json.dumps(_meta(checkpoint)))}
     arrays.update(_record_arrays("param", checkpoint.params))
     for k, slot in enumerate(checkpoint.opt_state.slots):
@@ -74,16 +159,17 @@ def save(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
 def _meta(checkpoint: Checkpoint) -> dict:
     arch = checkpoint.params.arch
     return {
-        "format": "purenet-checkpoint",
+        "format": FORMAT,
         "version": FORMAT_VERSION,
         "arch": {"sizes": list(arch.sizes), "act": arch.act, "loss": arch.loss},
         "dtype": str(checkpoint.params.dtype),
         "epoch": checkpoint.epoch,
         "opt_step": checkpoint.opt_state.step,
         "opt_slots": len(checkpoint.opt_state.slots),
-        "rng_state": checkpoint.rng_state,
-        "history": list(checkpoint.history),
+        "rng_state": dict(checkpoint.rng_state),
+        "history": [dict(entry) for entry in checkpoint.history],
         "settings": dict(checkpoint.settings),
+        "config": None if checkpoint.config is None else checkpoint.config.to_json(),
         "best": None if checkpoint.best is None else {"epoch": checkpoint.best.epoch, "val_acc": checkpoint.best.val_acc},
     }
 
@@ -96,19 +182,34 @@ def _record_arrays(prefix: str, record: Params) -> dict[str, np.ndarray]:
     return arrays
 
 
+# --- reading ---------------------------------------------------------------------------------
+
+
+def is_checkpoint(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a regular file whose metadata says purenet wrote it as a checkpoint
+    (its arrays are not read: a damaged checkpoint of ours is still ours to replace)."""
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open("meta.npy") as member:
+            header = member.read(1 << 16)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError, NotImplementedError):
+        return False
+    return f'"format": "{FORMAT}"'.encode("utf-32-le") in header
+
+
 def load(path: str | os.PathLike) -> Checkpoint:
-    """Read and validate the checkpoint at ``path``."""
+    """Read and validate the checkpoint at ``path``; ``CheckpointError`` names what is wrong."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
+        reason = "no such checkpoint file" if not path.exists() else "not a regular file"
+        raise CheckpointError(f"{path}: {reason}")
     with open(path, "rb") as handle:
         if handle.read(4) != ZIP_MAGIC:
             raise CheckpointError(f"{path}: not an .npz file (a purenet checkpoint is a zip archive of arrays)")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as error:
-        raise CheckpointError(f"{path}: not a readable purenet checkpoint ({error})") from None
+        arrays = read_npz(path, error=CheckpointError)
+    except CheckpointError as error:
+        detail = str(error).removeprefix(f"{path}: ")
+        raise CheckpointError(f"{path}: not a readable purenet checkpoint ({detail})") from None
     try:
         return _from_arrays(arrays)
     except CheckpointError as error:
@@ -117,40 +218,88 @@ def load(path: str | os.PathLike) -> Checkpoint:
 
 def _from_arrays(arrays: dict[str, np.ndarray]) -> Checkpoint:
     meta = _read_meta(arrays)
+    arch = _read_arch(meta)
+    dtype = np.dtype(_field(meta, "dtype", str, lambda v: v in DTYPES, "float32 or float64"))
+    slots = _field(meta, "opt_slots", int, lambda v: 0 <= v <= MAX_SLOTS, f"0 to {MAX_SLOTS}")
+    has_best = meta.get("best") is not None
+    expected = _expected_keys(arch, slots, has_best)
+    unexpected = sorted(set(arrays) - expected - {"meta"})
+    if unexpected:
+        raise CheckpointError(f"unexpected arrays {unexpected[:5]}")
+    params = _read_record(arrays, "param", arch, dtype)
+    state = OptState(step=_field(meta, "opt_step", int, lambda v: v >= 0, ">= 0"),
+                     slots=[_read_record(arrays, f"slot.{k}", arch, dtype) for k in range(slots)])
+    epoch = _field(meta, "epoch", int, lambda v: v >= 0, ">= 0")
+    best = _read_best(meta, arrays, arch, dtype, epoch) if has_best else None
+    config, settings = _read_config(meta)
     try:
-        arch = Arch(sizes=meta["arch"]["sizes"], act=meta["arch"]["act"], loss=meta["arch"]["loss"])
-        params = _read_record(arrays, "param", arch, np.dtype(meta["dtype"]))
-        slots = [_read_record(arrays, f"slot.{k}", arch, params.dtype) for k in range(int(meta["opt_slots"]))]
-        best = meta.get("best")
-        if best is not None:
-            best = Best(epoch=int(best["epoch"]), val_acc=float(best["val_acc"]), params=_read_record(arrays, "best", arch, params.dtype))
-        return Checkpoint(
-            params=params,
-            opt_state=OptState(step=int(meta["opt_step"]), slots=slots),
-            epoch=int(meta["epoch"]),
-            rng_state=meta["rng_state"],
-            history=meta["history"],
-            settings=meta["settings"],
-            best=best,
-        )
-    except (KeyError, TypeError, ValueError) as error:
-        if isinstance(error, CheckpointError):
-            raise
-        raise CheckpointError(f"malformed metadata ({error!r})") from None
+        return Checkpoint(params=params, opt_state=state, epoch=epoch, rng_state=meta.get("rng_state"),
+                          history=_read_history(meta), settings=settings, best=best, config=config)
+    except (ValueError, TypeError) as error:
+        raise CheckpointError(f"malformed metadata ({error})") from None
 
 
 def _read_meta(arrays: dict[str, np.ndarray]) -> dict:
-    if "meta" not in arrays or arrays["meta"].dtype.kind != "U" or arrays["meta"].ndim != 0:
+    meta = arrays.get("meta")
+    if meta is None or meta.dtype.kind != "U" or meta.ndim != 0:
         raise CheckpointError("no purenet metadata (is this a purenet checkpoint?)")
     try:
-        meta = json.loads(str(arrays["meta"]))
+        parsed = json.loads(str(meta))
     except json.JSONDecodeError as error:
         raise CheckpointError(f"metadata is not valid JSON ({error})") from None
-    if not isinstance(meta, dict) or meta.get("format") != "purenet-checkpoint":
+    except RecursionError:
+        raise CheckpointError(f"metadata is nested too deeply (over {MAX_JSON_DEPTH} levels)") from None
+    if not isinstance(parsed, dict) or parsed.get("format") != FORMAT:
         raise CheckpointError("no purenet metadata (is this a purenet checkpoint?)")
-    if meta.get("version") != FORMAT_VERSION:
-        raise CheckpointError(f"format version {meta.get('version')!r}, this purenet reads version {FORMAT_VERSION}")
-    return meta
+    if parsed.get("version") not in READS_VERSIONS:
+        raise CheckpointError(f"format version {parsed.get('version')!r}, this purenet reads versions {READS_VERSIONS}")
+    if _depth(parsed) > MAX_JSON_DEPTH:
+        raise CheckpointError(f"metadata is nested too deeply (over {MAX_JSON_DEPTH} levels)")
+    return parsed
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests lists and dicts (iteratively: a tampered file cannot recurse us out)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            if level <= MAX_JSON_DEPTH:
+                stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _field(meta: Mapping, key: str, kind: type, ok, expected: str, where: str = "") -> Any:
+    """``meta[key]``, which must be of ``kind`` (bool is no int) and satisfy ``ok``."""
+    if key not in meta:
+        raise CheckpointError(f"metadata lacks {where}{key!r}")
+    value = meta[key]
+    right_kind = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        right_kind, value = True, float(value)
+    if not right_kind or not ok(value):
+        raise CheckpointError(f"metadata {where}{key!r} is {value!r}; expected {expected}")
+    return value
+
+
+def _read_arch(meta: Mapping) -> Arch:
+    arch = _field(meta, "arch", dict, lambda v: True, "an object")
+    sizes = _field(arch, "sizes", list, lambda v: len(v) >= 2 and all(_positive_int(n) for n in v),
+                   "at least two positive whole numbers", "arch ")
+    act = _field(arch, "act", str, lambda v: v in ACTIVATIONS, f"one of {', '.join(ACTIVATIONS)}", "arch ")
+    loss = _field(arch, "loss", str, lambda v: v in LOSSES, f"one of {', '.join(LOSSES)}", "arch ")
+    return Arch(sizes=sizes, act=act, loss=loss)
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _expected_keys(arch: Arch, slots: int, has_best: bool) -> set[str]:
+    prefixes = ["param", *(f"slot.{k}" for k in range(slots)), *(["best"] if has_best else [])]
+    layers = range(len(arch.sizes) - 1)
+    return {f"{prefix}.{i}.{name}" for prefix in prefixes for i in layers for name in ("w", "b")}
 
 
 def _read_record(arrays: dict[str, np.ndarray], prefix: str, arch: Arch, dtype: np.dtype) -> Params:
@@ -171,3 +320,42 @@ def _read_array(arrays: dict[str, np.ndarray], key: str, shape: tuple[int, ...],
     if not np.isfinite(array).all():
         raise CheckpointError(f"array {key!r} holds NaN or infinite values")
     return array
+
+
+def _read_best(meta: Mapping, arrays: dict[str, np.ndarray], arch: Arch, dtype: np.dtype, epoch: int) -> Best:
+    best = _field(meta, "best", dict, lambda v: True, "an object or null")
+    best_epoch = _field(best, "epoch", int, lambda v: 1 <= v <= epoch, f"1 to {epoch}", "best ")
+    val_acc = _field(best, "val_acc", float, lambda v: 0 <= v <= 1, "a number from 0 to 1", "best ")
+    return Best(epoch=best_epoch, val_acc=val_acc, params=_read_record(arrays, "best", arch, dtype))
+
+
+def _read_history(meta: Mapping) -> list[dict]:
+    history = _field(meta, "history", list, lambda v: all(isinstance(h, dict) for h in v), "a list of objects")
+    for entry in history:
+        for key, value in entry.items():
+            if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)):
+                raise CheckpointError(f"metadata 'history' holds {key!r}: {value!r}; expected numbers")
+            if isinstance(value, float) and math.isinf(value):
+                raise CheckpointError(f"metadata 'history' holds {key!r}: {value!r}; expected finite numbers")
+    return history
+
+
+def _read_config(meta: Mapping) -> tuple[RunConfig | None, dict]:
+    """(config, settings). Version 1 kept a run's settings in ``settings``: they become the config."""
+    settings = _field(meta, "settings", dict, lambda v: True, "an object")
+    stored = meta.get("config")
+    if meta["version"] == 1 and set(RUN_SETTINGS) - {"data"} <= set(settings):
+        stored = {**settings, "data": _absolute(settings.get("data"))}
+    if stored is None:
+        return None, settings
+    try:
+        return RunConfig.from_json(stored), settings
+    except ConfigError as error:
+        raise CheckpointError(f"the run's configuration is invalid: {error}") from None
+    except TypeError as error:
+        raise CheckpointError(f"the run's configuration is malformed ({error})") from None
+
+
+def _absolute(data: Any) -> Any:
+    """Version 1 stored the data path as typed; read a relative one as the current folder's."""
+    return os.path.abspath(data) if isinstance(data, str) and data else data

@@ -73,6 +73,13 @@ def rewrite(path, change) -> None:
     np.savez(path, **arrays)
 
 
+def nested(depth: int) -> list:
+    value: list = [1]
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 def set_meta(arrays, **fields):
     meta = json.loads(str(arrays["meta"]))
     meta.update(fields)
@@ -90,8 +97,36 @@ def set_meta(arrays, **fields):
         (lambda a: a.pop("meta"), "no purenet metadata"),
         (lambda a: a.update({"meta": np.array("{not json")}), "not valid JSON"),
         (lambda a: set_meta(a, version=99), "format version 99"),
-        (lambda a: set_meta(a, arch={"sizes": [12, 3], "act": "tanh", "loss": "ce"}), "expected float32[12, 3]"),
-        (lambda a: set_meta(a, epoch="three"), "malformed metadata"),
+        (lambda a: set_meta(a, arch={"sizes": [12, 3], "act": "tanh", "loss": "ce"}), "unexpected arrays ['param.1.b'"),
+        (lambda a: set_meta(a, arch={"sizes": [12, 5, 3], "act": "tanh", "loss": "ce"}), "expected float32[12, 5]"),
+        (lambda a: set_meta(a, epoch="three"), "metadata 'epoch' is 'three'"),
+        (lambda a: set_meta(a, epoch=-1), "metadata 'epoch' is -1; expected >= 0"),
+        (lambda a: set_meta(a, epoch=True), "metadata 'epoch' is True"),
+        (lambda a: set_meta(a, epoch=2.5), "metadata 'epoch' is 2.5"),
+        (lambda a: set_meta(a, opt_step=-3), "metadata 'opt_step' is -3"),
+        (lambda a: set_meta(a, opt_slots=7), "metadata 'opt_slots' is 7; expected 0 to 2"),
+        (lambda a: set_meta(a, opt_slots=1), "unexpected arrays ['slot.1.0.b'"),
+        (lambda a: set_meta(a, dtype="float16"), "metadata 'dtype' is 'float16'; expected float32 or float64"),
+        (lambda a: set_meta(a, dtype=["float32"]), "metadata 'dtype' is ['float32']"),
+        (lambda a: set_meta(a, arch={"sizes": [12, 8, 3], "act": "swish", "loss": "ce"}), "metadata arch 'act' is 'swish'"),
+        (lambda a: set_meta(a, arch={"sizes": [12, 8, 3], "act": "tanh", "loss": "hinge"}), "metadata arch 'loss' is 'hinge'"),
+        (lambda a: set_meta(a, arch={"sizes": [12, 0, 3], "act": "tanh", "loss": "ce"}), "metadata arch 'sizes' is [12, 0, 3]"),
+        (lambda a: set_meta(a, arch={"sizes": [12], "act": "tanh", "loss": "ce"}), "metadata arch 'sizes' is [12]"),
+        (lambda a: set_meta(a, arch={"act": "tanh", "loss": "ce"}), "metadata lacks arch 'sizes'"),
+        (lambda a: set_meta(a, arch="12-8-3"), "metadata 'arch' is '12-8-3'"),
+        (lambda a: set_meta(a, rng_state={"bit_generator": "PCG64"}), "rng_state is not a valid PCG64 state"),
+        (lambda a: set_meta(a, rng_state={"bit_generator": "Evil"}), "unknown bit generator 'Evil'"),
+        (lambda a: set_meta(a, rng_state=None), "rng_state must be"),
+        (lambda a: set_meta(a, history={"epoch": 1}), "metadata 'history' is {'epoch': 1}"),
+        (lambda a: set_meta(a, history=[{"loss": "low"}]), "metadata 'history' holds 'loss': 'low'"),
+        (lambda a: set_meta(a, settings=[1, 2]), "metadata 'settings' is [1, 2]"),
+        (lambda a: set_meta(a, best={"epoch": 9, "val_acc": 0.5}), "metadata best 'epoch' is 9; expected 1 to 3"),
+        (lambda a: set_meta(a, config={"lr": 0.1}), "the run's configuration is invalid: settings lack"),
+        (lambda a: set_meta(a, history=nested(30)), "nested too deeply"),
+        (lambda a: a.update({"meta": np.array("[" * 100_000 + "]" * 100_000)}), "nested too deeply"),
+        (lambda a: a.update({"extra": np.zeros(3)}), "unexpected arrays ['extra']"),
+        (lambda a: a.pop("meta") and a.update({"meta": np.array([1, 2])}), "no purenet metadata"),
+        (lambda a: set_meta(a, format="someone-else"), "no purenet metadata"),
     ],
 )
 def test_malformed_contents_are_refused(checkpoint, tmp_path, change, message):
