@@ -11,8 +11,11 @@ from typing import Annotated, Optional
 
 import typer
 
+from purenet.cli.console import PurenetGroup
+
 app = typer.Typer(
     name="purenet",
+    cls=PurenetGroup,
     help="Train and use pure-NumPy neural networks on MNIST-like digits.",
     no_args_is_help=True,
     add_completion=False,
@@ -38,28 +41,29 @@ def train(
     act: Annotated[str, typer.Option(help="Hidden activation: sigmoid, relu, leaky_relu, elu, tanh, identity.")] = "relu",
     loss: Annotated[str, typer.Option(help="ce (softmax + cross-entropy) or mse (sigmoid + squared error).")] = "ce",
     init: Annotated[str, typer.Option(help="Weight init: auto, he, xavier, uniform.")] = "auto",
-    epochs: Annotated[int, typer.Option(min=1, help="Epochs to train (with --resume: the total to reach).")] = 20,
-    batch_size: Annotated[int, typer.Option(min=1, help="Samples per step; 1 is per-sample SGD.")] = 128,
-    lr: Annotated[Optional[float], typer.Option(min=0.0, help="Learning rate (the peak, with a schedule).", show_default="sgd 0.1, momentum 0.05, adam 0.003")] = None,
+    epochs: Annotated[int, typer.Option(help="Epochs to train (with --resume: the total to reach).", show_default="20; with --resume, the run's own")] = 20,
+    batch_size: Annotated[int, typer.Option(help="Samples per step; 1 is per-sample SGD.")] = 128,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate (the peak, with a schedule).", show_default="sgd 0.1, momentum 0.05, adam 0.003")] = None,
     optimizer: Annotated[str, typer.Option(help="sgd, momentum, nesterov or adam.")] = "adam",
-    weight_decay: Annotated[float, typer.Option(min=0.0, help="L2 weight decay on the weights.")] = 0.0,
+    weight_decay: Annotated[float, typer.Option(help="L2 weight decay on the weights.")] = 0.0,
     schedule: Annotated[str, typer.Option(help="Learning-rate schedule: constant, step or cosine.")] = "step",
-    warmup: Annotated[float, typer.Option(min=0.0, help="Epochs of linear learning-rate warm-up.")] = 0.0,
-    decay_every: Annotated[float, typer.Option(min=0.01, help="With --schedule step: epochs between decays.")] = 1.0,
-    gamma: Annotated[float, typer.Option(min=0.0, max=1.0, help="With --schedule step: the factor of each decay.")] = 0.85,
-    dropout: Annotated[float, typer.Option(min=0.0, max=0.95, help="Drop each hidden unit with this probability while training.")] = 0.0,
+    warmup: Annotated[float, typer.Option(help="Epochs of linear learning-rate warm-up.")] = 0.0,
+    decay_every: Annotated[float, typer.Option(help="With --schedule step: epochs between decays.")] = 1.0,
+    gamma: Annotated[float, typer.Option(help="With --schedule step: the factor of each decay, 0 to 1.")] = 0.85,
+    dropout: Annotated[float, typer.Option(help="Drop each hidden unit with this probability while training (0 to 0.95).")] = 0.0,
     augment: Annotated[str, typer.Option(help="Augment training batches: none, mild (shift 1, rotate 8, scale 0.08), affine (2, 10, 0.1) or elastic (affine + Simard's elastic).")] = "mild",
-    shift: Annotated[Optional[float], typer.Option(min=0.0, help="With --augment: largest shift in pixels.", show_default="the --augment choice's")] = None,
-    rotation: Annotated[Optional[float], typer.Option(min=0.0, help="With --augment: largest rotation in degrees.", show_default="the --augment choice's")] = None,
-    scale: Annotated[Optional[float], typer.Option(min=0.0, max=0.9, help="With --augment: largest relative scaling.", show_default="the --augment choice's")] = None,
-    elastic_alpha: Annotated[Optional[float], typer.Option(min=0.0, help="With --augment elastic: strength of the distortion.", show_default="34")] = None,
-    patience: Annotated[int, typer.Option(min=0, help="Stop after N epochs without a better validation accuracy, keeping the best (0: never).")] = 0,
+    shift: Annotated[Optional[float], typer.Option(help="With --augment: largest shift in pixels.", show_default="the --augment choice's")] = None,
+    rotation: Annotated[Optional[float], typer.Option(help="With --augment: largest rotation in degrees.", show_default="the --augment choice's")] = None,
+    scale: Annotated[Optional[float], typer.Option(help="With --augment: largest relative scaling (0 to 0.9).", show_default="the --augment choice's")] = None,
+    elastic_alpha: Annotated[Optional[float], typer.Option(help="With --augment elastic: strength of the distortion.", show_default="34")] = None,
+    patience: Annotated[int, typer.Option(help="Stop after N epochs without a better validation accuracy, keeping the best (0: never).")] = 0,
     preset: Annotated[str, typer.Option(help="A named recipe: default, best, seed-92.7, softmax-regression; options you give win.")] = "default",
-    seed: Annotated[int, typer.Option(help="Seed for init, split, shuffling, dropout and augmentation.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed (>= 0) for init, split, shuffling, dropout and augmentation.")] = 0,
     data: Annotated[Optional[Path], typer.Option(help="MNIST data: IDX folder, CSV, .npz or image folders.", show_default="data/mnist of this checkout, or $PURENET_DATA")] = None,
-    val_fraction: Annotated[float, typer.Option(min=0.0, max=0.9, help="Hold this fraction of the training set out for validation.")] = 0.0,
-    out: Annotated[Path, typer.Option(help="Checkpoint file, rewritten after every epoch.")] = Path("model.npz"),
-    resume: Annotated[Optional[Path], typer.Option(help="Continue the run saved in this checkpoint.")] = None,
+    val_fraction: Annotated[float, typer.Option(help="Hold this fraction (0 to 0.9) of the training set out for validation.")] = 0.0,
+    out: Annotated[Optional[Path], typer.Option(help="Checkpoint file, rewritten after every epoch; replaces only a purenet checkpoint.", show_default="model.npz; with --resume, the resumed file")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Let --out replace a file that is not a purenet checkpoint.")] = False,
+    resume: Annotated[Optional[Path], typer.Option(help="Continue the run saved in this checkpoint (and save into it, unless --out says otherwise).")] = None,
     every: Annotated[int, typer.Option(min=0, help="Also print held-out accuracy every N steps (0: never).")] = 0,
     show_predictions: Annotated[int, typer.Option(min=0, help="End by drawing K test digits with their predictions.")] = 0,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object per epoch and a summary, nothing else.")] = False,
@@ -78,16 +82,17 @@ def evaluate(
     data: Annotated[Optional[Path], typer.Option(help="Data to evaluate on (its test part).", show_default="the data the model was trained on")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object with accuracy, loss, per-class accuracy and confusion.")] = False,
     report: Annotated[Optional[Path], typer.Option(help="Also write PNG pictures here: confusion matrix, misclassified digits, learning curves (needs matplotlib).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Let --report replace pictures purenet did not write.")] = False,
 ) -> None:
     """Measure a trained model: accuracy, loss, per-class accuracy and a confusion matrix."""
     from purenet.cli.evaluate import run_evaluate
 
-    run_evaluate(model, data, json_output, report)
+    run_evaluate(model, data, json_output, report, force)
 
 
 @app.command()
 def predict(
-    images: Annotated[list[Path], typer.Argument(help="Image files: PNG, JPEG, BMP...; photos, scans or drawings.")],
+    images: Annotated[list[Path], typer.Argument(help="Image files or folders (a folder: the image files directly in it, in name order): PNG, JPEG, BMP...; photos, scans or drawings.")],
     model: Annotated[Optional[Path], typer.Option(help="Checkpoint to use.", show_default="the last model purenet train wrote")] = None,
     show: Annotated[bool, typer.Option("--show", help="Draw the 28x28 image the network saw.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object per image.")] = False,

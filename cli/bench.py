@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Optional
 
 from purenet import bench
 from purenet.cli.console import fail, say, stdout_console
-from purenet.cli.train import parse_layers
+from purenet.cli.recipes import config_error_message
+from purenet.config import ConfigError, RunConfig, check_fits
 from purenet.data import default_data_dir, missing_idx_files
 
 
 def run_bench(layers: str, batch_size: int, act: str, compare: Optional[str], seconds: float, repeats: int, json_output: bool) -> None:
-    sizes = parse_layers(layers)
+    sizes = _checked(layers, batch_size, act, seconds)
     if compare not in (None, "torch"):
         fail(f"--compare {compare!r}: only 'torch' is known")
     timing = {"seconds": seconds, "repeats": repeats}
@@ -38,6 +40,18 @@ def run_bench(layers: str, batch_size: int, act: str, compare: Optional[str], se
         print(json.dumps(summary))
     else:
         _render(summary, figures)
+
+
+def _checked(layers: str, batch_size: int, act: str, seconds: float) -> list[int]:
+    """The options, checked as a training run's would be (and --seconds a finite number), before any timing."""
+    if not (math.isfinite(seconds) and seconds >= 0.01):
+        fail(f"--seconds must be a finite number >= 0.01, got {seconds}")
+    try:
+        config = RunConfig(layers=layers, batch_size=batch_size, act=act)
+        check_fits(config)
+    except ConfigError as error:
+        fail(config_error_message(error))
+    return list(config.layers)
 
 
 def _paired_with_torch(sizes, act, batch_size, timing) -> tuple[bench.Rate, dict]:

@@ -1,15 +1,31 @@
-"""Output helpers shared by every command: consoles, plain mode, one-line errors."""
+"""Output helpers shared by every command: consoles, plain mode, one-line errors, signals.
+
+Every message for the user is one line on stderr: ``purenet: error: ...`` for a
+mistake (exit 2), ``purenet: warning: ...`` for something worth knowing. Parser
+errors (an unknown option, a value that is not a number) take the same form
+through ``PurenetGroup``, the Typer group class of the app. The exit codes are
+listed in docs/cli.md.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import signal
 import sys
-from typing import NoReturn
+import warnings
+from typing import Iterator, NoReturn
 
 import typer
+from typer.core import TyperGroup
 
 EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
+EXIT_DIVERGED = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
+SIGNAL_NAMES = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
+if hasattr(signal, "SIGHUP"):
+    SIGNAL_NAMES[signal.SIGHUP] = "hung up"
 
 
 def plain_output() -> bool:
@@ -26,12 +42,123 @@ def stdout_console():
     return Console(highlight=False)
 
 
+def one_line(text: str) -> str:
+    """``text`` with its line breaks and runs of spaces folded, so a message stays one line."""
+    return re.sub(r"\s+", " ", str(text)).strip()
+
+
 def say(message: str) -> None:
     """One line of information on stderr (keeps stdout clean for --json)."""
-    print(message, file=sys.stderr, flush=True)
+    print(one_line(message), file=sys.stderr, flush=True)
+
+
+def warn(message: str) -> None:
+    """One line saying something is worth knowing, without failing."""
+    say(f"purenet: warning: {message}")
 
 
 def fail(message: str, code: int = EXIT_USER_ERROR) -> NoReturn:
     """Report a problem the user can fix as one line on stderr, and exit with ``code``."""
-    print(f"purenet: error: {message}", file=sys.stderr, flush=True)
+    say(f"purenet: error: {message}")
     raise typer.Exit(code)
+
+
+# --- parser errors in purenet's own format ------------------------------------------------
+
+
+def _click_class(name: str) -> type:
+    """A click exception class, found through typer's public BadParameter (typer may vendor click)."""
+    return next(kind for kind in typer.BadParameter.__mro__ if kind.__name__ == name)
+
+
+class PurenetGroup(TyperGroup):
+    """The app's group: parser errors print one line ``purenet: error: ...`` and exit 2, not a usage box.
+
+    Python warnings are shown the same way, one line each, while a command runs.
+    """
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        usage_error, click_error = _click_class("UsageError"), _click_class("ClickException")
+        try:
+            with one_line_warnings(), signals_as_interrupts():
+                code = super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False, **extra)
+        except Terminated as error:  # a command with nothing to save: stop at once, in one line
+            what, code = stopped_by(error)
+            say(f"purenet: {what}")
+        except usage_error as error:
+            if type(error).__name__ == "NoArgsIsHelpError":  # bare `purenet`: the help, as asked for
+                typer.echo(error.ctx.get_help())
+                code = 0
+            else:
+                code = _report_usage_error(error)
+        except click_error as error:
+            say(f"purenet: error: {error.format_message()}")
+            code = EXIT_USER_ERROR
+        except typer.Abort:
+            code = EXIT_INTERRUPTED
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _report_usage_error(error) -> int:
+    command = error.ctx.command_path if error.ctx is not None else "purenet"
+    say(f"purenet: error: {error.format_message()} (see: {command} --help)")
+    return EXIT_USER_ERROR
+
+
+@contextlib.contextmanager
+def one_line_warnings() -> Iterator[None]:
+    """Show Python warnings as ``purenet: warning: ...`` lines, never as source excerpts."""
+    original = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        warn(str(message))
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = original
+
+
+# --- signals --------------------------------------------------------------------------------
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C, so files are left whole and locks released."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum, _frame) -> None:
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def signals_as_interrupts() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGHUP raise ``Terminated`` (Ctrl-C raises KeyboardInterrupt)."""
+    handled = [s for s in SIGNAL_NAMES if s != signal.SIGINT]
+    try:
+        previous = {s: signal.signal(s, _raise_terminated) for s in handled}
+    except ValueError:  # not the main thread (an embedding program): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def signal_of(error: BaseException) -> int:
+    """The signal behind a KeyboardInterrupt or Terminated."""
+    return error.signum if isinstance(error, Terminated) else signal.SIGINT
+
+
+def stopped_by(error: BaseException) -> tuple[str, int]:
+    """('interrupted' | 'terminated' | 'hung up', the conventional exit code 128 + signal)."""
+    signum = signal_of(error)
+    return SIGNAL_NAMES.get(signum, "stopped"), 128 + int(signum)

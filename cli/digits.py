@@ -1,4 +1,4 @@
-"""Drawing 28x28 digits in a terminal with half-block characters.
+"""Drawing digits (28x28, or any height and width) in a terminal with half-block characters.
 
 Each character cell shows two pixel rows: the upper half block's foreground is
 the top pixel, its background the bottom one. Without colour the cell is one of
@@ -16,10 +16,22 @@ SIDE = 28
 GAP = "  "
 
 
-def digit_rows(image: np.ndarray, color: bool) -> list[Text]:
-    """One digit (784,) or (28, 28) uint8 -> 14 lines of 28 cells."""
-    pixels = np.asarray(image, dtype=np.uint8).reshape(SIDE, SIDE)
-    return [_row(pixels[r], pixels[r + 1], color) for r in range(0, SIDE, 2)]
+def image_shape(split) -> tuple[int, int] | None:
+    """A split's image (rows, columns): as its source says, else square when the pixel count is one."""
+    shape = getattr(split, "image_shape", None)
+    if shape is not None:
+        return tuple(shape)
+    pixels = split.images.shape[1]
+    side = int(round(pixels**0.5))
+    return (side, side) if side * side == pixels else None
+
+
+def digit_rows(image: np.ndarray, color: bool, shape: tuple[int, int] = (SIDE, SIDE)) -> list[Text]:
+    """One digit, flat (H*W,) or (H, W) uint8 -> ceil(H / 2) lines of W cells (MNIST: 14 of 28)."""
+    pixels = np.asarray(image, dtype=np.uint8).reshape(shape)
+    if len(pixels) % 2:  # an odd height: a blank row below, so every cell has two pixel rows
+        pixels = np.vstack([pixels, np.zeros((1, pixels.shape[1]), np.uint8)])
+    return [_row(pixels[r], pixels[r + 1], color) for r in range(0, len(pixels), 2)]
 
 
 def _row(top: np.ndarray, bottom: np.ndarray, color: bool) -> Text:
@@ -32,13 +44,15 @@ def _row(top: np.ndarray, bottom: np.ndarray, color: bool) -> Text:
     return line
 
 
-def digit_grid(images: Sequence[np.ndarray], captions: Sequence[str], color: bool, width: int) -> list[Text]:
-    """Digits side by side, as many per band as ``width`` allows, each captioned below."""
-    per_band = max(1, (width + len(GAP)) // (SIDE + len(GAP)))
+def digit_grid(images: Sequence[np.ndarray], captions: Sequence[str], color: bool, width: int,
+               shape: tuple[int, int] = (SIDE, SIDE)) -> list[Text]:
+    """Digits of ``shape`` side by side, as many per band as ``width`` allows, each captioned below."""
+    cell = max(shape[1], 1)
+    per_band = max(1, (width + len(GAP)) // (cell + len(GAP)))
     lines: list[Text] = []
     for start in range(0, len(images), per_band):
-        band = [digit_rows(image, color) for image in images[start : start + per_band]]
-        for r in range(SIDE // 2):
+        band = [digit_rows(image, color, shape) for image in images[start : start + per_band]]
+        for r in range(len(band[0])):
             lines.append(Text(GAP).join(rows[r] for rows in band))
-        lines.append(Text(GAP).join(Text(c[:SIDE].ljust(SIDE)) for c in captions[start : start + per_band]))
+        lines.append(Text(GAP).join(Text(c[:cell].ljust(cell)) for c in captions[start : start + per_band]))
     return lines

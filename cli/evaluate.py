@@ -15,7 +15,8 @@ from purenet.cli.download import ensure_default_data
 from purenet.cli.state import last_model
 from purenet.data import DataError, Split, default_data_dir
 from purenet.data import load as load_data
-from purenet.metrics import confusion_matrix, evaluate, logits, per_class_accuracy
+from purenet.losses import get_loss
+from purenet.metrics import confusion_matrix, logits, per_class_accuracy
 
 
 def resolve_model(model: Optional[Path]) -> Path:
@@ -36,24 +37,27 @@ def open_checkpoint(path: Path) -> Checkpoint:
         fail(str(error))
 
 
-def run_evaluate(model: Optional[Path], data: Optional[Path], json_output: bool, report: Optional[Path] = None) -> None:
+def run_evaluate(model: Optional[Path], data: Optional[Path], json_output: bool, report: Optional[Path] = None,
+                 force: bool = False) -> None:
     model = resolve_model(model)
     checkpoint = open_checkpoint(model)
-    if data is None and not checkpoint.settings.get("data"):
-        ensure_default_data(default_data_dir())
-    data = data or Path(checkpoint.settings.get("data") or default_data_dir())
-    split, part = _held_out(data, checkpoint.params.arch.sizes[0])
     if report is not None:
-        from purenet.cli.report import pyplot
+        from purenet.cli.report import check_report_folder, drawable_shape
 
-        pyplot()  # say at once, before any work, if matplotlib is missing
-    loss, accuracy = evaluate(checkpoint.model, split)
-    predicted = logits(checkpoint.model, split.images).argmax(axis=1)
-    confusion = confusion_matrix(split.labels, predicted, checkpoint.params.arch.sizes[-1])
+        check_report_folder(report, force)  # before any work: matplotlib there, nothing of the user's replaced
+    data = data or _trained_on(checkpoint)
+    split, part = _held_out(data, checkpoint.model.arch.sizes)
+    if report is not None:
+        drawable_shape(split)
+    z = logits(checkpoint.model, split.images)  # the one pass through the network
+    loss = get_loss(checkpoint.model.arch.loss).value(z, split.labels)
+    predicted = z.argmax(axis=1)
+    accuracy = float(np.mean(predicted == split.labels))
+    confusion = confusion_matrix(split.labels, predicted, checkpoint.model.arch.sizes[-1])
     if report is not None:
         from purenet.cli.report import write_report
 
-        written = write_report(report, confusion, split.images, split.labels, predicted, checkpoint.history)
+        written = write_report(report, confusion, split, predicted, checkpoint.history)
         say(f"report written: {', '.join(str(p) for p in written)}")
     if json_output:
         print(json.dumps({"model": str(model), "data": str(data), "part": part, "samples": len(split), "accuracy": accuracy,
@@ -63,14 +67,26 @@ def run_evaluate(model: Optional[Path], data: Optional[Path], json_output: bool,
     _render(data, part, len(split), loss, accuracy, confusion)
 
 
-def _held_out(data: Path, pixels: int) -> tuple[Split, str]:
+def _trained_on(checkpoint: Checkpoint) -> Path:
+    """The data the checkpoint's run used (its absolute path), else the default MNIST."""
+    recorded = checkpoint.config.data if checkpoint.config is not None else checkpoint.settings.get("data")
+    if isinstance(recorded, str) and recorded:
+        return Path(recorded)
+    ensure_default_data(default_data_dir())
+    return default_data_dir()
+
+
+def _held_out(data: Path, sizes: tuple[int, ...]) -> tuple[Split, str]:
     try:
         dataset = load_data(data)
     except DataError as error:
         fail(str(error))
     split, part = (dataset.test, "test") if dataset.test is not None else (dataset.train, "train")
+    pixels, outputs = sizes[0], sizes[-1]
     if split.images.shape[1] != pixels:
         fail(f"{data}: images have {split.images.shape[1]} pixels but the model expects {pixels}")
+    if len(split) and int(split.labels.max()) >= outputs:
+        fail(f"{data}: {part} labels go up to {int(split.labels.max())} but the model has only {outputs} outputs")
     if part == "train":
         say(f"{data} has no test part: evaluating on its training images")
     return split, part

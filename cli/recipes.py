@@ -1,34 +1,34 @@
-"""From ``purenet train``'s options to a run's settings, and from settings to library objects.
+"""From ``purenet train``'s options to a ``RunConfig``, and from a config to library objects.
 
-A run is fully described by its *settings*, a JSON-able dict saved in every
+A run is fully described by its ``RunConfig`` (``purenet.config``), saved in every
 checkpoint, so ``--resume`` rebuilds exactly the same optimizer, schedule and
 augmentation. A *preset* is a named set of option values; options given on the
-command line win over the preset's.
+command line win over the preset's. The library checks every value; this module
+only translates option names to settings and the library's ``ConfigError`` to
+the option the user typed.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
+
+import attrs
 
 from purenet.augment import Augmenter
+from purenet.config import MILD, ConfigError, RunConfig, augment_fields, to_augmenter
 from purenet.optim import Optimizer, make_optimizer
-from purenet.schedules import SCHEDULES, make_schedule
+from purenet.schedules import make_schedule
 
-DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adam": 3e-3}
-
-# the options that define a run; --resume takes them from the checkpoint
-RUN_SETTINGS = (
-    "layers", "act", "loss", "init", "epochs", "batch_size", "lr", "optimizer", "weight_decay", "seed",
-    "val_fraction", "schedule", "warmup", "decay_every", "gamma", "dropout", "patience", "augment",
-)
-
-AUGMENTS = {
+AUGMENTS: dict[str, Optional[Augmenter]] = {
     "none": None,
-    "mild": {"shift": 1.0, "rotation": 8.0, "scale": 0.08, "elastic_alpha": 0.0},
-    "affine": {"shift": 2.0, "rotation": 10.0, "scale": 0.1, "elastic_alpha": 0.0},
-    "elastic": {"shift": 2.0, "rotation": 10.0, "scale": 0.1, "elastic_alpha": 34.0, "elastic_sigma": 4.0},
+    "mild": MILD,
+    "affine": Augmenter(shift=2.0, rotation=10.0, scale=0.1, elastic_alpha=0.0),
+    "elastic": Augmenter(shift=2.0, rotation=10.0, scale=0.1, elastic_alpha=34.0, elastic_sigma=4.0),
 }
-"""The --augment choices, as Augmenter fields (docs/results.md says where the magnitudes come from)."""
+"""The --augment choices (docs/results.md says where the magnitudes come from)."""
+
+AUGMENT_OPTIONS = ("shift", "rotation", "scale", "elastic_alpha")
+"""Options that change one magnitude of the chosen augmentation."""
 
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
@@ -47,51 +47,91 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 """Named recipes; docs/results.md gives each one's command, time and accuracy."""
 
+PLAIN_OPTIONS = (
+    "layers", "act", "loss", "init", "epochs", "batch_size", "optimizer", "lr", "weight_decay", "schedule",
+    "warmup", "decay_every", "gamma", "dropout", "val_fraction", "patience", "seed",
+)
+"""Options that are RunConfig fields of the same name."""
+
+RUN_OPTIONS = (*PLAIN_OPTIONS, "augment", *AUGMENT_OPTIONS, "preset")
+"""Every option that defines the run (the others say where to save it and what to show)."""
+
+
+def option_name(field: str) -> str:
+    """The command-line option for a RunConfig field: 'val_fraction' -> '--val-fraction'."""
+    return "--" + field.replace("_", "-")
+
+
+def config_error_message(error: ConfigError) -> str:
+    """The library's ConfigError, in the words of the options the user typed."""
+    return f"{option_name(error.field)} {error.problem}"
+
 
 def apply_preset(options: dict[str, Any], preset: str, explicit: frozenset[str]) -> dict[str, Any]:
     """``options`` with the preset's values, except where the user gave the option."""
     if preset not in PRESETS:
-        raise ValueError(f"--preset {preset!r} is not one of: {', '.join(PRESETS)}")
+        raise ConfigError("preset", f"{preset!r} is not one of: {', '.join(PRESETS)}")
     return {**options, **{k: v for k, v in PRESETS[preset].items() if k not in explicit}}
 
 
-def settings_from(options: dict[str, Any]) -> dict[str, Any]:
-    """The run's settings from its options: checked names, parsed layers, the lr filled in."""
-    settings = {name: options[name] for name in RUN_SETTINGS}
-    if settings["lr"] is None:
-        settings["lr"] = DEFAULT_LR[settings["optimizer"]]
-    if settings["schedule"] not in SCHEDULES:
-        raise ValueError(f"--schedule {settings['schedule']!r} is not one of: {', '.join(SCHEDULES)}")
-    settings["augment"] = augment_settings(options)
-    if settings["patience"] and not settings["val_fraction"]:
-        raise ValueError("--patience needs a validation split: add --val-fraction (e.g. 0.1)")
-    return settings
+def config_from_options(options: dict[str, Any], explicit: frozenset[str]) -> RunConfig:
+    """A new run's config: the preset applied, then every option translated; ConfigError if bad."""
+    recipe = apply_preset(options, options["preset"], explicit)
+    fields = {name: recipe[name] for name in PLAIN_OPTIONS}
+    fields["augment"] = _augmenter(recipe, AUGMENT_OPTIONS, base=None)
+    return RunConfig(**fields)
 
 
-def augment_settings(options: dict[str, Any]) -> Optional[dict[str, float]]:
-    """The Augmenter fields for --augment and its magnitude options, or None for no augmentation."""
-    if options["augment"] not in AUGMENTS:
-        raise ValueError(f"--augment {options['augment']!r} is not one of: {', '.join(AUGMENTS)}")
-    fields = AUGMENTS[options["augment"]]
-    if fields is None:
+def resumed_config(config: RunConfig, options: dict[str, Any], explicit: frozenset[str]) -> tuple[RunConfig, list[str]]:
+    """The saved ``config`` with the options the user typed applied, and those that change it.
+
+    A resumed run keeps its settings, so every changed setting is a conflict the caller
+    refuses; the same value typed again is no conflict. ``--preset`` counts as typing
+    each of its options. Returns (the config as the options would make it, conflicts).
+    """
+    given = set(explicit) & set(RUN_OPTIONS) - {"epochs"}
+    if "preset" in given:
+        options = apply_preset(options, options["preset"], frozenset(explicit))
+        given |= set(PRESETS[options["preset"]]) - {"epochs"}
+    changes: dict[str, Any] = {name: options[name] for name in PLAIN_OPTIONS if name in given}
+    if "lr" in changes and changes["lr"] is None:
+        del changes["lr"]
+    if given & {"augment", *AUGMENT_OPTIONS}:
+        changes["augment"] = _augmenter(options, [n for n in AUGMENT_OPTIONS if n in given], base=config.augment,
+                                        named="augment" in given)
+    wanted = attrs.evolve(config, **changes)
+    conflicts = [name for name in changes if getattr(wanted, name) != getattr(config, name)]
+    return wanted, conflicts
+
+
+def _augmenter(options: dict[str, Any], magnitudes: Iterable[str], base: Optional[Augmenter], named: bool = True) -> Optional[Augmenter]:
+    """The augmentation --augment names (or ``base``), with the magnitude options given applied."""
+    choice = options["augment"]
+    if named and choice not in AUGMENTS:
+        raise ConfigError("augment", f"{choice!r} is not one of: {', '.join(AUGMENTS)}")
+    augmenter = AUGMENTS[choice] if named else base
+    overrides = {name: options[name] for name in magnitudes if options.get(name) is not None}
+    if augmenter is None:
+        if overrides:
+            raise ConfigError(next(iter(overrides)), "changes the augmentation, but --augment is none")
         return None
-    overrides = {name: options[name] for name in ("shift", "rotation", "scale", "elastic_alpha") if options.get(name) is not None}
-    return {**fields, **overrides}
+    return to_augmenter({**augment_fields(augmenter), **overrides})
 
 
-def make_augmenter(settings: dict[str, Any]) -> Optional[Augmenter]:
-    return None if settings["augment"] is None else Augmenter(**settings["augment"])
+def make_augmenter(config: RunConfig, image_shape: tuple[int, int]) -> Optional[Augmenter]:
+    """The run's augmentation for images of ``image_shape`` (rows, columns), or None."""
+    return None if config.augment is None else attrs.evolve(config.augment, shape=image_shape)
 
 
-def make_run_optimizer(settings: dict[str, Any], steps_per_epoch: int) -> Optimizer:
+def make_run_optimizer(config: RunConfig, steps_per_epoch: int) -> Optimizer:
     """The optimizer of the run, its learning rate following the run's schedule.
 
-    The schedule spans the epochs the run was started with (``settings["epochs"]``), so
-    a resumed run continues the same schedule; past its end the rate stays at its last value.
+    The schedule spans the epochs the run was started with (``config.epochs``), so a
+    resumed run continues the same schedule; past its end the rate stays at its last value.
     """
     schedule = make_schedule(
-        settings["schedule"], settings["lr"], total_steps=settings["epochs"] * steps_per_epoch,
-        steps_per_epoch=steps_per_epoch, warmup_epochs=settings["warmup"],
-        decay_every_epochs=settings["decay_every"], gamma=settings["gamma"],
+        config.schedule, config.lr, total_steps=config.epochs * steps_per_epoch,
+        steps_per_epoch=steps_per_epoch, warmup_epochs=config.warmup,
+        decay_every_epochs=config.decay_every, gamma=config.gamma,
     )
-    return make_optimizer(settings["optimizer"], schedule, settings["weight_decay"])
+    return make_optimizer(config.optimizer, schedule, config.weight_decay)

@@ -5,7 +5,10 @@
     curves.png          loss and accuracy per epoch, from the checkpoint's history
 
 matplotlib is an optional extra (``pip install -e ".[plot]"``); without it the
-command says so in one line. Each picture is written atomically.
+command says so in one line. Each picture is written atomically and carries a PNG
+text chunk ``Software: purenet``: that is how a later report knows the file is its
+own to replace. A picture without it (one of the user's) is never replaced without
+``--force``, and the check happens before any work.
 """
 
 from __future__ import annotations
@@ -17,9 +20,14 @@ from typing import Sequence
 import numpy as np
 
 from purenet.cli.console import fail
-from purenet.files import atomic_write
+from purenet.cli.digits import image_shape
+from purenet.data import Split
+from purenet.files import WriteRefused, atomic_write, check_folder_writable, check_target, make_folder, remove_made
 
 MAX_MISTAKES = 100
+PICTURES = ("confusion.png", "misclassified.png", "curves.png")
+SOFTWARE = "purenet"
+"""The PNG ``Software`` text of every picture purenet writes."""
 
 
 def pyplot():
@@ -34,25 +42,78 @@ def pyplot():
     return plt
 
 
-def write_report(folder: Path, confusion: np.ndarray, images: np.ndarray, labels: np.ndarray,
-                 predicted: np.ndarray, history: Sequence[dict]) -> list[Path]:
-    """Write the three pictures into ``folder`` (created if needed); returns their paths."""
-    plt = pyplot()
+def is_our_picture(path: Path) -> bool:
+    """Whether ``path`` is a PNG whose ``Software`` text says purenet wrote it."""
+    from PIL import Image
+
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        fail(f"{folder}: cannot create the report folder ({error.strerror or error})")
+        with Image.open(path) as image:
+            return image.format == "PNG" and str(image.info.get("Software", "")).startswith(SOFTWARE)
+    except Exception:  # not an image, unreadable: not ours either way
+        return False
+
+
+def check_report_folder(folder: Path, force: bool) -> None:
+    """Before any work: matplotlib is there, the folder can be made or written, no picture of the user's is in the way."""
+    pyplot()
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise WriteRefused(f"{folder}: exists and is not a folder; --report needs a folder for its pictures")
+        if folder.is_dir():
+            for name in PICTURES:
+                check_target(folder / name, is_our_picture, what="a picture purenet wrote", force=force)
+        else:
+            check_folder_writable(_nearest_existing(folder), purpose=f"create the report folder {folder}")
+    except WriteRefused as error:
+        fail(str(error))
+
+
+def drawable_shape(split: Split) -> tuple[int, int]:
+    """The images' (rows, columns), or one line saying --report cannot draw them."""
+    shape = image_shape(split)
+    if shape is None:
+        fail(f"--report draws the misclassified digits, but the images' height and width are unknown "
+             f"({split.images.shape[1]} pixels each, not a square)")
+    return shape
+
+
+def _nearest_existing(folder: Path) -> Path:
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            return candidate
+    return Path(".")
+
+
+def write_report(folder: Path, confusion: np.ndarray, split: Split, predicted: np.ndarray,
+                 history: Sequence[dict]) -> list[Path]:
+    """Write the three pictures into ``folder`` (created if needed); returns their paths.
+
+    A folder created here is removed again if writing fails before any picture is in it.
+    """
+    plt = pyplot()
+    shape = drawable_shape(split)
+    try:
+        created = make_folder(folder)
+    except WriteRefused as error:
+        fail(str(error))
     figures = {
-        "confusion.png": _confusion(plt, confusion),
-        "misclassified.png": _mistakes(plt, images, labels, predicted),
-        "curves.png": _curves(plt, history),
+        "confusion.png": lambda: _confusion(plt, confusion),
+        "misclassified.png": lambda: _mistakes(plt, split.images, split.labels, predicted, shape),
+        "curves.png": lambda: _curves(plt, history),
     }
-    return [_save(plt, figure, folder / name) for name, figure in figures.items()]
+    try:
+        return [_save(plt, figure(), folder / name) for name, figure in figures.items()]
+    except OSError as error:
+        remove_made(created)
+        fail(f"{folder}: cannot write the report ({error.strerror or error})")
+    except BaseException:
+        remove_made(created)
+        raise
 
 
 def _save(plt, figure, path: Path) -> Path:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight", metadata={"Software": SOFTWARE})
     plt.close(figure)
     return atomic_write(path, lambda handle: handle.write(buffer.getvalue()))
 
@@ -72,7 +133,7 @@ def _confusion(plt, confusion: np.ndarray):
     return figure
 
 
-def _mistakes(plt, images: np.ndarray, labels: np.ndarray, predicted: np.ndarray):
+def _mistakes(plt, images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, shape: tuple[int, int]):
     wrong = np.flatnonzero(labels != predicted)
     shown = wrong[:MAX_MISTAKES]
     columns = 10
@@ -80,9 +141,8 @@ def _mistakes(plt, images: np.ndarray, labels: np.ndarray, predicted: np.ndarray
     figure, grid = plt.subplots(rows, columns, figsize=(columns * 1.1, rows * 1.3), squeeze=False)
     for axes in grid.flat:
         axes.axis("off")
-    side = int(round(np.sqrt(images.shape[1])))
     for axes, i in zip(grid.flat, shown):
-        axes.imshow(images[i].reshape(side, side), cmap="gray_r")
+        axes.imshow(images[i].reshape(shape), cmap="gray_r")
         axes.set_title(f"{labels[i]} → {predicted[i]}", fontsize=9, color="darkred")
     figure.suptitle(f"misclassified: {len(wrong)} of {len(labels)} (the first {len(shown)}; true → predicted)")
     return figure
@@ -90,6 +150,7 @@ def _mistakes(plt, images: np.ndarray, labels: np.ndarray, predicted: np.ndarray
 
 def _curves(plt, history: Sequence[dict]):
     figure, (loss_axes, acc_axes) = plt.subplots(1, 2, figsize=(10, 3.8))
+    history = [h for h in history if isinstance(h.get("epoch"), int)]  # a script's history may lack epochs
     epochs = [h["epoch"] for h in history]
     for key, label in (("loss", "train (running)"), ("val_loss", "validation"), ("test_loss", "test")):
         _plot_series(loss_axes, epochs, [h.get(key) for h in history], label)

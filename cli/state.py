@@ -1,8 +1,8 @@
 """Remembering the last checkpoint ``purenet train`` wrote, for ``predict`` and ``evaluate``.
 
 The path lives in ``$XDG_STATE_HOME/purenet/last-model`` (``~/.local/state`` by
-default): one line, the absolute path. Losing it is harmless: commands then ask
-for ``--model`` or fall back to ``model.npz`` in the current folder.
+default): one line, the absolute path, written atomically. Losing it is harmless:
+commands then ask for ``--model`` or fall back to ``model.npz`` in the current folder.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Optional
+
+from purenet.files import atomic_write
 
 DEFAULT_MODEL = Path("model.npz")
 
@@ -24,19 +26,18 @@ def remember_model(path: Path) -> None:
     try:
         state = _state_file()
         state.parent.mkdir(parents=True, exist_ok=True)
-        temp = state.with_suffix(".tmp")
-        temp.write_text(str(Path(path).resolve()) + "\n")
-        os.replace(temp, state)
-    except OSError:
+        atomic_write(state, lambda handle: handle.write(f"{Path(path).resolve()}\n".encode()))
+    except (OSError, ValueError):
         pass
 
 
 def last_model() -> Optional[Path]:
     """The last model ``purenet train`` wrote, if it still exists; else ./model.npz if present."""
     try:
-        remembered = Path(_state_file().read_text().strip())
-        if remembered.is_file():
+        state = _state_file()
+        remembered = Path(state.read_text().strip()) if state.is_file() else Path()
+        if remembered.is_absolute() and remembered.is_file():
             return remembered
-    except OSError:
+    except (OSError, ValueError, UnicodeDecodeError):
         pass
     return DEFAULT_MODEL if DEFAULT_MODEL.is_file() else None

@@ -77,10 +77,10 @@ class TextView:
         if record.stopped_early:
             self.console.print(f"stopping early: no better validation accuracy since epoch {record.best.epoch}")
 
-    def predictions(self, params, test: Split, count: int) -> None:
+    def predictions(self, params, test: Split, count: int, shape: tuple[int, int]) -> None:
         images, labels, predicted = sample_predictions(params, test, count)
         captions = [f"true {t} pred {p} {'ok' if t == p else 'WRONG'}" for t, p in zip(labels, predicted)]
-        for line in digit_grid(images, captions, self.color, self.console.width):
+        for line in digit_grid(images, captions, self.color, self.console.width, shape):
             self.console.print(line)
 
     def finish(self, last, out: Path) -> None:
@@ -173,7 +173,7 @@ class JsonView:
             record.epoch, record.loss, record.train_acc, record.val_acc, record.test_acc, record.seconds))),
                "stopped_early": record.stopped_early})
 
-    def predictions(self, params, test: Split, count: int) -> None:
+    def predictions(self, params, test: Split, count: int, shape: tuple[int, int]) -> None:
         _, labels, predicted = sample_predictions(params, test, count)
         self.extra["predictions"] = [{"true": int(t), "predicted": int(p)} for t, p in zip(labels, predicted)]
 

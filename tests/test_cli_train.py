@@ -55,7 +55,7 @@ def test_checkpoint_holds_history_and_settings(small_mnist_dir):
     assert run(*SMALL, "--epochs", "2", "--data", str(small_mnist_dir), "--optimizer", "momentum").exit_code == 0
     checkpoint = load_checkpoint("model.npz")
     assert checkpoint.epoch == 2 and len(checkpoint.history) == 2
-    assert checkpoint.settings["optimizer"] == "momentum" and checkpoint.settings["lr"] == 0.05
+    assert checkpoint.config.optimizer == "momentum" and checkpoint.config.lr == 0.05
     assert checkpoint.params.arch.sizes == (784, 32, 10)
     assert len(checkpoint.opt_state.slots) == 1  # momentum's velocity
 
@@ -88,7 +88,7 @@ def test_another_seed_gives_another_model(small_mnist_dir):
         (["--optimizer", "rmsprop"], "--optimizer 'rmsprop' is not one of"),
         (["--data", "no/such/folder"], "no/such/folder: no such file or folder"),
         (["--resume", "missing.npz"], "missing.npz: no such checkpoint file"),
-        (["--out", "no/such/dir/m.npz"], "no/such/dir/m.npz: cannot write"),
+        (["--out", "no/such/dir/m.npz"], "no/such/dir: no such folder, so purenet cannot write m.npz"),
     ],
 )
 def test_user_mistakes_give_one_line_and_exit_2(small_mnist_dir, args, message):
@@ -114,8 +114,10 @@ def test_resume_of_a_finished_run_says_so(small_mnist_dir):
 
 def test_divergence_stops_with_a_clear_message(small_mnist_dir):
     result = run(*SMALL, "--epochs", "2", "--data", str(small_mnist_dir), "--optimizer", "sgd", "--lr", "1e30")
-    assert result.exit_code == 1
+    assert result.exit_code == 3  # its own code: not a user mistake (docs/cli.md)
     assert "the loss became" in result.stderr and "smaller --lr" in result.stderr
+    assert len(result.stderr.splitlines()) == 1 and "model.npz" not in result.stderr  # it wrote nothing: it names nothing
+    assert not Path("model.npz").exists()
 
 
 def test_ctrl_c_keeps_the_last_finished_epoch_and_exits_130(small_mnist_dir, monkeypatch):
@@ -132,7 +134,7 @@ def test_ctrl_c_keeps_the_last_finished_epoch_and_exits_130(small_mnist_dir, mon
     monkeypatch.setattr(train_command, "train", interrupted_after_one_epoch)
     result = run(*SMALL, "--epochs", "3", "--data", str(small_mnist_dir))
     assert result.exit_code == 130
-    assert "epoch 1 is saved in model.npz" in result.stderr
+    assert result.stderr.strip() == "interrupted: model.npz holds epoch 1; continue with: purenet train --resume model.npz"
     assert load_checkpoint("model.npz").epoch == 1
 
 

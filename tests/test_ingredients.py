@@ -127,9 +127,9 @@ def test_cli_ingredients_reach_the_checkpoint(cli):
     result = cli("--epochs", "2", "--dropout", "0.2", "--schedule", "cosine", "--warmup", "0.5",
                  "--augment", "affine", "--rotation", "5", "--optimizer", "momentum", "--json")
     assert result.exit_code == 0, result.output
-    settings = load_checkpoint("model.npz").settings
+    settings = load_checkpoint("model.npz").config.to_json()
     assert settings["dropout"] == 0.2 and settings["schedule"] == "cosine" and settings["warmup"] == 0.5
-    assert settings["augment"] == {"shift": 2.0, "rotation": 5.0, "scale": 0.1, "elastic_alpha": 0.0}
+    assert settings["augment"] == {"shift": 2.0, "rotation": 5.0, "scale": 0.1, "shear": 0.0, "elastic_alpha": 0.0, "elastic_sigma": 4.0}
 
 
 def test_cli_early_stopping_keeps_the_best(cli):
@@ -161,7 +161,7 @@ def test_cli_ingredient_mistakes_exit_2(cli, args, message):
 def test_preset_values_apply_unless_given(cli):
     result = cli("--preset", "softmax-regression", "--lr", "0.02", "--batch-size", "10", "--json")
     assert result.exit_code == 0, result.output
-    settings = load_checkpoint("model.npz").settings
+    settings = load_checkpoint("model.npz").config.to_json()
     # --layers was given by the fixture, --lr and --batch-size here; the rest comes from the preset
     assert settings["layers"] == [784, 32, 10] and settings["lr"] == 0.02 and settings["batch_size"] == 10
     assert settings["act"] == "identity" and settings["optimizer"] == "sgd" and settings["epochs"] == 1
