@@ -62,21 +62,35 @@ def _choice(choices) -> Any:
     return check
 
 
+MAX_WHOLE = 2**63 - 1
+"""The largest whole-number setting (a NumPy int64): anything larger is a typo or tampering."""
+
+
 def _whole(low: int) -> Any:
     def check(_instance, attribute, value) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ConfigError(attribute.name, f"must be a whole number >= {low}, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_WHOLE:
+            raise ConfigError(attribute.name, f"must be a whole number from {low} to {MAX_WHOLE}, got {_short(value)}")
 
     return check
+
+
+def _short(value: Any) -> str:
+    """``repr(value)``, cut short: a tampered file may hold a number of a thousand digits."""
+    text = repr(value) if not isinstance(value, int) or value.bit_length() < 200 else f"{str(value)[:12]}... ({len(str(value))} digits)"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _check_real(name: str, value: Any, low: float, high: float = math.inf, above: bool = False) -> None:
     """``value`` must be a finite number in [low, high] (in (low, high] with ``above``)."""
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not number or not math.isfinite(value) or value < low or value > high or (above and value == low):
+    try:
+        finite = number and math.isfinite(float(value))
+    except OverflowError:  # an int beyond any float
+        finite = False
+    if not finite or value < low or value > high or (above and value == low):
         bound = f"above {low:g}" if above else f">= {low:g}"
         limit = "" if high == math.inf else f" and at most {high:g}"
-        raise ConfigError(name, f"must be a finite number {bound}{limit}, got {value!r}")
+        raise ConfigError(name, f"must be a finite number {bound}{limit}, got {_short(value)}")
 
 
 def _real(low: float, high: float = math.inf, *, above: bool = False) -> Any:
@@ -96,12 +110,21 @@ def parse_layers(value: str | Sequence[int]) -> tuple[int, ...]:
     except (TypeError, ValueError):
         raise ConfigError("layers", f"must be comma-separated whole numbers such as 784,200,10, got {value!r}") from None
     if len(sizes) < 2 or min(sizes) < 1:
-        raise ConfigError("layers", f"needs at least an input and an output width, all positive, got {value!r}")
+        raise ConfigError("layers", f"needs at least an input and an output width, all positive, got {_short(value)}")
+    if max(sizes) > MAX_WHOLE:
+        raise ConfigError("layers", f"has a width above {MAX_WHOLE}, got {_short(value)}")
     return sizes
 
 
-_AUGMENT_RANGES = {"scale": (0.0, 0.9, False), "elastic_sigma": (0.0, math.inf, True)}
-"""Bounds other than "a finite number >= 0" (the default for every other Augmenter field)."""
+_AUGMENT_RANGES = {
+    "shift": (0.0, 1e4, False),
+    "rotation": (0.0, 360.0, False),
+    "scale": (0.0, 0.9, False),
+    "shear": (0.0, 100.0, False),
+    "elastic_alpha": (0.0, 1e4, False),
+    "elastic_sigma": (0.0, 1e3, True),
+}
+"""Bounds of each Augmenter field: generous, but finite enough that no arithmetic overflows."""
 
 
 def to_augmenter(value: Augmenter | Mapping[str, float] | None) -> Augmenter | None:
@@ -116,13 +139,17 @@ def to_augmenter(value: Augmenter | Mapping[str, float] | None) -> Augmenter | N
     if unknown:
         raise ConfigError("augment", f"has unknown fields {unknown}; known: {', '.join(AUGMENT_FIELDS)}")
     for name, number in value.items():
-        _check_real(name, number, *_AUGMENT_RANGES.get(name, (0.0, math.inf, False)))
+        _check_real(name, number, *_AUGMENT_RANGES[name])
     return Augmenter(**value)
 
 
 def augment_fields(augmenter: Augmenter) -> dict[str, float]:
     """The fields of ``augmenter`` a run's settings hold (all but the image shape)."""
     return {name: getattr(augmenter, name) for name in AUGMENT_FIELDS}
+
+
+MAX_EPOCHS = 1e9
+"""Bound of the settings counted in (fractional) epochs, so that epochs times steps stays an int."""
 
 
 # --- the record ---------------------------------------------------------------------------
@@ -147,8 +174,8 @@ class RunConfig:
     lr: float | None = attrs.field(default=None)
     weight_decay: float = attrs.field(default=0.0, validator=_real(0.0))
     schedule: str = attrs.field(default="step", validator=_choice(SCHEDULES))
-    warmup: float = attrs.field(default=0.0, validator=_real(0.0))
-    decay_every: float = attrs.field(default=1.0, validator=_real(0.0, above=True))
+    warmup: float = attrs.field(default=0.0, validator=_real(0.0, MAX_EPOCHS))
+    decay_every: float = attrs.field(default=1.0, validator=_real(0.0, MAX_EPOCHS, above=True))
     gamma: float = attrs.field(default=0.85, validator=_real(0.0, 1.0))
     dropout: float = attrs.field(default=0.0, validator=_real(0.0, 0.95))
     augment: Augmenter | None = attrs.field(default=MILD, converter=to_augmenter)
@@ -236,11 +263,14 @@ def check_fits(config: RunConfig, samples: int | None = None) -> None:
     """Raise ``ConfigError`` (field "layers") when the run cannot fit in the memory available."""
     needed, available = memory_needed(config, samples), available_memory()
     if available is not None and needed > available:
+        weights_alone = 4 * (3 + config.slots) * parameter_count(config.layers)
+        layers = ",".join(map(str, config.layers))
+        field, subject = ("layers", f"{layers}: training") if weights_alone > available else (
+            "batch_size", f"{config.batch_size}: training {layers} with it")
         raise ConfigError(
-            "layers",
-            f"{','.join(map(str, config.layers))} with batch size {config.batch_size} needs at least "
-            f"{_bytes(needed)} of memory to train ({parameter_count(config.layers):,} parameters, "
-            f"{config.optimizer}'s state, activations); {_bytes(available)} is available",
+            field,
+            f"{subject} needs at least {_bytes(needed)} of memory ({parameter_count(config.layers):,} parameters, "
+            f"{config.optimizer}'s state, a batch's activations); {_bytes(available)} is available",
         )
 
 

@@ -17,8 +17,8 @@ from purenet.config import (
 FLOAT_SETTINGS = {  # name: (a good value, bad values)
     "lr": (0.01, [0.0, -1.0, math.nan, math.inf]),
     "weight_decay": (1e-4, [-1e-9, math.nan, math.inf]),
-    "warmup": (1.0, [-1.0, math.nan, math.inf]),
-    "decay_every": (0.5, [0.0, -2.0, math.nan, math.inf]),
+    "warmup": (1.0, [-1.0, math.nan, math.inf, 1e308, 10**400]),
+    "decay_every": (0.5, [0.0, -2.0, math.nan, math.inf, 1e308]),
     "gamma": (0.5, [-0.1, 1.5, math.nan]),
     "dropout": (0.2, [-0.1, 0.99, math.nan]),
     "val_fraction": (0.1, [-0.1, 0.95, math.nan, math.inf]),
@@ -41,8 +41,15 @@ def test_whole_numbers_must_be_ints_in_range(name, low, offset, kind):
     value = kind(low + offset) if kind is not bool else True
     if kind is int and offset == 0:
         return
-    with pytest.raises(ConfigError, match=f"^{name} must be a whole number >= {low}"):
+    with pytest.raises(ConfigError, match=f"^{name} must be a whole number from {low} to "):
         RunConfig(**{name: value})
+
+
+@pytest.mark.parametrize("name", INT_SETTINGS)
+def test_whole_numbers_of_a_thousand_digits_are_refused_in_a_short_line(name):
+    with pytest.raises(ConfigError) as caught:
+        RunConfig(**{name: 10**1000})
+    assert "(1001 digits)" in str(caught.value) and len(str(caught.value)) < 120
 
 
 @pytest.mark.parametrize("name, value", [("act", "swish"), ("loss", "hinge"), ("init", "zeros"), ("optimizer", "lion"), ("schedule", "exp")])
@@ -62,7 +69,8 @@ def test_layers_are_parsed_from_text_or_any_sequence():
     assert RunConfig(layers="784, 200,10").layers == RunConfig(layers=[784, 200, 10]).layers == (784, 200, 10)
 
 
-@pytest.mark.parametrize("augment", [{"shift": math.nan}, {"rotation": -1.0}, {"scale": 0.95}, {"elastic_sigma": 0.0}, {"twist": 1.0}, "mild"])
+@pytest.mark.parametrize("augment", [{"shift": math.nan}, {"rotation": -1.0}, {"scale": 0.95}, {"elastic_sigma": 0.0},
+                                     {"twist": 1.0}, "mild", {"shift": 1e308}, {"rotation": 1e308}, {"elastic_alpha": 1e308}])
 def test_bad_augmentation_is_refused(augment):
     with pytest.raises(ConfigError):
         RunConfig(augment=augment)
@@ -89,9 +97,10 @@ configs = st.builds(
     act=st.sampled_from(["sigmoid", "relu", "tanh", "identity", "elu", "leaky_relu"]),
     optimizer=st.sampled_from(sorted(DEFAULT_LR)),
     lr=st.one_of(st.none(), st.floats(min_value=1e-12, max_value=10.0)),
-    epochs=st.integers(1, 10**6), batch_size=st.integers(1, 10**6), seed=st.integers(0, 2**64),
+    epochs=st.integers(1, 10**6), batch_size=st.integers(1, 10**6), seed=st.integers(0, 2**63 - 1),
     weight_decay=finite, warmup=finite, gamma=st.floats(0.0, 1.0), dropout=st.floats(0.0, 0.95),
-    augment=st.one_of(st.none(), st.fixed_dictionaries({"shift": finite, "rotation": finite, "scale": st.floats(0.0, 0.9)})),
+    augment=st.one_of(st.none(), st.fixed_dictionaries(
+        {"shift": st.floats(0.0, 1e4), "rotation": st.floats(0.0, 360.0), "scale": st.floats(0.0, 0.9)})),
     data=st.one_of(st.none(), st.just("/data/mnist")),
 )
 
@@ -125,6 +134,9 @@ def test_memory_check_refuses_the_impossible_and_passes_the_default():
     huge = RunConfig(layers=(784, 10**11, 10))
     assert parameter_count(huge.layers) == 784 * 10**11 + 10**11 + 10**11 * 10 + 10
     assert memory_needed(huge) > 10**15
-    with pytest.raises(ConfigError, match="^layers 784,100000000000,10 with batch size 128 needs at least .* PB"):
+    with pytest.raises(ConfigError, match="^layers 784,100000000000,10: training needs at least .* PB"):
         check_fits(huge)
+    with pytest.raises(ConfigError, match="^batch_size 10000000000000: training 784,200,200,10 with it needs at least"):
+        check_fits(RunConfig(batch_size=10**13))
     check_fits(RunConfig())  # a few MB
+    check_fits(RunConfig(batch_size=10**13), samples=60_000)  # a batch is never larger than the data
