@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import zipfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -27,7 +28,7 @@ import attrs
 import numpy as np
 
 from purenet.activations import ACTIVATIONS
-from purenet.config import RUN_SETTINGS, ConfigError, RunConfig
+from purenet.config import MAX_WHOLE, RUN_SETTINGS, ConfigError, RunConfig
 from purenet.files import atomic_write
 from purenet.losses import LOSSES
 from purenet.npzfile import read_npz
@@ -69,9 +70,13 @@ def _json_value(_instance, attribute, value) -> None:
 
 
 def _mappings(_instance, attribute, value) -> None:
-    if not all(isinstance(entry, Mapping) for entry in value):
-        raise ValueError(f"{attribute.name} must hold one mapping of metrics per epoch")
-    _json_value(_instance, attribute, [dict(entry) for entry in value])
+    """History: one mapping per epoch, of metric names to finite numbers (or None)."""
+    for entry in value:
+        if not isinstance(entry, Mapping) or not all(isinstance(key, str) for key in entry):
+            raise ValueError(f"{attribute.name} must hold one mapping of metric names per epoch, got {_shown(entry)}")
+        bad = [key for key, number in entry.items() if number is not None and not _number(number)]
+        if bad:
+            raise ValueError(f"{attribute.name} must hold finite numbers (or None), got {bad[0]}: {_shown(entry[bad[0]])}")
 
 
 def check_rng_state(state: Any) -> None:
@@ -199,12 +204,17 @@ def is_checkpoint(path: str | os.PathLike) -> bool:
 def load(path: str | os.PathLike) -> Checkpoint:
     """Read and validate the checkpoint at ``path``; ``CheckpointError`` names what is wrong."""
     path = Path(path)
-    if not path.is_file():
-        reason = "no such checkpoint file" if not path.exists() else "not a regular file"
-        raise CheckpointError(f"{path}: {reason}")
-    with open(path, "rb") as handle:
-        if handle.read(4) != ZIP_MAGIC:
-            raise CheckpointError(f"{path}: not an .npz file (a purenet checkpoint is a zip archive of arrays)")
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise CheckpointError(f"{path}: not a regular file (a folder, a pipe or a device), so not a checkpoint")
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such checkpoint file") from None
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot read ({error.strerror or error})") from None
+    if head != ZIP_MAGIC:
+        raise CheckpointError(f"{path}: not an .npz file (a purenet checkpoint is a zip archive of arrays)")
     try:
         arrays = read_npz(path, error=CheckpointError)
     except CheckpointError as error:
@@ -271,16 +281,33 @@ def _depth(value: Any) -> int:
 
 
 def _field(meta: Mapping, key: str, kind: type, ok, expected: str, where: str = "") -> Any:
-    """``meta[key]``, which must be of ``kind`` (bool is no int) and satisfy ``ok``."""
+    """``meta[key]``, which must be of ``kind`` (bool is no int; an int too big for int64 or a
+    float is no number either) and satisfy ``ok``."""
     if key not in meta:
         raise CheckpointError(f"metadata lacks {where}{key!r}")
     value = meta[key]
-    right_kind = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        right_kind, value = True, float(value)
+    if kind in (int, float) and _number(value):
+        right_kind = kind is float or isinstance(value, int)
+        value = float(value) if kind is float else value
+    else:
+        right_kind = isinstance(value, kind) and not isinstance(value, (int, float))
     if not right_kind or not ok(value):
-        raise CheckpointError(f"metadata {where}{key!r} is {value!r}; expected {expected}")
+        raise CheckpointError(f"metadata {where}{key!r} is {_shown(value)}; expected {expected}")
     return value
+
+
+def _number(value: Any) -> bool:
+    """A JSON number a checkpoint may hold: an int within int64, or a finite float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if isinstance(value, int):
+        return abs(value) <= MAX_WHOLE
+    return math.isfinite(value)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _read_arch(meta: Mapping) -> Arch:
@@ -293,7 +320,7 @@ def _read_arch(meta: Mapping) -> Arch:
 
 
 def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    return _number(value) and isinstance(value, int) and value >= 1
 
 
 def _expected_keys(arch: Arch, slots: int, has_best: bool) -> set[str]:
@@ -333,10 +360,8 @@ def _read_history(meta: Mapping) -> list[dict]:
     history = _field(meta, "history", list, lambda v: all(isinstance(h, dict) for h in v), "a list of objects")
     for entry in history:
         for key, value in entry.items():
-            if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)):
-                raise CheckpointError(f"metadata 'history' holds {key!r}: {value!r}; expected numbers")
-            if isinstance(value, float) and math.isinf(value):
-                raise CheckpointError(f"metadata 'history' holds {key!r}: {value!r}; expected finite numbers")
+            if value is not None and not _number(value):
+                raise CheckpointError(f"metadata 'history' holds {key!r}: {_shown(value)}; expected finite numbers")
     return history
 
 
