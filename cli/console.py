@@ -85,6 +85,14 @@ class PurenetGroup(TyperGroup):
         except Terminated as error:  # a command with nothing to save: stop at once, in one line
             what, code = stopped_by(error)
             say(f"purenet: {what}")
+        except MemoryError:  # the last net under the memory estimate of purenet.config
+            say("purenet: error: out of memory; try a smaller network (--layers) or --batch-size")
+            code = EXIT_USER_ERROR
+        except OSError as error:  # the last net for a file the system refuses; the commands check first
+            if error.filename is None:
+                raise
+            say(f"purenet: error: {error.filename}: {error.strerror or error}")
+            code = EXIT_USER_ERROR
         except usage_error as error:
             if type(error).__name__ == "NoArgsIsHelpError":  # bare `purenet`: the help, as asked for
                 typer.echo(error.ctx.get_help())

@@ -26,7 +26,7 @@ def run_download(folder: Path | None, given_mirrors: Sequence[str] = ()) -> Path
     what it kept. Exits 2 with one line on a failure, 130 on Ctrl-C.
     """
     folder = folder or default_data_dir()
-    existed = folder.is_dir()
+    existed = os.path.isdir(folder)  # os.path: never raises, even for a name too long
     kept = mnist_files(folder)
     try:
         if plain_output():
@@ -54,11 +54,8 @@ def ensure_default_data(folder: Path) -> None:
     """Fetch what the default data folder lacks of MNIST the first time it is needed."""
     if folder.is_dir() and not missing_idx_files(folder):
         return
-    missing = missing_idx_files(folder) if folder.is_dir() else []
-    if 0 < len(missing) < 4:
-        say(f"{folder} lacks {', '.join(missing)}: downloading only what is missing (or point --data at a copy you have)")
-    else:
-        say(f"MNIST is not in {folder}: downloading it (or point --data at a copy you have)")
+    # No announcement first: a download says each file as it starts, and a failure says it
+    # all in its one line (what is missing, where, and what to do offline).
     run_download(folder)
 
 

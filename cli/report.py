@@ -14,6 +14,7 @@ own to replace. A picture without it (one of the user's) is never replaced witho
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -57,9 +58,12 @@ def check_report_folder(folder: Path, force: bool) -> None:
     """Before any work: matplotlib is there, the folder can be made or written, no picture of the user's is in the way."""
     pyplot()
     try:
-        if folder.exists() and not folder.is_dir():
+        _check_usable(folder)
+        if os.path.islink(folder) and not os.path.exists(folder):
+            raise WriteRefused(f"{folder}: a broken symbolic link; --report needs a folder for its pictures")
+        if os.path.lexists(folder) and not os.path.isdir(folder):
             raise WriteRefused(f"{folder}: exists and is not a folder; --report needs a folder for its pictures")
-        if folder.is_dir():
+        if os.path.isdir(folder):
             for name in PICTURES:
                 check_target(folder / name, is_our_picture, what="a picture purenet wrote", force=force)
         else:
@@ -77,9 +81,19 @@ def drawable_shape(split: Split) -> tuple[int, int]:
     return shape
 
 
+def _check_usable(folder: Path) -> None:
+    """A name the system refuses (too long, a loop of links, through a file) is refused now."""
+    try:
+        os.stat(folder)
+    except FileNotFoundError:
+        pass
+    except OSError as error:
+        raise WriteRefused(f"{folder}: cannot be used as the report folder ({error.strerror or error})") from None
+
+
 def _nearest_existing(folder: Path) -> Path:
     for candidate in (folder, *folder.parents):
-        if candidate.exists():
+        if os.path.lexists(candidate):
             return candidate
     return Path(".")
 

@@ -128,7 +128,7 @@ def download_mnist(
 def mnist_files(folder: str | os.PathLike) -> dict[str, Path]:
     """The MNIST files ``folder`` holds, as purenet reads them: standard name -> file, for those present."""
     folder = Path(folder).expanduser()
-    if not folder.is_dir():
+    if not os.path.isdir(folder):  # os.path: False, never an error, for a name the system refuses
         return {}
     missing = set(missing_idx_files(folder))
     found = {}

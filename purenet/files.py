@@ -148,15 +148,15 @@ def check_target(path: str | os.PathLike, is_ours: Callable[[Path], bool], *, wh
     message). ``force=True`` allows replacing any regular file, never a folder or a device.
     """
     path = Path(path)
-    if path.is_symlink() and not path.exists():
-        raise WriteRefused(f"{path}: a broken symbolic link; remove it or choose another path")
     try:
         status = os.stat(path)
     except FileNotFoundError:
+        if os.path.islink(path):
+            raise WriteRefused(f"{path}: a broken symbolic link; remove it or choose another path") from None
         check_folder_writable(path.parent, purpose=f"write {path.name}")
         return path
-    except OSError as error:
-        raise WriteRefused(f"{path}: cannot check it ({error.strerror or error})") from None
+    except OSError as error:  # a name too long, a loop of links, a path through a file...
+        raise WriteRefused(f"{path}: cannot write there ({error.strerror or error})") from None
     if stat.S_ISDIR(status.st_mode):
         raise WriteRefused(f"{path}: is a folder; give a file name")
     if not stat.S_ISREG(status.st_mode):
@@ -173,8 +173,14 @@ def check_folder_writable(folder: str | os.PathLike, *, purpose: str = "write th
     (Permission bits alone do not tell: a read-only file system, or an administrator.)
     """
     folder = Path(folder)
-    if not folder.is_dir():
-        reason = "is not a folder" if folder.exists() else "no such folder"
+    try:
+        is_folder = stat.S_ISDIR(os.stat(folder).st_mode)
+        reason = "is not a folder"
+    except FileNotFoundError:
+        is_folder, reason = False, "no such folder"
+    except OSError as error:
+        is_folder, reason = False, f"cannot be used ({error.strerror or error})"
+    if not is_folder:
         raise WriteRefused(f"{folder}: {reason}, so purenet cannot {purpose}")
     probe = folder / f".purenet-probe.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
