@@ -19,28 +19,34 @@ from purenet.losses import get_loss
 from purenet.metrics import confusion_matrix, logits, per_class_accuracy
 
 
-def resolve_model(model: Optional[Path]) -> Path:
-    """The model to use: the one given, else the last one ``purenet train`` wrote (said on stderr)."""
+LAST_MODEL = "the last model purenet train wrote"
+
+
+def open_model(model: Optional[Path]) -> tuple[Path, Checkpoint, Optional[str]]:
+    """The checkpoint to use: ``model``, else the last one ``purenet train`` wrote.
+
+    Returns (its path, the checkpoint, a note to say once the command's checks have
+    passed: which model was picked, or None). Every problem is one line.
+    """
     if model is not None:
-        return model
+        return model, open_checkpoint(model), None
     found = last_model()
     if found is None:
         fail("no model given and none trained yet: run `purenet train` or pass a checkpoint file")
-    say(f"using {found} (the last model purenet train wrote)")
-    return found
+    return found, open_checkpoint(found, f" ({LAST_MODEL})"), f"using {found} ({LAST_MODEL})"
 
 
-def open_checkpoint(path: Path) -> Checkpoint:
+def open_checkpoint(path: Path, what: str = "") -> Checkpoint:
+    """The one way a command opens a checkpoint: loaded and checked, or one line and exit 2."""
     try:
         return load_checkpoint(path)
     except CheckpointError as error:
-        fail(str(error))
+        fail(f"{error}{what}")
 
 
 def run_evaluate(model: Optional[Path], data: Optional[Path], json_output: bool, report: Optional[Path] = None,
                  force: bool = False) -> None:
-    model = resolve_model(model)
-    checkpoint = open_checkpoint(model)
+    model, checkpoint, note = open_model(model)
     if report is not None:
         from purenet.cli.report import check_report_folder, drawable_shape
 
@@ -49,6 +55,9 @@ def run_evaluate(model: Optional[Path], data: Optional[Path], json_output: bool,
     split, part = _held_out(data, checkpoint.model.arch.sizes)
     if report is not None:
         drawable_shape(split)
+    for line in (note, None if part == "test" else f"{data} has no test part: evaluating on its training images"):
+        if line:
+            say(line)  # every check has passed: now the notes
     z = logits(checkpoint.model, split.images)  # the one pass through the network
     loss = get_loss(checkpoint.model.arch.loss).value(z, split.labels)
     predicted = z.argmax(axis=1)
@@ -87,8 +96,6 @@ def _held_out(data: Path, sizes: tuple[int, ...]) -> tuple[Split, str]:
         fail(f"{data}: images have {split.images.shape[1]} pixels but the model expects {pixels}")
     if len(split) and int(split.labels.max()) >= outputs:
         fail(f"{data}: {part} labels go up to {int(split.labels.max())} but the model has only {outputs} outputs")
-    if part == "train":
-        say(f"{data} has no test part: evaluating on its training images")
     return split, part
 
 

@@ -21,8 +21,8 @@ from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
-from purenet.cli.console import EXIT_USER_ERROR, fail, plain_output, stdout_console
-from purenet.cli.evaluate import open_checkpoint, resolve_model
+from purenet.cli.console import EXIT_USER_ERROR, fail, plain_output, say, stdout_console
+from purenet.cli.evaluate import open_model
 from purenet.image import ImageError, load_digit
 from purenet.network import predict
 
@@ -33,9 +33,13 @@ def run_predict(images: Sequence[Path], model: Optional[Path], show: bool, json_
     """Answer every readable image; each one that cannot be read gets one line on stderr, and exit 2 at the end.
 
     The model is checked before any image is read."""
-    params = open_checkpoint(resolve_model(model)).model
+    path, checkpoint, note = open_model(model)
+    params = checkpoint.model
     if params.arch.sizes[0] != 784:
-        fail(f"the model reads {params.arch.sizes[0]} pixels per image; predict prepares 28x28 = 784")
+        fail(f"{path}: the model reads {params.arch.sizes[0]} pixels per image; predict prepares 28x28 = 784 "
+             "(give --model a checkpoint trained on 28x28 images)")
+    if note:
+        say(note)
     console = None if json_output else stdout_console()
     failed = False
     for path, problem in _inputs(images):
