@@ -134,7 +134,9 @@ def one_line_warnings() -> Iterator[None]:
 
 
 class Terminated(BaseException):
-    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C, so files are left whole and locks released."""
+    """A signal to stop arrived (SIGINT, SIGTERM, SIGHUP): unwind, so files are left whole and
+    locks released, and end with one line. (Raised in place of KeyboardInterrupt for Ctrl-C too,
+    so that every command, not only those that catch it, can say in one line that it stopped.)"""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
@@ -147,8 +149,8 @@ def _raise_terminated(signum, _frame) -> None:
 
 @contextlib.contextmanager
 def signals_as_interrupts() -> Iterator[None]:
-    """Within the block, SIGTERM and SIGHUP raise ``Terminated`` (Ctrl-C raises KeyboardInterrupt)."""
-    handled = [s for s in SIGNAL_NAMES if s != signal.SIGINT]
+    """Within the block, SIGINT (Ctrl-C), SIGTERM and SIGHUP raise ``Terminated``."""
+    handled = list(SIGNAL_NAMES)
     try:
         previous = {s: signal.signal(s, _raise_terminated) for s in handled}
     except ValueError:  # not the main thread (an embedding program): leave signals alone
