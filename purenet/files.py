@@ -5,6 +5,8 @@
     check_folder_writable(folder)          refuse, before any work, a folder we could not write into
     OutputLock(path)                       an advisory lock held while a run writes ``path``
     make_folder(folder) / remove_made(...) create missing folders, and remove them again if the work fails
+    open_regular(path, error_type)         open a file to read, refusing (never blocking on) a FIFO or device
+    read_into(stream, array)               fill an array from a stream a chunk at a time; the bytes read
 
 ``atomic_write`` lets ``write`` fill a temporary file in the same folder, flushes
 it to disk, renames it over ``path`` in one step (``os.replace``), then flushes
@@ -27,7 +29,7 @@ import re
 import secrets
 import stat
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import IO, BinaryIO, Callable, Optional
 
 try:  # advisory locks exist on POSIX systems; elsewhere OutputLock does nothing
     import fcntl
@@ -289,3 +291,87 @@ class OutputLock:
             return False
         mine = os.fstat(fd)
         return (on_disk.st_dev, on_disk.st_ino) == (mine.st_dev, mine.st_ino)
+
+
+# --- reading without ever blocking ------------------------------------------------------------
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def file_kind(mode: int) -> str:
+    """What a ``st_mode`` is, in words: 'a regular file', 'a named pipe (FIFO)', 'a folder'..."""
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    return next((name for test, name in _KINDS if test(mode)), "a special file")
+
+
+def cannot_read(error: OSError) -> str:
+    """The default wording of an ``OSError`` met while opening a file to read."""
+    return f"cannot read ({error.strerror or error})"
+
+
+def open_regular(
+    path: str | os.PathLike, error_type: type[Exception] = ValueError, *, expected: str = "a regular file",
+    problem: Optional[Callable[[OSError], str]] = None,
+) -> BinaryIO:
+    """Open ``path`` for reading in binary, only if it is a regular file.
+
+    Anything else (a folder, FIFO, socket or device) raises ``error_type("PATH: is a named
+    pipe (FIFO), not EXPECTED")`` without being opened for reading, and the file is opened
+    non-blocking and checked again, so that one swapped for a FIFO in between still cannot
+    make the read wait forever for a writer. ``problem(error)`` words an ``OSError``
+    (default ``cannot_read``).
+    """
+    problem = problem or cannot_read
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        raise error_type(f"{path}: {problem(error)}") from None
+    except ValueError as error:  # a NUL character in the name
+        raise error_type(f"{path}: not a usable file name ({error})") from None
+    if not stat.S_ISREG(mode):
+        raise error_type(f"{path}: is {file_kind(mode)}, not {expected}")
+    try:
+        handle = open(path, "rb", opener=_open_nonblocking)
+    except OSError as error:
+        raise error_type(f"{path}: {problem(error)}") from None
+    try:
+        mode = os.fstat(handle.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            raise error_type(f"{path}: is {file_kind(mode)}, not {expected}")
+        os.set_blocking(handle.fileno(), True)
+    except OSError as error:
+        handle.close()
+        raise error_type(f"{path}: {problem(error)}") from None
+    except BaseException:
+        handle.close()
+        raise
+    return handle
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+
+
+READ_CHUNK = 1 << 20
+"""Bytes read at a time by ``read_into``: large enough to be fast, small enough to stay cheap."""
+
+
+def read_into(stream: IO[bytes], array) -> int:
+    """Read ``stream`` into ``array``'s bytes until it is full or the stream ends; return the
+    bytes read (fewer than ``array.nbytes``: the stream was short). No copy, no new array."""
+    buffer = memoryview(array).cast("B")
+    done = 0
+    while done < len(buffer):
+        got = stream.readinto(buffer[done : done + READ_CHUNK])
+        if not got:
+            break
+        done += got
+    return done

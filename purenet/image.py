@@ -41,12 +41,13 @@ from a photo, in steps that each answer something real photos get wrong:
 from __future__ import annotations
 
 import os
-import stat
 import warnings
 from typing import BinaryIO, Iterator
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from purenet.files import open_regular
 
 WORK_SIZE = 400
 """Long side, in pixels, at which a photo is analysed (larger images are shrunk first)."""
@@ -123,15 +124,6 @@ def load_digit(path: str | os.PathLike, warned: list[str] | None = None) -> np.n
     return digit
 
 
-_NOT_REGULAR = (
-    (stat.S_ISDIR, "is a directory, not an image file"),
-    (stat.S_ISFIFO, "is a named pipe (FIFO), not an image file"),
-    (stat.S_ISSOCK, "is a socket, not an image file"),
-    (stat.S_ISCHR, "is a character device, not an image file"),
-    (stat.S_ISBLK, "is a block device, not an image file"),
-)
-
-
 def _open(path: str | os.PathLike) -> Image.Image:
     """Decode ``path`` and turn it upright (EXIF orientation) into an image in memory, the
     file closed. JPEGs are decoded at a reduced size (DCT scaling): much faster for photos."""
@@ -152,27 +144,12 @@ def _open(path: str | os.PathLike) -> Image.Image:
 
 
 def _open_regular_file(path: str | os.PathLike) -> BinaryIO:
-    """``path`` opened for binary reading, once ``os.stat`` says it is a regular, non-empty
-    file. A FIFO, socket, device or folder is refused without being opened for reading;
-    the file is opened non-blocking and checked again, in case it was replaced meanwhile."""
+    """``path`` opened for binary reading, once it is known to be a regular, non-empty file
+    (``purenet.files.open_regular``: a FIFO, socket, device or folder is never opened)."""
+    file = open_regular(path, ImageError, expected="an image file", problem=lambda error: _os_problem(error, path))
     try:
-        info = os.stat(path)
-    except OSError as error:
-        raise ImageError(f"{path}: {_os_problem(error, path)}") from None
-    except ValueError as error:  # a NUL character in the name
-        raise ImageError(f"{path}: not a usable file name ({error})") from None
-    _check_regular(path, info)
-    try:
-        file = open(path, "rb", opener=_open_nonblocking)
-    except OSError as error:
-        raise ImageError(f"{path}: {_os_problem(error, path)}") from None
-    try:
-        info = os.fstat(file.fileno())
-        _check_regular(path, info)
-        if info.st_size == 0:
+        if os.fstat(file.fileno()).st_size == 0:
             raise ImageError(f"{path}: the file is empty (0 bytes)")
-        if _NONBLOCK:
-            os.set_blocking(file.fileno(), True)
     except OSError as error:
         file.close()
         raise ImageError(f"{path}: {_os_problem(error)}") from None
@@ -180,21 +157,6 @@ def _open_regular_file(path: str | os.PathLike) -> BinaryIO:
         file.close()
         raise
     return file
-
-
-_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
-
-
-def _open_nonblocking(path: str, flags: int) -> int:
-    return os.open(path, flags | _NONBLOCK)
-
-
-def _check_regular(path: str | os.PathLike, info: os.stat_result) -> None:
-    """Raise ``ImageError`` unless ``info`` (of ``path``) is a regular file's."""
-    if stat.S_ISREG(info.st_mode):
-        return
-    problem = next((problem for test, problem in _NOT_REGULAR if test(info.st_mode)), "not a regular file")
-    raise ImageError(f"{path}: {problem}")
 
 
 def _os_problem(error: OSError, path: str | os.PathLike | None = None) -> str:
@@ -208,7 +170,7 @@ def _os_problem(error: OSError, path: str | os.PathLike | None = None) -> str:
     if isinstance(error, NotADirectoryError):
         return "no such file (a part of the path before it is not a directory)"
     if isinstance(error, IsADirectoryError):
-        return "is a directory, not an image file"
+        return "is a folder, not an image file"
     return f"cannot open it ({_one_line(error.strerror or str(error))})"
 
 

@@ -39,7 +39,8 @@ from typing import IO
 import numpy as np
 import numpy.lib.format as npy_format
 
-from purenet.data.splits import DataError, open_regular
+from purenet.data.splits import DataError
+from purenet.files import open_regular, read_into
 
 try:  # an optional module of a Python build
     from lzma import LZMAError
@@ -67,7 +68,6 @@ _COMPRESSIONS = {
     zipfile.ZIP_BZIP2: "bzip2",
     zipfile.ZIP_LZMA: "LZMA",
 }
-_CHUNK = 1 << 20
 
 _READ_ERRORS = (
     zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, ValueError, OSError, NotImplementedError,
@@ -191,7 +191,10 @@ def _read_member(path: Path, stream: IO[bytes], info: zipfile.ZipInfo, key: str,
                     f"({claimed} bytes), the member holds {held} bytes of data")
     array = np.empty(count, dtype=dtype)
     if claimed:
-        _fill(path, stream, array.view(np.uint8), key, error)
+        expected = array.nbytes
+        found = read_into(stream, array.reshape(-1).view(np.uint8))
+        if found < expected:
+            raise error(f"{path}: {key!r} is truncated: {expected} bytes of data expected, {found} found")
     if stream.read(1):  # cannot happen once sizes agree; reading to the end checks the CRC-32
         raise error(f"{path}: {key!r} holds more data than its header's shape {shape}")
     return array.reshape(shape[::-1]).transpose() if fortran_order else array.reshape(shape)
@@ -229,17 +232,6 @@ def _private_header_reader():
 
 
 _read_any_header = _private_header_reader()
-
-
-def _fill(path: Path, stream: IO[bytes], view: np.ndarray, key: str, error: type[Exception]) -> None:
-    """Read exactly ``len(view)`` bytes of ``stream`` into ``view``, a chunk at a time."""
-    buffer = memoryview(view)
-    done = 0
-    while done < len(buffer):
-        got = stream.readinto(buffer[done : done + _CHUNK])
-        if not got:
-            raise error(f"{path}: {key!r} is truncated: {len(buffer)} bytes of data expected, {done} found")
-        done += got
 
 
 def _dtype_name(dtype: np.dtype) -> str:

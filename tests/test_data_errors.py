@@ -177,14 +177,6 @@ def test_an_empty_file(error_of, tmp_path, name, words):
     assert_names(error_of(path), path, words)
 
 
-def test_permission_denied_as_os_access_says(tmp_path, tiny, monkeypatch):
-    npz = tmp_path / "mnist.npz"
-    np.savez(npz, images=tiny.train.images, labels=tiny.train.labels)
-    real_access = os.access
-    monkeypatch.setattr(os, "access", lambda path, mode, **kw: Path(path) != npz and real_access(path, mode, **kw))
-    assert_names(str(pytest.raises(DataError, load, npz).value), npz, "cannot read (Permission denied)")
-
-
 def test_permission_denied(error_of, tmp_path, tiny, refuse_to_open):
     idx = write_idx_folder(tmp_path / "idx", tiny, gz=True)
     refuse_to_open(idx / "t10k-labels-idx1-ubyte.gz")

@@ -427,7 +427,7 @@ def test_what_is_not_a_regular_file_is_refused_without_being_read(tmp_path, monk
     elif kind == "socket":
         path, problem = _socket(tmp_path, monkeypatch)
     elif kind == "directory":
-        path, problem = tmp_path, "is a directory, not an image file"
+        path, problem = tmp_path, "is a folder, not an image file"
     else:
         path, problem = Path(kind), "is a character device, not an image file"
     opened = []

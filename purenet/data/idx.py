@@ -21,6 +21,7 @@ from typing import IO, Iterator
 import numpy as np
 
 from purenet.data.splits import DataError, Dataset, Split, make_dataset, open_regular
+from purenet.files import READ_CHUNK, read_into
 from purenet.records import readonly
 
 IDX_NAMES = {
@@ -36,7 +37,7 @@ _IDX_TYPES = {0x08: "unsigned bytes", 0x09: "signed bytes", 0x0B: "int16", 0x0C:
 _MAX_DIMS = 32  # NumPy's own limit is 32 or 64; MNIST uses 3
 _GZIP_MAGIC = b"\x1f\x8b"
 _GZIP_MIN_SIZE = 18  # a 10-byte header and an 8-byte trailer (CRC-32, ISIZE)
-_CHUNK = 1 << 20
+
 _DEFLATE_MAX_RATIO = 1032  # deflate never expands more than this: bounds what a .gz can hold
 
 
@@ -179,7 +180,7 @@ def _wrong_size(path: Path, shape: tuple[int, ...], promised: int, held: int) ->
 
 def _count_bytes(stream: IO[bytes]) -> int:
     """How many bytes are left in ``stream``, read a chunk at a time into one reused buffer."""
-    buffer = bytearray(_CHUNK)
+    buffer = bytearray(READ_CHUNK)
     count = 0
     while got := stream.readinto(buffer):
         count += got
@@ -187,13 +188,9 @@ def _count_bytes(stream: IO[bytes]) -> int:
 
 
 def _fill(path: Path, stream: IO[bytes], array: np.ndarray) -> None:
-    """Read exactly ``array.nbytes`` bytes of ``stream`` into ``array``, in chunks."""
-    view = memoryview(array.reshape(-1))
-    done = 0
-    while done < len(view):
-        got = stream.readinto(view[done : done + _CHUNK])
-        if not got:
-            raise DataError(f"{path}: truncated: header promises {len(view)} bytes of data, found {done}")
-        done += got
+    """Read exactly ``array.nbytes`` bytes of ``stream`` into ``array``, a chunk at a time."""
+    found = read_into(stream, array.reshape(-1))
+    if found < array.nbytes:
+        raise DataError(f"{path}: truncated: header promises {array.nbytes} bytes of data, found {found}")
     if stream.read(1):  # also lets gzip check its CRC at the end of the stream
         raise DataError(f"{path}: more data than the header's shape {array.shape} promises")

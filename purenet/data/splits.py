@@ -21,6 +21,8 @@ from typing import BinaryIO, Iterator
 import attrs
 import numpy as np
 
+from purenet import files
+from purenet.files import cannot_read, file_kind
 from purenet.records import readonly
 
 
@@ -96,57 +98,13 @@ def make_dataset(train: Split, test: Split | None, source: Path) -> Dataset:
 
 def open_error(path: Path, error: OSError, error_type: type[Exception] = DataError) -> Exception:
     """The one-line error for a file the operating system would not let us read."""
-    return error_type(f"{path}: cannot read ({error.strerror or error})")
-
-
-_KINDS = (
-    (stat.S_ISFIFO, "a named pipe (FIFO)"),
-    (stat.S_ISSOCK, "a socket"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISDIR, "a folder"),
-)
-
-
-def file_kind(mode: int) -> str:
-    """What a ``st_mode`` is, in words: 'a regular file', 'a named pipe (FIFO)', ..."""
-    if stat.S_ISREG(mode):
-        return "a regular file"
-    return next((name for test, name in _KINDS if test(mode)), "a special file")
+    return error_type(f"{path}: {cannot_read(error)}")
 
 
 def open_regular(path: Path, error_type: type[Exception] = DataError) -> BinaryIO:
-    """Open ``path`` for reading in binary, only if it is a regular file.
-
-    Anything else (a folder, FIFO, socket or device) raises ``error_type`` without being
-    opened; and the file is opened non-blocking, then checked again, so that one swapped
-    for a FIFO in between still cannot make the read wait forever for a writer.
-    """
-    try:
-        mode = os.stat(path).st_mode
-    except OSError as error:
-        raise open_error(path, error, error_type) from None
-    if not stat.S_ISREG(mode):
-        raise error_type(f"{path}: {file_kind(mode)}, not a regular file")
-    if not os.access(path, os.R_OK):
-        raise error_type(f"{path}: cannot read (Permission denied)")
-    try:
-        handle = open(path, "rb", opener=_open_nonblocking)
-    except OSError as error:
-        raise open_error(path, error, error_type) from None
-    try:
-        mode = os.fstat(handle.fileno()).st_mode
-    except OSError as error:
-        handle.close()
-        raise open_error(path, error, error_type) from None
-    if not stat.S_ISREG(mode):
-        handle.close()
-        raise error_type(f"{path}: {file_kind(mode)}, not a regular file")
-    return handle
-
-
-def _open_nonblocking(path: str, flags: int) -> int:
-    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+    """``purenet.files.open_regular`` raising ``DataError`` (or ``error_type``): a FIFO or a
+    device is refused, never opened for reading, so reading a data file never blocks."""
+    return files.open_regular(path, error_type)
 
 
 def split_validation(
