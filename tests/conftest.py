@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
+from http.server import ThreadingHTTPServer
 from pathlib import Path
+from typing import Iterator
 
 # One BLAS thread for the suite (before NumPy loads): on a shared 2-core machine a
 # second BLAS thread that waits for a busy core can make a small product 10x slower.
@@ -72,3 +77,39 @@ def isolated(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+class Blocked(Exception):
+    """The code under test waited (for a FIFO's writer, say): raised by ``fail_if_blocked``."""
+
+
+@contextlib.contextmanager
+def fail_if_blocked(seconds: int) -> Iterator[None]:
+    """Raise ``Blocked`` in the block after ``seconds`` (SIGALRM), so a hang fails the test instead of the suite."""
+    if not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def blocked(_signum, _frame):
+        raise Blocked(f"blocked for {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, blocked)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def serve_locally(handler) -> Iterator[str]:
+    """An HTTP server on 127.0.0.1 (never an outside address) answering with ``handler``; yields its URL."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

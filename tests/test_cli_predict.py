@@ -11,7 +11,6 @@ import io
 import json
 import os
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -23,6 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
+from conftest import Blocked, fail_if_blocked
 
 from purenet.cli.app import app
 
@@ -31,27 +31,11 @@ pytestmark = pytest.mark.usefixtures("isolated")
 needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo")
 
 
-class Blocked(Exception):
-    """The command under test waited for input: raised by the alarm below."""
-
-
 @pytest.fixture(autouse=True)
 def no_blocking():
     """Fail (instead of hanging the suite) if a test blocks for 60 s, e.g. reading a FIFO."""
-    if not hasattr(signal, "SIGALRM"):
+    with fail_if_blocked(60):
         yield
-        return
-
-    def blocked(_signum, _frame):
-        raise Blocked("the command blocked")
-
-    previous = signal.signal(signal.SIGALRM, blocked)
-    signal.alarm(60)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def predict(*args: str):

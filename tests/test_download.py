@@ -11,12 +11,11 @@ The server, a thread in the test session, plays several mirrors, one per path pr
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-from conftest import MNIST_DIR
+from conftest import MNIST_DIR, serve_locally
 
 from purenet.data import load
 from purenet.download import SHA256, DownloadError, download_mnist, ensure_mnist
@@ -57,12 +56,8 @@ class Mirrors(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Mirrors)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_locally(Mirrors) as url:
+        yield url
 
 
 @pytest.fixture

@@ -17,13 +17,12 @@ import shutil
 import stat
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 import typer
-from conftest import MNIST_DIR
+from conftest import MNIST_DIR, serve_locally
 
 import purenet.download as download
 from purenet.data import missing_idx_files
@@ -57,12 +56,8 @@ class Server(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Server)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_locally(Server) as url:
+        yield url
 
 
 @pytest.fixture

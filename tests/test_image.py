@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
+from conftest import fail_if_blocked
 
 from purenet import Adam, init, predict, train
 from purenet.image import BOX, ImageError, ImageWarning, load_digit, preprocess
@@ -386,22 +387,8 @@ def test_a_directory_raises_naming_it(tmp_path):
 @pytest.fixture
 def no_blocking():
     """Fail (instead of hanging the suite) if the test blocks for 30 s, e.g. opening a FIFO."""
-    import signal
-
-    if not hasattr(signal, "SIGALRM"):
+    with fail_if_blocked(30):
         yield
-        return
-
-    def blocked(_signum, _frame):
-        raise TimeoutError("load_digit blocked")
-
-    previous = signal.signal(signal.SIGALRM, blocked)
-    signal.alarm(30)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _fifo(tmp_path):

@@ -17,14 +17,13 @@ import os
 import shutil
 import signal
 import subprocess
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import MNIST_DIR, write_idx
+from conftest import MNIST_DIR, serve_locally, write_idx
 from purenet.checkpoint import load as load_checkpoint
 from purenet.cli.app import app
 from test_cli_train import installed_purenet
@@ -149,10 +148,8 @@ class _Mirror(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def mirror():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Mirror)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
+    with serve_locally(_Mirror) as url:
+        yield url + "/"
 
 
 def test_a_default_folder_missing_one_file_gets_only_that_file(isolated, mnist, mirror, monkeypatch):

@@ -28,7 +28,8 @@ from purenet.data.csvfiles import CSV_NAMES, is_csv, is_csv_folder, load_csv, lo
 from purenet.data.folders import IMAGE_LAYOUTS, IMAGE_SIZE, is_image_folder, load_image_folder, read_class_folders, read_image
 from purenet.data.idx import IDX_NAMES, is_idx_folder, load_idx_folder, missing_idx_files, read_idx
 from purenet.data.npz import NPZ_LAYOUTS, is_npz, load_npz
-from purenet.data.splits import DataError, Dataset, Split, batches, file_kind, open_error, split_validation, to_float
+from purenet.data.splits import DataError, Dataset, Split, batches, open_error, split_validation, to_float
+from purenet.files import file_kind
 
 
 @attrs.frozen

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from purenet.data.splits import DataError, Dataset, Split, file_kind, make_dataset, open_error, open_regular
+from purenet.data.splits import DataError, Dataset, Split, make_dataset, open_error, open_regular
+from purenet.files import file_kind
 
 IMAGE_LAYOUTS = (("train", ("test",)), ("trainingSet", ("testSet", "testingSet")))
 """Folder pairs (train, possible test names) that may hold class folders ``0/``, ``1/``, ..."""

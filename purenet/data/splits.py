@@ -13,8 +13,6 @@ blocking on a FIFO or a device), ``open_error`` and ``make_dataset``.
 from __future__ import annotations
 
 import math
-import os
-import stat
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -22,7 +20,7 @@ import attrs
 import numpy as np
 
 from purenet import files
-from purenet.files import cannot_read, file_kind
+from purenet.files import cannot_read
 from purenet.records import readonly
 
 
