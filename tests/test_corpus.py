@@ -42,6 +42,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from conftest import Blocked, fail_if_blocked
 from corpus_cases import CASES, OFFLINE_MIRROR, Case, World, idx_folder, png_bytes
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="the corpus uses FIFOs and signals (POSIX)")
@@ -162,22 +163,10 @@ def here(isolated, monkeypatch) -> Path:
     return isolated
 
 
-class Blocked(Exception):
-    """The command under test ran for BLOCK_SECONDS: it waits for something (a FIFO...)."""
-
-
 @pytest.fixture(autouse=True)
 def no_blocking():
-    def blocked(_signum, _frame):
-        raise Blocked(f"the command blocked for {BLOCK_SECONDS} s")
-
-    previous = signal.signal(signal.SIGALRM, blocked)
-    signal.alarm(BLOCK_SECONDS)
-    try:
+    with fail_if_blocked(BLOCK_SECONDS):
         yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 # --- running one command -------------------------------------------------------------------------
