@@ -16,16 +16,6 @@ SIDE = 28
 GAP = "  "
 
 
-def image_shape(split) -> tuple[int, int] | None:
-    """A split's image (rows, columns): as its source says, else square when the pixel count is one."""
-    shape = getattr(split, "image_shape", None)
-    if shape is not None:
-        return tuple(shape)
-    pixels = split.images.shape[1]
-    side = int(round(pixels**0.5))
-    return (side, side) if side * side == pixels else None
-
-
 def digit_rows(image: np.ndarray, color: bool, shape: tuple[int, int] = (SIDE, SIDE)) -> list[Text]:
     """One digit, flat (H*W,) or (H, W) uint8 -> ceil(H / 2) lines of W cells (MNIST: 14 of 28)."""
     pixels = np.asarray(image, dtype=np.uint8).reshape(shape)

@@ -21,7 +21,6 @@ from typing import Sequence
 import numpy as np
 
 from purenet.cli.console import fail
-from purenet.cli.digits import image_shape
 from purenet.data import Split
 from purenet.files import WriteRefused, atomic_write, check_folder_writable, check_target, make_folder, remove_made
 
@@ -74,7 +73,7 @@ def check_report_folder(folder: Path, force: bool) -> None:
 
 def drawable_shape(split: Split) -> tuple[int, int]:
     """The images' (rows, columns), or one line saying --report cannot draw them."""
-    shape = image_shape(split)
+    shape = split.shape_or_square
     if shape is None:
         fail(f"--report draws the misclassified digits, but the images' height and width are unknown "
              f"({split.images.shape[1]} pixels each, not a square)")

@@ -30,6 +30,8 @@ _HOMES = {
     "purenet.records": ["Arch", "Cache", "Dense", "DenseCache", "Grads", "Params", "tree_map"],
     "purenet.metrics": ["confusion_matrix", "evaluate"],
     "purenet.training": ["EpochRecord", "Progress", "TrainingDiverged", "train", "train_step"],
+    "purenet.config": ["ConfigError", "PRESETS", "RunConfig", "preset"],
+    "purenet.run": ["Run", "checkpoint_after", "prepare", "prepare_resumed", "resume", "start"],
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
@@ -56,11 +58,13 @@ if TYPE_CHECKING:  # what static checkers and IDEs see
     from purenet.records import Arch, Cache, Dense, DenseCache, Grads, Params, tree_map
     from purenet.metrics import confusion_matrix, evaluate
     from purenet.training import EpochRecord, Progress, TrainingDiverged, train, train_step
+    from purenet.config import ConfigError, PRESETS, RunConfig, preset
+    from purenet.run import Run, checkpoint_after, prepare, prepare_resumed, resume, start
 
 __version__ = "0.1.0"
 
 __all__ = [
-    # the design card's functions
+    # the pure functions of one training step
     "init",
     "forward",
     "backward",
@@ -92,6 +96,17 @@ __all__ = [
     "EpochRecord",
     "Progress",
     "TrainingDiverged",
+    # a whole run, as `purenet train` does it
+    "RunConfig",
+    "ConfigError",
+    "PRESETS",
+    "preset",
+    "Run",
+    "prepare",
+    "prepare_resumed",
+    "start",
+    "resume",
+    "checkpoint_after",
     # data
     "Dataset",
     "Split",

@@ -1,6 +1,7 @@
 """A training run as a value: ``RunConfig``, every setting of a run, checked on construction.
 
     RunConfig(layers=(784, 200, 10), act="sigmoid", lr=0.1, ...)   # ConfigError on a bad value
+    preset("best", seed=3)                                          # a named recipe, some settings changed
     RunConfig.from_json(mapping) / config.to_json()                 # the form checkpoints store
     memory_needed(config) / available_memory()                      # refuse a run that cannot fit
 
@@ -42,13 +43,28 @@ AUGMENT_FIELDS = ("shift", "rotation", "scale", "shear", "elastic_alpha", "elast
 MILD = Augmenter(shift=1.0, rotation=8.0, scale=0.08, elastic_alpha=0.0)
 """The default augmentation: shift 1 pixel, rotate 8 degrees, scale 8% (docs/results.md)."""
 
+AUGMENTATIONS: dict[str, Augmenter | None] = {
+    "none": None,
+    "mild": MILD,
+    "affine": Augmenter(shift=2.0, rotation=10.0, scale=0.1, elastic_alpha=0.0),
+    "elastic": Augmenter(shift=2.0, rotation=10.0, scale=0.1, elastic_alpha=34.0, elastic_sigma=4.0),
+}
+"""Named augmentations (``purenet train --augment NAME``); docs/results.md says where the magnitudes come from.
+The elastic one is Simard, Steinkraus & Platt (2003)'s distortion on top of the affine one."""
+
 
 class ConfigError(ValueError):
-    """A run setting is missing or out of range; ``field`` names it, ``problem`` says what is wrong."""
+    """A run setting is missing or out of range; ``field`` names it, ``problem`` says what is wrong.
 
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field} {problem}")
-        self.field, self.problem = field, problem
+    The message is ``{before}{field} {problem}``: ``before`` says what came first where the
+    setting is not the subject (``data.npz: images have 400 pixels but layers starts with
+    784``), so that a program with other names for the settings (the command line's
+    ``--layers``) can say the same with its own.
+    """
+
+    def __init__(self, field: str, problem: str, before: str = "") -> None:
+        super().__init__(f"{before}{field} {problem}")
+        self.field, self.problem, self.before = field, problem, before
 
 
 # --- validators: each names the setting and says what it must be ---------------------------
@@ -222,6 +238,41 @@ class RunConfig:
 
 RUN_SETTINGS = tuple(field.name for field in attrs.fields(RunConfig))
 """The names of a run's settings, in order."""
+
+
+# --- named recipes ------------------------------------------------------------------------
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    # above 99.2%: a wide network, elastic distortions and dropout against overfitting, cosine annealing
+    "best": {
+        "layers": (784, 1024, 1024, 10), "act": "relu", "epochs": 50, "optimizer": "adam", "lr": 1e-3,
+        "schedule": "cosine", "warmup": 1.0, "dropout": 0.1, "augment": AUGMENTATIONS["elastic"],
+    },
+    # the per-sample-SGD sigmoid network with squared error of an early "MNIST from scratch" script,
+    # which reached 92.7%: 784-200-200-10, one pass over 50,000 images (a sixth held out)
+    "seed-92.7": {
+        "layers": (784, 200, 200, 10), "act": "sigmoid", "loss": "mse", "init": "uniform", "epochs": 1,
+        "batch_size": 1, "optimizer": "sgd", "lr": 0.2, "schedule": "constant", "val_fraction": 1 / 6, "augment": None,
+    },
+    # softmax regression (no hidden layer), per-sample SGD with rate 0.01, as the classic tutorial script
+    "softmax-regression": {
+        "layers": (784, 10), "act": "identity", "epochs": 1, "batch_size": 1, "optimizer": "sgd", "lr": 0.01,
+        "schedule": "constant", "augment": None,
+    },
+}
+"""Named recipes: the settings each changes from RunConfig's defaults (docs/results.md: command, time, accuracy)."""
+
+
+def preset(name: str, **changes: Any) -> RunConfig:
+    """The recipe ``name`` of ``PRESETS`` as a RunConfig, with ``changes`` on top.
+
+    >>> preset("best", seed=3, epochs=2).layers
+    (784, 1024, 1024, 10)
+    """
+    if name not in PRESETS:
+        raise ConfigError("preset", f"{name!r} is not one of: {', '.join(PRESETS)}")
+    return RunConfig(**{**PRESETS[name], **changes})
 
 
 # --- will it fit? -------------------------------------------------------------------------

@@ -68,6 +68,8 @@ class EpochRecord:
     there is none. ``seconds`` is training time, ``eval_seconds`` the time the held-out
     measurements took. ``best`` is the best epoch on the validation split so far (None
     without one); ``stopped_early`` says early stopping ended the run after this epoch.
+    ``rng_state`` is the training generator's ``bit_generator.state`` after the epoch: with
+    the params and optimizer state, all a checkpoint needs to continue bit for bit.
     """
 
     epoch: int
@@ -83,6 +85,7 @@ class EpochRecord:
     test_loss: float | None = None
     best: Best | None = None
     stopped_early: bool = False
+    rng_state: dict | None = attrs.field(default=None, eq=False, repr=False)
 
 
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
@@ -155,7 +158,7 @@ def train(
         yield EpochRecord(
             epoch=epoch, params=params, opt_state=state, loss=totals.loss, train_acc=totals.accuracy,
             val_acc=val_acc, test_acc=test_acc, seconds=totals.seconds, eval_seconds=time.perf_counter() - started,
-            val_loss=val_loss, test_loss=test_loss, best=best, stopped_early=stop,
+            val_loss=val_loss, test_loss=test_loss, best=best, stopped_early=stop, rng_state=rng.bit_generator.state,
         )
         if stop:
             return

@@ -121,9 +121,9 @@ def test_divergence_stops_with_a_clear_message(small_mnist_dir):
 
 
 def test_ctrl_c_keeps_the_last_finished_epoch_and_exits_130(small_mnist_dir, monkeypatch):
-    import purenet.cli.train as train_command
+    import purenet.run as run_module  # the library's run drives the training loop
 
-    real_train = train_command.train
+    real_train = run_module.train
 
     def interrupted_after_one_epoch(*args, **kwargs):
         for record in real_train(*args, **kwargs):
@@ -131,7 +131,7 @@ def test_ctrl_c_keeps_the_last_finished_epoch_and_exits_130(small_mnist_dir, mon
             if type(record).__name__ == "EpochRecord":
                 raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_command, "train", interrupted_after_one_epoch)
+    monkeypatch.setattr(run_module, "train", interrupted_after_one_epoch)
     result = run(*SMALL, "--epochs", "3", "--data", str(small_mnist_dir))
     assert result.exit_code == 130
     assert result.stderr.strip() == "interrupted: model.npz holds epoch 1; continue with: purenet train --resume model.npz"

@@ -59,6 +59,11 @@ class Split:
     def __len__(self) -> int:
         return len(self.labels)
 
+    @property
+    def shape_or_square(self) -> tuple[int, int] | None:
+        """``image_shape`` if the source said it, else square when the pixel count is one, else None."""
+        return self.image_shape if self.image_shape is not None else square_shape(self.images.shape[1])
+
     def take(self, index: np.ndarray | slice) -> Split:
         """The rows at ``index``, as a new split (with the same ``image_shape``)."""
         return Split(images=self.images[index], labels=self.labels[index], image_shape=self.image_shape)
