@@ -8,8 +8,10 @@ small network trained on MNIST must read them about as well as MNIST itself.
 
 from __future__ import annotations
 
+import inspect
 import io
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -18,7 +20,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 from conftest import fail_if_blocked
 
-from purenet import Adam, init, predict, train
+from purenet import Adam, image, init, predict, train
 from purenet.image import BOX, ImageError, ImageWarning, load_digit, preprocess
 
 PAPERS = [  # (paper, ink) colours
@@ -111,6 +113,18 @@ def seven(digits):
 
 def read(params, images: list[np.ndarray]) -> np.ndarray:
     return predict(params, np.stack(images).reshape(len(images), 784).astype(np.float32) / 255).argmax(axis=1)
+
+
+# --- the pipeline reads top to bottom -----------------------------------------------------------
+
+
+def test_the_steps_are_defined_and_called_in_the_order_the_docstring_lists_them():
+    listed = re.findall(r"^\d+\. ``(\w+)``", image.__doc__, re.MULTILINE)
+    source, pipeline = inspect.getsource(image), inspect.getsource(preprocess)
+    assert len(listed) == 10 and all(callable(getattr(image, name)) for name in listed)
+    assert sorted(listed, key=lambda name: source.index(f"\ndef {name}(")) == listed
+    assert sorted(listed, key=lambda name: pipeline.index(f" {name}(")) == listed
+    assert source.index(f"\ndef {listed[-1]}(") < source.index("\ndef preprocess(") < source.index("\ndef load_digit(")
 
 
 # --- a network reads photos made from MNIST digits ----------------------------------------
