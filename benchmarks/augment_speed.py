@@ -6,18 +6,21 @@ Times, each as the median of ``--runs`` runs:
 
 * a plain epoch: ``purenet.training`` for one epoch on MNIST's 60,000 training images,
   784-200-200-10 relu, SGD 0.1, batches of 128 (the record's ``seconds``);
-* augmenting all 60,000 images in batches of 128, for the default ``Augmenter`` and
-  for its parts (affine only, elastic only, and the paper's full-resolution field);
+* augmenting all 60,000 images in batches of 128, for ``Augmenter()`` with its
+  default magnitudes (affine and elastic: heavier than ``purenet train``'s default,
+  mild, augmentation) and for its parts (affine only, elastic only, and the
+  full-resolution field of Simard et al. 2003);
 * one epoch of the same training loop written out with and without augmenting each
   batch, which measures the two together (memory and caches included).
 
-and prints the ratio (plain + augment) / plain; the target is at most 1.5. Other work
-on the machine inflates every figure, so the load average is printed too.
+and prints the ratio (plain + augment) / plain; the project's target is at most 1.5
+(docs/performance.md, "Augmentation's cost"). Other work on the machine inflates
+every figure, so the load average is printed too.
 
 BLAS runs on one thread unless OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS) says
 otherwise: on a small shared machine a second BLAS thread that waits for a busy core
-makes the small matrix products of this network many times slower (a plain epoch
-measured 0.67 s on one thread and 7 to 21 s on two while other jobs ran).
+makes the small matrix products of this network many times slower
+(docs/performance.md, "Threads on a busy machine").
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from purenet.training import train_step  # noqa: E402
 BATCH = 128
 LAYERS = [784, 200, 200, 10]
 VARIANTS = {
-    "default (affine + elastic)": Augmenter(),
+    "Augmenter() (affine + elastic)": Augmenter(),
     "affine only": Augmenter(elastic_alpha=0.0),
     "elastic only": Augmenter(shift=0.0, rotation=0.0, scale=0.0),
     "elastic, full-resolution field": Augmenter(shift=0.0, rotation=0.0, scale=0.0, exact_elastic=True),
@@ -110,7 +113,7 @@ def main() -> None:
         print(f"augment all, {name:31s} {seconds:.3f} s ({per_batch:.3f} ms/batch), "
               f"(plain + augment) / plain = {(plain + seconds) / plain:.2f}")
     bare, augmented = median["written-out plain"], median["written-out augmented"]
-    print(f"written-out epoch: plain {bare:.3f} s, augmented (default) {augmented:.3f} s, ratio {augmented / bare:.2f}")
+    print(f"written-out epoch: plain {bare:.3f} s, augmented (Augmenter()) {augmented:.3f} s, ratio {augmented / bare:.2f}")
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
 
 

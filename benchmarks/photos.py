@@ -4,9 +4,13 @@ A development script, not part of the library or the test suite. It trains plain
 MLPs with the library (Adam 1e-3, 8 epochs, batch 128, no augmentation; cached in
 /tmp after the first run), and can add checkpoints made by ``purenet train`` (the
 project's default recipe); then it runs ``purenet.image.load_digit`` and
-``purenet.predict`` on every photo listed in the manifest of the development set,
-and prints, per model, the count read right and each miss with its true and
-predicted label and its kind.
+``purenet.predict`` on every photo listed in the photo folder's manifest.csv
+(columns file, label, kind, width, height, source), and prints, per model, the
+count read right and each miss with its true and predicted label and its kind.
+
+The photos are not part of this repository: give a folder of photos, scans or
+drawings of handwritten digits with its manifest.csv (docs/results.md) as
+``--photos DIR``, or in ``$PURENET_PHOTOS``; the default is ``./photos``.
 
     python benchmarks/photos.py                          # two models: 784-512-256-10 seed 0, 784-256-10 seed 1
     python benchmarks/photos.py --models mlp512-256-s2 mlp800-s3 mlp200-200-s4   # three more
@@ -20,6 +24,7 @@ The photos are for measuring only: nothing here is fitted to them.
 from __future__ import annotations
 
 import argparse
+import os
 import csv
 import time
 from pathlib import Path
@@ -96,7 +101,8 @@ def contact_sheet(images: np.ndarray, rows: list[dict[str, str]], guesses: np.nd
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--photos", type=Path, default=ROOT.parent / "shared" / "data" / "photos")
+    parser.add_argument("--photos", type=Path, default=Path(os.environ.get("PURENET_PHOTOS", "photos")),
+                        help="folder of photos with a manifest.csv (default: $PURENET_PHOTOS, else ./photos)")
     parser.add_argument("--mnist", type=Path, default=ROOT / "data" / "mnist")
     parser.add_argument("--cache", type=Path, default=Path("/tmp"))
     parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, choices=list(MODELS))

@@ -8,7 +8,7 @@ from typing import NoReturn, Sequence
 
 from purenet.cli.console import Terminated, fail, plain_output, say, stopped_by, warn
 from purenet.data import default_data_dir, missing_idx_files
-from purenet.download import MIRRORS, DownloadError, download_mnist, matches_mnist, mnist_files
+from purenet.download import MIRRORS, DownloadCallback, DownloadError, download_mnist, matches_mnist, mnist_files
 from purenet.files import WriteRefused
 
 
@@ -23,7 +23,7 @@ def run_download(folder: Path | None, given_mirrors: Sequence[str] = ()) -> Path
     """Fetch into ``folder`` (default: the default data folder) the MNIST files it lacks, verified.
 
     Files already there are kept untouched whatever their content; says what it fetched and
-    what it kept. Exits 2 with one line on a failure, 130 on Ctrl-C.
+    what it kept. Exits 2 with one line on a failure; 130 on Ctrl-C (143 on SIGTERM, 129 on SIGHUP).
     """
     folder = folder or default_data_dir()
     existed = os.path.isdir(folder)  # os.path: never raises, even for a name too long
@@ -38,8 +38,8 @@ def run_download(folder: Path | None, given_mirrors: Sequence[str] = ()) -> Path
         differing = [path for name, path in kept.items() if not matches_mnist(path, name)]
     except (DownloadError, WriteRefused) as error:
         fail(str(error))
-    except (KeyboardInterrupt, Terminated) as stop:
-        _interrupted(folder, kept, existed, stop)
+    except (KeyboardInterrupt, Terminated) as interruption:
+        _interrupted(folder, kept, existed, interruption)
     if differing:
         # A note, and exit 0: purenet reads any IDX files under these names (Fashion-MNIST,
         # KMNIST, a subset), so other content is not by itself a mistake, and the command did
@@ -83,8 +83,9 @@ def _differing_note(differing: list[Path], fetched: list[Path]) -> str:
     )
 
 
-def _interrupted(folder: Path, kept: dict[str, Path], existed: bool, stop: BaseException) -> NoReturn:
-    """One line on what Ctrl-C left: the files fetched (whole and verified), those kept, no folder made in vain."""
+def _interrupted(folder: Path, kept: dict[str, Path], existed: bool, interruption: BaseException) -> NoReturn:
+    """One line on what an interruption (Ctrl-C, SIGTERM, SIGHUP) left: the files fetched (whole and
+    verified), those kept, no folder made in vain; then exit 128 + the signal's number."""
     import typer
 
     fetched = [path for name, path in mnist_files(folder).items() if name not in kept]
@@ -94,7 +95,7 @@ def _interrupted(folder: Path, kept: dict[str, Path], existed: bool, stop: BaseE
         text = f"kept {' and '.join(parts)} in {folder}; no partial file is left"
     else:
         text = "nothing was written" + ("" if existed or folder.exists() else ", and no folder is left behind")
-    what, code = stopped_by(stop)
+    what, code = stopped_by(interruption)
     say(f"{what}: {text}; run the same command again to fetch the rest")
     raise typer.Exit(code)
 
@@ -103,8 +104,8 @@ def _names(paths) -> str:
     return ", ".join(path.name for path in paths)
 
 
-def _plain_progress():
-    """A progress callback that says one line as each file starts."""
+def _plain_progress() -> DownloadCallback:
+    """A download callback for plain output: one line as each file starts, with its size when the server gives it."""
     started: set[str] = set()
 
     def report(name: str, done: int, total: int | None) -> None:
@@ -117,12 +118,14 @@ def _plain_progress():
 
 
 def _download_with_bar(folder: Path, urls: tuple[str, ...]) -> None:
+    """Download with a rich progress bar on stderr: one row per file (bytes, speed, time left)."""
     from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+    from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+    from rich.progress import Progress as RichProgress
 
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True)) as bar:
-        tasks: dict[str, int] = {}
+    with RichProgress(*columns, console=Console(stderr=True)) as bar:
+        tasks: dict[str, int] = {}  # file name -> its row in the bar (rich's task id)
 
         def report(name: str, done: int, total: int | None) -> None:
             if name not in tasks:

@@ -2,7 +2,10 @@
 
 Each view has the same methods, called in this order:
 start, live (a context for the epochs), progress / held_out / epoch while training,
-then predictions (optional) and finish.
+then predictions (optional) and finish. ``progress`` receives the training loop's
+``purenet.training.Progress`` records (where the epoch has got to) and ``epoch`` its
+``EpochRecord``s; only the rich view draws a bar (rich's own ``Progress`` class,
+imported here as ``RichProgress``).
 """
 
 from __future__ import annotations
@@ -97,14 +100,15 @@ class RichView(TextView):
     """A live progress bar (samples/s, ETA, running loss) under a table that grows per epoch."""
 
     def start(self, settings: dict, start_epoch: int, epochs: int, n_train: int) -> None:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
+        from rich.progress import Progress as RichProgress
         from rich.table import Table
 
         super().start(settings, start_epoch, epochs, n_train)
         self.table = Table(*COLUMNS, title="training", title_justify="left")
         for column in self.table.columns[1:]:
             column.justify = "right"
-        self.bar = Progress(
+        self.bar = RichProgress(
             TextColumn("epoch {task.fields[epoch]}/" + str(epochs)), BarColumn(),
             TextColumn("{task.percentage:>3.0f}%"), TextColumn("{task.fields[rate]:>8,.0f} samples/s"),
             TimeRemainingColumn(), TextColumn("loss {task.fields[loss]}"), console=self.console,
@@ -121,6 +125,7 @@ class RichView(TextView):
             self._live.update(self.table)  # the finished run leaves just the table
 
     def progress(self, record) -> None:
+        """Move the bar to where a ``purenet.training.Progress`` record says the epoch is."""
         rate = record.seen / record.seconds if record.seconds > 0 else 0.0
         self.bar.update(self.task, completed=record.seen, epoch=record.epoch, rate=rate, loss=f"{record.loss:.4f}")
 

@@ -33,7 +33,8 @@ class Activation:
     boolean mask (True is 1, False is 0).
 
     ``fn`` writes its result into ``out`` when given (``out`` may be ``z`` itself: the
-    dense layer passes its own temporary); without ``out`` it allocates, like a ufunc.
+    dense layer passes its own temporary); without ``out`` it returns a new array, like a
+    ufunc, except the identity, which returns ``z`` itself.
     ``grad`` is None for the identity, whose derivative is 1: callers skip the multiply.
     """
 
@@ -75,15 +76,19 @@ def _relu(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 
 def _zero_row(z: np.ndarray) -> np.ndarray:
-    """Zeros shaped like one row of ``z``, to compare against instead of the scalar 0:
-    NumPy 2's maximum and minimum take their vector loops only for two arrays, and are
-    about 2.3x slower against a scalar (3.9 against 8.9 us for 128 x 200)."""
+    """Zeros shaped like one row of ``z``, to compare against instead of the scalar 0.
+
+    NumPy 2's ``maximum`` and ``minimum`` take their vectorised loop only when both
+    operands are arrays; against the scalar 0 they take a slower loop, more than twice
+    the time for the same result (docs/performance.md, "Small operations behind the
+    code's choices").
+    """
     z = np.asarray(z)
     return np.zeros(z.shape[-1:], z.dtype)
 
 
 def _relu_grad(a: np.ndarray) -> np.ndarray:
-    # a mask of booleans multiplies like 1.0 and 0.0, at a quarter of the memory traffic
+    # a mask of booleans multiplies like 1.0 and 0.0, and is a quarter the size of a float32 mask
     return a > 0
 
 

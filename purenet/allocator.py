@@ -4,11 +4,14 @@ A pure training step allocates its result: new params and gradients, hundreds of
 kilobytes to megabytes each, while the old ones are freed. glibc's malloc trims the
 top of its heap back to the kernel whenever more than ``M_TRIM_THRESHOLD`` (by
 default about twice the largest freed block) lies free there, so the next step
-gets fresh pages and pays a page fault and a zero-fill for every 4 KiB it touches:
-up to 12% of a 784-200-200-10 step on a quiet machine, 21% of a 784-1024-1024-10
-one, and half of the step on a busy machine (docs/performance.md). Raising the trim
-and mmap thresholds keeps those pages in the process, where the next step reuses
-them; peak memory is unchanged, only memory returned to the system later.
+gets fresh pages and pays a page fault and a zero-fill for every 4 KiB it touches.
+What that costs depends on the machine: a share of the step on some, more for wide
+networks and on a busy machine, nothing measurable on others (docs/performance.md,
+"What each optimisation bought" and "Small operations behind the code's choices";
+``python benchmarks/step_profile.py`` times the step with and without this setting).
+Raising the trim and mmap thresholds keeps those pages in the process, where the
+next step reuses them; peak memory is unchanged, only memory returned to the system
+later.
 
 It is a process-wide allocator setting, not state any function reads: results are
 bit for bit the same with or without it. ``purenet.network`` applies it once on

@@ -28,11 +28,12 @@ displacement component is a field of independent uniform [-1, 1] values convolve
 Gaussian of standard deviation ``sigma`` pixels, then multiplied by ``alpha``. Smoothing
 is a matrix product, field -> G @ field @ G.T; done for every image at full resolution
 it costs more than all the rest together, and most of it is wasted: the smoothed field
-lives almost entirely in a few smooth modes (at sigma = 4, the top 7 eigenvectors of
-G G.T per axis carry 99.9% of the field's variance, against 28). So by default the
-field is U_k sqrt(L_k) Z sqrt(L_k) U_k.T with Z a small (k, k) uniform [-1, 1] matrix
-and (L_k, U_k) those eigenpairs (a truncated Karhunen-Loeve expansion, ``field_modes``):
-mean 0 and, to within 0.1%, the paper's covariance, at a fraction of the cost.
+lives almost entirely in a few smooth modes (at sigma = 4, the top 7 of the 28
+eigenvectors of G G.T per axis keep more than 99.9% of the field's variance). So by
+default the field is U_k sqrt(L_k) Z sqrt(L_k) U_k.T with Z a small (k, k) uniform
+[-1, 1] matrix and (L_k, U_k) those eigenpairs (a truncated Karhunen-Loeve
+expansion, ``field_modes``): mean 0 and, to within 0.1%, the paper's covariance, at a
+fraction of the cost.
 ``exact=True`` draws the full-resolution field as the paper does.
 
 Sign conventions: rows grow downward and columns rightward, as the image is shown; a
@@ -402,9 +403,11 @@ def _coordinates(weights: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.
 def _scratch(n: int, shape: Shape) -> np.ndarray:
     """(5, N, H*W) float32 working memory for ``_resample``; slots 0-1 take coordinates.
 
-    One block rather than five arrays: fresh memory costs page faults, and the C
-    allocator keeps (rather than returns to the system) freed blocks up to twice the
-    largest one it has seen, so one large block lets every later batch reuse its memory.
+    One block rather than five arrays: fresh memory costs page faults, and glibc's
+    malloc keeps freed memory for reuse, rather than returning it to the system, only
+    up to a threshold (by default about twice the largest block freed so far;
+    ``purenet.allocator`` raises it when ``purenet.network`` is imported), so one large
+    block lets every later batch reuse its memory.
     """
     return np.empty((5, n, shape[0] * shape[1]), np.float32)
 

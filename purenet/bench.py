@@ -1,15 +1,16 @@
 """Benchmarks of the training step, measured the way a user runs it.
 
-    matmul_peak()                        -> Rate   float32 GFLOP/s of a large square matmul
-    train_rate(layers, act, batch_size)  -> Rate   samples/s of sgd(p, backward(p, forward(p, x), y), lr)
-    infer_rate(layers, act, batch_size)  -> Rate   samples/s of predict(p, x)
-    load_seconds(path)                   -> Rate   seconds to load a data set
-    paired_rates(step_a, step_b)         -> Rates  two steps timed in turn, and their ratio run by run
-    rates_in_turn(steps)                 -> Rates  several steps timed in turn
-    torch_step_fn(...)                   -> step   the same network in PyTorch, if it is installed
+    matmul_peak()                         -> Rate   float32 GFLOP/s of a large square matmul
+    train_rate(layers, act, batch_size)   -> Rate   samples/s of sgd(p, backward(p, forward(p, x), y), lr)
+    train_step_fn(layers, act, batch_size) -> step  a function doing one such step per call
+    infer_rate(layers, act, batch_size)   -> Rate   samples/s of predict(p, x)
+    load_seconds(path)                    -> Rate   seconds to load a data set
+    paired_rates(step_a, step_b)          -> (Rate, Rate, Rate)  two steps timed in turn, and their ratio run by run
+    rates_in_turn(steps)                  -> [Rate, ...]  several steps timed in turn
+    torch_step_fn(...)                    -> step   the same network in PyTorch, if it is installed
 
 Each figure is the median of ``repeats`` timed runs after a warm-up, with the
-spread (min, max), because these machines are shared and noisy. Timing happens
+spread (min, max), because the machines it runs on are often shared and noisy. Timing happens
 here; rendering is the CLI's (``purenet bench``). Data is synthetic unless
 given, which matters little: the cost of a dense step does not depend on values.
 """
@@ -136,7 +137,7 @@ def load_seconds(path, repeats: int = 3) -> Rate:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MB (Linux reports KiB)."""
+    """This process's peak resident memory so far, in MiB (``ru_maxrss`` is in KiB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -255,7 +255,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "layers": (784, 200, 200, 10), "act": "sigmoid", "loss": "mse", "init": "uniform", "epochs": 1,
         "batch_size": 1, "optimizer": "sgd", "lr": 0.2, "schedule": "constant", "val_fraction": 1 / 6, "augment": None,
     },
-    # softmax regression (no hidden layer), per-sample SGD with rate 0.01, as the classic tutorial script
+    # softmax regression (no hidden layer, the first model of most MNIST tutorials), per-sample SGD with rate 0.01
     "softmax-regression": {
         "layers": (784, 10), "act": "identity", "epochs": 1, "batch_size": 1, "optimizer": "sgd", "lr": 0.01,
         "schedule": "constant", "augment": None,

@@ -20,8 +20,9 @@ If the run ends without every file (no mirror delivered one, an error, Ctrl-C), 
 temporary file is left, the folders it created are removed where still empty, and
 the files it did fetch, complete and verified, are kept for the next run.
 
-Nothing is printed: progress goes to an optional callback
-``progress(file_name, bytes_done, bytes_total_or_None)``.
+Nothing is printed: progress goes to an optional callback, a ``DownloadCallback``:
+``progress(file_name, bytes_done, bytes_total_or_None)``, called with 0 bytes done
+when a mirror starts sending a file, then after every block received.
 
 >>> folder = ensure_mnist("data/mnist")                         # doctest: +SKIP
 """
@@ -62,7 +63,11 @@ TIMEOUT = 30.0
 _BLOCK = 1 << 16
 _GZIP_MAGIC = b"\x1f\x8b"
 
-Progress = Callable[[str, int, "int | None"], None]
+DownloadCallback = Callable[[str, int, "int | None"], None]
+"""``progress(file_name, bytes_done, bytes_total_or_None)``: how far the download of one
+file has got, in bytes (the total is None when the server does not say). Called with 0
+bytes done when a mirror starts sending the file (again if a later mirror is tried),
+then after every block."""
 
 
 class DownloadError(DataError):
@@ -78,7 +83,7 @@ class _NoMirror(Exception):
 
 
 def ensure_mnist(
-    folder: str | os.PathLike, progress: Progress | None = None, *, mirrors: Iterable[str] = MIRRORS
+    folder: str | os.PathLike, progress: DownloadCallback | None = None, *, mirrors: Iterable[str] = MIRRORS
 ) -> Path:
     """``folder`` if it already holds the four MNIST files (any naming, raw or .gz), else fetch those it lacks."""
     folder = Path(folder).expanduser()
@@ -91,7 +96,7 @@ def download_mnist(
     folder: str | os.PathLike,
     *,
     mirrors: Iterable[str] = MIRRORS,
-    progress: Progress | None = None,
+    progress: DownloadCallback | None = None,
     timeout: float = TIMEOUT,
 ) -> Path:
     """Fetch into ``folder`` (created if needed) the MNIST files it lacks, as verified ``.gz`` files; return it.
@@ -179,7 +184,7 @@ def _check_can_write(folder: Path) -> list[str]:
     return missing
 
 
-def _fetch(target: Path, digest: str, mirrors: tuple[str, ...], progress: Progress | None, timeout: float) -> bool:
+def _fetch(target: Path, digest: str, mirrors: tuple[str, ...], progress: DownloadCallback | None, timeout: float) -> bool:
     """Create ``target`` from the first mirror that delivers it intact.
 
     Returns False when a file took its name meanwhile (kept: nothing is replaced); raises
@@ -206,7 +211,7 @@ def _fetch(target: Path, digest: str, mirrors: tuple[str, ...], progress: Progre
     raise _NoMirror(failures)
 
 
-def _stream(url: str, out: IO[bytes], name: str, digest: str, progress: Progress | None, timeout: float) -> None:
+def _stream(url: str, out: IO[bytes], name: str, digest: str, progress: DownloadCallback | None, timeout: float) -> None:
     """Write the answer to ``url`` into ``out``; raise ``_Rejected`` unless its content has the SHA-256 ``digest``."""
     try:
         response = urllib.request.urlopen(url, timeout=timeout)
@@ -218,7 +223,7 @@ def _stream(url: str, out: IO[bytes], name: str, digest: str, progress: Progress
         raise _Rejected("its content does not match the MNIST checksum")
 
 
-def _received(response, out: IO[bytes], name: str, progress: Progress | None) -> Iterator[bytes]:
+def _received(response, out: IO[bytes], name: str, progress: DownloadCallback | None) -> Iterator[bytes]:
     """The blocks of an HTTP response, each written to ``out`` and reported before it is yielded.
 
     Errors of the connection become ``_Rejected``; errors writing ``out`` pass through as they are.

@@ -2,7 +2,7 @@
 
     dense_init(fan_in, fan_out, scheme, rng, dtype)    -> Dense
     dense_forward(layer, x, act, keep=None)            -> (out, DenseCache)
-    dense_backward(layer, cache, d_out, act, need_dx)  -> (Dense of grads, dx)
+    dense_backward(layer, cache, d_out, act, need_dx)  -> (Dense of grads, dx or None)
 
 Forward computes ``out = act(x @ w + b)``; backward receives ``d_out = dL/d out`` and
 returns dL/dw, dL/db (as a ``Dense``) and ``dx = dL/dx`` for the layer below
@@ -19,9 +19,11 @@ from purenet.activations import Activation
 from purenet.records import Dense, DenseCache, fresh
 
 INIT_SCHEMES = ("auto", "he", "xavier", "uniform")
-"""Weight initialisations: He (normal), Xavier/Glorot (uniform), the original
-scripts' uniform U(-1/sqrt(fan_in), 1/sqrt(fan_in)), or ``auto``: He for the ReLU
-family, Xavier for sigmoid, tanh and identity. Biases always start at zero."""
+"""Weight initialisations: He (normal), Xavier/Glorot (uniform), ``uniform``
+U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (the initialisation of the early "MNIST from
+scratch" scripts purenet grew out of, which the ``seed-92.7`` preset reproduces), or
+``auto``: He for the ReLU family, Xavier for sigmoid, tanh and identity. Biases
+always start at zero."""
 
 _RELU_FAMILY = ("relu", "leaky_relu", "elu")
 
@@ -88,8 +90,9 @@ def dense_backward(
     ``dz = d_out * keep * act'(z)`` (act' written from the cached output; ``keep`` only
     with dropout), then ``dL/dw = x^T dz``, ``dL/db = sum over the batch of dz``,
     ``dx = dz w^T``. ``need_dx=False`` (the first layer) skips the product nobody needs.
-    ``consume_d_out=True`` lets the layer overwrite ``d_out`` instead of copying it:
-    the network passes arrays only it holds; a caller's array is never touched.
+    ``consume_d_out=True`` lets the layer write ``dz`` into ``d_out`` instead of into a
+    new array: the network passes arrays only it holds; without it a caller's array is
+    never touched.
     """
     dz = d_out if cache.keep is None else d_out * cache.keep
     owned = consume_d_out or cache.keep is not None
@@ -101,8 +104,10 @@ def dense_backward(
 
 
 def _weight_grad(x: np.ndarray, dz: np.ndarray) -> np.ndarray:
-    """``x^T dz`` (fan_in, fan_out). For one sample it is an outer product, which a
-    broadcast multiply does several times faster than a matrix product with k = 1."""
+    """``x^T dz`` (fan_in, fan_out). For one sample it is an outer product, computed as
+    a broadcast multiply: BLAS does a matrix product with an inner dimension of 1
+    poorly, several times slower (docs/performance.md, "Small operations behind the
+    code's choices")."""
     if len(x) == 1:
         return np.multiply(x.T, dz)
     return x.T @ dz
@@ -110,5 +115,7 @@ def _weight_grad(x: np.ndarray, dz: np.ndarray) -> np.ndarray:
 
 def _bias_grad(dz: np.ndarray) -> np.ndarray:
     """The sum of ``dz`` over the batch, as a product with a vector of ones: BLAS does
-    it about twice as fast as ``dz.sum(axis=0)``, which adds row after row."""
+    it faster than ``dz.sum(axis=0)``, which adds row after row (docs/performance.md,
+    "Small operations behind the code's choices"). The last bits of the sum can differ
+    from ``dz.sum(axis=0)``'s: the additions come in another order."""
     return np.ones(len(dz), dz.dtype) @ dz

@@ -1,16 +1,28 @@
 """The frozen records that flow through purenet's pure functions.
 
 State is a value: every record here is an ``@attrs.frozen`` class, and every
-NumPy array a record holds is a *read-only view*, so an accidental write
+NumPy array a record holds is *read-only*, so an accidental write through a record
 raises ``ValueError: assignment destination is read-only`` instead of quietly
-changing a value that someone else still holds. Building a view never copies
-the data and never changes the flags of the caller's own array.
+changing a value that someone else still holds. A record never copies an array; it
+takes each one in one of two ways (``readonly``):
+
+- an ``np.ndarray`` that is already read-only is held as it is. The training step's
+  own results come in this way: the function that makes an array marks it read-only
+  (``fresh``), and the record holds that very array, with no view in between;
+- any other array (a caller's writeable one, or anything ``np.asarray`` accepts) is
+  held as a read-only *view*: the data is shared, and the caller's own array keeps
+  its flags.
+
+Read-only means that nothing can be written *through the record*. Whoever holds a
+writeable array over the same data (the caller's own array, or the base of a
+read-only view) can still change what the record sees; purenet's own functions never
+write to an array once a record holds it.
 
     Arch      the static configuration: layer sizes, activation, loss
     Dense     one fully connected layer's weights ``w`` (fan_in, fan_out) and bias ``b`` (fan_out,)
     Params    an ``Arch`` and one ``Dense`` per layer
-    Grads     the same type as ``Params`` (as in optax, updates *are* params)
-    DenseCache  one layer's input and output, kept by forward for backward
+    Grads     the same type as ``Params`` (as in optax, gradients and updates have the params' structure)
+    DenseCache  one layer's input and output (and dropout mask), kept by forward for backward
     Cache     what ``forward`` computed: one DenseCache per layer
 """
 
@@ -23,10 +35,12 @@ import numpy as np
 
 
 def readonly(array: np.ndarray) -> np.ndarray:
-    """Return a read-only view of ``array`` (no copy; the caller's flags are untouched).
+    """``array`` itself if it is an ``np.ndarray`` that is already read-only, else a
+    read-only view of ``np.asarray(array)`` (no copy of an array; the caller's flags
+    are untouched).
 
-    An array that is already read-only is returned as it is: nobody can write
-    through it either way, and the hot path (``fresh``) saves a view per array.
+    Returning a read-only array as it is spares the training step a view per array
+    (see ``fresh``); nothing can be written through it either way.
     """
     if type(array) is np.ndarray and not array.flags.writeable:
         return array
@@ -39,14 +53,17 @@ def fresh(array: np.ndarray) -> np.ndarray:
     """Mark an array the calling function has just made, and nobody else holds, read-only.
 
     For results on the training step's hot path: the record then takes the array
-    itself instead of a view of it. Never for an array a caller passed in.
+    itself instead of a view of it. Never for an array a caller passed in: it would
+    change the flags of the caller's array. Returns ``array``.
     """
-    array.setflags(write=False)  # half the cost of assigning flags.writeable
+    # setflags rather than assigning flags.writeable: the same effect at a lower cost per call
+    # (docs/performance.md, "Small operations behind the code's choices")
+    array.setflags(write=False)
     return array
 
 
 def array_field():
-    """An attrs field for an array: made read-only, compared with ``np.array_equal``."""
+    """An attrs field for an array: held read-only (``readonly``), compared with ``np.array_equal``."""
     return attrs.field(converter=readonly, eq=attrs.cmp_using(eq=np.array_equal), repr=_shape_repr)
 
 

@@ -13,7 +13,9 @@ to get that step's learning rate; any optimizer takes one as its ``lr``:
     Cosine(lr, total_steps, final)     final + (lr - final) (1 + cos(pi min(t, T) / T)) / 2
     Warmup(inner, steps)               inner(t) * (t + 1) / steps for t < steps, then inner(t)
 
-Being records, schedules print, compare and save as plain values.
+Being frozen records, schedules print and compare as plain values. A checkpoint
+does not store the schedule itself but the run's settings (``purenet.config.RunConfig``:
+its name, rate, warm-up, decay), from which ``make_schedule`` builds it again.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from purenet.data.splits import DataError, Dataset, Split, make_dataset, square_
 
 NPZ_LAYOUTS = (
     ("x_train", "y_train", "x_test", "y_test"),  # Keras' mnist.npz
-    ("training_images", "training_labels", "test_images", "test_labels"),  # the old script's
+    ("training_images", "training_labels", "test_images", "test_labels"),  # the layout the early "MNIST from scratch" scripts wrote
     ("train_images", "train_labels", "test_images", "test_labels"),  # plain, with a test part
     ("images", "labels", None, None),  # plain, training data only
 )
