@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import NoReturn, Sequence
 
 from purenet.cli.console import Terminated, fail, plain_output, say, stopped_by, warn
-from purenet.data import default_data_dir, missing_idx_files
-from purenet.download import MIRRORS, DownloadCallback, DownloadError, download_mnist, matches_mnist, mnist_files
+from purenet.data import default_data_dir
+from purenet.download import MIRRORS, DownloadCallback, DownloadError, ensure_mnist, has_mnist, matches_mnist, mnist_files
 from purenet.files import WriteRefused
 
 
@@ -30,7 +30,7 @@ def run_download(folder: Path | None, given_mirrors: Sequence[str] = ()) -> Path
     kept = mnist_files(folder)
     try:
         if plain_output():
-            download_mnist(folder, mirrors=mirrors(given_mirrors), progress=_plain_progress())
+            ensure_mnist(folder, mirrors=mirrors(given_mirrors), progress=_plain_progress())
         else:
             _download_with_bar(folder, mirrors(given_mirrors))
         fetched = [path for name, path in mnist_files(folder).items() if name not in kept]
@@ -51,8 +51,9 @@ def run_download(folder: Path | None, given_mirrors: Sequence[str] = ()) -> Path
 
 
 def ensure_default_data(folder: Path) -> None:
-    """Fetch what the default data folder lacks of MNIST the first time it is needed."""
-    if folder.is_dir() and not missing_idx_files(folder):
+    """The library's ``ensure_mnist`` for the default data folder, its progress shown: fetches
+    what the folder lacks the first time it is needed."""
+    if has_mnist(folder):
         return
     # No announcement first: a download says each file as it starts, and a failure says it
     # all in its one line (what is missing, where, and what to do offline).
@@ -132,4 +133,4 @@ def _download_with_bar(folder: Path, urls: tuple[str, ...]) -> None:
                 tasks[name] = bar.add_task(name, total=total)
             bar.update(tasks[name], completed=done, total=total)
 
-        download_mnist(folder, mirrors=urls, progress=report)
+        ensure_mnist(folder, mirrors=urls, progress=report)

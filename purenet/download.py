@@ -85,11 +85,19 @@ class _NoMirror(Exception):
 def ensure_mnist(
     folder: str | os.PathLike, progress: DownloadCallback | None = None, *, mirrors: Iterable[str] = MIRRORS
 ) -> Path:
-    """``folder`` if it already holds the four MNIST files (any naming, raw or .gz), else fetch those it lacks."""
+    """Make sure ``folder`` holds the four MNIST files (any naming, raw or .gz), fetching those
+    it lacks; return it. The one function purenet uses for that (``purenet.run`` for the default
+    folder, ``purenet download`` and ``purenet train``, which show its progress)."""
     folder = Path(folder).expanduser()
-    if folder.is_dir() and not missing_idx_files(folder):
+    if has_mnist(folder):
         return folder
     return download_mnist(folder, mirrors=mirrors, progress=progress)
+
+
+def has_mnist(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` holds all four MNIST files, under any naming purenet reads, raw or .gz."""
+    folder = Path(folder).expanduser()
+    return os.path.isdir(folder) and not missing_idx_files(folder)
 
 
 def download_mnist(
