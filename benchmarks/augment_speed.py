@@ -37,6 +37,7 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 from purenet import SGD, init, train  # noqa: E402
+from purenet.allocator import tune_malloc  # noqa: E402
 from purenet.augment import Augmenter  # noqa: E402
 from purenet.data import Split, batches, load, to_float  # noqa: E402
 from purenet.training import train_step  # noqa: E402
@@ -97,6 +98,7 @@ def measure(split: Split, runs: int) -> dict[str, float]:
 
 
 def main() -> None:
+    tune_malloc()  # as `purenet` does: steps reuse freed pages (purenet.allocator; PURENET_TUNE_MALLOC=0 opts out)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parent.parent / "data" / "mnist")
     parser.add_argument("--runs", type=int, default=5)

@@ -25,6 +25,8 @@ import statistics
 import numpy as np
 
 from purenet import bench, init
+from purenet.allocator import tune_malloc
+from purenet.cli.torchstep import torch_step_fn
 
 
 def bare_step_fn(layers: list[int], batch_size: int, lr: float = 0.01):
@@ -76,6 +78,7 @@ def _step(p: np.ndarray, g: np.ndarray, lr: float) -> np.ndarray:
 
 
 def main() -> None:
+    tune_malloc()  # as `purenet` does: steps reuse freed pages (purenet.allocator; PURENET_TUNE_MALLOC=0 opts out)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layers", default="784,200,200,10")
     parser.add_argument("--batch-size", type=int, default=128)
@@ -87,7 +90,7 @@ def main() -> None:
         "bare NumPy": bare_step_fn(layers, args.batch_size),
     }
     try:
-        steps["PyTorch"] = bench.torch_step_fn(layers, "relu", args.batch_size)
+        steps["PyTorch"] = torch_step_fn(layers, "relu", args.batch_size)
     except ImportError:
         print("(PyTorch is not installed: comparing purenet with bare NumPy only)")
     rates = bench.rates_in_turn(list(steps.values()), repeats=args.rounds)

@@ -33,6 +33,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from purenet import Adam, Arch, Dense, Params, init, predict, train
+from purenet.allocator import tune_malloc
 from purenet.checkpoint import load as load_checkpoint
 from purenet.data import load
 from purenet.image import ImageError, load_digit
@@ -100,6 +101,7 @@ def contact_sheet(images: np.ndarray, rows: list[dict[str, str]], guesses: np.nd
 
 
 def main() -> None:
+    tune_malloc()  # as `purenet` does: steps reuse freed pages (purenet.allocator; PURENET_TUNE_MALLOC=0 opts out)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=Path, default=Path(os.environ.get("PURENET_PHOTOS", "photos")),
                         help="folder of photos with a manifest.csv (default: $PURENET_PHOTOS, else ./photos)")

@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 from purenet import bench
+from purenet.allocator import tune_malloc
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "scaling.json"
@@ -73,6 +74,7 @@ def plot(results: dict) -> None:
 
 
 def main() -> None:
+    tune_malloc()  # as `purenet` does: steps reuse freed pages (purenet.allocator; PURENET_TUNE_MALLOC=0 opts out)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=0.5)
     parser.add_argument("--repeats", type=int, default=5)

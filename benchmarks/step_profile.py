@@ -5,8 +5,9 @@
 Prints, as medians of 5 timed loops (microseconds per call):
 
 * the whole public step ``sgd(p, backward(p, forward(p, x), y), lr)``, with glibc's
-  malloc tuned (purenet.allocator, the default) and untuned (PURENET_TUNE_MALLOC=0),
-  each in a fresh process, since the setting is per process;
+  malloc tuned (``purenet.allocator.tune_malloc()``, which ``purenet train`` calls)
+  and untuned (PURENET_TUNE_MALLOC=0), each in a fresh process, since the setting
+  is per process;
 * its parts: forward, backward, sgd, and the bare matrix products alone;
 * the batch-1 weight gradient as a matrix product with k = 1 against the
   broadcast outer product purenet uses.
@@ -39,7 +40,7 @@ def per_call_us(fn, loops: int = 200, repeats: int = 5) -> float:
 
 
 def measure(layers: list[int], batch_size: int, act: str) -> dict:
-    """The step and its parts, in this process (whatever its malloc setting)."""
+    """The step and its parts, in this process (whatever its malloc setting; the child run of main() sets it)."""
     from purenet import backward, forward, init, sgd
 
     rng = np.random.default_rng(0)
@@ -95,6 +96,9 @@ def main() -> None:
     args = parser.parse_args()
     layers = [int(n) for n in args.layers.split(",")]
     if args.child:
+        from purenet.allocator import tune_malloc
+
+        tune_malloc()  # as `purenet` does; PURENET_TUNE_MALLOC=0 (the untuned run) makes it do nothing
         print(json.dumps(measure(layers, args.batch_size, args.act)))
         return
     runs = {}

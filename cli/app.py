@@ -117,7 +117,7 @@ def download(
 @app.command()
 def bench(
     layers: Annotated[str, typer.Option(help="Layer widths of the benchmarked network.")] = DEFAULT_LAYERS,
-    batch_size: Annotated[int, typer.Option(min=1, help="Samples per training and inference step.")] = 128,
+    batch_size: Annotated[int, typer.Option(help="Samples per training and inference step.")] = 128,
     act: Annotated[str, typer.Option(help="Hidden activation.")] = "relu",
     compare: Annotated[Optional[str], typer.Option(help="Also run the same network in another framework: torch.")] = None,
     seconds: Annotated[float, typer.Option(min=0.01, help="Seconds per timed run.")] = 1.0,
@@ -131,7 +131,15 @@ def bench(
 
 
 def main() -> None:
-    """Entry point of the ``purenet`` console script."""
+    """Entry point of the ``purenet`` console script.
+
+    Before any command, the program makes a process-wide choice: glibc's malloc
+    keeps freed memory for the next training step (``purenet.allocator.tune_malloc``;
+    ``PURENET_TUNE_MALLOC=0`` opts out). Importing the library never does this.
+    """
+    from purenet.allocator import tune_malloc
+
+    tune_malloc()
     app()
 
 

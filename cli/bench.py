@@ -10,6 +10,7 @@ from typing import Optional
 from purenet import bench
 from purenet.cli.console import fail, say, stdout_console
 from purenet.cli.recipes import config_error_message
+from purenet.cli.torchstep import torch_step_fn
 from purenet.config import ConfigError, RunConfig, check_fits
 from purenet.data import default_data_dir, missing_idx_files
 
@@ -57,7 +58,7 @@ def _checked(layers: str, batch_size: int, act: str, seconds: float) -> list[int
 def _paired_with_torch(sizes, act, batch_size, timing) -> tuple[bench.Rate, dict]:
     """purenet's and PyTorch's training step timed in turn, in this one process."""
     try:
-        theirs = bench.torch_step_fn(sizes, act, batch_size)
+        theirs = torch_step_fn(sizes, act, batch_size)
     except ImportError:
         fail("--compare torch needs PyTorch, which is not installed (pip install torch; it is never a dependency)")
     import torch

@@ -406,7 +406,7 @@ def _scratch(n: int, shape: Shape) -> np.ndarray:
     One block rather than five arrays: fresh memory costs page faults, and glibc's
     malloc keeps freed memory for reuse, rather than returning it to the system, only
     up to a threshold (by default about twice the largest block freed so far;
-    ``purenet.allocator`` raises it when ``purenet.network`` is imported), so one large
+    ``purenet.allocator.tune_malloc()`` raises it, which the command line calls), so one large
     block lets every later batch reuse its memory.
     """
     return np.empty((5, n, shape[0] * shape[1]), np.float32)

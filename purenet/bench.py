@@ -7,12 +7,18 @@
     load_seconds(path)                    -> Rate   seconds to load a data set
     paired_rates(step_a, step_b)          -> (Rate, Rate, Rate)  two steps timed in turn, and their ratio run by run
     rates_in_turn(steps)                  -> [Rate, ...]  several steps timed in turn
-    torch_step_fn(...)                    -> step   the same network in PyTorch, if it is installed
 
 Each figure is the median of ``repeats`` timed runs after a warm-up, with the
 spread (min, max), because the machines it runs on are often shared and noisy. Timing happens
 here; rendering is the CLI's (``purenet bench``). Data is synthetic unless
 given, which matters little: the cost of a dense step does not depend on values.
+
+Nothing here changes the process: the figures are those of the process as its
+program set it up. ``purenet bench`` and the scripts in benchmarks/ tune glibc's
+malloc first (``purenet.allocator.tune_malloc``), as ``purenet train`` does; a
+script that times these functions and wants the same figures calls it too. A step
+of another framework, to time beside purenet's with ``paired_rates``, is built by
+the caller (``purenet bench --compare`` builds its own, in the CLI package).
 """
 
 from __future__ import annotations
@@ -139,33 +145,6 @@ def load_seconds(path, repeats: int = 3) -> Rate:
 def peak_rss_mb() -> float:
     """This process's peak resident memory so far, in MiB (``ru_maxrss`` is in KiB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def torch_step_fn(layers: Sequence[int], act: str, batch_size: int, *, lr: float = 0.01) -> Callable[[], int]:
-    """The same network, loss and SGD step in PyTorch on the CPU (ImportError if absent)."""
-    import torch
-
-    activations = {"relu": torch.nn.ReLU, "sigmoid": torch.nn.Sigmoid, "tanh": torch.nn.Tanh, "elu": torch.nn.ELU,
-                   "leaky_relu": torch.nn.LeakyReLU, "identity": torch.nn.Identity}
-    modules = []
-    for i, (m, n) in enumerate(zip(layers[:-1], layers[1:])):
-        modules.append(torch.nn.Linear(m, n))
-        if i < len(layers) - 2:
-            modules.append(activations[act]())
-    model = torch.nn.Sequential(*modules)
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    batches = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in synthetic_batches(layers, batch_size)]
-    counter = iter(range(1 << 62))
-
-    def step() -> int:
-        x, y = batches[next(counter) % len(batches)]
-        optimizer.zero_grad(set_to_none=True)
-        loss_fn(model(x), y).backward()
-        optimizer.step()
-        return batch_size
-
-    return step
 
 
 def paired_rates(

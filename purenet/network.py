@@ -27,14 +27,11 @@ from typing import Sequence
 import numpy as np
 
 from purenet.activations import ACTIVATIONS, Activation, get_activation
-from purenet.allocator import tune_malloc
 from purenet.layers import dense_backward, dense_forward, dense_init, resolve_scheme
 from purenet.losses import get_loss
 from purenet.records import Arch, Cache, Grads, Params
 
 _FLOAT_DTYPES = (np.float32, np.float64)
-
-tune_malloc()  # once per process: steps reuse freed pages instead of faulting in new ones (purenet.allocator)
 
 
 def init(

@@ -68,26 +68,43 @@ def test_the_guard_can_fail():
     assert peak > 2.5 * param_bytes + 3 * activation_bytes
 
 
-def test_malloc_tuning_respects_the_opt_out_and_the_users_own_settings(monkeypatch):
-    from purenet.allocator import tune_malloc
+MALLOC_VARIABLES = ("PURENET_TUNE_MALLOC", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES")
 
+
+@pytest.fixture
+def allocator(monkeypatch):
+    """purenet.allocator as if this process had not been tuned, in a clean environment."""
+    from purenet import allocator
+
+    monkeypatch.setattr(allocator, "_tuned", False)
+    for name in MALLOC_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    return allocator
+
+
+def test_malloc_tuning_respects_the_opt_out_and_the_users_own_settings(allocator, monkeypatch):
     monkeypatch.setenv("PURENET_TUNE_MALLOC", "0")
-    assert tune_malloc() is False
+    assert allocator.tune_malloc() is False
     monkeypatch.delenv("PURENET_TUNE_MALLOC")
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "1000")
-    assert tune_malloc() is False
+    assert allocator.tune_malloc() is False
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
     monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1000")
-    assert tune_malloc() is False
+    assert allocator.tune_malloc() is False
+    assert allocator.is_tuned() is False
 
 
-def test_malloc_tuning_applies_on_glibc(monkeypatch):
+def test_malloc_tuning_applies_on_glibc_once(allocator, monkeypatch):
+    import ctypes
     import platform
-
-    from purenet.allocator import tune_malloc
 
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         pytest.skip("mallopt is glibc's")
-    for name in ("PURENET_TUNE_MALLOC", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES"):
-        monkeypatch.delenv(name, raising=False)
-    assert tune_malloc() is True
+    assert allocator.tune_malloc() is True
+    assert allocator.is_tuned() is True
+
+    def no_second_call(*args, **kwargs):
+        raise AssertionError("tune_malloc looked mallopt up again")
+
+    monkeypatch.setattr(ctypes, "CDLL", no_second_call)
+    assert allocator.tune_malloc() is True  # idempotent: already done, nothing redone

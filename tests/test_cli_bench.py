@@ -39,6 +39,26 @@ def test_compare_torch_without_torch_says_so():
     assert result.exit_code == 2 and "needs PyTorch" in result.stderr
 
 
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="PyTorch is not installed here")
+def test_compare_torch_times_both_steps():
+    result = CliRunner().invoke(app, ["bench", *QUICK, "--compare", "torch", "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert figures["torch_train_samples_per_s"] > 0 and figures["ratio_vs_torch"] > 0
+
+
+def test_the_torch_step_lives_beside_the_command_not_in_the_library():
+    from purenet import bench
+    from purenet.cli.torchstep import torch_step_fn
+
+    assert not hasattr(bench, "torch_step_fn")
+    if importlib.util.find_spec("torch") is None:
+        with pytest.raises(ImportError):
+            torch_step_fn([784, 32, 10], "relu", 8)
+    else:
+        assert torch_step_fn([784, 32, 10], "relu", 8)() == 8
+
+
 def test_flop_count_of_the_design_card_network():
     # forward 2*198,800; weight grads the same; input grads skip the first layer (784x200)
     assert train_flops_per_sample([784, 200, 200, 10]) == 2 * 198_800 * 3 - 2 * 784 * 200
