@@ -2,7 +2,7 @@
 
 A development script, not part of the library or the test suite. It trains plain
 MLPs with the library (Adam 1e-3, 8 epochs, batch 128, no augmentation; cached in
-/tmp after the first run), and can add checkpoints made by ``purenet train`` (the
+the system's temporary folder after the first run), and can add checkpoints made by ``purenet train`` (the
 project's default recipe); then it runs ``purenet.image.load_digit`` and
 ``purenet.predict`` on every photo listed in the photo folder's manifest.csv
 (columns file, label, kind, width, height, source), and prints, per model, the
@@ -14,7 +14,7 @@ drawings of handwritten digits with its manifest.csv (docs/results.md) as
 
     python benchmarks/photos.py                          # two models: 784-512-256-10 seed 0, 784-256-10 seed 1
     python benchmarks/photos.py --models mlp512-256-s2 mlp800-s3 mlp200-200-s4   # three more
-    python benchmarks/photos.py --sheet /tmp/sheet.png   # also a contact sheet of the 28x28 inputs
+    python benchmarks/photos.py --sheet sheet.png   # also a contact sheet of the 28x28 inputs
     python benchmarks/photos.py --checkpoint model.npz    # also a model trained by `purenet train --out model.npz`
     python benchmarks/photos.py --photos DIR --mnist DIR
 
@@ -24,6 +24,7 @@ The photos are for measuring only: nothing here is fitted to them.
 from __future__ import annotations
 
 import argparse
+import tempfile
 import os
 import csv
 import time
@@ -106,7 +107,7 @@ def main() -> None:
     parser.add_argument("--photos", type=Path, default=Path(os.environ.get("PURENET_PHOTOS", "photos")),
                         help="folder of photos with a manifest.csv (default: $PURENET_PHOTOS, else ./photos)")
     parser.add_argument("--mnist", type=Path, default=ROOT / "data" / "mnist")
-    parser.add_argument("--cache", type=Path, default=Path("/tmp"))
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, choices=list(MODELS))
     parser.add_argument("--checkpoint", type=Path, nargs="*", default=[],
                         help="also read the photos with these checkpoints (e.g. from `purenet train --out`)")
