@@ -319,7 +319,7 @@ def cannot_read(error: OSError) -> str:
 
 def open_regular(
     path: str | os.PathLike, error_type: type[Exception] = ValueError, *, expected: str = "a regular file",
-    problem: Optional[Callable[[OSError], str]] = None,
+    problem: Optional[Callable[[OSError], str]] = None, empty: Optional[str] = None,
 ) -> BinaryIO:
     """Open ``path`` for reading in binary, only if it is a regular file.
 
@@ -327,7 +327,7 @@ def open_regular(
     pipe (FIFO), not EXPECTED")`` without being opened for reading, and the file is opened
     non-blocking and checked again, so that one swapped for a FIFO in between still cannot
     make the read wait forever for a writer. ``problem(error)`` words an ``OSError``
-    (default ``cannot_read``).
+    (default ``cannot_read``); with ``empty``, an empty file raises ``error_type("PATH: EMPTY")``.
     """
     problem = problem or cannot_read
     try:
@@ -343,9 +343,11 @@ def open_regular(
     except OSError as error:
         raise error_type(f"{path}: {problem(error)}") from None
     try:
-        mode = os.fstat(handle.fileno()).st_mode
-        if not stat.S_ISREG(mode):
-            raise error_type(f"{path}: is {file_kind(mode)}, not {expected}")
+        status = os.fstat(handle.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            raise error_type(f"{path}: is {file_kind(status.st_mode)}, not {expected}")
+        if empty is not None and status.st_size == 0:
+            raise error_type(f"{path}: {empty}")
         os.set_blocking(handle.fileno(), True)
     except OSError as error:
         handle.close()

@@ -664,17 +664,8 @@ def _open(path: str | os.PathLike) -> Image.Image:
 def _open_regular_file(path: str | os.PathLike) -> BinaryIO:
     """``path`` opened for binary reading, once it is known to be a regular, non-empty file
     (``purenet.files.open_regular``: a FIFO, socket, device or folder is never opened)."""
-    file = open_regular(path, ImageError, expected="an image file", problem=lambda error: _os_problem(error, path))
-    try:
-        if os.fstat(file.fileno()).st_size == 0:
-            raise ImageError(f"{path}: the file is empty (0 bytes)")
-    except OSError as error:
-        file.close()
-        raise ImageError(f"{path}: {_os_problem(error)}") from None
-    except BaseException:
-        file.close()
-        raise
-    return file
+    return open_regular(path, ImageError, expected="an image file", problem=lambda error: _os_problem(error, path),
+                        empty="the file is empty (0 bytes)")
 
 
 def _os_problem(error: OSError, path: str | os.PathLike | None = None) -> str:
