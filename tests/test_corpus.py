@@ -364,21 +364,27 @@ def test_two_runs_with_the_same_out(lab: Path):
     check_files(before, snapshot(lab), 0)
 
 
-@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
-def test_a_signal_after_an_epoch(lab: Path, signum: int, code: int):
-    from purenet.checkpoint import load
-
-    before = snapshot(lab)
-    child = Child(long_run("run.npz"), lab)
+def signalled(args: list[str], lab: Path, event: str, signum: int):
+    """Run ``purenet ARGS`` in ``lab``, send ``signum`` once it reports ``event`` (JSON), let it
+    finish; returns (the child, its exit code, its stderr lines, a text to show on failure)."""
+    child = Child(args, lab)
     try:
-        child.wait_for_event("epoch")
+        child.wait_for_event(event)
         child.proc.send_signal(signum)
         got = child.finish()
     finally:
         child.kill()
     shown = f"exit {got}\n--- stderr\n{child.stderr}\n--- stdout (last lines)\n{''.join(child.stdout[-3:])}"
+    return child, got, child.stderr.splitlines(), shown
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_after_an_epoch(lab: Path, signum: int, code: int):
+    from purenet.checkpoint import load
+
+    before = snapshot(lab)
+    child, got, lines, shown = signalled(long_run("run.npz"), lab, "epoch", signum)
     assert got == code, shown
-    lines = child.stderr.splitlines()
     assert len(lines) == 1 and "Traceback" not in child.stderr, shown
     held = load(lab / "run.npz").epoch
     assert held >= 1, shown
@@ -398,17 +404,10 @@ def names_the_epoch(line: str, held: int) -> bool:
 def test_sigterm_during_the_first_epoch(lab: Path):
     """Stopped inside epoch 1 (after its first step): nothing to save, so nothing written, one line."""
     before = snapshot(lab)
-    child = Child(["train", "--layers", "784,16,10", "--batch-size", "4", "--epochs", "3", "--every", "1", "--json",
-                   "--data", "mnist", "--out", "run.npz"], lab)
-    try:
-        child.wait_for_event("step")
-        child.proc.send_signal(signal.SIGTERM)
-        got = child.finish()
-    finally:
-        child.kill()
-    shown = f"exit {got}\n--- stderr\n{child.stderr}"
+    args = ["train", "--layers", "784,16,10", "--batch-size", "4", "--epochs", "3", "--every", "1", "--json",
+            "--data", "mnist", "--out", "run.npz"]
+    child, got, lines, shown = signalled(args, lab, "step", signal.SIGTERM)
     assert got == 143, shown
-    lines = child.stderr.splitlines()
     assert len(lines) == 1 and "Traceback" not in child.stderr, shown
     if (lab / "run.npz").exists():  # the epoch ended before the signal came: the line must say which
         from purenet.checkpoint import load
@@ -428,16 +427,9 @@ def test_ctrl_c_during_a_resumed_epoch(lab: Path):
                                      "--out", "run.npz"])
     assert first.exit_code == 0, outcome(first)
     before = snapshot(lab)
-    child = Child(["train", "--resume", "run.npz", "--epochs", "50", "--every", "1", "--json"], lab)
-    try:
-        child.wait_for_event("step")
-        child.proc.send_signal(signal.SIGINT)
-        got = child.finish()
-    finally:
-        child.kill()
-    shown = f"exit {got}\n--- stderr\n{child.stderr}"
+    child, got, lines, shown = signalled(["train", "--resume", "run.npz", "--epochs", "50", "--every", "1", "--json"],
+                                         lab, "step", signal.SIGINT)
     assert got == 130, shown
-    lines = child.stderr.splitlines()
     assert len(lines) == 1 and "Traceback" not in child.stderr, shown
     held = load(lab / "run.npz").epoch
     assert names_the_epoch(lines[0], held), f"the line does not name epoch {held}, which run.npz holds\n{shown}"
@@ -451,14 +443,8 @@ def test_ctrl_c_then_resume_continues_into_the_same_file(lab: Path, world: World
 
     (lab / "model.npz").write_bytes(world.base.read_bytes())  # a checkpoint of the user's, not to be touched
     before = snapshot(lab)
-    child = Child(long_run("run.npz"), lab)
-    try:
-        child.wait_for_event("epoch")
-        child.proc.send_signal(signal.SIGINT)
-        got = child.finish()
-    finally:
-        child.kill()
-    assert got == 130, child.stderr
+    child, got, _, shown = signalled(long_run("run.npz"), lab, "epoch", signal.SIGINT)
+    assert got == 130, shown
     held = load(lab / "run.npz").epoch
     resumed = run_purenet(["train", "--resume", "run.npz", "--epochs", str(held + 2)], lab)
     shown = f"first: {child.stderr}\nresumed: exit {resumed.returncode}\n{resumed.stdout[-2000:]}\n{resumed.stderr}"
