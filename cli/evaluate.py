@@ -8,40 +8,14 @@ from typing import Optional
 
 import numpy as np
 
-from purenet.checkpoint import Checkpoint, CheckpointError
-from purenet.checkpoint import load as load_checkpoint
+from purenet.checkpoint import Checkpoint
 from purenet.cli.console import fail, plain_output, say, stdout_console
 from purenet.cli.download import ensure_default_data
-from purenet.cli.state import last_model
+from purenet.cli.models import open_model
 from purenet.data import DataError, Split, default_data_dir
 from purenet.data import load as load_data
 from purenet.losses import get_loss
 from purenet.metrics import confusion_matrix, logits, per_class_accuracy
-
-
-LAST_MODEL = "the last model purenet train wrote"
-
-
-def open_model(model: Optional[Path]) -> tuple[Path, Checkpoint, Optional[str]]:
-    """The checkpoint to use: ``model``, else the last one ``purenet train`` wrote.
-
-    Returns (its path, the checkpoint, a note to say once the command's checks have
-    passed: which model was picked, or None). Every problem is one line.
-    """
-    if model is not None:
-        return model, open_checkpoint(model), None
-    found = last_model()
-    if found is None:
-        fail("no model given and none trained yet: run `purenet train` or pass a checkpoint file")
-    return found, open_checkpoint(found, f" ({LAST_MODEL})"), f"using {found} ({LAST_MODEL})"
-
-
-def open_checkpoint(path: Path, what: str = "") -> Checkpoint:
-    """The one way a command opens a checkpoint: loaded and checked, or one line and exit 2."""
-    try:
-        return load_checkpoint(path)
-    except CheckpointError as error:
-        fail(f"{error}{what}")
 
 
 def run_evaluate(model: Optional[Path], data: Optional[Path], json_output: bool, report: Optional[Path] = None,

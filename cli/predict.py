@@ -22,7 +22,7 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 
 from purenet.cli.console import EXIT_USER_ERROR, fail, plain_output, say, stdout_console
-from purenet.cli.evaluate import open_model
+from purenet.cli.models import open_model
 from purenet.image import ImageError, load_digit
 from purenet.network import predict
 

@@ -22,7 +22,7 @@ from purenet.checkpoint import Checkpoint, CheckpointError, is_checkpoint
 from purenet.checkpoint import save as save_checkpoint
 from purenet.cli.console import EXIT_DIVERGED, Terminated, fail, plain_output, say, stopped_by
 from purenet.cli.download import ensure_default_data
-from purenet.cli.evaluate import open_checkpoint
+from purenet.cli.models import open_checkpoint
 from purenet.cli.recipes import config_error_message, config_from_options, option_name, resumed_config
 from purenet.cli.state import remember_model
 from purenet.cli.views import make_view

@@ -1,0 +1,38 @@
+"""How every command opens a checkpoint: the one given, or the last one ``purenet train`` wrote.
+
+Loaded and checked by ``purenet.checkpoint.load``; any problem is one line and exit 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from purenet.checkpoint import Checkpoint, CheckpointError
+from purenet.checkpoint import load as load_checkpoint
+from purenet.cli.console import fail
+from purenet.cli.state import last_model
+
+LAST_MODEL = "the last model purenet train wrote"
+
+
+def open_model(model: Optional[Path]) -> tuple[Path, Checkpoint, Optional[str]]:
+    """The checkpoint to use: ``model``, else the last one ``purenet train`` wrote.
+
+    Returns (its path, the checkpoint, a note to say once the command's checks have
+    passed: which model was picked, or None). Every problem is one line.
+    """
+    if model is not None:
+        return model, open_checkpoint(model), None
+    found = last_model()
+    if found is None:
+        fail("no model given and none trained yet: run `purenet train` or pass a checkpoint file")
+    return found, open_checkpoint(found, f" ({LAST_MODEL})"), f"using {found} ({LAST_MODEL})"
+
+
+def open_checkpoint(path: Path, what: str = "") -> Checkpoint:
+    """The one way a command opens a checkpoint: loaded and checked, or one line and exit 2."""
+    try:
+        return load_checkpoint(path)
+    except CheckpointError as error:
+        fail(f"{error}{what}")
