@@ -31,7 +31,7 @@ RECIPES = {
     "default": [],
     "sigmoid": ["--layers", "784,200,200,10", "--act", "sigmoid"],  # the default recipe with sigmoid hidden units
     "best": ["--preset", "best"],
-    "seed-92.7": ["--preset", "seed-92.7"],  # the early per-sample-SGD sigmoid script that reached 92.7%
+    "per-sample-sigmoid": ["--preset", "per-sample-sigmoid"],  # per-sample SGD, sigmoid, squared error (docs/results.md)
     "softmax-regression": ["--preset", "softmax-regression"],
 }
 """Recipe name -> the options given to ``purenet train`` (beside --seed, --out, --json)."""

@@ -11,6 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from purenet.cli.choices import (ACTIVATIONS, AUGMENTATIONS, FRAMEWORKS, INIT_SCHEMES, LOSSES, OPTIMIZERS, PRESET_ALIASES,
+                                 PRESETS, SCHEDULES, choice)
 from purenet.cli.console import PurenetGroup
 
 app = typer.Typer(
@@ -18,16 +20,29 @@ app = typer.Typer(
     cls=PurenetGroup,
     help="Train and use pure-NumPy neural networks on MNIST-like digits.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 DEFAULT_LAYERS = "784,200,200,10"
+MODEL, OPTIMISATION, REGULARISATION, DATA, OUTPUT = "Model", "Optimisation", "Regularisation", "Data", "Output"
+"""The panels of `purenet train --help`, the groups of docs/cli.md."""
+
+
+def _show_version(asked: bool) -> None:
+    if asked:
+        from purenet import __version__  # the installed metadata's
+
+        typer.echo(f"purenet {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
-def purenet() -> None:
+def purenet(
+    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True, expose_value=False,
+                                          help="Show purenet's version and exit.")] = False,
+) -> None:
     """Train and use pure-NumPy neural networks on MNIST-like digits.
 
     Start with `purenet train`, then `purenet predict my-digit.jpg`.
@@ -37,36 +52,36 @@ def purenet() -> None:
 @app.command()
 def train(
     ctx: typer.Context,
-    layers: Annotated[str, typer.Option(help="Layer widths, input first, e.g. 784,200,200,10.")] = DEFAULT_LAYERS,
-    act: Annotated[str, typer.Option(help="Hidden activation: sigmoid, relu, leaky_relu, elu, tanh, identity.")] = "relu",
-    loss: Annotated[str, typer.Option(help="ce (softmax + cross-entropy) or mse (sigmoid + squared error).")] = "ce",
-    init: Annotated[str, typer.Option(help="Weight init: auto, he, xavier, uniform.")] = "auto",
-    epochs: Annotated[int, typer.Option(help="Epochs to train (with --resume: the total to reach).", show_default="20; with --resume, the run's own")] = 20,
-    batch_size: Annotated[int, typer.Option(help="Samples per step; 1 is per-sample SGD.")] = 128,
-    lr: Annotated[Optional[float], typer.Option(help="Learning rate (the peak, with a schedule).", show_default="sgd 0.1, momentum 0.05, adam 0.003")] = None,
-    optimizer: Annotated[str, typer.Option(help="sgd, momentum, nesterov or adam.")] = "adam",
-    weight_decay: Annotated[float, typer.Option(help="L2 weight decay on the weights.")] = 0.0,
-    schedule: Annotated[str, typer.Option(help="Learning-rate schedule: constant, step or cosine.")] = "step",
-    warmup: Annotated[float, typer.Option(help="Epochs of linear learning-rate warm-up.")] = 0.0,
-    decay_every: Annotated[float, typer.Option(help="With --schedule step: epochs between decays.")] = 1.0,
-    gamma: Annotated[float, typer.Option(help="With --schedule step: the factor of each decay, 0 to 1.")] = 0.85,
-    dropout: Annotated[float, typer.Option(help="Drop each hidden unit with this probability while training (0 to 0.95).")] = 0.0,
-    augment: Annotated[str, typer.Option(help="Augment training batches: none, mild (shift 1, rotate 8, scale 0.08), affine (2, 10, 0.1) or elastic (affine + Simard's elastic).")] = "mild",
-    shift: Annotated[Optional[float], typer.Option(help="With --augment: largest shift in pixels.", show_default="the --augment choice's")] = None,
-    rotation: Annotated[Optional[float], typer.Option(help="With --augment: largest rotation in degrees.", show_default="the --augment choice's")] = None,
-    scale: Annotated[Optional[float], typer.Option(help="With --augment: largest relative scaling (0 to 0.9).", show_default="the --augment choice's")] = None,
-    elastic_alpha: Annotated[Optional[float], typer.Option(help="With --augment elastic: strength of the distortion.", show_default="34")] = None,
-    patience: Annotated[int, typer.Option(help="Stop after N epochs without a better validation accuracy, keeping the best (0: never).")] = 0,
-    preset: Annotated[str, typer.Option(help="A named recipe (docs/results.md): default, best, seed-92.7 (an early per-sample-SGD sigmoid script that reached 92.7%), softmax-regression; options you give win.")] = "default",
-    seed: Annotated[int, typer.Option(help="Seed (>= 0) for init, split, shuffling, dropout and augmentation.")] = 0,
-    data: Annotated[Optional[Path], typer.Option(help="MNIST data: IDX folder, CSV, .npz or image folders.", show_default="data/mnist of this checkout, or $PURENET_DATA")] = None,
-    val_fraction: Annotated[float, typer.Option(help="Hold this fraction (0 to 0.9) of the training set out for validation.")] = 0.0,
-    out: Annotated[Optional[Path], typer.Option(help="Checkpoint file, rewritten after every epoch; replaces only a purenet checkpoint.", show_default="model.npz; with --resume, the resumed file")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Let --out replace a file that is not a purenet checkpoint.")] = False,
-    resume: Annotated[Optional[Path], typer.Option(help="Continue the run saved in this checkpoint (and save into it, unless --out says otherwise).")] = None,
-    every: Annotated[int, typer.Option(min=0, help="Also print held-out accuracy every N steps (0: never).")] = 0,
-    show_predictions: Annotated[int, typer.Option(min=0, help="End by drawing K test digits with their predictions.")] = 0,
-    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object per epoch and a summary, nothing else.")] = False,
+    layers: Annotated[str, typer.Option(help="Layer widths, input first, e.g. 784,200,200,10.", rich_help_panel=MODEL)] = DEFAULT_LAYERS,
+    act: Annotated[str, typer.Option(help="Activation of the hidden layers.", rich_help_panel=MODEL, **choice(ACTIVATIONS))] = "relu",
+    loss: Annotated[str, typer.Option(help="ce: softmax + cross-entropy; mse: sigmoid outputs + squared error.", rich_help_panel=MODEL, **choice(LOSSES))] = "ce",
+    init: Annotated[str, typer.Option(help="Weight initialisation (auto: he for relu-like units, else xavier).", rich_help_panel=MODEL, **choice(INIT_SCHEMES))] = "auto",
+    epochs: Annotated[int, typer.Option(help="Epochs to train (with --resume: the total to reach).", show_default="20; with --resume, the run's own", rich_help_panel=OPTIMISATION)] = 20,
+    batch_size: Annotated[int, typer.Option(help="Samples per step; 1 is per-sample SGD.", rich_help_panel=OPTIMISATION)] = 128,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate (the peak, with a schedule).", show_default="sgd 0.1, momentum 0.05, adam 0.003", rich_help_panel=OPTIMISATION)] = None,
+    optimizer: Annotated[str, typer.Option(help="The update rule.", rich_help_panel=OPTIMISATION, **choice(OPTIMIZERS))] = "adam",
+    weight_decay: Annotated[float, typer.Option(help="L2 weight decay on the weights.", rich_help_panel=OPTIMISATION)] = 0.0,
+    schedule: Annotated[str, typer.Option(help="Learning-rate schedule.", rich_help_panel=OPTIMISATION, **choice(SCHEDULES))] = "step",
+    warmup: Annotated[float, typer.Option(help="Epochs of linear learning-rate warm-up.", rich_help_panel=OPTIMISATION)] = 0.0,
+    decay_every: Annotated[float, typer.Option(help="With --schedule step: epochs between decays.", rich_help_panel=OPTIMISATION)] = 1.0,
+    gamma: Annotated[float, typer.Option(help="With --schedule step: the factor of each decay, 0 to 1.", rich_help_panel=OPTIMISATION)] = 0.85,
+    dropout: Annotated[float, typer.Option(help="Drop each hidden unit with this probability while training (0 to 0.95).", rich_help_panel=REGULARISATION)] = 0.0,
+    augment: Annotated[str, typer.Option(help="Augment training batches: mild (shift 1, rotate 8, scale 0.08), affine (2, 10, 0.1) or elastic (affine + Simard's elastic distortion).", rich_help_panel=REGULARISATION, **choice(AUGMENTATIONS))] = "mild",
+    shift: Annotated[Optional[float], typer.Option(help="With --augment: largest shift in pixels.", show_default="the --augment choice's", rich_help_panel=REGULARISATION)] = None,
+    rotation: Annotated[Optional[float], typer.Option(help="With --augment: largest rotation in degrees.", show_default="the --augment choice's", rich_help_panel=REGULARISATION)] = None,
+    scale: Annotated[Optional[float], typer.Option(help="With --augment: largest relative scaling (0 to 0.9).", show_default="the --augment choice's", rich_help_panel=REGULARISATION)] = None,
+    elastic_alpha: Annotated[Optional[float], typer.Option(help="With --augment elastic: strength of the distortion.", show_default="34", rich_help_panel=REGULARISATION)] = None,
+    patience: Annotated[int, typer.Option(help="Stop after N epochs without a better validation accuracy, keeping the best (0: never).", rich_help_panel=REGULARISATION)] = 0,
+    preset: Annotated[str, typer.Option(help="A named recipe (docs/results.md); options you give win over its settings.", rich_help_panel=MODEL, **choice(PRESETS, PRESET_ALIASES))] = "default",
+    seed: Annotated[int, typer.Option(help="Seed (>= 0) for init, split, shuffling, dropout and augmentation.", rich_help_panel=DATA)] = 0,
+    data: Annotated[Optional[Path], typer.Option(help="MNIST data: IDX folder, CSV, .npz or image folders.", show_default="data/mnist of this checkout, or $PURENET_DATA", rich_help_panel=DATA)] = None,
+    val_fraction: Annotated[float, typer.Option(help="Hold this fraction (0 to 0.9) of the training set out for validation.", rich_help_panel=DATA)] = 0.0,
+    out: Annotated[Optional[Path], typer.Option(help="Checkpoint file, rewritten after every epoch; replaces only a purenet checkpoint.", show_default="model.npz; with --resume, the resumed file", rich_help_panel=OUTPUT)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Let --out replace a file that is not a purenet checkpoint.", rich_help_panel=OUTPUT)] = False,
+    resume: Annotated[Optional[Path], typer.Option(help="Continue the run saved in this checkpoint (and save into it, unless --out says otherwise).", rich_help_panel=OUTPUT)] = None,
+    every: Annotated[int, typer.Option(min=0, help="Also print held-out accuracy every N steps (0: never).", rich_help_panel=OUTPUT)] = 0,
+    show_predictions: Annotated[int, typer.Option(min=0, help="End by drawing K test digits with their predictions.", rich_help_panel=OUTPUT)] = 0,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object per epoch and a summary, nothing else.", rich_help_panel=OUTPUT)] = False,
 ) -> None:
     """Train a network and save it as a checkpoint, showing progress and a table of epochs."""
     options = {name: value for name, value in locals().items() if name != "ctx"}
@@ -78,7 +93,7 @@ def train(
 
 @app.command()
 def evaluate(
-    model: Annotated[Optional[Path], typer.Argument(help="Checkpoint to evaluate.", show_default="the last model purenet train wrote")] = None,
+    model: Annotated[Optional[Path], typer.Argument(help="Checkpoint to evaluate.", show_default="model.npz here, else the last model purenet train wrote")] = None,
     data: Annotated[Optional[Path], typer.Option(help="Data to evaluate on (its test part).", show_default="the data the model was trained on")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object with accuracy, loss, per-class accuracy and confusion.")] = False,
     report: Annotated[Optional[Path], typer.Option(help="Also write PNG pictures here: confusion matrix, misclassified digits, learning curves (needs matplotlib).")] = None,
@@ -93,7 +108,7 @@ def evaluate(
 @app.command()
 def predict(
     images: Annotated[list[Path], typer.Argument(help="Image files or folders (a folder: the image files directly in it, in name order): PNG, JPEG, BMP...; photos, scans or drawings.")],
-    model: Annotated[Optional[Path], typer.Option(help="Checkpoint to use.", show_default="the last model purenet train wrote")] = None,
+    model: Annotated[Optional[Path], typer.Option(help="Checkpoint to use.", show_default="model.npz here, else the last model purenet train wrote")] = None,
     show: Annotated[bool, typer.Option("--show", help="Draw the 28x28 image the network saw.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object per image.")] = False,
 ) -> None:
@@ -118,8 +133,8 @@ def download(
 def bench(
     layers: Annotated[str, typer.Option(help="Layer widths of the benchmarked network.")] = DEFAULT_LAYERS,
     batch_size: Annotated[int, typer.Option(help="Samples per training and inference step.")] = 128,
-    act: Annotated[str, typer.Option(help="Hidden activation.")] = "relu",
-    compare: Annotated[Optional[str], typer.Option(help="Also run the same network in another framework: torch.")] = None,
+    act: Annotated[str, typer.Option(help="Hidden activation.", **choice(ACTIVATIONS))] = "relu",
+    compare: Annotated[Optional[str], typer.Option(help="Also run the same network in another framework.", **choice(FRAMEWORKS))] = None,
     seconds: Annotated[float, typer.Option(min=0.01, help="Seconds per timed run.")] = 1.0,
     repeats: Annotated[int, typer.Option(min=1, help="Timed runs per figure (the median is reported).")] = 5,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object with every figure.")] = False,

@@ -15,7 +15,7 @@ import re
 import signal
 import sys
 import warnings
-from typing import Iterator, NoReturn
+from typing import Iterator, NoReturn, Sequence
 
 import typer
 from typer.core import TyperGroup
@@ -29,8 +29,14 @@ if hasattr(signal, "SIGHUP"):
 
 
 def plain_output() -> bool:
-    """True when stdout is not a terminal or NO_COLOR is set: no colours, no live display."""
-    return bool(os.environ.get("NO_COLOR")) or not sys.stdout.isatty()
+    """True when stdout is not a terminal (a log, a pipe): no live display, no colours."""
+    return not sys.stdout.isatty()
+
+
+def color_output() -> bool:
+    """True on a terminal unless NO_COLOR is set, which removes colour only: the progress
+    bar and the live table stay (https://no-color.org)."""
+    return not plain_output() and not os.environ.get("NO_COLOR")
 
 
 def stdout_console():
@@ -39,7 +45,16 @@ def stdout_console():
 
     if plain_output():
         return Console(no_color=True, highlight=False, emoji=False, force_terminal=False, soft_wrap=True)
-    return Console(highlight=False)
+    return Console(highlight=False, no_color=not color_output())
+
+
+def can_show(text: str, console) -> bool:
+    """Whether ``console``'s encoding can show ``text`` (an ASCII or Latin-1 terminal cannot show ▀)."""
+    try:
+        text.encode(console.encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
 
 
 def one_line(text: str) -> str:
@@ -79,6 +94,7 @@ class PurenetGroup(TyperGroup):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         usage_error, click_error = _click_class("UsageError"), _click_class("ClickException")
+        tidy_placeholders(self, self.context_settings.get("help_option_names", ["--help"]))
         try:
             with one_line_warnings(), signals_as_interrupts():
                 code = super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False, **extra)
@@ -107,6 +123,40 @@ class PurenetGroup(TyperGroup):
         if not standalone_mode:
             return code
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def tidy_placeholders(command, help_names: Sequence[str]) -> None:
+    """Give every parameter of ``command`` and its subcommands a placeholder meant for people.
+
+    Some typer versions show Python type names (``<bool>`` after a flag, which takes no
+    value; ``<list[Path]>``): a flag shows nothing, an argument its name, any other
+    value its kind in words (``<path>``, ``<int>``). An option given its own ``metavar``
+    (the choices' ``[a|b|c]``) keeps it. ``help_names``: the help option's names
+    (``-h``, ``--help``), whose option click makes on first use.
+    """
+    help_option = command.get_help_option(typer.Context(command, help_option_names=list(help_names)))
+    for param in [*getattr(command, "params", ()), *([help_option] if help_option is not None else [])]:
+        if param.metavar is not None:
+            continue
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+        elif param.param_type_name == "argument":
+            param.metavar = param.name.upper()
+            param.display_type_rich = lambda ctx: ""  # the name says it; no type column
+        else:
+            param.metavar = _placeholder(param)
+    for sub in getattr(command, "commands", {}).values():
+        tidy_placeholders(sub, help_names)
+
+
+def _placeholder(param) -> str:
+    """``<path>``, ``<int>``, ``<number>``, ``<text>``; followed by ``...`` when it repeats."""
+    described = repr(getattr(param, "type_descriptor", None) or param.type).lower()
+    repeats = "..." if getattr(param, "multiple", False) or param.nargs != 1 else ""
+    for word, shown in (("path", "path"), ("int", "int"), ("float", "number"), ("str", "text")):
+        if word in described:
+            return f"<{shown}>{repeats}"
+    return f"<{param.name}>{repeats}"
 
 
 def _report_usage_error(error) -> int:

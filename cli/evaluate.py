@@ -9,13 +9,14 @@ from typing import Optional
 import numpy as np
 
 from purenet.checkpoint import Checkpoint
-from purenet.cli.console import fail, plain_output, say, stdout_console
+from purenet.cli.console import color_output, fail, say, stdout_console
 from purenet.cli.download import ensure_default_data
 from purenet.cli.models import open_model
 from purenet.data import DataError, Split, default_data_dir
 from purenet.data import load as load_data
 from purenet.losses import get_loss
 from purenet.metrics import confusion_matrix, logits, per_class_accuracy
+from purenet.words import counted
 
 
 def run_evaluate(model: Optional[Path], data: Optional[Path], json_output: bool, report: Optional[Path] = None,
@@ -77,14 +78,14 @@ def _render(data: Path, part: str, samples: int, loss: float, accuracy: float, c
     from rich.table import Table
 
     console = stdout_console()
-    console.print(f"{part} set of {data}: {samples} images")
+    console.print(f"{part} set of {data}: {counted(samples, 'image')}")
     console.print(f"accuracy {100 * accuracy:.2f}%   loss {loss:.4f}")
     classes = len(confusion)
     table = Table("true", *(str(k) for k in range(classes)), "acc", title="confusion matrix (rows: true digit, columns: predicted)", title_justify="left")
     for column in table.columns:
         column.justify = "right"
     for true_class, (row, acc) in enumerate(zip(confusion, per_class_accuracy(confusion))):
-        cells = [_cell(count, true_class == predicted, plain_output()) for predicted, count in enumerate(row)]
+        cells = [_cell(count, true_class == predicted, not color_output()) for predicted, count in enumerate(row)]
         table.add_row(str(true_class), *cells, "-" if np.isnan(acc) else f"{100 * acc:.1f}%")
     console.print(table)
 

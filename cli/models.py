@@ -13,21 +13,23 @@ from purenet.checkpoint import load as load_checkpoint
 from purenet.cli.console import fail
 from purenet.cli.state import last_model
 
-LAST_MODEL = "the last model purenet train wrote"
+LAST_MODEL = "model.npz in the current folder, else the last model purenet train wrote"
+"""What a command uses when no model is given (the rule of purenet.cli.state), for --help."""
 
 
 def open_model(model: Optional[Path]) -> tuple[Path, Checkpoint, Optional[str]]:
-    """The checkpoint to use: ``model``, else the last one ``purenet train`` wrote.
+    """The checkpoint to use: ``model``, else ./model.npz, else the last one ``purenet train`` wrote.
 
     Returns (its path, the checkpoint, a note to say once the command's checks have
-    passed: which model was picked, or None). Every problem is one line.
+    passed: which model was picked and why, or None). Every problem is one line.
     """
     if model is not None:
         return model, open_checkpoint(model), None
     found = last_model()
     if found is None:
-        fail("no model given and none trained yet: run `purenet train` or pass a checkpoint file")
-    return found, open_checkpoint(found, f" ({LAST_MODEL})"), f"using {found} ({LAST_MODEL})"
+        fail("no model given, no model.npz in the current folder and none trained yet: "
+             "run `purenet train` or give a checkpoint file")
+    return found.path, open_checkpoint(found.path, f" ({found.why})"), f"using {found.path} ({found.why})"
 
 
 def open_checkpoint(path: Path, what: str = "") -> Checkpoint:

@@ -21,7 +21,7 @@ from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
-from purenet.cli.console import EXIT_USER_ERROR, fail, plain_output, say, stdout_console
+from purenet.cli.console import EXIT_USER_ERROR, color_output, fail, say, stdout_console
 from purenet.cli.models import open_model
 from purenet.image import ImageError, load_digit
 from purenet.network import predict
@@ -132,5 +132,8 @@ def _report(console, path: Path, digit: np.ndarray, probabilities: np.ndarray, s
     if show:
         from purenet.cli.digits import digit_rows
 
-        for line in digit_rows(digit, color=not plain_output()):
+        from purenet.cli.console import can_show
+        from purenet.cli.digits import BLOCKS
+
+        for line in digit_rows(digit, color=color_output(), ascii_only=not can_show(BLOCKS, console)):
             console.print(line)

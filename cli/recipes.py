@@ -13,7 +13,7 @@ from typing import Any, Iterable, Optional
 import attrs
 
 from purenet.augment import Augmenter
-from purenet.config import AUGMENTATIONS, PRESETS, ConfigError, RunConfig, augment_fields, preset, to_augmenter
+from purenet.config import AUGMENTATIONS, PRESET_ALIASES, PRESETS, ConfigError, RunConfig, augment_fields, preset, to_augmenter
 
 PLAIN_OPTIONS = (
     "layers", "act", "loss", "init", "epochs", "batch_size", "optimizer", "lr", "weight_decay", "schedule",
@@ -40,7 +40,7 @@ def config_error_message(error: ConfigError) -> str:
 
 def config_from_options(options: dict[str, Any], explicit: frozenset[str]) -> RunConfig:
     """A new run's config: the --preset's recipe with the options the user typed on top."""
-    name = options["preset"]
+    name = PRESET_ALIASES.get(options["preset"], options["preset"])
     if name not in PRESETS:
         raise ConfigError("preset", f"{name!r} is not one of: {', '.join(PRESETS)}")
     changes = _typed(options, explicit)
@@ -60,9 +60,10 @@ def resumed_config(config: RunConfig, options: dict[str, Any], explicit: frozens
     given = set(explicit) & set(RUN_OPTIONS) - {"epochs"}
     changes: dict[str, Any] = {}
     if "preset" in given:
-        if options["preset"] not in PRESETS:
-            raise ConfigError("preset", f"{options['preset']!r} is not one of: {', '.join(PRESETS)}")
-        changes = {k: v for k, v in PRESETS[options["preset"]].items() if k != "epochs"}
+        name = PRESET_ALIASES.get(options["preset"], options["preset"])
+        if name not in PRESETS:
+            raise ConfigError("preset", f"{name!r} is not one of: {', '.join(PRESETS)}")
+        changes = {k: v for k, v in PRESETS[name].items() if k != "epochs"}
     changes.update(_typed(options, frozenset(given)))
     if given & {"augment", *AUGMENT_OPTIONS}:
         base = changes.get("augment", config.augment)

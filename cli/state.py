@@ -1,43 +1,72 @@
-"""Remembering the last checkpoint ``purenet train`` wrote, for ``predict`` and ``evaluate``.
+"""Which model ``predict`` and ``evaluate`` use when none is given: the rule users expect.
 
-The path lives in ``$XDG_STATE_HOME/purenet/last-model`` (``~/.local/state`` by
-default): one line, the absolute path, written atomically. Losing it is harmless:
-commands then ask for ``--model`` or fall back to ``model.npz`` in the current folder.
+1. ``model.npz`` in the current folder, the file ``purenet train`` writes by default:
+   what is in front of the user wins, as with any tool that reads a file by default;
+2. else the last checkpoint ``purenet train`` wrote, wherever it was, remembered in
+   the per-user state folder (platformdirs: ``$XDG_STATE_HOME/purenet/last-model``,
+   ``~/.local/state`` by default, on Linux; the platform's own place elsewhere).
+
+The state file is one line, the absolute path, written atomically. Losing it is
+harmless, and a state file that is not ours to read (binary, huge, a folder, a
+relative or missing path) is ignored: the command then asks for a model.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from purenet.files import atomic_write
 
 DEFAULT_MODEL = Path("model.npz")
+MAX_STATE_BYTES = 4096
+"""A longer state file is not one purenet wrote: ignored, not read whole."""
 
 
-def _state_file() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
-    return Path(base) / "purenet" / "last-model"
+class Found(NamedTuple):
+    """The model a command will use, and why that one (said in the command's note)."""
+
+    path: Path
+    why: str
+
+
+def state_file() -> Path:
+    """Where the last model's path is remembered."""
+    from platformdirs import user_state_dir
+
+    return Path(user_state_dir("purenet", appauthor=False)) / "last-model"
 
 
 def remember_model(path: Path) -> None:
     """Record ``path`` as the last model written; failures to record are ignored."""
     try:
-        state = _state_file()
+        state = state_file()
         state.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(state, lambda handle: handle.write(f"{Path(path).resolve()}\n".encode()))
     except (OSError, ValueError):
         pass
 
 
-def last_model() -> Optional[Path]:
-    """The last model ``purenet train`` wrote, if it still exists; else ./model.npz if present."""
+def remembered_model() -> Optional[Path]:
+    """The path in the state file, if it is one purenet wrote and the file is still there."""
     try:
-        state = _state_file()
-        remembered = Path(state.read_text().strip()) if state.is_file() else Path()
+        with open(state_file(), "rb") as handle:
+            text = handle.read(MAX_STATE_BYTES + 1)
+        if len(text) > MAX_STATE_BYTES:
+            return None
+        remembered = Path(text.decode("utf-8").strip())
         if remembered.is_absolute() and remembered.is_file():
             return remembered
-    except (OSError, ValueError, UnicodeDecodeError):
+    except (OSError, ValueError):  # missing, a folder, unreadable, not UTF-8, a NUL byte in it
         pass
-    return DEFAULT_MODEL if DEFAULT_MODEL.is_file() else None
+    return None
+
+
+def last_model() -> Optional[Found]:
+    """./model.npz if there is one; else the last model ``purenet train`` wrote; else None."""
+    if DEFAULT_MODEL.is_file():
+        return Found(DEFAULT_MODEL, "found in the current folder")
+    remembered = remembered_model()
+    if remembered is not None:
+        return Found(remembered, "the last model purenet train wrote; no model.npz in the current folder")
+    return None

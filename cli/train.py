@@ -79,7 +79,7 @@ def _train(plan: Plan) -> None:
     last = _train_and_save(options, run, view)
     try:
         if options.show_predictions and run.dataset.test is not None:
-            view.predictions(last.model, run.dataset.test, options.show_predictions, run.image_shape)
+            view.predictions(last.model, run.dataset.test, options.show_predictions, run.image_shape, run.config.seed)
         view.finish(last, options.out)
     except (KeyboardInterrupt, Terminated) as error:  # training is over and saved: say so, and stop
         what, code = stopped_by(error)

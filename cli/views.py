@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from purenet.cli.console import stdout_console
-from purenet.cli.digits import digit_grid
+from purenet.cli.console import can_show, color_output, stdout_console
+from purenet.cli.digits import BLOCKS, digit_grid
 from purenet.data import Split, to_float
 from purenet.network import predict
+from purenet.words import counted
 
 COLUMNS = ("epoch", "loss", "train acc", "val acc", "test acc", "seconds")
 
@@ -53,11 +54,19 @@ def epoch_cells(record) -> list[str]:
     ]
 
 
-def sample_predictions(params, test: Split, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The first ``count`` test digits, their labels and the network's predictions."""
-    part = test.take(slice(0, count))
+SHOW_STREAM = 7
+"""Mixed with the run's seed for the digits --show-predictions draws, so that the pick is
+the same for the same seed and independent of the training streams."""
+
+
+def sample_predictions(params, test: Split, count: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``count`` test digits drawn at random (the same for the same ``seed``): their indices
+    in the test set, images, labels and the network's predictions."""
+    rng = np.random.default_rng([seed, SHOW_STREAM])
+    indices = rng.choice(len(test), size=min(count, len(test)), replace=False)
+    part = test.take(indices)
     predicted = predict(params, to_float(part.images)).argmax(axis=1)
-    return part.images, part.labels, predicted
+    return indices, part.images, part.labels, predicted
 
 
 class TextView:
@@ -71,7 +80,7 @@ class TextView:
     def start(self, settings: dict, start_epoch: int, epochs: int, n_train: int) -> None:
         resumed = f", resuming after epoch {start_epoch}" if start_epoch else ""
         self.console.print(f"training {describe(settings)}")
-        self.console.print(f"data {settings['data']}: {n_train} training images, {epochs} epochs{resumed}")
+        self.console.print(f"data {settings['data']}: {counted(n_train, 'training image')}, {counted(epochs, 'epoch')}{resumed}")
 
     def held_out(self, record, loss: float, accuracy: float) -> None:
         self.console.print(f"epoch {record.epoch} step {record.step}: held-out accuracy {_percent(accuracy)}, loss {loss:.4f}")
@@ -80,10 +89,20 @@ class TextView:
         if record.stopped_early:
             self.console.print(f"stopping early: no better validation accuracy since epoch {record.best.epoch}")
 
-    def predictions(self, params, test: Split, count: int, shape: tuple[int, int]) -> None:
-        images, labels, predicted = sample_predictions(params, test, count)
-        captions = [f"true {t} pred {p} {'ok' if t == p else 'WRONG'}" for t, p in zip(labels, predicted)]
-        for line in digit_grid(images, captions, self.color, self.console.width, shape):
+    def predictions(self, params, test: Split, count: int, shape: tuple[int, int], seed: int) -> None:
+        """``count`` random test digits with their predictions, then the mistakes among them again."""
+        indices, images, labels, predicted = sample_predictions(params, test, count, seed)
+        wrong = np.flatnonzero(labels != predicted)
+        self.console.print(f"{counted(len(indices), 'random test digit')} (seed {seed}): "
+                           f"{len(indices) - len(wrong)} right, {len(wrong)} wrong")
+        self._grid(images, [f"#{i} true {t} pred {p}" for i, t, p in zip(indices, labels, predicted)], shape)
+        if len(wrong):
+            self.console.print(f"the {counted(len(wrong), 'mistake')} among them:")
+            self._grid(images[wrong], [f"#{indices[k]} true {labels[k]} pred {predicted[k]}" for k in wrong], shape)
+
+    def _grid(self, images: np.ndarray, captions: list[str], shape: tuple[int, int]) -> None:
+        ascii_only = not can_show(BLOCKS, self.console)
+        for line in digit_grid(images, captions, self.color, self.console.width, shape, ascii_only):
             self.console.print(line)
 
     def finish(self, last, out: Path) -> None:
@@ -98,6 +117,10 @@ class TextView:
 
 class RichView(TextView):
     """A live progress bar (samples/s, ETA, running loss) under a table that grows per epoch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.color = color_output()  # NO_COLOR: the same display, without colour
 
     def start(self, settings: dict, start_epoch: int, epochs: int, n_train: int) -> None:
         from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
@@ -178,9 +201,10 @@ class JsonView:
             record.epoch, record.loss, record.train_acc, record.val_acc, record.test_acc, record.seconds))),
                "stopped_early": record.stopped_early})
 
-    def predictions(self, params, test: Split, count: int, shape: tuple[int, int]) -> None:
-        _, labels, predicted = sample_predictions(params, test, count)
-        self.extra["predictions"] = [{"true": int(t), "predicted": int(p)} for t, p in zip(labels, predicted)]
+    def predictions(self, params, test: Split, count: int, shape: tuple[int, int], seed: int) -> None:
+        indices, _, labels, predicted = sample_predictions(params, test, count, seed)
+        self.extra["predictions"] = [{"index": int(i), "true": int(t), "predicted": int(p)}
+                                     for i, t, p in zip(indices, labels, predicted)]
 
     def finish(self, last, out: Path) -> None:
         final = last.history[-1] if last.history else {}

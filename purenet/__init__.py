@@ -61,7 +61,17 @@ if TYPE_CHECKING:  # what static checkers and IDEs see
     from purenet.config import ConfigError, PRESETS, RunConfig, preset
     from purenet.run import Run, checkpoint_after, prepare, prepare_resumed, resume, start
 
-__version__ = "0.1.0"
+def _installed_version() -> str:
+    """The version in the installed metadata (pyproject.toml's), the one source of truth."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("purenet")
+    except PackageNotFoundError:  # imported from a checkout that was never installed
+        return "0+unknown"
+
+
+__version__ = _installed_version()
 
 __all__ = [
     # the pure functions of one training step

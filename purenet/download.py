@@ -41,6 +41,7 @@ from typing import IO, Callable, Iterable, Iterator
 from purenet.data import DataError, missing_idx_files
 from purenet.data.idx import IDX_NAMES
 from purenet.files import WriteRefused, atomic_write, check_folder_writable, make_folder, remove_made
+from purenet.words import counted
 
 MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -253,7 +254,7 @@ def _received(response, out: IO[bytes], name: str, progress: DownloadCallback | 
             progress(name, done, total)
         yield block
     if response.length:  # http.client counts down what is left, and stops quietly if the server hangs up
-        raise _Rejected(f"the connection closed after {done} of {total} bytes")
+        raise _Rejected(f"the connection closed after {done} of {counted(total, 'byte')}")
 
 
 def _gunzipped_sha256(blocks: Iterable[bytes]) -> str:
@@ -280,7 +281,7 @@ def _reason(error: Exception) -> str:
     if isinstance(error, urllib.error.URLError):
         return f"cannot connect: {error.reason}"
     if isinstance(error, http.client.IncompleteRead):
-        return f"the connection closed after {len(error.partial)} bytes"
+        return f"the connection closed after {counted(len(error.partial), 'byte')}"
     return str(error) or type(error).__name__
 
 

@@ -49,6 +49,7 @@ from purenet.network import init
 from purenet.optim import Optimizer, make_optimizer
 from purenet.schedules import make_schedule
 from purenet.training import EpochRecord, Progress, train
+from purenet.words import counted
 
 
 def seeds(seed: int) -> tuple[np.random.Generator, np.random.Generator, np.random.Generator]:
@@ -136,7 +137,7 @@ def prepare_resumed(checkpoint: Checkpoint | str | os.PathLike, *, epochs: int |
     epochs = checkpoint.config.epochs if epochs is None else epochs
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs <= checkpoint.epoch:
         raise ConfigError("epochs", "(the total to reach)",
-                          before=f"{source} already has {checkpoint.epoch} epochs, so {epochs} is done; ask for more with ")
+                          before=f"{source} already has {counted(checkpoint.epoch, 'epoch')}, so {epochs} is done; ask for more with ")
     config = checkpoint.config if data is None else attrs.evolve(checkpoint.config, data=os.path.abspath(data))
     if config.data is not None and not os.path.exists(config.data):
         raise DataError(f"{config.data}: no such file or folder (the data this run was trained on; give its new place)")
@@ -212,7 +213,7 @@ def _split(train_split: Split, config: RunConfig, split_rng: np.random.Generator
     try:
         return split_validation(train_split, config.val_fraction, split_rng)
     except ValueError:
-        raise ConfigError("val_fraction", f"{config.val_fraction:g} of {len(train_split)} training images leaves "
+        raise ConfigError("val_fraction", f"{config.val_fraction:g} of {counted(len(train_split), 'training image')} leaves "
                                           "no image for training or for validation") from None
 
 

@@ -42,7 +42,7 @@ def test_default_model_is_the_last_trained(small_mnist_dir):
     assert trained.exit_code == 0
     result = run("--json")
     assert result.exit_code == 0
-    assert "last.npz (the last model purenet train wrote)" in result.stderr
+    assert "last.npz (the last model purenet train wrote; no model.npz in the current folder)" in result.stderr
 
 
 def test_no_model_at_all_is_a_clear_error():

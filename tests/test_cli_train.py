@@ -191,16 +191,28 @@ def test_the_progress_bar_shows_no_loss_before_the_first_step():
     assert "loss -" in shown and "nan" not in shown
 
 
-def test_no_color_gives_plain_output_even_on_a_terminal(monkeypatch):
+def test_no_color_removes_colour_but_not_the_live_display(monkeypatch):
     import sys
 
-    from purenet.cli.console import plain_output
+    from purenet.cli.console import color_output, plain_output
 
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     monkeypatch.delenv("NO_COLOR", raising=False)
-    assert plain_output() is False
+    assert (plain_output(), color_output()) == (False, True)
     monkeypatch.setenv("NO_COLOR", "1")
-    assert plain_output() is True
+    assert (plain_output(), color_output()) == (False, False)
+
+
+def _colour_codes(drawn: str) -> list[str]:
+    """The SGR sequences in ``drawn`` that set a colour (bold and cursor moves are not colour)."""
+    import re
+
+    colours = []
+    for parameters in re.findall(r"\x1b\[([0-9;]*)m", drawn):
+        codes = [int(code) for code in parameters.split(";") if code]
+        if any(30 <= code <= 49 or 90 <= code <= 107 for code in codes):
+            colours.append(parameters)
+    return colours
 
 
 def _run_on_a_terminal(args: list[str], tmp_path, extra_env: dict) -> str:
@@ -228,10 +240,12 @@ def _run_on_a_terminal(args: list[str], tmp_path, extra_env: dict) -> str:
     return b"".join(chunks).decode("utf-8", "replace")
 
 
-def test_a_real_terminal_gets_the_live_table_and_no_color_gets_plain_rows(small_mnist_dir, tmp_path):
-    args = ["train", "--data", str(small_mnist_dir), "--layers", "784,16,10", "--epochs", "2", "--out", "m.npz"]
+def test_a_real_terminal_gets_the_live_table_and_no_color_keeps_it_without_colour(small_mnist_dir, tmp_path):
+    args = ["train", "--data", str(small_mnist_dir), "--layers", "784,16,10", "--epochs", "2", "--out", "m.npz",
+            "--show-predictions", "2"]
     rich = _run_on_a_terminal(args, tmp_path, {})
-    assert "┏" in rich and "samples/s" in rich and "\x1b[" in rich  # the table, the bar, terminal codes
-    plain = _run_on_a_terminal(args, tmp_path, {"NO_COLOR": "1"})
-    assert "┏" not in plain and "\x1b[" not in plain
-    assert "epoch" in plain and "model saved to m.npz (epoch 2)" in plain
+    assert "┏" in rich and "samples/s" in rich and _colour_codes(rich)  # the table, the bar, the digits' colours
+    uncoloured = _run_on_a_terminal(args, tmp_path, {"NO_COLOR": "1"})
+    assert "┏" in uncoloured and "samples/s" in uncoloured  # NO_COLOR: still the live table and the progress bar
+    assert _colour_codes(uncoloured) == []
+    assert "model saved to m.npz (epoch 2)" in uncoloured

@@ -23,6 +23,7 @@ import numpy as np
 from purenet.data.splits import DataError, Dataset, Split, make_dataset, open_regular
 from purenet.files import READ_CHUNK, read_into
 from purenet.records import readonly
+from purenet.words import counted
 
 IDX_NAMES = {
     "train_images": ("train-images-idx3-ubyte", "train-images.idx3-ubyte"),
@@ -76,7 +77,7 @@ def _idx_split(images_path: Path, labels_path: Path) -> Split:
     images = read_idx(images_path, ndim=3)
     labels = read_idx(labels_path, ndim=1)
     if len(images) != len(labels):
-        raise DataError(f"{images_path}: {len(images)} images but {labels_path.name} has {len(labels)} labels")
+        raise DataError(f"{images_path}: {counted(len(images), 'image')} but {labels_path.name} has {counted(len(labels), 'label')}")
     return Split(images=images.reshape(len(images), -1), labels=labels, image_shape=images.shape[1:])
 
 
@@ -123,7 +124,7 @@ def _idx_shape(path: Path, stream: IO[bytes], ndim: int | None) -> tuple[int, ..
     """Read the IDX header (magic number, then one big-endian uint32 per dimension)."""
     magic = stream.read(4)
     if len(magic) < 4:
-        raise DataError(f"{path}: too short to be an IDX file ({len(magic)} bytes)")
+        raise DataError(f"{path}: too short to be an IDX file ({counted(len(magic), 'byte')})")
     if magic[0] != 0 or magic[1] != 0 or magic[3] == 0:
         raise DataError(f"{path}: wrong magic number {magic.hex()} (an IDX file of bytes starts 000008)")
     if magic[2] != _IDX_UBYTE:

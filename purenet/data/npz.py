@@ -12,6 +12,7 @@ import numpy as np
 
 from purenet import npzfile
 from purenet.data.splits import DataError, Dataset, Split, make_dataset, square_shape
+from purenet.words import counted
 
 NPZ_LAYOUTS = (
     ("x_train", "y_train", "x_test", "y_test"),  # Keras' mnist.npz
@@ -67,7 +68,7 @@ def _npz_split(path: Path, arrays: dict[str, np.ndarray], images_key: str, label
     images, image_shape = _npz_pixels(path, images_key, arrays[images_key])
     labels = _npz_labels(path, labels_key, arrays[labels_key])
     if len(images) != len(labels):
-        raise DataError(f"{path}: {len(images)} images in '{images_key}' but {len(labels)} labels in '{labels_key}'")
+        raise DataError(f"{path}: {counted(len(images), 'image')} in '{images_key}' but {counted(len(labels), 'label')} in '{labels_key}'")
     return Split(images=images, labels=labels, image_shape=image_shape)
 
 

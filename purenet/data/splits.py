@@ -22,6 +22,7 @@ import numpy as np
 from purenet import files
 from purenet.files import cannot_read
 from purenet.records import readonly
+from purenet.words import counted
 
 
 class DataError(ValueError):
@@ -49,7 +50,7 @@ class Split:
 
     def __attrs_post_init__(self) -> None:
         if len(self.images) != len(self.labels):
-            raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
+            raise ValueError(f"{counted(len(self.images), 'image')} but {counted(len(self.labels), 'label')}")
         if self.image_shape is not None:
             rows, cols = self.image_shape
             pixels = self.images.shape[1] if self.images.ndim == 2 else None
