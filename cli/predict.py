@@ -19,12 +19,11 @@ import sys
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
-import numpy as np
-
+from purenet.checkpoint import is_checkpoint
 from purenet.cli.console import EXIT_USER_ERROR, color_output, fail, say, stdout_console
 from purenet.cli.models import open_model
-from purenet.image import ImageError, load_digit
-from purenet.network import predict
+from purenet.image import ImageError
+from purenet.recognise import DigitPrediction, predict_image
 
 TOP = 3
 
@@ -32,7 +31,12 @@ TOP = 3
 def run_predict(images: Sequence[Path], model: Optional[Path], show: bool, json_output: bool) -> None:
     """Answer every readable image; each one that cannot be read gets one line on stderr, and exit 2 at the end.
 
-    The model is checked before any image is read."""
+    The model is checked before any image is read, and a checkpoint among the images
+    (``purenet predict model.npz photo.png``) is a mistake said at once."""
+    for given in images:
+        if _is_checkpoint_file(given):
+            fail(f"{given} is a purenet checkpoint, not an image; give it with --model: "
+                 f"purenet predict --model {given} IMAGE...")
     path, checkpoint, note = open_model(model)
     params = checkpoint.model
     if params.arch.sizes[0] != 784:
@@ -49,15 +53,14 @@ def run_predict(images: Sequence[Path], model: Optional[Path], show: bool, json_
             continue
         warned: list[str] = []
         try:
-            digit = load_digit(path, warned)
+            answer = predict_image(params, path, warned=warned)
         except ImageError as error:
             _say("error", str(error))
             failed = True
             continue
         for message in warned:
             _say("warning", message)
-        probabilities = predict(params, digit.reshape(1, -1).astype(np.float32) / 255)[0]
-        _report(console, path, digit, probabilities, show)
+        _report(console, path, answer, show)
     if failed:
         import typer
 
@@ -121,14 +124,23 @@ def _printable(text: str) -> str:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _report(console, path: Path, digit: np.ndarray, probabilities: np.ndarray, show: bool) -> None:
-    ranked = np.argsort(probabilities)[::-1][:TOP]
+def _is_checkpoint_file(path: Path) -> bool:
+    """Whether ``path`` is a regular file holding a purenet checkpoint (nothing else is opened)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode) and is_checkpoint(path)
+    except (OSError, ValueError):
+        return False
+
+
+def _report(console, path: Path, answer: DigitPrediction, show: bool) -> None:
+    ranked = answer.top(TOP)
     if console is None:
-        print(json.dumps({"file": str(path), "digit": int(ranked[0]), "probabilities": [float(p) for p in probabilities],
-                          "top": [{"digit": int(k), "probability": float(probabilities[k])} for k in ranked]}), flush=True)
+        print(json.dumps({"file": str(path), "digit": answer.digit, "probabilities": [float(p) for p in answer.probabilities],
+                          "top": [{"digit": k, "probability": p} for k, p in ranked]}), flush=True)
         return
-    alternatives = ", ".join(f"{k} {100 * probabilities[k]:.1f}%" for k in ranked)
-    console.print(f"{_printable(str(path))}: {ranked[0]}   ({alternatives})", markup=False)
+    alternatives = ", ".join(f"{k} {100 * p:.1f}%" for k, p in ranked)
+    console.print(f"{_printable(str(path))}: {answer.digit}   ({alternatives})", markup=False)
+    digit = answer.image
     if show:
         from purenet.cli.digits import digit_rows
 

@@ -32,6 +32,7 @@ _HOMES = {
     "purenet.training": ["EpochRecord", "Progress", "TrainingDiverged", "train", "train_step"],
     "purenet.config": ["ConfigError", "PRESETS", "RunConfig", "preset"],
     "purenet.run": ["Run", "checkpoint_after", "prepare", "prepare_resumed", "resume", "start"],
+    "purenet.recognise": ["DigitPrediction", "predict_image"],
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
@@ -60,6 +61,7 @@ if TYPE_CHECKING:  # what static checkers and IDEs see
     from purenet.training import EpochRecord, Progress, TrainingDiverged, train, train_step
     from purenet.config import ConfigError, PRESETS, RunConfig, preset
     from purenet.run import Run, checkpoint_after, prepare, prepare_resumed, resume, start
+    from purenet.recognise import DigitPrediction, predict_image
 
 def _installed_version() -> str:
     """The version in the installed metadata (pyproject.toml's), the one source of truth."""
@@ -117,6 +119,9 @@ __all__ = [
     "start",
     "resume",
     "checkpoint_after",
+    # reading a photo of a digit, as `purenet predict` does
+    "predict_image",
+    "DigitPrediction",
     # data
     "Dataset",
     "Split",

@@ -329,7 +329,7 @@ def test_a_model_of_another_input_size_is_one_line_before_any_image_is_read(mode
     def must_not_read(*args, **kwargs):
         raise AssertionError("an image was read before the model was checked")
 
-    monkeypatch.setattr(purenet.cli.predict, "load_digit", must_not_read)
+    monkeypatch.setattr(purenet.cli.predict, "predict_image", must_not_read)
     if hasattr(os, "mkfifo"):
         os.mkfifo(tmp_path / "pipe.png")
     result = predict("--model", str(model_of_64_pixels), "pipe.png", *good, "missing.png")
