@@ -15,7 +15,7 @@ from purenet.cli.models import open_model
 from purenet.data import DataError, Split, default_data_dir
 from purenet.data import load as load_data
 from purenet.losses import get_loss
-from purenet.metrics import confusion_matrix, logits, per_class_accuracy
+from purenet.metrics import ClassScores, class_scores, confusion_matrix, logits, per_class_accuracy
 from purenet.words import counted
 
 
@@ -38,17 +38,19 @@ def run_evaluate(model: Optional[Path], data: Optional[Path], json_output: bool,
     predicted = z.argmax(axis=1)
     accuracy = float(np.mean(predicted == split.labels))
     confusion = confusion_matrix(split.labels, predicted, checkpoint.model.arch.sizes[-1])
+    scores = class_scores(confusion)
     if report is not None:
         from purenet.cli.report import write_report
 
-        written = write_report(report, confusion, split, predicted, checkpoint.history)
+        confidence = get_loss(checkpoint.model.arch.loss).output(z)[np.arange(len(z)), predicted]
+        written = write_report(report, confusion, scores, split, predicted, confidence, checkpoint.history)
         say(f"report written: {', '.join(str(p) for p in written)}")
     if json_output:
         print(json.dumps({"model": str(model), "data": str(data), "part": part, "samples": len(split), "accuracy": accuracy,
                           "loss": loss, "per_class_accuracy": [None if np.isnan(a) else a for a in per_class_accuracy(confusion)],
-                          "confusion": confusion.tolist()}))
+                          "confusion": confusion.tolist(), "classes": scores.to_json()}))
         return
-    _render(data, part, len(split), loss, accuracy, confusion)
+    _render(data, part, len(split), loss, accuracy, confusion, scores)
 
 
 def _trained_on(checkpoint: Checkpoint) -> Path:
@@ -74,7 +76,8 @@ def _held_out(data: Path, sizes: tuple[int, ...]) -> tuple[Split, str]:
     return split, part
 
 
-def _render(data: Path, part: str, samples: int, loss: float, accuracy: float, confusion: np.ndarray) -> None:
+def _render(data: Path, part: str, samples: int, loss: float, accuracy: float, confusion: np.ndarray,
+            scores: ClassScores) -> None:
     from rich.table import Table
 
     console = stdout_console()
@@ -88,6 +91,25 @@ def _render(data: Path, part: str, samples: int, loss: float, accuracy: float, c
         cells = [_cell(count, true_class == predicted, not color_output()) for predicted, count in enumerate(row)]
         table.add_row(str(true_class), *cells, "-" if np.isnan(acc) else f"{100 * acc:.1f}%")
     console.print(table)
+    console.print(scores_table(scores))
+
+
+def scores_table(scores: ClassScores):
+    """Precision, recall, F1 and support per class, then the macro and weighted averages,
+    laid out as scikit-learn's classification_report."""
+    from rich.table import Table
+
+    table = Table("class", "precision", "recall", "f1", "support", title="per class (precision: of those predicted as the "
+                  "class, the right ones; recall: of the class, those found)", title_justify="left")
+    for column in table.columns:
+        column.justify = "right"
+    for k, row in enumerate(zip(scores.precision, scores.recall, scores.f1)):
+        table.add_row(str(k), *(f"{value:.4f}" for value in row), str(scores.support[k]))
+    total = str(int(scores.support.sum()))
+    table.add_section()
+    table.add_row("macro avg", *(f"{value:.4f}" for value in scores.macro), total)
+    table.add_row("weighted avg", *(f"{value:.4f}" for value in scores.weighted), total)
+    return table
 
 
 def _cell(count: int, diagonal: bool, plain: bool) -> str:

@@ -1,7 +1,8 @@
 """``purenet evaluate --report DIR``: pictures a person would rather look at than read.
 
-    confusion.png       the confusion matrix, counts in each cell
-    misclassified.png   a grid of the misclassified test digits, true -> predicted
+    confusion.png       the confusion matrix, counts in each cell and on the colour bar
+    misclassified.png   the misclassified test digits, the most confident mistakes first
+    classes.png         precision, recall, F1 and support per class, with the averages
     curves.png          loss and accuracy per epoch, from the checkpoint's history
 
 matplotlib is an optional extra (``pip install -e ".[plot]"``); without it the
@@ -22,10 +23,11 @@ import numpy as np
 
 from purenet.cli.console import fail
 from purenet.data import Split
+from purenet.metrics import ClassScores
 from purenet.files import WriteRefused, atomic_write, check_folder_writable, check_target, make_folder, remove_made
 
 MAX_MISTAKES = 100
-PICTURES = ("confusion.png", "misclassified.png", "curves.png")
+PICTURES = ("confusion.png", "misclassified.png", "classes.png", "curves.png")
 SOFTWARE = "purenet"
 """The PNG ``Software`` text of every picture purenet writes."""
 
@@ -97,9 +99,12 @@ def _nearest_existing(folder: Path) -> Path:
     return Path(".")
 
 
-def write_report(folder: Path, confusion: np.ndarray, split: Split, predicted: np.ndarray,
-                 history: Sequence[dict]) -> list[Path]:
-    """Write the three pictures into ``folder`` (created if needed); returns their paths.
+def write_report(folder: Path, confusion: np.ndarray, scores: ClassScores, split: Split, predicted: np.ndarray,
+                 confidence: np.ndarray, history: Sequence[dict]) -> list[Path]:
+    """Write the pictures into ``folder`` (created if needed); returns their paths.
+
+    ``confidence``: the probability the network gave its prediction of each image, which
+    orders the mistakes (a confident mistake says more than a coin toss).
 
     A folder created here is removed again if writing fails before any picture is in it.
     """
@@ -111,7 +116,8 @@ def write_report(folder: Path, confusion: np.ndarray, split: Split, predicted: n
         fail(str(error))
     figures = {
         "confusion.png": lambda: _confusion(plt, confusion),
-        "misclassified.png": lambda: _mistakes(plt, split.images, split.labels, predicted, shape),
+        "misclassified.png": lambda: _mistakes(plt, split.images, split.labels, predicted, confidence, shape),
+        "classes.png": lambda: _scores(plt, scores),
         "curves.png": lambda: _curves(plt, history),
     }
     try:
@@ -132,8 +138,12 @@ def _save(plt, figure, path: Path) -> Path:
 
 
 def _confusion(plt, confusion: np.ndarray):
+    from matplotlib.colors import SymLogNorm
+
     figure, axes = plt.subplots(figsize=(6.5, 5.5))
-    shown = axes.imshow(np.log1p(confusion), cmap="Blues")
+    # a logarithmic colour scale (the diagonal is ~100 times the mistakes), linear below 1 so
+    # that 0 has a colour; the colour bar's ticks are counts
+    shown = axes.imshow(confusion, cmap="Blues", norm=SymLogNorm(linthresh=1, vmin=0, vmax=max(int(confusion.max()), 1)))
     classes = len(confusion)
     for (t, p), count in np.ndenumerate(confusion):
         if count:
@@ -142,12 +152,20 @@ def _confusion(plt, confusion: np.ndarray):
     axes.set(xticks=range(classes), yticks=range(classes), xlabel="predicted digit", ylabel="true digit")
     accuracy = np.trace(confusion) / max(confusion.sum(), 1)
     axes.set_title(f"confusion matrix: {confusion.sum()} test digits, accuracy {100 * accuracy:.2f}%")
-    figure.colorbar(shown, ax=axes, label="log(1 + count)")
+    ticks = [0] + [10**k for k in range(len(str(max(int(confusion.max()), 1))))]  # 0, 1, 10, 100... up to the largest
+    figure.colorbar(shown, ax=axes, ticks=ticks, format="%d", label="images (count, logarithmic scale)")
     return figure
 
 
-def _mistakes(plt, images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, shape: tuple[int, int]):
+def most_confident_mistakes(labels: np.ndarray, predicted: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+    """The indices of the misclassified images, the most confident prediction first (ties: in order)."""
     wrong = np.flatnonzero(labels != predicted)
+    return wrong[np.argsort(-confidence[wrong], kind="stable")]
+
+
+def _mistakes(plt, images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, confidence: np.ndarray,
+              shape: tuple[int, int]):
+    wrong = most_confident_mistakes(labels, predicted, confidence)
     shown = wrong[:MAX_MISTAKES]
     columns = 10
     rows = max(1, -(-len(shown) // columns))
@@ -156,8 +174,28 @@ def _mistakes(plt, images: np.ndarray, labels: np.ndarray, predicted: np.ndarray
         axes.axis("off")
     for axes, i in zip(grid.flat, shown):
         axes.imshow(images[i].reshape(shape), cmap="gray_r")
-        axes.set_title(f"{labels[i]} → {predicted[i]}", fontsize=9, color="darkred")
-    figure.suptitle(f"misclassified: {len(wrong)} of {len(labels)} (the first {len(shown)}; true → predicted)")
+        axes.set_title(f"{labels[i]} → {predicted[i]} {100 * confidence[i]:.0f}%", fontsize=9, color="darkred")
+    figure.suptitle(f"misclassified: {len(wrong)} of {len(labels)}, the {len(shown)} most confident first "
+                    "(true → predicted, its probability)")
+    return figure
+
+
+def _scores(plt, scores: ClassScores):
+    """The per-class table of ``purenet evaluate`` as a picture."""
+    rows = [[str(k), f"{p:.4f}", f"{r:.4f}", f"{f:.4f}", str(n)]
+            for k, (p, r, f, n) in enumerate(zip(scores.precision, scores.recall, scores.f1, scores.support))]
+    total = str(int(scores.support.sum()))
+    rows += [["macro avg", *(f"{v:.4f}" for v in scores.macro), total],
+             ["weighted avg", *(f"{v:.4f}" for v in scores.weighted), total]]
+    figure, axes = plt.subplots(figsize=(6, 0.3 * len(rows) + 0.4))
+    axes.axis("off")
+    table = axes.table(cellText=rows, colLabels=["class", "precision", "recall", "F1", "support"], loc="center",
+                       cellLoc="right", colLoc="right")
+    table.scale(1, 1.2)
+    if len(scores.f1):  # the weakest class stands out
+        table[int(np.argmin(scores.f1)) + 1, 3].set_facecolor("#f4cccc")
+    axes.set_title("per class: precision (of those predicted as the class, the right ones), recall (of the class, "
+                   "those found), F1", fontsize=8)
     return figure
 
 

@@ -33,6 +33,7 @@ _HOMES = {
     "purenet.config": ["ConfigError", "PRESETS", "RunConfig", "preset"],
     "purenet.run": ["Run", "checkpoint_after", "prepare", "prepare_resumed", "resume", "start"],
     "purenet.recognise": ["DigitPrediction", "predict_image"],
+    "purenet.pictures": ["DigitsPicture", "show_digits"],
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
@@ -62,6 +63,7 @@ if TYPE_CHECKING:  # what static checkers and IDEs see
     from purenet.config import ConfigError, PRESETS, RunConfig, preset
     from purenet.run import Run, checkpoint_after, prepare, prepare_resumed, resume, start
     from purenet.recognise import DigitPrediction, predict_image
+    from purenet.pictures import DigitsPicture, show_digits
 
 def _installed_version() -> str:
     """The version in the installed metadata (pyproject.toml's), the one source of truth."""
@@ -122,6 +124,8 @@ __all__ = [
     # reading a photo of a digit, as `purenet predict` does
     "predict_image",
     "DigitPrediction",
+    "show_digits",
+    "DigitsPicture",
     # data
     "Dataset",
     "Split",

@@ -4,6 +4,7 @@
     evaluate(params, split)                 -> (mean loss, accuracy)
     confusion_matrix(labels, predicted, K)  -> (K, K) counts, rows true, columns predicted
     per_class_accuracy(confusion)           -> (K,) recall of each class
+    class_scores(confusion)                 -> ClassScores: precision, recall, F1, support; macro and weighted averages
 
 Splits hold uint8 images; converting all 60,000 to float32 at once would cost
 188 MB, so the conversion happens EVAL_CHUNK rows at a time.
@@ -11,6 +12,7 @@ Splits hold uint8 images; converting all 60,000 to float32 at once would cost
 
 from __future__ import annotations
 
+import attrs
 import numpy as np
 
 from purenet.data import Split, to_float
@@ -44,3 +46,56 @@ def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
     """The fraction of each true class predicted right (NaN for a class with no samples)."""
     totals = confusion.sum(axis=1)
     return np.where(totals > 0, np.diag(confusion) / np.maximum(totals, 1), np.nan)
+
+
+@attrs.frozen
+class ClassScores:
+    """Precision, recall and F1 of each class, with support, and their averages.
+
+    The numbers of scikit-learn's ``classification_report`` with ``zero_division=0``:
+    a ratio with nothing to divide by (precision of a class never predicted, recall of
+    a class with no samples) counts as 0. ``macro`` is the plain mean over the classes
+    that occur (in the labels or the predictions; a class absent from both has no
+    score to average, as scikit-learn leaves out labels it never sees), ``weighted``
+    the mean weighted by support; each is (precision, recall, F1).
+    """
+
+    precision: np.ndarray
+    recall: np.ndarray
+    f1: np.ndarray
+    support: np.ndarray
+    macro: tuple[float, float, float]
+    weighted: tuple[float, float, float]
+
+    def to_json(self) -> dict:
+        """Plain JSON types: lists per class, and the two averages as objects."""
+        average = lambda triple: dict(zip(("precision", "recall", "f1"), (float(v) for v in triple)))  # noqa: E731
+        return {"precision": self.precision.tolist(), "recall": self.recall.tolist(), "f1": self.f1.tolist(),
+                "support": self.support.tolist(), "macro_avg": average(self.macro), "weighted_avg": average(self.weighted)}
+
+
+def class_scores(confusion: np.ndarray) -> ClassScores:
+    """Precision, recall and F1 per class from a confusion matrix (rows true, columns predicted).
+
+    precision_k = C[k, k] / (column k's sum), recall_k = C[k, k] / (row k's sum),
+    F1_k = 2 P R / (P + R); any of them 0 where its denominator is 0.
+    """
+    confusion = np.asarray(confusion, dtype=np.int64)
+    hits = np.diag(confusion).astype(np.float64)
+    support = confusion.sum(axis=1)
+    predicted = confusion.sum(axis=0)
+    precision = _ratio(hits, predicted)
+    recall = _ratio(hits, support)
+    f1 = _ratio(2 * precision * recall, precision + recall)
+    table = np.stack([precision, recall, f1])
+    weights = support / support.sum() if support.sum() else np.zeros(len(support))
+    occurring = (support + predicted) > 0
+    macro = tuple(float(v) for v in table[:, occurring].mean(axis=1)) if occurring.any() else (0.0, 0.0, 0.0)
+    weighted = tuple(float(v) for v in table @ weights)
+    return ClassScores(precision=precision, recall=recall, f1=f1, support=support, macro=macro, weighted=weighted)
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, 0 where the denominator is 0."""
+    denominator = np.asarray(denominator, dtype=np.float64)
+    return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1.0), 0.0)

@@ -48,6 +48,12 @@ class DigitPrediction:
     probabilities: np.ndarray = attrs.field(converter=_frozen, eq=False)
     image: np.ndarray = attrs.field(converter=_frozen, eq=False)
 
+    def _repr_png_(self) -> bytes:
+        """In a notebook the answer shows as the picture the network saw."""
+        from purenet.pictures import show_digits
+
+        return show_digits(self.image, scale=4).png
+
     def top(self, count: int = 3) -> list[tuple[int, float]]:
         """The ``count`` likeliest classes with their probabilities, likeliest first."""
         ranked = np.argsort(self.probabilities, kind="stable")[::-1][:count]

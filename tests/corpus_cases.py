@@ -968,7 +968,7 @@ def _earlier_report(w: World, here: Path) -> None:
         (here / "R" / name).write_bytes(data)
 
 
-PNGS = ["R/confusion.png", "R/misclassified.png", "R/curves.png"]
+PNGS = ["R/confusion.png", "R/misclassified.png", "R/classes.png", "R/curves.png"]
 case("report-is-a-file", lambda w, here: (here / "R").write_text("my report\n") and report()(w, here), needle="R")
 case("report-holds-users-confusion-png", lambda w, here: _user_png(here) or report()(w, here), needle="confusion.png")
 case("report-holds-users-curves-png-beside-ours", lambda w, here: _earlier_report(w, here) or _user_png(here, "curves.png") or report()(w, here),

@@ -69,14 +69,14 @@ def test_data_of_another_size_exits_2(small_model, tmp_path):
     assert "64 pixels but the model expects 784" in result.stderr
 
 
-def test_report_writes_three_pictures(small_model, tmp_path):
+def test_report_writes_four_pictures(small_model, tmp_path):
     pytest.importorskip("matplotlib")
     from PIL import Image
 
     result = run(str(small_model), "--report", str(tmp_path / "report"))
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in (tmp_path / "report").iterdir())
-    assert names == ["confusion.png", "curves.png", "misclassified.png"]
+    assert names == ["classes.png", "confusion.png", "curves.png", "misclassified.png"]
     for name in names:
         with Image.open(tmp_path / "report" / name) as picture:
             assert picture.format == "PNG" and min(picture.size) > 200

@@ -126,7 +126,7 @@ def world(mnist, tmp_path_factory) -> World:
     result = runner.invoke(app, ["evaluate", str(w.base), "--data", str(root / "mnist-10"), "--report", str(root / "report")], env=env)
     assert result.exit_code == 0, outcome(result)
     w.report = {path.name: path.read_bytes() for path in (root / "report").iterdir()}
-    assert sorted(w.report) == ["confusion.png", "curves.png", "misclassified.png"]
+    assert sorted(w.report) == ["classes.png", "confusion.png", "curves.png", "misclassified.png"]
     from PIL import Image
 
     digit = Image.fromarray(255 - mnist.test.images[0].reshape(28, 28)).resize((140, 140), Image.Resampling.BICUBIC)

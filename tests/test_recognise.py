@@ -104,3 +104,40 @@ def test_a_checkpoint_where_an_image_is_expected_says_to_use_model(small_model, 
     assert result.stderr.splitlines() == [
         f"purenet: error: {small_model} is a purenet checkpoint, not an image; give it with --model: "
         f"purenet predict --model {small_model} IMAGE..."]
+
+
+# --- pictures for a notebook ------------------------------------------------------------------------
+
+
+def _decoded(png: bytes) -> np.ndarray:
+    import io
+
+    with Image.open(io.BytesIO(png)) as picture:
+        assert picture.format == "PNG"
+        return np.asarray(picture)
+
+
+def test_show_digits_draws_a_grid_of_the_digits(mnist):
+    from purenet import show_digits
+
+    images = mnist.test.images[:12]
+    drawn = _decoded(show_digits(images, columns=5, scale=2)._repr_png_())
+    assert drawn.shape == (2 * (3 * 28 + 2 * 2), 2 * (5 * 28 + 4 * 2))  # 3 rows of 5, 2-pixel gaps, doubled
+    np.testing.assert_array_equal(drawn[:56:2, :56:2], images[0].reshape(28, 28))  # the first, top left
+    np.testing.assert_array_equal(drawn[2 * 30 : 2 * 58 : 2, 2 * 30 : 2 * 58 : 2], images[6].reshape(28, 28))  # row 2, column 2
+
+
+def test_show_digits_takes_one_digit_or_floats(mnist):
+    from purenet import show_digits
+
+    digit = mnist.test.images[0]
+    np.testing.assert_array_equal(_decoded(show_digits(digit, scale=1).png), digit.reshape(28, 28))
+    np.testing.assert_array_equal(_decoded(show_digits(digit.reshape(28, 28) / 255.0, scale=1).png), digit.reshape(28, 28))
+    with pytest.raises(ValueError):
+        show_digits(np.full(784, 7.5))
+
+
+def test_a_prediction_shows_as_the_image_the_network_saw(params, photo):
+    answer = predict_image(params, photo)
+    drawn = _decoded(answer._repr_png_())
+    np.testing.assert_array_equal(drawn[::4, ::4], answer.image)
