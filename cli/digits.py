@@ -40,7 +40,7 @@ def _row(top: np.ndarray, bottom: np.ndarray, color: bool, cells: str) -> Text:
     return line
 
 
-def digit_grid(images: Sequence[np.ndarray], captions: Sequence[str], color: bool, width: int,
+def digit_grid(images: Sequence[np.ndarray] | np.ndarray, captions: Sequence[str], color: bool, width: int,
                shape: tuple[int, int] = (SIDE, SIDE), ascii_only: bool = False) -> list[Text]:
     """Digits of ``shape`` side by side, as many per band as ``width`` allows, each captioned below."""
     cell = max(shape[1], 1)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Any, BinaryIO, Mapping, Sequence
 
 import numpy as np
 
@@ -100,7 +100,7 @@ def _nearest_existing(folder: Path) -> Path:
 
 
 def write_report(folder: Path, confusion: np.ndarray, scores: ClassScores, split: Split, predicted: np.ndarray,
-                 confidence: np.ndarray, history: Sequence[dict]) -> list[Path]:
+                 confidence: np.ndarray, history: Sequence[Mapping[str, Any]]) -> list[Path]:
     """Write the pictures into ``folder`` (created if needed); returns their paths.
 
     ``confidence``: the probability the network gave its prediction of each image, which
@@ -134,7 +134,10 @@ def _save(plt, figure, path: Path) -> Path:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight", metadata={"Software": SOFTWARE})
     plt.close(figure)
-    return atomic_write(path, lambda handle: handle.write(buffer.getvalue()))
+    def write(handle: BinaryIO) -> None:
+        handle.write(buffer.getvalue())
+
+    return atomic_write(path, write)
 
 
 def _confusion(plt, confusion: np.ndarray):
@@ -199,7 +202,7 @@ def _scores(plt, scores: ClassScores):
     return figure
 
 
-def _curves(plt, history: Sequence[dict]):
+def _curves(plt, history: Sequence[Mapping[str, Any]]):
     figure, (loss_axes, acc_axes) = plt.subplots(1, 2, figsize=(10, 3.8))
     history = [h for h in history if isinstance(h.get("epoch"), int)]  # a script's history may lack epochs
     epochs = [h["epoch"] for h in history]

@@ -14,7 +14,7 @@ relative or missing path) is ignored: the command then asks for a model.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple, Optional
+from typing import BinaryIO, NamedTuple, Optional
 
 from purenet.files import atomic_write
 
@@ -42,7 +42,12 @@ def remember_model(path: Path) -> None:
     try:
         state = state_file()
         state.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(state, lambda handle: handle.write(f"{Path(path).resolve()}\n".encode()))
+        line = f"{Path(path).resolve()}\n".encode()
+
+        def write(handle: BinaryIO) -> None:
+            handle.write(line)
+
+        atomic_write(state, write)
     except (OSError, ValueError):
         pass
 

@@ -38,7 +38,7 @@ _HOMES = {
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     if name not in _HOME_OF:
         raise AttributeError(f"module 'purenet' has no attribute {name!r}")
     value = getattr(importlib.import_module(_HOME_OF[name]), name)

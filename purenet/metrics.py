@@ -12,6 +12,8 @@ Splits hold uint8 images; converting all 60,000 to float32 at once would cost
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import numpy as np
 
@@ -67,9 +69,12 @@ class ClassScores:
     macro: tuple[float, float, float]
     weighted: tuple[float, float, float]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """Plain JSON types: lists per class, and the two averages as objects."""
-        average = lambda triple: dict(zip(("precision", "recall", "f1"), (float(v) for v in triple)))  # noqa: E731
+
+        def average(triple: tuple[float, float, float]) -> dict[str, float]:
+            return dict(zip(("precision", "recall", "f1"), (float(v) for v in triple)))
+
         return {"precision": self.precision.tolist(), "recall": self.recall.tolist(), "f1": self.f1.tolist(),
                 "support": self.support.tolist(), "macro_avg": average(self.macro), "weighted_avg": average(self.weighted)}
 
@@ -90,8 +95,10 @@ def class_scores(confusion: np.ndarray) -> ClassScores:
     table = np.stack([precision, recall, f1])
     weights = support / support.sum() if support.sum() else np.zeros(len(support))
     occurring = (support + predicted) > 0
-    macro = tuple(float(v) for v in table[:, occurring].mean(axis=1)) if occurring.any() else (0.0, 0.0, 0.0)
-    weighted = tuple(float(v) for v in table @ weights)
+    p, r, f = table[:, occurring].mean(axis=1) if occurring.any() else np.zeros(3)
+    macro = (float(p), float(r), float(f))
+    p, r, f = table @ weights
+    weighted = (float(p), float(r), float(f))
     return ClassScores(precision=precision, recall=recall, f1=f1, support=support, macro=macro, weighted=weighted)
 
 

@@ -32,7 +32,7 @@ class DigitsPicture:
     def _repr_png_(self) -> bytes:
         return self.png
 
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Write the PNG to ``path``."""
         with open(path, "wb") as handle:
             handle.write(self.png)
@@ -74,7 +74,8 @@ def _uint8(pixels: np.ndarray) -> np.ndarray:
     if pixels.dtype.kind == "f":
         if pixels.size and not (np.isfinite(pixels).all() and pixels.min() >= 0 and pixels.max() <= 1):
             raise ValueError("digits of floats hold values from 0 to 1 (or give uint8 pixels, 0-255)")
-        return np.rint(pixels * 255).astype(np.uint8)
+        floats: np.ndarray = np.rint(pixels * 255)
+        return floats.astype(np.uint8)
     if pixels.dtype.kind in "iu" and (not pixels.size or (pixels.min() >= 0 and pixels.max() <= 255)):
         return pixels.astype(np.uint8)
     raise ValueError(f"digits are uint8 pixels 0-255 or floats 0-1, got {pixels.dtype}")

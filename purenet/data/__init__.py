@@ -68,7 +68,7 @@ def default_data_dir() -> Path:
     return Path(user_data) / "purenet" / "mnist"
 
 
-def load(path: str | os.PathLike) -> Dataset:
+def load(path: str | os.PathLike[str]) -> Dataset:
     """Read the data set at ``path``, whatever its format (see ``FORMATS`` and docs/data.md).
 
     >>> mnist = load("data/mnist")                            # doctest: +SKIP
