@@ -21,7 +21,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 MNIST_DIR = ROOT / "data" / "mnist"
-SHARED_MNIST_DIR = ROOT.parent / "shared" / "data" / "mnist"
 
 
 # Hidden overflows, divisions by zero and NaNs fail the suite; underflow to 0 is fine.

@@ -99,7 +99,7 @@ def test_malloc_tuning_applies_on_glibc_once(allocator, monkeypatch):
     import platform
 
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        pytest.skip("mallopt is glibc's")
+        pytest.skip("tuning malloc (mallopt) exists only in glibc, the C library of most Linux systems; this one has another")
     assert allocator.tune_malloc() is True
     assert allocator.is_tuned() is True
 

@@ -28,7 +28,7 @@ from purenet.cli.app import app
 
 pytestmark = pytest.mark.usefixtures("isolated")
 
-needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo")
+needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes (os.mkfifo), which exist on POSIX systems only")
 
 
 @pytest.fixture(autouse=True)
@@ -168,7 +168,7 @@ POSIX_ONLY = {"fifo", "link-to-fifo", "socket"}
 @pytest.mark.parametrize("case", list(BAD))
 def test_one_bad_input_among_good_ones_gets_one_line(small_model, good, tmp_path, case):
     if case in POSIX_ONLY and not hasattr(os, "mkfifo"):
-        pytest.skip("POSIX only")
+        pytest.skip("FIFOs and sockets exist on POSIX systems only")
     make, problem = BAD[case]
     bad = make(tmp_path)
     result = predict("--model", str(small_model), good[0], bad, good[1])
@@ -181,7 +181,7 @@ def test_one_bad_input_among_good_ones_gets_one_line(small_model, good, tmp_path
 @pytest.mark.parametrize("device", ["/dev/null", "/dev/zero"])
 def test_a_character_device_is_refused_without_reading_it(small_model, good, device):
     if not os.path.exists(device):
-        pytest.skip(f"no {device}")
+        pytest.skip(f"this system has no {device} device")
     result = predict("--model", str(small_model), device, good[0])
     assert result.exit_code == 2
     assert lines(result.stderr) == [f"purenet: error: {device}: is a character device, not an image file"]

@@ -250,7 +250,7 @@ def purenet_script() -> str:
     beside = Path(sys.executable).with_name("purenet")
     found = str(beside) if beside.is_file() else shutil.which("purenet")
     if not found:
-        pytest.skip("the purenet console script is not installed")
+        pytest.skip("the purenet command is not installed in this environment (pip install -e .)")
     return found
 
 

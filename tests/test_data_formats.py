@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SHARED_MNIST_DIR, write_idx
+from conftest import write_idx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -71,12 +71,6 @@ def test_loaded_arrays_are_read_only(mnist):
         mnist.train.images[0, 0] = 1
     with pytest.raises(ValueError):
         mnist.test.labels[0] = 1
-
-
-@pytest.mark.skipif(not SHARED_MNIST_DIR.is_dir(), reason="no ../shared/data/mnist beside the checkout")
-def test_shared_copy_holds_the_same_data_as_the_committed_one(mnist):
-    # the two folders' .gz bytes differ; their content must not
-    assert load(SHARED_MNIST_DIR) == mnist
 
 
 # ----------------------------------------------------------------- IDX

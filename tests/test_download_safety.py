@@ -265,7 +265,7 @@ def unwritable(tmp_path):
     root = hasattr(os, "geteuid") and os.geteuid() == 0
     if root and (not shutil.which("chattr") or subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode):
         folder.chmod(0o755)
-        pytest.skip("root, and no chattr +i here to make a folder read-only")
+        pytest.skip("running as root, whom folder permissions do not stop, and chattr +i (which would) is not available here")
     try:
         yield folder
     finally:

@@ -420,7 +420,7 @@ def _socket(tmp_path, monkeypatch):
     return Path("sock.png"), "is a socket, not an image file"
 
 
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes (os.mkfifo), which exist on POSIX systems only")
 @pytest.mark.parametrize("kind", ["fifo", "socket", "/dev/null", "/dev/zero", "directory"])
 def test_what_is_not_a_regular_file_is_refused_without_being_read(tmp_path, monkeypatch, no_blocking, kind):
     if kind == "fifo":
@@ -440,7 +440,7 @@ def test_what_is_not_a_regular_file_is_refused_without_being_read(tmp_path, monk
     assert opened == []
 
 
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes (os.mkfifo), which exist on POSIX systems only")
 def test_a_file_replaced_by_a_fifo_after_the_check_does_not_block(tmp_path, monkeypatch, no_blocking):
     """Between os.stat and opening, a file can be swapped for a FIFO: the open must not wait for a writer."""
     path, _ = _fifo(tmp_path)
