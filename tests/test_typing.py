@@ -31,7 +31,7 @@ reveal_type(predict_image)
 MISTAKE = """\
 from purenet import init
 
-steps: int = init([784, 10], act="relu")
+steps: int = init([784, 10], act="relu", rng=0)
 """
 
 
@@ -53,6 +53,7 @@ def test_mypy_resolves_the_installed_package_and_its_types(tmp_path):
 def test_mypy_reports_a_type_error_in_a_script(tmp_path):
     checked = check(tmp_path, MISTAKE)
     assert checked.returncode == 1
+    assert len(checked.stdout.splitlines()) == 1, checked.stdout  # the deliberate mistake, and only it
     assert 'script.py:3: error: Incompatible types in assignment (expression has type "Params", variable has type "int")' in checked.stdout
 
 
