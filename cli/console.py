@@ -161,8 +161,18 @@ def _placeholder(param) -> str:
 
 def _report_usage_error(error) -> int:
     command = error.ctx.command_path if error.ctx is not None else "purenet"
-    say(f"purenet: error: {error.format_message()} (see: {command} --help)")
+    say(f"purenet: error: {_choice_message(error) or error.format_message()} (see: {command} --help)")
     return EXIT_USER_ERROR
+
+
+def _choice_message(error) -> str | None:
+    """A value not among an option's choices, said as the library says it: ``--act 'swish' is
+    not one of ...`` (the option's metavar lists them: ``[a|b|c]``, purenet.cli.choices)."""
+    param = getattr(error, "param", None)
+    metavar = getattr(param, "metavar", None) or ""
+    if not (metavar.startswith("[") and metavar.endswith("]") and param.opts and getattr(error, "message", "")):
+        return None
+    return f"{param.opts[-1]} {error.message}"
 
 
 @contextlib.contextmanager

@@ -128,7 +128,7 @@ def test_a_typo_in_a_choice_gets_a_suggestion_in_one_line(args, suggested):
     assert result.exit_code == 2
     assert result.stdout == ""
     [line] = result.stderr.splitlines()
-    assert line.startswith("purenet: error: ") and f"did you mean {suggested}?" in line
+    assert line.startswith(f"purenet: error: {args[1]} '{args[2]}' is not one of ") and f"did you mean {suggested}?" in line
     assert "Traceback" not in result.output
 
 
