@@ -109,7 +109,7 @@ def test_a_bad_run_never_touches_an_existing_checkpoint(small_mnist_dir, tmp_pat
 def test_resume_of_a_finished_run_says_so(small_mnist_dir):
     assert run(*SMALL, "--epochs", "1", "--data", str(small_mnist_dir)).exit_code == 0
     result = run("--resume", "model.npz", "--epochs", "1")
-    assert result.exit_code == 2 and "already has 1 epochs" in result.stderr
+    assert result.exit_code == 2 and "already has 1 epoch, so 1 is done" in result.stderr
 
 
 def test_divergence_stops_with_a_clear_message(small_mnist_dir):
