@@ -26,7 +26,7 @@ import attrs
 
 from purenet.activations import ACTIVATIONS
 from purenet.augment import Augmenter
-from purenet.layers import INIT_SCHEMES
+from purenet.layers import INIT_SCHEMES, LayerListError, canonical_layers, plan_layers
 from purenet.losses import LOSSES
 from purenet.optim import OPTIMIZERS
 from purenet.schedules import SCHEDULES
@@ -116,20 +116,28 @@ def _real(low: float, high: float = math.inf, *, above: bool = False) -> Any:
     return check
 
 
-def parse_layers(value: str | Sequence[int]) -> tuple[int, ...]:
-    """'784,200,10' or [784, 200, 10] -> (784, 200, 10); ConfigError when not whole numbers."""
+def parse_layers(value: str | Sequence[int | str]) -> tuple[int | str, ...]:
+    """'784,200,10' or [784, 200, 10] -> (784, 200, 10); '784,conv32k5,pool2,10' ->
+    (784, 'conv32k5', 'maxpool2', 10) (each token in its canonical spelling).
+
+    ConfigError names the first item that is not a layer, or that does not fit the
+    layers before it (its 1-based position in the list).
+    """
     parts = value.replace(" ", "").split(",") if isinstance(value, str) else value
+    if isinstance(parts, (bytes, Mapping)) or not isinstance(parts, Sequence) or any(isinstance(p, (bool, float)) for p in parts):
+        raise ConfigError("layers", f"must be comma-separated widths and layer names such as 784,200,10, got {_short(value)}")
+    if len(parts) < 2:
+        raise ConfigError("layers", f"needs at least an input and an output width, got {_short(value)}")
     try:
-        if isinstance(parts, (bytes, Mapping)) or any(isinstance(p, (bool, float)) for p in parts):
-            raise ValueError
-        sizes = tuple(int(part) for part in parts)
-    except (TypeError, ValueError):
-        raise ConfigError("layers", f"must be comma-separated whole numbers such as 784,200,10, got {value!r}") from None
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise ConfigError("layers", f"needs at least an input and an output width, all positive, got {_short(value)}")
-    if max(sizes) > MAX_WHOLE:
-        raise ConfigError("layers", f"has a width above {MAX_WHOLE}, got {_short(value)}")
-    return sizes
+        tokens = canonical_layers(parts)
+        if any(isinstance(token, int) and token > MAX_WHOLE for token in tokens):
+            raise ConfigError("layers", f"has a width above {MAX_WHOLE}, got {_short(value)}")
+        plan_layers(tokens)
+    except LayerListError as error:
+        if error.problem.startswith("not a layer") and all(isinstance(p, int) or str(p).strip().lstrip("-").isdigit() for p in parts):
+            raise ConfigError("layers", f"needs at least an input and an output width, all positive, got {_short(value)}") from None
+        raise ConfigError("layers", f"item {error.position}, {error.token}: {error.problem}") from None
+    return tokens
 
 
 _AUGMENT_RANGES = {
@@ -180,7 +188,7 @@ class RunConfig:
     ``data`` the absolute path of the data set, or None for the default MNIST.
     """
 
-    layers: tuple[int, ...] = attrs.field(default=(784, 200, 200, 10), converter=parse_layers)
+    layers: tuple[int | str, ...] = attrs.field(default=(784, 200, 200, 10), converter=parse_layers)
     act: str = attrs.field(default="relu", validator=_choice(ACTIVATIONS))
     loss: str = attrs.field(default="ce", validator=_choice(LOSSES))
     init: str = attrs.field(default="auto", validator=_choice(INIT_SCHEMES))
@@ -278,9 +286,14 @@ def preset(name: str, **changes: Any) -> RunConfig:
 # --- will it fit? -------------------------------------------------------------------------
 
 
-def parameter_count(layers: Sequence[int]) -> int:
-    """Learned scalars of a dense network with widths ``layers``: weights and biases."""
-    return sum(m * n + n for m, n in zip(layers[:-1], layers[1:]))
+def parameter_count(layers: Sequence[int | str]) -> int:
+    """Learned scalars of a network with layer list ``layers`` (canonical, as ``parse_layers`` returns)."""
+    return sum(math.prod(shape) for planned in plan_layers(tuple(layers)) for shape in planned.plan.shapes.values())
+
+
+def _activations_per_sample(layers: Sequence[int | str]) -> int:
+    """Numbers one sample's forward keeps, plus the layers' scratch (im2col columns)."""
+    return sum(math.prod(planned.plan.out_shape) + planned.plan.scratch for planned in plan_layers(tuple(layers)))
 
 
 def memory_needed(config: RunConfig, samples: int | None = None, itemsize: int = 4) -> int:
@@ -291,7 +304,7 @@ def memory_needed(config: RunConfig, samples: int | None = None, itemsize: int =
     """
     copies = 3 + config.slots + (1 if config.patience else 0)
     batch = min(config.batch_size, samples) if samples else config.batch_size
-    activations = 3 * batch * sum(config.layers)
+    activations = 3 * batch * _activations_per_sample(config.layers)
     return itemsize * (copies * parameter_count(config.layers) + activations)
 
 

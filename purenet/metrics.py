@@ -25,7 +25,7 @@ EVAL_CHUNK = 10_000
 def logits(params: Params, images: np.ndarray) -> np.ndarray:
     """The network's logits (N, K) for uint8 images (N, pixels)."""
     parts = [forward(params, to_float(images[i : i + EVAL_CHUNK], params.dtype)).logits for i in range(0, len(images), EVAL_CHUNK)]
-    return np.concatenate(parts) if parts else np.zeros((0, params.arch.sizes[-1]), params.dtype)
+    return np.concatenate(parts) if parts else np.zeros((0, params.arch.classes), params.dtype)
 
 
 def evaluate(params: Params, split: Split) -> tuple[float, float]:

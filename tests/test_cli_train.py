@@ -80,7 +80,7 @@ def test_another_seed_gives_another_model(small_mnist_dir):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--layers", "784,ten"], "--layers must be comma-separated"),
+        (["--layers", "784,ten"], "--layers item 2, ten: not a layer"),
         (["--layers", "784"], "at least an input and an output"),
         (["--layers", "100,10"], "784 pixels but --layers starts with 100"),
         (["--layers", "784,5"], "labels go up to 9"),
