@@ -116,16 +116,26 @@ def _real(low: float, high: float = math.inf, *, above: bool = False) -> Any:
     return check
 
 
+MNIST_PIXELS = 784
+"""The input width a layer list that starts with an image layer reads (28x28 images)."""
+
+
 def parse_layers(value: str | Sequence[int | str]) -> tuple[int | str, ...]:
     """'784,200,10' or [784, 200, 10] -> (784, 200, 10); '784,conv32k5,pool2,10' ->
-    (784, 'conv32k5', 'maxpool2', 10) (each token in its canonical spelling).
+    (784, 'conv32k5', 'maxpool2', 10) (each token in its canonical spelling). A list
+    that starts with a layer rather than a width reads 28x28 images: 'conv32k5,pool2,10'
+    is '784,conv32k5,pool2,10'.
 
     ConfigError names the first item that is not a layer, or that does not fit the
-    layers before it (its 1-based position in the list).
+    layers before it, by its 1-based position in the list as written.
     """
     parts = value.replace(" ", "").split(",") if isinstance(value, str) else value
     if isinstance(parts, (bytes, Mapping)) or not isinstance(parts, Sequence) or any(isinstance(p, (bool, float)) for p in parts):
         raise ConfigError("layers", f"must be comma-separated widths and layer names such as 784,200,10, got {_short(value)}")
+    widths_only = all(isinstance(p, int) or str(p).lstrip("-").isdigit() for p in parts)
+    added = 0
+    if parts and not widths_only and not (isinstance(parts[0], int) or str(parts[0]).lstrip("-").isdigit()):
+        parts, added = [MNIST_PIXELS, *parts], 1
     if len(parts) < 2:
         raise ConfigError("layers", f"needs at least an input and an output width, got {_short(value)}")
     try:
@@ -134,9 +144,9 @@ def parse_layers(value: str | Sequence[int | str]) -> tuple[int | str, ...]:
             raise ConfigError("layers", f"has a width above {MAX_WHOLE}, got {_short(value)}")
         plan_layers(tokens)
     except LayerListError as error:
-        if error.problem.startswith("not a layer") and all(isinstance(p, int) or str(p).strip().lstrip("-").isdigit() for p in parts):
+        if widths_only:
             raise ConfigError("layers", f"needs at least an input and an output width, all positive, got {_short(value)}") from None
-        raise ConfigError("layers", f"item {error.position}, {error.token}: {error.problem}") from None
+        raise ConfigError("layers", f"item {error.position - added}, {error.token}: {error.problem}") from None
     return tokens
 
 

@@ -29,6 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
+from purenet.arrays import learned_names
 from purenet.activations import ACTIVATIONS, Activation, get_activation
 from purenet.layers import Context, Dense, dropout_mask, kind_of, plan_layers, resolve_scheme
 from purenet.losses import get_loss
@@ -111,13 +112,22 @@ def backward(params: Params, cache: Cache, y: np.ndarray) -> Grads:
     y = _check_labels(params, y, len(cache.logits))
     d_out = get_loss(params.arch.loss).delta(cache.logits, y)
     acts = layer_activations(params)
-    grads = [None] * len(params.layers)
-    for i in reversed(range(len(params.layers))):
+    grads = list(params.layers)  # layers below the first learned one keep their record: nothing to learn there
+    for i in reversed(range(_first_learned(params), len(params.layers))):
         layer = params.layers[i]
         # d_out is always an array made here (the loss's delta, or the layer above's dx),
-        # so a layer may write into it
-        grads[i], d_out = kind_of(layer).backward(layer, cache.layers[i], d_out, Context(act=acts[i], need_dx=i > 0))
+        # so a layer may write into it; below the first learned layer nobody needs dx
+        context = Context(act=acts[i], need_dx=i > _first_learned(params))
+        grads[i], d_out = kind_of(layer).backward(layer, cache.layers[i], d_out, context)
     return Params(arch=params.arch, layers=grads)
+
+
+def _first_learned(params: Params) -> int:
+    """The index of the first layer with learned arrays (a ``ToImage`` may come before it)."""
+    for i, layer in enumerate(params.layers):
+        if learned_names(type(layer)):
+            return i
+    return len(params.layers)
 
 
 def predict(params: Params, x: np.ndarray) -> np.ndarray:

@@ -109,12 +109,20 @@ _BY_RECORD: dict[type, LayerKind] = {}
 def register(kind: LayerKind) -> LayerKind:
     """Make ``kind`` known to the network, the grammar and checkpoints; returns it.
 
-    Registering the same kind again is harmless (a module imported twice); another
-    kind under a taken name or record type is an error.
+    Registering a kind again under its name replaces it when its record is the same
+    class or a redefinition of it (same module and name: a notebook cell run twice);
+    another kind under a taken name or record type is an error.
     """
-    for table, key in ((_BY_NAME, kind.name), (_BY_RECORD, kind.record)):
-        if key in table and table[key] != kind:
-            raise ValueError(f"a layer kind {table[key].name!r} is already registered for {key!r}")
+    same_record = lambda old: (old.record.__module__, old.record.__qualname__) == (
+        kind.record.__module__, kind.record.__qualname__)
+    old = _BY_NAME.get(kind.name)
+    if old is not None and not same_record(old):
+        raise ValueError(f"a layer kind named {kind.name!r} is already registered, for {old.record.__qualname__}")
+    taken = _BY_RECORD.get(kind.record)
+    if taken is not None and taken.name != kind.name:
+        raise ValueError(f"{kind.record.__qualname__} is already registered as the layer kind {taken.name!r}")
+    if old is not None:
+        del _BY_RECORD[old.record]
     _BY_NAME[kind.name] = kind
     _BY_RECORD[kind.record] = kind
     return kind

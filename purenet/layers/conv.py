@@ -153,9 +153,30 @@ def conv_backward(layer: Conv2D, cache: ConvCache, d_out: np.ndarray, act, need_
     grads = Conv2D(w=fresh(w_grad), b=fresh(bias_grad(dz)), stride=layer.stride, padding=layer.padding)
     if not need_dx:
         return grads, None
-    d_columns = dz @ layer.w.reshape(-1, filters).T
-    pads = _pads(cache.x_shape, kernel, layer.stride, layer.padding)
-    return grads, col2im(d_columns, cache.x_shape, kernel, layer.stride, pads)
+    return grads, input_grad(dz, layer.w, cache.x_shape, layer.stride, layer.padding)
+
+
+def input_grad(dz: np.ndarray, w: np.ndarray, x_shape: Shape, stride: int, padding: str) -> np.ndarray:
+    """dL/dx (N, H, W, C) from ``dz`` (N*OH*OW, F): ``col2im(dz @ w^T)``.
+
+    With stride 1 and "same" padding the same sum is a correlation of ``dz``, padded
+    by K-1 less the forward padding, with the kernel flipped in both axes and its
+    channel axes swapped (docs/math.md, "Convolution"): im2col and one product again,
+    which reads memory in long runs where col2im's K*K scattered additions do not.
+    With "valid" padding that correlation would mostly read zeros (the output is
+    smaller than the input), and with stride 2 it does not apply: col2im is used.
+    """
+    kernel, _, channels, filters = w.shape
+    pads = _pads(x_shape, kernel, stride, padding)
+    if stride != 1 or padding != "same":
+        return col2im(dz @ w.reshape(-1, filters).T, x_shape, kernel, stride, pads)
+    n, h, width, _ = x_shape
+    (top, bottom), (left, right) = pads
+    oh, ow = h + top + bottom - kernel + 1, width + left + right - kernel + 1
+    flipped = w[::-1, ::-1].transpose(0, 1, 3, 2).reshape(-1, channels)
+    back_pads = ((kernel - 1 - top, kernel - 1 - bottom), (kernel - 1 - left, kernel - 1 - right))
+    columns = im2col(dz.reshape(n, oh, ow, filters), kernel, 1, back_pads)
+    return (columns @ flipped).reshape(x_shape)
 
 
 # --- the protocol ---------------------------------------------------------------------------

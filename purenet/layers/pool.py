@@ -34,10 +34,12 @@ class AvgPool:
 
 @attrs.frozen
 class PoolCache:
-    """The input's shape and, for max pooling, each window's winner (index in 0..K*K-1)."""
+    """The input's shape and, for max pooling, the input and output (backward finds
+    each window's winner from them, so inference never pays for it)."""
 
     x_shape: tuple[int, ...]
-    winners: np.ndarray | None = attrs.field(default=None, eq=False, repr=False)
+    x: np.ndarray | None = attrs.field(default=None, eq=False, repr=False)
+    out: np.ndarray | None = attrs.field(default=None, eq=False, repr=False)
 
 
 @attrs.frozen
@@ -51,7 +53,8 @@ class PoolSpec:
 
 
 def _windows(x: np.ndarray, size: int) -> np.ndarray:
-    """(N, OH, K, OW, K, C) view of the whole windows of ``x`` (N, H, W, C)."""
+    """(N, OH, K, OW, K, C) view of the whole windows of ``x`` (N, H, W, C): window
+    (oh, ow)'s element at row i, column j is ``[:, oh, i, ow, j]``."""
     n, h, w, c = x.shape
     oh, ow = h // size, w // size
     if oh == 0 or ow == 0:
@@ -69,23 +72,34 @@ def _uncrop(grads: np.ndarray, x_shape: Shape) -> np.ndarray:
 
 
 def max_pool_forward(layer: MaxPool, x: np.ndarray) -> tuple[np.ndarray, PoolCache]:
-    k = layer.size
-    windows = _windows(x, k)
-    n, oh, _, ow, _, c = windows.shape
-    # each window's K*K values on the last axis; argmax picks the first of equal maxima
-    flat = windows.transpose(0, 1, 3, 5, 2, 4).reshape(n, oh, ow, c, k * k)
-    winners = flat.argmax(axis=-1)
-    out = np.take_along_axis(flat, winners[..., None], axis=-1)[..., 0]
-    return fresh(out), PoolCache(x_shape=x.shape, winners=fresh(winners.astype(np.min_scalar_type(k * k - 1))))
+    """Each window's maximum: the maximum of its K rows first (each a long run of
+    memory), then of the K columns of what is left; no copy of the input."""
+    windows = _windows(x, layer.size)
+    rows = windows[:, :, 0]
+    for i in range(1, layer.size):
+        rows = np.maximum(rows, windows[:, :, i])
+    out = rows[:, :, :, 0]
+    for j in range(1, layer.size):
+        out = np.maximum(out, rows[:, :, :, j])
+    out = np.array(out, copy=layer.size == 1)  # a view of x only for K = 1
+    return fresh(out), PoolCache(x_shape=x.shape, x=x, out=out)
 
 
 def max_pool_backward(layer: MaxPool, cache: PoolCache, d_out: np.ndarray) -> np.ndarray:
+    """Each output's gradient at the first position of its window, in row-major order,
+    that holds the window's maximum; zero elsewhere."""
     k = layer.size
-    n, oh, ow, c = d_out.shape
-    routed = np.zeros((n, oh, ow, c, k * k), dtype=d_out.dtype)
-    np.put_along_axis(routed, cache.winners[..., None].astype(np.intp), d_out[..., None], axis=-1)
-    grads = routed.reshape(n, oh, ow, c, k, k).transpose(0, 1, 4, 2, 5, 3).reshape(n, oh * k, ow * k, c)
-    return _uncrop(grads, cache.x_shape)
+    windows = _windows(cache.x, k)
+    grads = np.zeros(cache.x_shape, dtype=d_out.dtype)
+    grad_windows = _windows(grads, k)
+    unrouted = d_out.copy()  # what is still to be routed: zeroed once a window's first winner took it
+    for position in range(k * k):
+        i, j = divmod(position, k)
+        hit = windows[:, :, i, :, j] == cache.out
+        np.copyto(grad_windows[:, :, i, :, j], unrouted, where=hit)
+        if position < k * k - 1:
+            np.copyto(unrouted, 0, where=hit)
+    return grads
 
 
 def avg_pool_forward(layer: AvgPool, x: np.ndarray) -> tuple[np.ndarray, PoolCache]:
