@@ -37,7 +37,7 @@ def purenet() -> None:
 @app.command()
 def train(
     ctx: typer.Context,
-    layers: Annotated[str, typer.Option(help="Layer widths, input first, e.g. 784,200,200,10.")] = DEFAULT_LAYERS,
+    layers: Annotated[str, typer.Option(help="The layer list, input first: widths and layer names, e.g. 784,200,200,10 or conv32k5,pool2,256,10 (docs/cli.md, Layer lists).")] = DEFAULT_LAYERS,
     act: Annotated[str, typer.Option(help="Hidden activation: sigmoid, relu, leaky_relu, elu, tanh, identity.")] = "relu",
     loss: Annotated[str, typer.Option(help="ce (softmax + cross-entropy) or mse (sigmoid + squared error).")] = "ce",
     init: Annotated[str, typer.Option(help="Weight init: auto, he, xavier, uniform.")] = "auto",
@@ -57,7 +57,7 @@ def train(
     scale: Annotated[Optional[float], typer.Option(help="With --augment: largest relative scaling (0 to 0.9).", show_default="the --augment choice's")] = None,
     elastic_alpha: Annotated[Optional[float], typer.Option(help="With --augment elastic: strength of the distortion.", show_default="34")] = None,
     patience: Annotated[int, typer.Option(help="Stop after N epochs without a better validation accuracy, keeping the best (0: never).")] = 0,
-    preset: Annotated[str, typer.Option(help="A named recipe (docs/results.md): default, best, seed-92.7 (an early per-sample-SGD sigmoid script that reached 92.7%), softmax-regression; options you give win.")] = "default",
+    preset: Annotated[str, typer.Option(help="A named recipe (docs/results.md): default, best, seed-92.7 (an early per-sample-SGD sigmoid script that reached 92.7%), softmax-regression, cnn, cnn-best (convolutional); options you give win.")] = "default",
     seed: Annotated[int, typer.Option(help="Seed (>= 0) for init, split, shuffling, dropout and augmentation.")] = 0,
     data: Annotated[Optional[Path], typer.Option(help="MNIST data: IDX folder, CSV, .npz or image folders.", show_default="data/mnist of this checkout, or $PURENET_DATA")] = None,
     val_fraction: Annotated[float, typer.Option(help="Hold this fraction (0 to 0.9) of the training set out for validation.")] = 0.0,
@@ -116,7 +116,7 @@ def download(
 
 @app.command()
 def bench(
-    layers: Annotated[str, typer.Option(help="Layer widths of the benchmarked network.")] = DEFAULT_LAYERS,
+    layers: Annotated[str, typer.Option(help="The layer list of the benchmarked network (as train --layers).")] = DEFAULT_LAYERS,
     batch_size: Annotated[int, typer.Option(help="Samples per training and inference step.")] = 128,
     act: Annotated[str, typer.Option(help="Hidden activation.")] = "relu",
     compare: Annotated[Optional[str], typer.Option(help="Also run the same network in another framework: torch.")] = None,

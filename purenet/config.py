@@ -273,6 +273,18 @@ PRESETS: dict[str, dict[str, Any]] = {
         "layers": (784, 200, 200, 10), "act": "sigmoid", "loss": "mse", "init": "uniform", "epochs": 1,
         "batch_size": 1, "optimizer": "sgd", "lr": 0.2, "schedule": "constant", "val_fraction": 1 / 6, "augment": None,
     },
+    # a convolutional network: Nielsen's chapter 6 layers (20 and 40 filters of 5x5, each followed by
+    # 2x2 max pooling, 100 ReLU units) trained with Adam and mild augmentation
+    "cnn": {
+        "layers": (784, "conv20k5valid", "maxpool2", "conv40k5valid", "maxpool2", 100, 10), "act": "relu",
+        "epochs": 12, "optimizer": "adam", "lr": 1e-3, "schedule": "cosine", "augment": MILD,
+    },
+    # wider convolutions, a dropout layer before the output, affine augmentation and more epochs
+    "cnn-best": {
+        "layers": (784, "conv32k5valid", "maxpool2", "conv64k5valid", "maxpool2", 256, "dropout0.5", 10),
+        "act": "relu", "epochs": 30, "optimizer": "adam", "lr": 1e-3, "schedule": "cosine", "warmup": 1.0,
+        "augment": AUGMENTATIONS["affine"],
+    },
     # softmax regression (no hidden layer, the first model of most MNIST tutorials), per-sample SGD with rate 0.01
     "softmax-regression": {
         "layers": (784, 10), "act": "identity", "epochs": 1, "batch_size": 1, "optimizer": "sgd", "lr": 0.01,
