@@ -26,7 +26,7 @@ import attrs
 
 from purenet.activations import ACTIVATIONS
 from purenet.augment import Augmenter
-from purenet.layers import INIT_SCHEMES, LayerListError, canonical_layers, plan_layers
+from purenet.layers import INIT_SCHEMES, LayerListError, canonical_layers, elements_per_sample, plan_layers
 from purenet.losses import LOSSES
 from purenet.optim import OPTIMIZERS
 from purenet.schedules import SCHEDULES
@@ -313,11 +313,6 @@ def parameter_count(layers: Sequence[int | str]) -> int:
     return sum(math.prod(shape) for planned in plan_layers(tuple(layers)) for shape in planned.plan.shapes.values())
 
 
-def _activations_per_sample(layers: Sequence[int | str]) -> int:
-    """Numbers one sample's forward keeps, plus the layers' scratch (im2col columns)."""
-    return sum(math.prod(planned.plan.out_shape) + planned.plan.scratch for planned in plan_layers(tuple(layers)))
-
-
 def memory_needed(config: RunConfig, samples: int | None = None, itemsize: int = 4) -> int:
     """Bytes a run needs at least, beyond its data: a rough floor, to refuse the hopeless.
 
@@ -326,7 +321,7 @@ def memory_needed(config: RunConfig, samples: int | None = None, itemsize: int =
     """
     copies = 3 + config.slots + (1 if config.patience else 0)
     batch = min(config.batch_size, samples) if samples else config.batch_size
-    activations = 3 * batch * _activations_per_sample(config.layers)
+    activations = 3 * batch * elements_per_sample(tuple(config.layers))
     return itemsize * (copies * parameter_count(config.layers) + activations)
 
 

@@ -210,10 +210,12 @@ def test_the_network_check_catches_a_wrong_gradient(monkeypatch):
     rng = np.random.default_rng(0)
     params = randomized(init(sizes, act=act, rng=rng, dtype=np.float64), rng)
     x, y = rng.normal(size=(3, sizes[0])), rng.integers(0, 3, 3)
-    original = pool.max_pool_backward
 
-    def misrouted(layer, cache, d_out):
-        return original(layer, attrs.evolve(cache, winners=np.full_like(cache.winners, layer.size**2 - 1)), d_out)
+    def misrouted(layer, cache, d_out):  # every window's gradient to its bottom-right element
+        k, (_, oh, ow, _) = layer.size, d_out.shape
+        grads = np.zeros(cache.x_shape, d_out.dtype)
+        grads[:, k - 1:oh * k:k, k - 1:ow * k:k, :] = d_out
+        return grads
 
     monkeypatch.setattr(pool, "max_pool_backward", misrouted)
     analytic = list(backward(params, forward(params, x), y).arrays())
@@ -295,6 +297,25 @@ def test_every_array_in_the_records_is_read_only(conv_batch):
     for array in arrays:
         with pytest.raises(ValueError, match="read-only"):
             array[...] = 0
+
+
+@pytest.mark.parametrize(
+    "first", ["maxpool2", "maxpool1", "avgpool2", "conv2k1", "conv2k1valid", "conv2k3", "dropout0.5", "flatten", 4],
+)
+def test_no_cache_lets_anyone_write_into_the_callers_input(first):
+    """Each kind directly on the caller's input (which the network takes without a copy when
+    its dtype matches): every array the cache holds is read-only, so nobody holding the cache
+    can write into the caller's array, and the caller's array keeps its flags."""
+    params = init([16, first, 3], act="tanh", rng=0)
+    x = np.random.default_rng(0).random((2, 16), dtype=np.float32)
+    kept = x.copy()
+    cache = forward(params, x, rng=np.random.default_rng(1))
+    backward(params, cache, np.array([0, 2]))
+    for array in all_arrays(cache):
+        with pytest.raises(ValueError, match="read-only"):
+            array[...] = 0
+    np.testing.assert_array_equal(x, kept)
+    assert x.flags.writeable
 
 
 @pytest.mark.parametrize("layer_index", range(PURITY_RECORDS))

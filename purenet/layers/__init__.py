@@ -19,6 +19,7 @@ follows image layers. The protocol itself is described in ``purenet.layers.base`
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, Sequence
 
 import attrs
@@ -35,7 +36,7 @@ from purenet.layers.dropout import DROPOUT, Dropout, dropout_mask
 
 __all__ = [
     "INIT_SCHEMES", "Context", "LayerKind", "Plan", "Planned", "register", "kind_of", "kinds", "parse_token",
-    "plan_layers", "canonical_layers", "resolve_scheme", "draw_weights", "init_from_plan",
+    "plan_layers", "canonical_layers", "elements_per_sample", "resolve_scheme", "draw_weights", "init_from_plan",
     "Dense", "DenseCache", "dense_init", "dense_forward", "dense_backward",
     "Conv2D", "im2col", "col2im", "MaxPool", "AvgPool", "Flatten", "ToImage", "Dropout", "dropout_mask",
 ]
@@ -125,3 +126,9 @@ def plan_layers(layers: tuple[int | str, ...]) -> tuple[Planned, ...]:
             add(FLATTEN, FlattenSpec(), 0)
         add(kind, spec, position)
     return tuple(planned)
+
+
+def elements_per_sample(layers: tuple[int | str, ...]) -> int:
+    """Numbers one sample's forward pass keeps (every layer's output) plus the layers'
+    scratch (im2col columns): what a batch costs in memory, per sample."""
+    return sum(math.prod(planned.plan.out_shape) + planned.plan.scratch for planned in plan_layers(layers))
