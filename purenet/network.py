@@ -113,11 +113,12 @@ def backward(params: Params, cache: Cache, y: np.ndarray) -> Grads:
     d_out = get_loss(params.arch.loss).delta(cache.logits, y)
     acts = layer_activations(params)
     grads = list(params.layers)  # layers below the first learned one keep their record: nothing to learn there
-    for i in reversed(range(_first_learned(params), len(params.layers))):
+    first = _first_learned(params)
+    for i in reversed(range(first, len(params.layers))):
         layer = params.layers[i]
         # d_out is always an array made here (the loss's delta, or the layer above's dx),
         # so a layer may write into it; below the first learned layer nobody needs dx
-        context = Context(act=acts[i], need_dx=i > _first_learned(params))
+        context = Context(act=acts[i], need_dx=i > first)
         grads[i], d_out = kind_of(layer).backward(layer, cache.layers[i], d_out, context)
     return Params(arch=params.arch, layers=grads)
 
