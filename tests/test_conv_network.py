@@ -16,7 +16,7 @@ from purenet import SGD, Adam, Momentum, Params, backward, forward, init, loss, 
 from purenet.arrays import fresh, learned, learned_names, static_names
 from purenet.checkpoint import Checkpoint, CheckpointError, load, save
 from purenet.layers import (
-    AvgPool, Context, Conv2D, Dense, Dropout, Flatten, LayerKind, MaxPool, Plan, ToImage, kinds, register,
+    Context, Conv2D, Dense, Dropout, Flatten, LayerKind, MaxPool, Plan, ToImage, kinds, register,
 )
 
 TOLERANCE = 1e-6

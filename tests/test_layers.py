@@ -25,7 +25,7 @@ from purenet.layers import (
     AvgPool, Context, Conv2D, Dense, Dropout, Flatten, LayerListError, MaxPool, ToImage, canonical_layers, col2im,
     im2col, kind_of, plan_layers,
 )
-from purenet.layers.conv import conv_backward, conv_forward, paddings
+from purenet.layers.conv import conv_forward, paddings
 from purenet.layers.pool import avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_forward
 
 TOLERANCE = 1e-6

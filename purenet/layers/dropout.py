@@ -38,7 +38,8 @@ class DropoutSpec:
 
     @property
     def token(self) -> str:
-        return f"dropout{self.rate:g}"
+        # positional, never 1e-05: the grammar reads back what it writes
+        return f"dropout{np.format_float_positional(self.rate, trim='-')}"
 
 
 def dropout_mask(rng: np.random.Generator, shape: tuple[int, ...], rate: float, dtype) -> np.ndarray:

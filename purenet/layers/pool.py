@@ -32,14 +32,18 @@ class AvgPool:
     size: int = attrs.field(default=2, validator=attrs.validators.ge(1))
 
 
+def _optional_readonly(array: np.ndarray | None) -> np.ndarray | None:
+    return None if array is None else readonly(array)
+
+
 @attrs.frozen
 class PoolCache:
     """The input's shape and, for max pooling, the input and output (backward finds
     each window's winner from them, so inference never pays for it)."""
 
     x_shape: tuple[int, ...]
-    x: np.ndarray | None = attrs.field(default=None, eq=False, repr=False)
-    out: np.ndarray | None = attrs.field(default=None, eq=False, repr=False)
+    x: np.ndarray | None = attrs.field(default=None, converter=_optional_readonly, eq=False, repr=False)
+    out: np.ndarray | None = attrs.field(default=None, converter=_optional_readonly, eq=False, repr=False)
 
 
 @attrs.frozen
@@ -112,7 +116,8 @@ def avg_pool_backward(layer: AvgPool, cache: PoolCache, d_out: np.ndarray) -> np
     n, oh, ow, c = d_out.shape
     share = d_out * d_out.dtype.type(1 / (k * k))
     spread = np.broadcast_to(share[:, :, None, :, None, :], (n, oh, k, ow, k, c))
-    return _uncrop(spread.reshape(n, oh * k, ow * k, c), cache.x_shape)
+    # a new array of its own: the layer below may write into the gradient it receives
+    return _uncrop(np.array(spread.reshape(n, oh * k, ow * k, c)), cache.x_shape)
 
 
 # --- the protocol ---------------------------------------------------------------------------
