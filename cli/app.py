@@ -52,7 +52,7 @@ def purenet(
 @app.command()
 def train(
     ctx: typer.Context,
-    layers: Annotated[str, typer.Option(help="Layer widths, input first, e.g. 784,200,200,10.", rich_help_panel=MODEL)] = DEFAULT_LAYERS,
+    layers: Annotated[str, typer.Option(help="The layer list, input first: widths and layer names, e.g. 784,200,200,10 or conv32k5,pool2,256,10 (docs/cli.md, Layer lists).", rich_help_panel=MODEL)] = DEFAULT_LAYERS,
     act: Annotated[str, typer.Option(help="Activation of the hidden layers.", rich_help_panel=MODEL, **choice(ACTIVATIONS))] = "relu",
     loss: Annotated[str, typer.Option(help="ce: softmax + cross-entropy; mse: sigmoid outputs + squared error.", rich_help_panel=MODEL, **choice(LOSSES))] = "ce",
     init: Annotated[str, typer.Option(help="Weight initialisation (auto: he for relu-like units, else xavier).", rich_help_panel=MODEL, **choice(INIT_SCHEMES))] = "auto",
@@ -131,7 +131,7 @@ def download(
 
 @app.command()
 def bench(
-    layers: Annotated[str, typer.Option(help="Layer widths of the benchmarked network.")] = DEFAULT_LAYERS,
+    layers: Annotated[str, typer.Option(help="The layer list of the benchmarked network (as train --layers).")] = DEFAULT_LAYERS,
     batch_size: Annotated[int, typer.Option(help="Samples per training and inference step.")] = 128,
     act: Annotated[str, typer.Option(help="Hidden activation.", **choice(ACTIVATIONS))] = "relu",
     compare: Annotated[Optional[str], typer.Option(help="Also run the same network in another framework.", **choice(FRAMEWORKS))] = None,

@@ -25,7 +25,7 @@ INIT_SCHEMES = ("auto", "he", "xavier", "uniform")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
 SCHEDULES = ("constant", "step", "cosine")
 AUGMENTATIONS = ("none", "mild", "affine", "elastic")
-PRESETS = ("default", "best", "per-sample-sigmoid", "softmax-regression")
+PRESETS = ("default", "best", "per-sample-sigmoid", "cnn", "cnn-best", "softmax-regression")
 PRESET_ALIASES = {"seed-92.7": "per-sample-sigmoid"}
 FRAMEWORKS = ("torch",)
 

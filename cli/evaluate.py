@@ -37,7 +37,7 @@ def run_evaluate(model: Optional[Path], data: Optional[Path], json_output: bool,
     loss = get_loss(checkpoint.model.arch.loss).value(z, split.labels)
     predicted = z.argmax(axis=1)
     accuracy = float(np.mean(predicted == split.labels))
-    confusion = confusion_matrix(split.labels, predicted, checkpoint.model.arch.sizes[-1])
+    confusion = confusion_matrix(split.labels, predicted, checkpoint.model.arch.classes)
     scores = class_scores(confusion)
     if report is not None:
         from purenet.cli.report import write_report

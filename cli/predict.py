@@ -39,8 +39,8 @@ def run_predict(images: Sequence[Path], model: Optional[Path], show: bool, json_
                  f"purenet predict --model {given} IMAGE...")
     path, checkpoint, note = open_model(model)
     params = checkpoint.model
-    if params.arch.sizes[0] != 784:
-        fail(f"{path}: the model reads {params.arch.sizes[0]} pixels per image; predict prepares 28x28 = 784 "
+    if params.arch.inputs != 784:
+        fail(f"{path}: the model reads {params.arch.inputs} pixels per image; predict prepares 28x28 = 784 "
              "(give --model a checkpoint trained on 28x28 images)")
     if note:
         say(note)

@@ -16,18 +16,11 @@ from typing import Callable, Sequence
 from purenet.bench import synthetic_batches
 
 
-def torch_step_fn(layers: Sequence[int], act: str, batch_size: int, *, lr: float = 0.01) -> Callable[[], int]:
+def torch_step_fn(layers: Sequence[int | str], act: str, batch_size: int, *, lr: float = 0.01) -> Callable[[], int]:
     """The same network, loss and SGD step in PyTorch on the CPU (ImportError if absent)."""
     import torch
 
-    activations = {"relu": torch.nn.ReLU, "sigmoid": torch.nn.Sigmoid, "tanh": torch.nn.Tanh, "elu": torch.nn.ELU,
-                   "leaky_relu": torch.nn.LeakyReLU, "identity": torch.nn.Identity}
-    modules = []
-    for i, (m, n) in enumerate(zip(layers[:-1], layers[1:])):
-        modules.append(torch.nn.Linear(m, n))
-        if i < len(layers) - 2:
-            modules.append(activations[act]())
-    model = torch.nn.Sequential(*modules)
+    model = _torch_model(torch, layers, act)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     loss_fn = torch.nn.CrossEntropyLoss()
     batches = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in synthetic_batches(layers, batch_size)]
@@ -41,3 +34,39 @@ def torch_step_fn(layers: Sequence[int], act: str, batch_size: int, *, lr: float
         return batch_size
 
     return step
+
+
+def _torch_model(torch, layers: Sequence[int | str], act: str):
+    """The layer list as a ``torch.nn.Sequential`` (NCHW, as PyTorch computes fastest;
+    only the order of the flattened features differs from purenet's, not the work)."""
+    from purenet.layers import plan_layers
+    from purenet.layers.conv import paddings
+
+    nn = torch.nn
+    activations = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "elu": nn.ELU,
+                   "leaky_relu": nn.LeakyReLU, "identity": nn.Identity}
+    planned = plan_layers(tuple(layers))
+    modules = []
+    for i, layer in enumerate(planned):
+        name, static, shapes = layer.kind.name, layer.plan.static, layer.plan.shapes
+        if name == "dense":
+            modules.append(nn.Linear(*shapes["w"]))
+        elif name == "conv2d":
+            k, _, c, f = shapes["w"]
+            (top, bottom), (left, right) = (paddings(n, k, static["stride"], static["padding"]) for n in layer.in_shape[:2])
+            if top or bottom or left or right:
+                modules.append(nn.ZeroPad2d((left, right, top, bottom)))
+            modules.append(nn.Conv2d(c, f, k, stride=static["stride"]))
+        elif name in ("maxpool", "avgpool"):
+            modules.append((nn.MaxPool2d if name == "maxpool" else nn.AvgPool2d)(static["size"]))
+        elif name == "to_image":
+            modules.append(nn.Unflatten(1, (1, static["side"], static["side"])))
+        elif name == "flatten":
+            modules.append(nn.Flatten())
+        elif name == "dropout":
+            modules.append(nn.Dropout(static["rate"]))
+        else:
+            raise ValueError(f"no PyTorch counterpart for a {name} layer")
+        if layer.kind.activated and i < len(planned) - 1:
+            modules.append(activations[act]())
+    return nn.Sequential(*modules)

@@ -23,6 +23,7 @@ the caller (``purenet bench --compare`` builds its own, in the CLI package).
 
 from __future__ import annotations
 
+import math
 import resource
 import statistics
 import time
@@ -32,6 +33,7 @@ import attrs
 import numpy as np
 
 from purenet.data import load
+from purenet.layers import plan_layers
 from purenet.network import backward, forward, init, predict
 from purenet.optim import sgd
 
@@ -50,14 +52,17 @@ class Rate:
         return cls(median=statistics.median(values), low=min(values), high=max(values), runs=tuple(values))
 
 
-def train_flops_per_sample(layers: Sequence[int]) -> int:
-    """FLOPs of one sample's forward + backward: 2mn for each product, and the first
-    layer's input gradient is never computed (backward skips it)."""
-    pairs = list(zip(layers[:-1], layers[1:]))
-    forward_flops = sum(2 * m * n for m, n in pairs)
-    weight_grads = forward_flops
-    input_grads = forward_flops - 2 * pairs[0][0] * pairs[0][1]
-    return forward_flops + weight_grads + input_grads
+def train_flops_per_sample(layers: Sequence[int | str]) -> int:
+    """FLOPs of one sample's forward + backward in the products: ``2 * w.size`` per output
+    position for each layer with weights (once for a dense layer, OH*OW times for a
+    convolution), the same again for the weight gradient and for the input gradient,
+    which the first layer skips (backward never computes it)."""
+    forward_flops = []
+    for planned in plan_layers(tuple(layers)):
+        if "w" in planned.plan.shapes:
+            positions = math.prod(planned.plan.out_shape[:-1])
+            forward_flops.append(2 * math.prod(planned.plan.shapes["w"]) * positions)
+    return 3 * sum(forward_flops) - forward_flops[0]
 
 
 def timed_rates(step: Callable[[], int], seconds: float, repeats: int) -> Rate:
@@ -85,7 +90,7 @@ def matmul_peak(n: int = 2048, seconds: float = 0.5, repeats: int = 5) -> Rate:
     return Rate.of([r * 2 * n**3 / 1e9 for r in rate.runs])
 
 
-def synthetic_batches(layers: Sequence[int], batch_size: int, count: int = 8, seed: int = 0):
+def synthetic_batches(layers: Sequence[int | str], batch_size: int, count: int = 8, seed: int = 0):
     """``count`` batches of inputs in [0, 1) and labels, as a training step sees them."""
     rng = np.random.default_rng(seed)
     return [
@@ -94,7 +99,7 @@ def synthetic_batches(layers: Sequence[int], batch_size: int, count: int = 8, se
     ]
 
 
-def train_step_fn(layers: Sequence[int], act: str, batch_size: int, *, lr: float = 0.01) -> Callable[[], int]:
+def train_step_fn(layers: Sequence[int | str], act: str, batch_size: int, *, lr: float = 0.01) -> Callable[[], int]:
     """One training step per call, through the public composition a user writes:
     ``params = sgd(params, backward(params, forward(params, x), y), lr)``."""
     params = init(layers, act=act, rng=0)
@@ -112,13 +117,13 @@ def train_step_fn(layers: Sequence[int], act: str, batch_size: int, *, lr: float
 
 
 def train_rate(
-    layers: Sequence[int], act: str, batch_size: int, *, lr: float = 0.01, seconds: float = 1.0, repeats: int = 5
+    layers: Sequence[int | str], act: str, batch_size: int, *, lr: float = 0.01, seconds: float = 1.0, repeats: int = 5
 ) -> Rate:
     """Training samples/s through the public composition a user writes."""
     return timed_rates(train_step_fn(layers, act, batch_size, lr=lr), seconds, repeats)
 
 
-def infer_rate(layers: Sequence[int], act: str, batch_size: int, *, seconds: float = 1.0, repeats: int = 5) -> Rate:
+def infer_rate(layers: Sequence[int | str], act: str, batch_size: int, *, seconds: float = 1.0, repeats: int = 5) -> Rate:
     """Inference samples/s of ``predict`` on batches of ``batch_size``."""
     params = init(layers, act=act, rng=0)
     batches = synthetic_batches(layers, batch_size)

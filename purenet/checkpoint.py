@@ -6,12 +6,18 @@
 
 Layout of the file: ``meta`` is a JSON string (format name and version, architecture,
 dtype, epoch, optimizer step and slot count, RNG state, metrics history, the run's
-configuration, free-form settings, the best epoch); ``param.<layer>.<w|b>`` are the
-params; ``slot.<k>.<layer>.<w|b>`` the optimizer's k-th slot record (momentum's
-velocity, Adam's moments); ``best.<layer>.<w|b>`` the best epoch's params when
-early stopping keeps them. Anything missing, misshapen, out of range, of another
-version or not an npz at all raises ``CheckpointError`` naming the file; version 1
-files (before ``config`` had a field of its own) still load.
+configuration, free-form settings, the best epoch); ``param.<layer>.<field>`` are the
+params' learned arrays (``w`` and ``b`` for dense and convolution layers; layers
+without learned arrays have none); ``slot.<k>.<layer>.<field>`` the optimizer's k-th
+slot record (momentum's velocity, Adam's moments); ``best.<layer>.<field>`` the best
+epoch's params when early stopping keeps them. Which layers there are, and every
+array's shape, follow from the architecture's layer list (``purenet.layers.plan_layers``),
+so the file is checked against it before any array is used. Anything missing,
+misshapen, out of range, of another version or not an npz at all raises
+``CheckpointError`` naming the file.
+
+Versions: 3 (layer lists with any registered layer kind) is written; 2 (dense only,
+``config`` apart from ``settings``) and 1 (before that) still load.
 """
 
 from __future__ import annotations
@@ -33,12 +39,14 @@ from purenet.files import atomic_write
 from purenet.losses import LOSSES
 from purenet.npzfile import read_npz
 from purenet.optim import OptState
-from purenet.records import Arch, Dense, Params
+from purenet.arrays import learned_names
+from purenet.layers import plan_layers
+from purenet.records import Arch, Params, same_structure
 from purenet.training import Best
 
 FORMAT = "purenet-checkpoint"
-FORMAT_VERSION = 2
-READS_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+READS_VERSIONS = (1, 2, 3)
 ZIP_MAGIC = b"PK\x03\x04"
 DTYPES = ("float32", "float64")
 MAX_SLOTS = 2
@@ -136,7 +144,7 @@ def _check_structure(checkpoint: Checkpoint) -> None:
         raise ValueError("opt_state must have a step >= 0 and at most two slots")
     others = [*checkpoint.opt_state.slots, *([checkpoint.best.params] if checkpoint.best else [])]
     for record in others:
-        if record.arch != params.arch or [a.shape for a in record.arrays()] != [a.shape for a in params.arrays()]:
+        if not same_structure(record, params):
             raise ValueError("optimizer slots and best params must be shaped like the params")
     config = checkpoint.config
     if config is not None:
@@ -182,8 +190,8 @@ def _meta(checkpoint: Checkpoint) -> dict:
 def _record_arrays(prefix: str, record: Params) -> dict[str, np.ndarray]:
     arrays = {}
     for i, layer in enumerate(record.layers):
-        arrays[f"{prefix}.{i}.w"] = np.asarray(layer.w)
-        arrays[f"{prefix}.{i}.b"] = np.asarray(layer.b)
+        for name in learned_names(type(layer)):
+            arrays[f"{prefix}.{i}.{name}"] = np.asarray(getattr(layer, name))
     return arrays
 
 
@@ -310,13 +318,30 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+MAX_TOKEN = 64
+"""The longest layer token a checkpoint may hold (the real ones are a dozen characters)."""
+
+
 def _read_arch(meta: Mapping) -> Arch:
     arch = _field(meta, "arch", dict, lambda v: True, "an object")
-    sizes = _field(arch, "sizes", list, lambda v: len(v) >= 2 and all(_positive_int(n) for n in v),
-                   "at least two positive whole numbers", "arch ")
+    tokens_ok = meta["version"] >= 3
+    sizes = _field(arch, "sizes", list, lambda v: len(v) >= 2 and all(_token(n, tokens_ok) for n in v),
+                   "at least two positive whole numbers" + (" or layer names" if tokens_ok else ""), "arch ")
     act = _field(arch, "act", str, lambda v: v in ACTIVATIONS, f"one of {', '.join(ACTIVATIONS)}", "arch ")
     loss = _field(arch, "loss", str, lambda v: v in LOSSES, f"one of {', '.join(LOSSES)}", "arch ")
-    return Arch(sizes=sizes, act=act, loss=loss)
+    try:
+        built = Arch(sizes=sizes, act=act, loss=loss)
+    except ValueError as error:
+        raise CheckpointError(f"metadata 'arch' is not a network purenet can build: {error}") from None
+    if built.sizes != tuple(sizes):
+        raise CheckpointError(f"metadata 'arch sizes' {_shown(sizes)} is not in canonical form")
+    return built
+
+
+def _token(value: Any, tokens_ok: bool) -> bool:
+    if tokens_ok and isinstance(value, str):
+        return 0 < len(value) <= MAX_TOKEN
+    return _positive_int(value)
 
 
 def _positive_int(value: Any) -> bool:
@@ -325,16 +350,15 @@ def _positive_int(value: Any) -> bool:
 
 def _expected_keys(arch: Arch, slots: int, has_best: bool) -> set[str]:
     prefixes = ["param", *(f"slot.{k}" for k in range(slots)), *(["best"] if has_best else [])]
-    layers = range(len(arch.sizes) - 1)
-    return {f"{prefix}.{i}.{name}" for prefix in prefixes for i in layers for name in ("w", "b")}
+    return {f"{prefix}.{i}.{name}" for prefix in prefixes
+            for i, planned in enumerate(plan_layers(arch.sizes)) for name in planned.plan.shapes}
 
 
 def _read_record(arrays: dict[str, np.ndarray], prefix: str, arch: Arch, dtype: np.dtype) -> Params:
     layers = []
-    for i, (fan_in, fan_out) in enumerate(zip(arch.sizes[:-1], arch.sizes[1:])):
-        w = _read_array(arrays, f"{prefix}.{i}.w", (fan_in, fan_out), dtype)
-        b = _read_array(arrays, f"{prefix}.{i}.b", (fan_out,), dtype)
-        layers.append(Dense(w=w, b=b))
+    for i, planned in enumerate(plan_layers(arch.sizes)):
+        learned = {name: _read_array(arrays, f"{prefix}.{i}.{name}", shape, dtype) for name, shape in planned.plan.shapes.items()}
+        layers.append(planned.kind.record(**planned.plan.static, **learned))
     return Params(arch=arch, layers=layers)
 
 

@@ -26,7 +26,7 @@ import attrs
 
 from purenet.activations import ACTIVATIONS
 from purenet.augment import Augmenter
-from purenet.layers import INIT_SCHEMES
+from purenet.layers import INIT_SCHEMES, LayerListError, canonical_layers, elements_per_sample, plan_layers
 from purenet.losses import LOSSES
 from purenet.optim import OPTIMIZERS
 from purenet.schedules import SCHEDULES
@@ -116,20 +116,38 @@ def _real(low: float, high: float = math.inf, *, above: bool = False) -> Any:
     return check
 
 
-def parse_layers(value: str | Sequence[int]) -> tuple[int, ...]:
-    """'784,200,10' or [784, 200, 10] -> (784, 200, 10); ConfigError when not whole numbers."""
+MNIST_PIXELS = 784
+"""The input width a layer list that starts with an image layer reads (28x28 images)."""
+
+
+def parse_layers(value: str | Sequence[int | str]) -> tuple[int | str, ...]:
+    """'784,200,10' or [784, 200, 10] -> (784, 200, 10); '784,conv32k5,pool2,10' ->
+    (784, 'conv32k5', 'maxpool2', 10) (each token in its canonical spelling). A list
+    that starts with a layer rather than a width reads 28x28 images: 'conv32k5,pool2,10'
+    is '784,conv32k5,pool2,10'.
+
+    ConfigError names the first item that is not a layer, or that does not fit the
+    layers before it, by its 1-based position in the list as written.
+    """
     parts = value.replace(" ", "").split(",") if isinstance(value, str) else value
+    if isinstance(parts, (bytes, Mapping)) or not isinstance(parts, Sequence) or any(isinstance(p, (bool, float)) for p in parts):
+        raise ConfigError("layers", f"must be comma-separated widths and layer names such as 784,200,10, got {_short(value)}")
+    widths_only = all(isinstance(p, int) or str(p).lstrip("-").isdigit() for p in parts)
+    added = 0
+    if parts and not widths_only and not (isinstance(parts[0], int) or str(parts[0]).lstrip("-").isdigit()):
+        parts, added = [MNIST_PIXELS, *parts], 1
+    if len(parts) < 2:
+        raise ConfigError("layers", f"needs at least an input and an output width, got {_short(value)}")
     try:
-        if isinstance(parts, (bytes, Mapping)) or any(isinstance(p, (bool, float)) for p in parts):
-            raise ValueError
-        sizes = tuple(int(part) for part in parts)
-    except (TypeError, ValueError):
-        raise ConfigError("layers", f"must be comma-separated whole numbers such as 784,200,10, got {value!r}") from None
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise ConfigError("layers", f"needs at least an input and an output width, all positive, got {_short(value)}")
-    if max(sizes) > MAX_WHOLE:
-        raise ConfigError("layers", f"has a width above {MAX_WHOLE}, got {_short(value)}")
-    return sizes
+        tokens = canonical_layers(parts)
+        if any(isinstance(token, int) and token > MAX_WHOLE for token in tokens):
+            raise ConfigError("layers", f"has a width above {MAX_WHOLE}, got {_short(value)}")
+        plan_layers(tokens)
+    except LayerListError as error:
+        if widths_only:
+            raise ConfigError("layers", f"needs at least an input and an output width, all positive, got {_short(value)}") from None
+        raise ConfigError("layers", f"item {error.position - added}, {error.token}: {error.problem}") from None
+    return tokens
 
 
 _AUGMENT_RANGES = {
@@ -180,7 +198,7 @@ class RunConfig:
     ``data`` the absolute path of the data set, or None for the default MNIST.
     """
 
-    layers: tuple[int, ...] = attrs.field(default=(784, 200, 200, 10), converter=parse_layers)
+    layers: tuple[int | str, ...] = attrs.field(default=(784, 200, 200, 10), converter=parse_layers)
     act: str = attrs.field(default="relu", validator=_choice(ACTIVATIONS))
     loss: str = attrs.field(default="ce", validator=_choice(LOSSES))
     init: str = attrs.field(default="auto", validator=_choice(INIT_SCHEMES))
@@ -256,6 +274,18 @@ PRESETS: dict[str, dict[str, Any]] = {
         "layers": (784, 200, 200, 10), "act": "sigmoid", "loss": "mse", "init": "uniform", "epochs": 1,
         "batch_size": 1, "optimizer": "sgd", "lr": 0.2, "schedule": "constant", "val_fraction": 1 / 6, "augment": None,
     },
+    # a convolutional network: Nielsen's chapter 6 layers (20 and 40 filters of 5x5, each followed by
+    # 2x2 max pooling, 100 ReLU units) trained with Adam and mild augmentation
+    "cnn": {
+        "layers": (784, "conv20k5valid", "maxpool2", "conv40k5valid", "maxpool2", 100, 10), "act": "relu",
+        "epochs": 12, "optimizer": "adam", "lr": 1e-3, "schedule": "cosine", "augment": MILD,
+    },
+    # wider convolutions, a dropout layer before the output, affine augmentation and more epochs
+    "cnn-best": {
+        "layers": (784, "conv32k5valid", "maxpool2", "conv64k5valid", "maxpool2", 256, "dropout0.5", 10),
+        "act": "relu", "epochs": 30, "optimizer": "adam", "lr": 1e-3, "schedule": "cosine", "warmup": 1.0,
+        "augment": AUGMENTATIONS["affine"],
+    },
     # softmax regression (no hidden layer, the first model of most MNIST tutorials), per-sample SGD with rate 0.01
     "softmax-regression": {
         "layers": (784, 10), "act": "identity", "epochs": 1, "batch_size": 1, "optimizer": "sgd", "lr": 0.01,
@@ -283,9 +313,9 @@ def preset(name: str, **changes: Any) -> RunConfig:
 # --- will it fit? -------------------------------------------------------------------------
 
 
-def parameter_count(layers: Sequence[int]) -> int:
-    """Learned scalars of a dense network with widths ``layers``: weights and biases."""
-    return sum(m * n + n for m, n in zip(layers[:-1], layers[1:]))
+def parameter_count(layers: Sequence[int | str]) -> int:
+    """Learned scalars of a network with layer list ``layers`` (canonical, as ``parse_layers`` returns)."""
+    return sum(math.prod(shape) for planned in plan_layers(tuple(layers)) for shape in planned.plan.shapes.values())
 
 
 def memory_needed(config: RunConfig, samples: int | None = None, itemsize: int = 4) -> int:
@@ -296,7 +326,7 @@ def memory_needed(config: RunConfig, samples: int | None = None, itemsize: int =
     """
     copies = 3 + config.slots + (1 if config.patience else 0)
     batch = min(config.batch_size, samples) if samples else config.batch_size
-    activations = 3 * batch * sum(config.layers)
+    activations = 3 * batch * elements_per_sample(tuple(config.layers))
     return itemsize * (copies * parameter_count(config.layers) + activations)
 
 

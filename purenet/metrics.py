@@ -7,7 +7,9 @@
     class_scores(confusion)                 -> ClassScores: precision, recall, F1, support; macro and weighted averages
 
 Splits hold uint8 images; converting all 60,000 to float32 at once would cost
-188 MB, so the conversion happens EVAL_CHUNK rows at a time.
+188 MB, so the conversion and the forward pass happen a chunk of rows at a time:
+EVAL_CHUNK rows, or fewer when one chunk's activations would pass EVAL_BUDGET bytes
+(a convolution keeps far more numbers per image than a dense layer).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import attrs
 import numpy as np
 
 from purenet.data import Split, to_float
+from purenet.layers import elements_per_sample
 from purenet.losses import get_loss
 from purenet.network import forward
 from purenet.records import Params
@@ -25,11 +28,21 @@ from purenet.records import Params
 EVAL_CHUNK = 10_000
 """Rows converted to float at a time when evaluating, which bounds memory."""
 
+EVAL_BUDGET = 64 * 2**20
+"""Bytes of activations (and convolution scratch) one evaluation chunk may take."""
+
+
+def chunk_rows(params: Params) -> int:
+    """Rows per evaluation chunk: EVAL_CHUNK, or fewer to keep within EVAL_BUDGET."""
+    per_row = elements_per_sample(params.arch.sizes) * params.dtype.itemsize
+    return max(1, min(EVAL_CHUNK, EVAL_BUDGET // per_row))
+
 
 def logits(params: Params, images: np.ndarray) -> np.ndarray:
     """The network's logits (N, K) for uint8 images (N, pixels)."""
-    parts = [forward(params, to_float(images[i : i + EVAL_CHUNK], params.dtype)).logits for i in range(0, len(images), EVAL_CHUNK)]
-    return np.concatenate(parts) if parts else np.zeros((0, params.arch.sizes[-1]), params.dtype)
+    rows = chunk_rows(params)
+    parts = [forward(params, to_float(images[i : i + rows], params.dtype)).logits for i in range(0, len(images), rows)]
+    return np.concatenate(parts) if parts else np.zeros((0, params.arch.classes), params.dtype)
 
 
 def evaluate(params: Params, split: Split) -> tuple[float, float]:

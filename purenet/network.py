@@ -1,4 +1,4 @@
-"""The network: the dense layer's triple folded over the layer list.
+"""The network: each layer's pure triple folded over the layer list.
 
     init(layers, act, rng=...)   -> Params
     forward(params, x)           -> Cache     # everything backward needs (dropout=, rng= to train with dropout)
@@ -7,9 +7,12 @@
     loss(params, x or cache, y)  -> float     # mean over the batch
     accuracy(params, x, y)       -> float
 
-Depth is never hard-coded: forward and backward loop over ``params.layers`` (like
-stax.serial). Hidden layers use ``params.arch.act``; the output layer is linear and
-its nonlinearity (softmax or sigmoid) belongs to the loss (``purenet.losses``).
+Depth and kinds are never hard-coded: forward and backward fold over
+``params.layers``, a tuple of layer records of any registered kind (like
+stax.serial), each dispatched to its kind's forward and backward
+(``purenet.layers``). Dense and convolution layers use ``params.arch.act``; the
+output layer is linear and its nonlinearity (softmax or sigmoid) belongs to the
+loss (``purenet.losses``).
 The same calls serve a batch of 1, a mini-batch or the whole data set.
 
 >>> import numpy as np
@@ -26,8 +29,9 @@ from typing import Sequence
 
 import numpy as np
 
+from purenet.arrays import learned_names
 from purenet.activations import ACTIVATIONS, Activation, get_activation
-from purenet.layers import dense_backward, dense_forward, dense_init, resolve_scheme
+from purenet.layers import Context, Dense, dropout_mask, kind_of, plan_layers, resolve_scheme
 from purenet.losses import get_loss
 from purenet.records import Arch, Cache, Grads, Params
 
@@ -43,11 +47,13 @@ def init(
     dtype=np.float32,
     loss: str = "ce",
 ) -> Params:
-    """New params for a network with widths ``layers`` (input first), e.g. [784, 200, 10].
+    """New params for a network with layer list ``layers`` (input first), e.g. [784, 200, 10]
+    or [784, "conv32k5", "pool2", 256, 10] (``purenet.layers`` lists the tokens).
 
     ``rng`` is a ``numpy.random.Generator`` (an int is taken as its seed); ``init`` one of
     ``purenet.layers.INIT_SCHEMES``; ``dtype`` float32 (default) or float64; ``loss``
-    "ce" (softmax + cross-entropy) or "mse" (sigmoid + squared error).
+    "ce" (softmax + cross-entropy) or "mse" (sigmoid + squared error). Weights are drawn
+    layer by layer, in order.
     """
     arch = Arch(sizes=layers, act=act, loss=loss)
     get_activation(act), get_loss(loss)  # fail early, with the list of choices
@@ -56,42 +62,45 @@ def init(
     if isinstance(rng, (int, np.integer)):
         rng = np.random.default_rng(rng)
     scheme = resolve_scheme(init, act)
-    dense = tuple(dense_init(m, n, scheme, rng, dtype) for m, n in zip(arch.sizes[:-1], arch.sizes[1:]))
-    return Params(arch=arch, layers=dense)
+    records = tuple(
+        planned.kind.make(planned.spec, planned.in_shape, rng, dtype, scheme)[0] for planned in plan_layers(arch.sizes)
+    )
+    return Params(arch=arch, layers=records)
 
 
-def layer_activations(params: Params) -> tuple[Activation, ...]:
-    """The activation of each layer: the hidden one everywhere, identity at the output."""
+def layer_activations(params: Params) -> tuple[Activation | None, ...]:
+    """The activation of each layer: the hidden one for dense and convolution layers,
+    the identity for the last layer, None for layers that take none."""
     hidden = get_activation(params.arch.act)
-    return (hidden,) * (len(params.layers) - 1) + (ACTIVATIONS["identity"],)
+    last = len(params.layers) - 1
+    return tuple(
+        (ACTIVATIONS["identity"] if i == last else hidden) if kind_of(layer).activated else None
+        for i, layer in enumerate(params.layers)
+    )
 
 
 def forward(params: Params, x: np.ndarray, *, dropout: float = 0.0, rng: np.random.Generator | None = None) -> Cache:
-    """Run a batch ``x`` (N, sizes[0]), floating point, through every layer.
+    """Run a batch ``x`` (N, inputs), floating point, through every layer.
 
-    ``x`` is converted to the params' dtype (no copy when it already matches). With
-    ``dropout=p`` (training only) each hidden unit is zeroed with probability p, drawn
-    from ``rng``, and the survivors scaled by 1/(1-p) ("inverted" dropout, so nothing
-    changes at test time).
+    ``x`` is converted to the params' dtype (no copy when it already matches). ``rng``
+    marks a training pass: ``Dropout`` layers draw their masks from it (without it they
+    pass their input through). With ``dropout=p`` each unit of every hidden dense layer is
+    also zeroed with probability p, drawn from ``rng``, and the survivors scaled by
+    1/(1-p) ("inverted" dropout, so nothing changes at test time).
     """
     out = _check_inputs(params, x)
+    inputs = out
     if dropout and rng is None:
         raise ValueError("dropout needs an explicit rng (a numpy.random.Generator)")
     caches = []
-    hidden = len(params.layers) - 1
+    last = len(params.layers) - 1
     for i, (layer, act) in enumerate(zip(params.layers, layer_activations(params))):
-        keep = dropout_mask(rng, (len(out), layer.b.shape[0]), dropout, params.dtype) if dropout and i < hidden else None
-        out, cache = dense_forward(layer, out, act, keep)
+        keep = None
+        if dropout and i < last and type(layer) is Dense:
+            keep = dropout_mask(rng, (len(out), layer.b.shape[0]), dropout, params.dtype)
+        out, cache = kind_of(layer).forward(layer, out, Context(act=act, rng=rng, keep=keep))
         caches.append(cache)
-    return Cache(layers=caches)
-
-
-def dropout_mask(rng: np.random.Generator, shape: tuple[int, int], rate: float, dtype) -> np.ndarray:
-    """A mask of 0 (probability ``rate``) and 1/(1-rate): its expected value is 1."""
-    if not 0 <= rate < 1:
-        raise ValueError(f"dropout must lie in [0, 1), got {rate}")
-    keep = rng.random(shape, dtype=dtype) >= rate
-    return keep * np.dtype(dtype).type(1 / (1 - rate))
+    return Cache(layers=caches, inputs=inputs)
 
 
 def backward(params: Params, cache: Cache, y: np.ndarray) -> Grads:
@@ -103,13 +112,23 @@ def backward(params: Params, cache: Cache, y: np.ndarray) -> Grads:
     y = _check_labels(params, y, len(cache.logits))
     d_out = get_loss(params.arch.loss).delta(cache.logits, y)
     acts = layer_activations(params)
-    grads = [None] * len(params.layers)
-    for i in reversed(range(len(params.layers))):
-        # d_out is always an array made here (the loss's delta, or the layer above's dx)
-        grads[i], d_out = dense_backward(
-            params.layers[i], cache.layers[i], d_out, acts[i], need_dx=i > 0, consume_d_out=True
-        )
+    grads = list(params.layers)  # layers below the first learned one keep their record: nothing to learn there
+    first = _first_learned(params)
+    for i in reversed(range(first, len(params.layers))):
+        layer = params.layers[i]
+        # d_out is always an array made here (the loss's delta, or the layer above's dx),
+        # so a layer may write into it; below the first learned layer nobody needs dx
+        context = Context(act=acts[i], need_dx=i > first)
+        grads[i], d_out = kind_of(layer).backward(layer, cache.layers[i], d_out, context)
     return Params(arch=params.arch, layers=grads)
+
+
+def _first_learned(params: Params) -> int:
+    """The index of the first layer with learned arrays (a ``ToImage`` may come before it)."""
+    for i, layer in enumerate(params.layers):
+        if learned_names(type(layer)):
+            return i
+    return len(params.layers)
 
 
 def predict(params: Params, x: np.ndarray) -> np.ndarray:
@@ -135,7 +154,7 @@ def accuracy(params: Params, x: np.ndarray, y: np.ndarray) -> float:
 
 def _check_inputs(params: Params, x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
-    width = params.arch.sizes[0]
+    width = params.arch.inputs
     if x.ndim != 2 or x.shape[1] != width or len(x) == 0:
         raise ValueError(f"inputs must have shape (N, {width}) with N >= 1, got {x.shape}")
     if x.dtype.kind != "f":
@@ -145,7 +164,7 @@ def _check_inputs(params: Params, x: np.ndarray) -> np.ndarray:
 
 def _check_labels(params: Params, y: np.ndarray, n: int) -> np.ndarray:
     y = np.asarray(y)
-    classes = params.arch.sizes[-1]
+    classes = params.arch.classes
     if y.shape != (n,) or y.dtype.kind not in "iu":
         raise ValueError(f"labels must be integers of shape ({n},), got {y.dtype} {y.shape}")
     # one pass for both bounds: seen as unsigned, a negative label is a huge one

@@ -11,7 +11,9 @@ place: every update returns new records and leaves its inputs untouched.
 
 ``lr`` is a number or a schedule, a function from the step number (0, 1, ...) to
 a learning rate. ``weight_decay`` adds the L2 term ``wd * w`` to every weight
-gradient (biases are not decayed). The update rules are in docs/math.md.
+gradient; which arrays are weights each layer record declares (``learned(decay=True)``
+in ``purenet.arrays``: weights, not biases, the mask optax takes). The update rules
+are in docs/math.md.
 
 >>> opt = Adam(lr=1e-3)                                  # doctest: +SKIP
 >>> state = opt.init(params)                             # doctest: +SKIP
@@ -25,7 +27,8 @@ from typing import Callable, Protocol, Union
 import attrs
 import numpy as np
 
-from purenet.records import Dense, Grads, Params, fresh, tree_map
+from purenet.arrays import decayed_names
+from purenet.records import Grads, Params, fresh, same_structure, tree_map
 
 Schedule = Callable[[int], float]
 LearningRate = Union[float, Schedule]
@@ -65,9 +68,7 @@ def _scaled_add(p: np.ndarray, scale: float, g: np.ndarray) -> np.ndarray:
 
 
 def _check_same_structure(params: Params, grads: Grads) -> None:
-    if params.arch != grads.arch or any(
-        p.w.shape != g.w.shape or p.b.shape != g.b.shape for p, g in zip(params.layers, grads.layers)
-    ):
+    if not same_structure(params, grads):
         raise ValueError(f"grads do not match params: {grads.arch} vs {params.arch}")
 
 
@@ -77,11 +78,21 @@ def learning_rate(lr: LearningRate, step: int) -> float:
 
 
 def with_weight_decay(grads: Grads, params: Params, weight_decay: float) -> Grads:
-    """Add the L2 gradient ``weight_decay * w`` to each weight gradient (biases untouched)."""
+    """Add the L2 gradient ``weight_decay * w`` to each weight gradient: the fields each
+    layer declares decayed (biases and layers without weights untouched)."""
     if weight_decay == 0:
         return grads
-    layers = [Dense(w=_scaled_add(g.w, weight_decay, p.w), b=g.b) for g, p in zip(grads.layers, params.layers)]
-    return Params(arch=grads.arch, layers=layers)
+    return Params(arch=grads.arch, layers=[_decayed(g, p, weight_decay) for g, p in zip(grads.layers, params.layers)])
+
+
+def _decayed(grads, params, weight_decay: float):
+    kind = type(grads)
+    names = decayed_names(kind)
+    if not names:
+        return grads
+    fields = {name: getattr(grads, name) for name in attrs.fields_dict(kind)}
+    fields.update({name: _scaled_add(getattr(grads, name), weight_decay, getattr(params, name)) for name in names})
+    return kind(**fields)
 
 
 def _zeros_like(params: Params) -> Params:

@@ -73,7 +73,7 @@ def predict_image(params: Params, source: ImageSource, *, prepared: bool = False
     Raises ``purenet.image.ImageError`` when the image cannot be read or holds no
     digit, and ``ValueError`` when the network does not read 28x28 images.
     """
-    inputs = params.arch.sizes[0]
+    inputs = params.arch.inputs
     if inputs != SIDE * SIDE:
         raise ValueError(f"the network reads {inputs} pixels per image; a prepared digit has {SIDE}x{SIDE} = {SIDE * SIDE}")
     image = _prepared(source, prepared, warned)

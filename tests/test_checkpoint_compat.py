@@ -1,8 +1,10 @@
-"""Checkpoints of format version 1 (tests/fixtures/README.md) still load, evaluate and resume bit for bit."""
+"""Checkpoints of format versions 1 and 2 (tests/fixtures/README.md) still load, evaluate and resume bit for bit."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -50,3 +52,43 @@ def test_resuming_a_version_1_checkpoint_matches_the_old_uninterrupted_run(v1_fo
     assert [a.tobytes() for s in resumed.opt_state.slots for a in s.arrays()] == [
         a.tobytes() for s in straight.opt_state.slots for a in s.arrays()]
     assert resumed.rng_state == straight.rng_state
+
+
+@pytest.fixture
+def v2_folder(isolated, mnist) -> Path:
+    """The current folder, holding both version-2 checkpoints and the data they were made from."""
+    for name in ("checkpoint-v2-epoch1.npz", "checkpoint-v2-epoch2.npz"):
+        shutil.copy(FIXTURES / name, isolated / name)
+    train, test = mnist.train.take(slice(0, 200)), mnist.test.take(slice(0, 100))
+    np.savez(isolated / "v2-data.npz", x_train=train.images.reshape(-1, 28, 28), y_train=train.labels,
+             x_test=test.images.reshape(-1, 28, 28), y_test=test.labels)
+    return isolated
+
+
+def test_a_version_2_checkpoint_loads_as_a_dense_network(v2_folder):
+    checkpoint = load("checkpoint-v2-epoch1.npz")
+    assert FORMAT_VERSION > 2 and checkpoint.epoch == 1
+    assert checkpoint.params.arch.sizes == (784, 6, 10) and [type(l).__name__ for l in checkpoint.params.layers] == ["Dense", "Dense"]
+    assert (checkpoint.config.optimizer, checkpoint.config.weight_decay, len(checkpoint.opt_state.slots)) == ("adam", 1e-4, 2)
+
+
+def test_evaluate_reads_a_version_2_checkpoint(v2_folder):
+    result = CliRunner().invoke(app, ["evaluate", "checkpoint-v2-epoch2.npz", "--data", "v2-data.npz", "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"samples": 100' in result.stdout
+
+
+def test_resuming_a_version_2_checkpoint_matches_the_old_uninterrupted_run_and_writes_version_3(v2_folder):
+    """The old code's epoch 2, bit for bit, from its epoch 1: the dense step is unchanged by layer lists."""
+    result = CliRunner().invoke(app, ["train", "--resume", "checkpoint-v2-epoch1.npz", "--epochs", "2",
+                                      "--data", "v2-data.npz", "--out", "resumed.npz"])
+    assert result.exit_code == 0, result.output
+    resumed, straight = load("resumed.npz"), load("checkpoint-v2-epoch2.npz")
+    assert resumed.epoch == straight.epoch == 2
+    assert [a.tobytes() for a in resumed.params.arrays()] == [a.tobytes() for a in straight.params.arrays()]
+    assert [a.tobytes() for s in resumed.opt_state.slots for a in s.arrays()] == [
+        a.tobytes() for s in straight.opt_state.slots for a in s.arrays()]
+    assert resumed.rng_state == straight.rng_state
+    with zipfile.ZipFile("resumed.npz") as archive:
+        meta = json.loads(str(np.load(archive.open("meta.npy"))))
+    assert meta["version"] == FORMAT_VERSION == 3

@@ -80,7 +80,7 @@ def test_another_seed_gives_another_model(small_mnist_dir):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--layers", "784,ten"], "--layers must be comma-separated"),
+        (["--layers", "784,ten"], "--layers item 2, ten: not a layer"),
         (["--layers", "784"], "at least an input and an output"),
         (["--layers", "100,10"], "784 pixels but --layers starts with 100"),
         (["--layers", "784,5"], "labels go up to 9"),
@@ -150,7 +150,9 @@ def test_every_n_steps_prints_held_out_accuracy(small_mnist_dir):
 def test_show_predictions_draws_digits(small_mnist_dir):
     result = run(*SMALL, "--epochs", "1", "--data", str(small_mnist_dir), "--show-predictions", "2")
     assert result.exit_code == 0
-    assert result.stdout.count("true ") == 2 and "█" in result.stdout
+    header = next(line for line in result.stdout.splitlines() if line.startswith("2 random test digits (seed 0): "))
+    wrong = int(header.rsplit(", ", 1)[1].split()[0])
+    assert result.stdout.count("true ") == 2 + wrong and "█" in result.stdout  # the mistakes are drawn again
 
 
 def installed_purenet() -> str:

@@ -80,7 +80,7 @@ def test_bad_labels_are_refused_clearly(y, message):
 
 @pytest.mark.parametrize("sizes", [[784], [784, 0, 10], []])
 def test_bad_layer_sizes_are_refused(sizes):
-    with pytest.raises(ValueError, match="layer sizes"):
+    with pytest.raises(ValueError, match="layer list"):
         init(sizes, rng=0)
 
 

@@ -137,3 +137,21 @@ def test_the_records_do_not_depend_on_how_often_progress_is_reported(small_defau
     chatty = [r for r in start(config, progress_every=1) if isinstance(r, EpochRecord)][0]
     assert [a.tobytes() for a in quiet.params.arrays()] == [a.tobytes() for a in chatty.params.arrays()]
     assert np.isclose(quiet.test_acc, chatty.test_acc)
+
+
+def test_the_layer_list_example_builds_a_convolutional_network():
+    cnn = run_example("Layer lists")["cnn"]
+    kinds = [type(layer).__name__ for layer in cnn.layers]
+    assert kinds == ["ToImage", "Conv2D", "MaxPool", "Conv2D", "MaxPool", "Flatten", "Dense", "Dense"]
+    assert cnn.layers[3].w.shape == (5, 5, 32, 64) and cnn.layers[6].w.shape == (7 * 7 * 64, 256)
+
+
+def test_the_layer_of_your_own_example_trains_and_checkpoints(tmp_path):
+    from purenet import checkpoint
+
+    namespace = run_example("The layer protocol, and a layer of your own")  # asserts that the loss fell
+    params = namespace["params"]
+    assert type(params.layers[1]).__name__ == "Scale" and params.arch.sizes == (784, 200, "scale", 10)
+    saved = checkpoint.Checkpoint(params=params, opt_state=namespace["state"], epoch=1, rng_state=np.random.default_rng(0).bit_generator.state, history=[])
+    loaded = checkpoint.load(checkpoint.save(tmp_path / "scaled.npz", saved))
+    assert loaded.params == params and loaded.opt_state.step == 20

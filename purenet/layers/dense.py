@@ -1,4 +1,4 @@
-"""The dense layer as a pure triple over one frozen ``Dense`` record.
+"""The dense (fully connected) layer: a pure triple over one frozen ``Dense`` record.
 
     dense_init(fan_in, fan_out, scheme, rng, dtype)    -> Dense
     dense_forward(layer, x, act, keep=None)            -> (out, DenseCache)
@@ -6,35 +6,59 @@
 
 Forward computes ``out = act(x @ w + b)``; backward receives ``d_out = dL/d out`` and
 returns dL/dw, dL/db (as a ``Dense``) and ``dx = dL/dx`` for the layer below
-(docs/math.md, equations BP2-BP4). The network folds these over its layers.
+(docs/math.md, equations BP2-BP4). In a layer list a dense layer is its width: ``200``.
 """
 
 from __future__ import annotations
 
-import math
-
+import attrs
 import numpy as np
 
 from purenet.activations import Activation
-from purenet.records import Dense, DenseCache, fresh
-
-INIT_SCHEMES = ("auto", "he", "xavier", "uniform")
-"""Weight initialisations: He (normal), Xavier/Glorot (uniform), ``uniform``
-U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (the initialisation of the early "MNIST from
-scratch" scripts purenet grew out of, which the ``seed-92.7`` preset reproduces), or
-``auto``: He for the ReLU family, Xavier for sigmoid, tanh and identity. Biases
-always start at zero."""
-
-_RELU_FAMILY = ("relu", "leaky_relu", "elu")
+from purenet.arrays import fresh, learned, readonly, shape_repr
+from purenet.layers.base import Context, LayerKind, Plan, Shape, draw_weights, register, whole
 
 
-def resolve_scheme(scheme: str, act: str) -> str:
-    """Turn ``auto`` into the scheme that suits ``act``; reject unknown names."""
-    if scheme not in INIT_SCHEMES:
-        raise ValueError(f"unknown init {scheme!r}; choose one of {', '.join(INIT_SCHEMES)}")
-    if scheme == "auto":
-        return "he" if act in _RELU_FAMILY else "xavier"
-    return scheme
+@attrs.frozen
+class Dense:
+    """One fully connected layer: ``z = x @ w + b``.
+
+    ``w`` has shape (fan_in, fan_out) so that a batch of row vectors ``x`` (N, fan_in)
+    maps to ``z`` (N, fan_out) with one matrix product and no transposes.
+    """
+
+    w: np.ndarray = learned(decay=True)
+    b: np.ndarray = learned()
+
+
+def _optional_readonly(array: np.ndarray | None) -> np.ndarray | None:
+    return None if array is None else readonly(array)
+
+
+@attrs.frozen
+class DenseCache:
+    """What one dense layer's forward keeps for its backward: its input and its output.
+
+    The output is kept *after* the activation: every activation purenet offers has a
+    derivative that can be written from its output alone (see ``purenet.activations``),
+    so the pre-activation never needs to be stored. With dropout, ``keep`` is the
+    scaled mask (0 or 1/(1-p)) that multiplied ``out`` on its way to the next layer.
+    """
+
+    x: np.ndarray = attrs.field(converter=readonly, eq=False, repr=shape_repr)
+    out: np.ndarray = attrs.field(converter=readonly, eq=False, repr=shape_repr)
+    keep: np.ndarray | None = attrs.field(default=None, converter=_optional_readonly, eq=False, repr=False)
+
+
+@attrs.frozen
+class DenseSpec:
+    """A dense layer in a layer list: its width."""
+
+    width: int
+
+    @property
+    def token(self) -> int:
+        return self.width
 
 
 def dense_init(fan_in: int, fan_out: int, scheme: str, rng: np.random.Generator, dtype=np.float32) -> Dense:
@@ -44,26 +68,8 @@ def dense_init(fan_in: int, fan_out: int, scheme: str, rng: np.random.Generator,
     >>> layer.w.shape, layer.b.shape, layer.w.dtype
     ((784, 200), (200,), dtype('float32'))
     """
-    shape = (fan_in, fan_out)
-    dtype = np.dtype(dtype).type
-    if scheme == "he":
-        w = rng.standard_normal(shape, dtype=dtype) * dtype(math.sqrt(2.0 / fan_in))
-    elif scheme == "xavier":
-        limit = math.sqrt(6.0 / (fan_in + fan_out))
-        w = _uniform(rng, shape, limit, dtype)
-    elif scheme == "uniform":
-        w = _uniform(rng, shape, 1.0 / math.sqrt(fan_in), dtype)
-    else:
-        raise ValueError(f"unknown init scheme {scheme!r}")
-    return Dense(w=w, b=np.zeros(fan_out, dtype=dtype))
-
-
-def _uniform(rng: np.random.Generator, shape: tuple[int, int], limit: float, dtype) -> np.ndarray:
-    """U(-limit, limit) in ``dtype``."""
-    w = rng.random(shape, dtype=dtype)
-    w *= dtype(2 * limit)
-    w -= dtype(limit)
-    return w
+    w = draw_weights((fan_in, fan_out), scheme, rng, dtype)
+    return Dense(w=w, b=np.zeros(fan_out, dtype=np.dtype(dtype).type))
 
 
 def dense_forward(
@@ -98,12 +104,12 @@ def dense_backward(
     owned = consume_d_out or cache.keep is not None
     if act.grad is not None:
         dz = np.multiply(dz, act.grad(cache.out), out=dz if owned else None)
-    grads = Dense(w=fresh(_weight_grad(cache.x, dz)), b=fresh(_bias_grad(dz)))
+    grads = Dense(w=fresh(weight_grad(cache.x, dz)), b=fresh(bias_grad(dz)))
     dx = dz @ layer.w.T if need_dx else None
     return grads, dx
 
 
-def _weight_grad(x: np.ndarray, dz: np.ndarray) -> np.ndarray:
+def weight_grad(x: np.ndarray, dz: np.ndarray) -> np.ndarray:
     """``x^T dz`` (fan_in, fan_out). For one sample it is an outer product, computed as
     a broadcast multiply: BLAS does a matrix product with an inner dimension of 1
     poorly, several times slower (docs/performance.md, "Small operations behind the
@@ -113,9 +119,40 @@ def _weight_grad(x: np.ndarray, dz: np.ndarray) -> np.ndarray:
     return x.T @ dz
 
 
-def _bias_grad(dz: np.ndarray) -> np.ndarray:
+def bias_grad(dz: np.ndarray) -> np.ndarray:
     """The sum of ``dz`` over the batch, as a product with a vector of ones: BLAS does
     it faster than ``dz.sum(axis=0)``, which adds row after row (docs/performance.md,
     "Small operations behind the code's choices"). The last bits of the sum can differ
     from ``dz.sum(axis=0)``'s: the additions come in another order."""
     return np.ones(len(dz), dz.dtype) @ dz
+
+
+# --- the protocol ---------------------------------------------------------------------------
+
+
+def _parse(token: str) -> DenseSpec | None:
+    width = whole(token)
+    return None if width is None else DenseSpec(width)
+
+
+def _plan(spec: DenseSpec, in_shape: Shape) -> Plan:
+    (fan_in,) = in_shape
+    return Plan(static={}, shapes={"w": (fan_in, spec.width), "b": (spec.width,)}, out_shape=(spec.width,))
+
+
+def _init(spec: DenseSpec, in_shape: Shape, rng, dtype, scheme: str) -> tuple[Dense, Shape]:
+    return dense_init(in_shape[0], spec.width, scheme, rng, dtype), (spec.width,)
+
+
+def _forward(layer: Dense, x: np.ndarray, ctx: Context) -> tuple[np.ndarray, DenseCache]:
+    return dense_forward(layer, x, ctx.act, ctx.keep)
+
+
+def _backward(layer: Dense, cache: DenseCache, d_out: np.ndarray, ctx: Context) -> tuple[Dense, np.ndarray | None]:
+    return dense_backward(layer, cache, d_out, ctx.act, ctx.need_dx, consume_d_out=True)
+
+
+DENSE = register(LayerKind(
+    name="dense", record=Dense, parse=_parse, plan=_plan, init=_init, forward=_forward, backward=_backward,
+    input="flat", activated=True,
+))

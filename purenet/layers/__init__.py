@@ -1,0 +1,134 @@
+"""Layers: the protocol every kind follows, the kinds purenet ships, and the layer list.
+
+Kinds (each in its own module, registered on import):
+
+    dense      200             purenet.layers.dense     Dense(w, b)
+    conv2d     conv32k5        purenet.layers.conv      Conv2D(w, b, stride, padding)
+    maxpool    pool2, maxpool2 purenet.layers.pool      MaxPool(size)
+    avgpool    avgpool2        purenet.layers.pool      AvgPool(size)
+    flatten    flatten         purenet.layers.shape     Flatten()
+    dropout    dropout0.5      purenet.layers.dropout   Dropout(rate)
+    to_image   (inserted)      purenet.layers.shape     ToImage(side)
+
+A layer list starts with the input's width (pixels) and ends with the number of
+classes: ``(784, "conv32k5", "pool2", 256, 10)``. ``plan_layers`` sizes it, inserting
+``ToImage`` before the first image layer and ``Flatten`` before a dense layer that
+follows image layers. The protocol itself is described in ``purenet.layers.base``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Sequence
+
+import attrs
+
+from purenet.layers.base import (
+    INIT_SCHEMES, Context, LayerKind, Plan, Shape, draw_weights, init_from_plan, kind_of, kinds, parse_token, register,
+    resolve_scheme,
+)
+from purenet.layers.dense import DENSE, Dense, DenseCache, dense_backward, dense_forward, dense_init
+from purenet.layers.conv import CONV2D, Conv2D, col2im, im2col
+from purenet.layers.pool import AVG_POOL, MAX_POOL, AvgPool, MaxPool
+from purenet.layers.shape import FLATTEN, TO_IMAGE, Flatten, FlattenSpec, ToImage, ToImageSpec, square_side
+from purenet.layers.dropout import DROPOUT, Dropout, dropout_mask
+
+__all__ = [
+    "INIT_SCHEMES", "Context", "LayerKind", "Plan", "Planned", "register", "kind_of", "kinds", "parse_token",
+    "plan_layers", "canonical_layers", "elements_per_sample", "resolve_scheme", "draw_weights", "init_from_plan",
+    "Dense", "DenseCache", "dense_init", "dense_forward", "dense_backward",
+    "Conv2D", "im2col", "col2im", "MaxPool", "AvgPool", "Flatten", "ToImage", "Dropout", "dropout_mask",
+]
+
+
+class LayerListError(ValueError):
+    """A layer list names no layer, or layers that do not fit together; ``position`` is 1-based."""
+
+    def __init__(self, position: int, token: Any, problem: str) -> None:
+        super().__init__(f"item {position} ({token}): {problem}")
+        self.position, self.token, self.problem = position, token, problem
+
+
+@attrs.frozen
+class Planned:
+    """One layer of a planned list: its kind and spec, the shape it reads, its plan, and
+    the 1-based position of its token in the list (0 for a layer the network inserted)."""
+
+    kind: LayerKind
+    spec: Any
+    in_shape: Shape
+    plan: Plan
+    position: int
+
+
+def canonical_layers(layers: Sequence[int | str]) -> tuple[int | str, ...]:
+    """Each token in its one spelling (``"pool2"`` -> ``"maxpool2"``, ``"200"`` -> 200);
+    ``LayerListError`` names the first token that is no layer."""
+    tokens = []
+    for position, token in enumerate(layers, start=1):
+        if isinstance(token, bool):
+            raise LayerListError(position, token, "is not a layer")
+        try:
+            _, spec = parse_token(token)
+        except ValueError as error:
+            raise LayerListError(position, _shown(token), _problem(error, token)) from None
+        tokens.append(spec.token)
+    return tuple(tokens)
+
+
+def _shown(token: Any) -> str:
+    text = str(token)
+    return text if len(text) <= 24 else text[:21] + "..."
+
+
+def _problem(error: ValueError, token: Any) -> str:
+    message = str(error)
+    if message.endswith("is not a layer"):
+        return ("not a layer; write a width (200), conv<filters>k<size>[s<stride>][valid] (conv32k5), "
+                "pool<size> or avgpool<size> (pool2), flatten or dropout<rate> (dropout0.5)")
+    return message.split(": ", 1)[-1]
+
+
+@functools.lru_cache(maxsize=64)
+def plan_layers(layers: tuple[int | str, ...]) -> tuple[Planned, ...]:
+    """Size every layer of a canonical layer list (input width first), inserting the
+    reshapes between flat and image layers; ``LayerListError`` when they do not fit."""
+    if len(layers) < 2:
+        raise LayerListError(len(layers), layers[0] if layers else "", "a layer list needs an input width and at least one layer")
+    first, last = layers[0], layers[-1]
+    if not isinstance(first, int):
+        raise LayerListError(1, first, "the list starts with the input's width in pixels, e.g. 784")
+    if not isinstance(last, int):
+        raise LayerListError(len(layers), last, "the list ends with a dense layer: the number of classes, e.g. 10")
+    shape: Shape = (first,)
+    planned: list[Planned] = []
+
+    def add(kind: LayerKind, spec: Any, position: int) -> None:
+        nonlocal shape
+        try:
+            plan = kind.plan(spec, shape)
+        except ValueError as error:
+            raise LayerListError(position, spec.token, str(error).split(": ", 1)[-1]) from None
+        planned.append(Planned(kind, spec, shape, plan, position))
+        shape = plan.out_shape
+
+    for position, token in enumerate(layers[1:], start=2):
+        kind, spec = parse_token(token)
+        if kind.input == "image" and len(shape) == 1:
+            side = square_side(shape[0])
+            if position != 2 or side is None:
+                reason = (f"{shape[0]} pixels are not a square image" if position == 2
+                          else "it needs an image, and the layer before it gives a flat vector")
+                raise LayerListError(position, token, reason)
+            add(TO_IMAGE, ToImageSpec(side), 0)
+        elif kind.input == "flat" and len(shape) != 1:
+            add(FLATTEN, FlattenSpec(), 0)
+        add(kind, spec, position)
+    return tuple(planned)
+
+
+def elements_per_sample(layers: tuple[int | str, ...]) -> int:
+    """Numbers one sample's forward pass keeps (every layer's output) plus the layers'
+    scratch (im2col columns): what a batch costs in memory, per sample."""
+    return sum(math.prod(planned.plan.out_shape) + planned.plan.scratch for planned in plan_layers(layers))
