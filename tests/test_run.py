@@ -110,7 +110,7 @@ def test_resume_refuses_what_it_cannot_continue(small_default):
     run = prepare(preset("default", seed=1, epochs=1))
     first = next(r for r in run.records() if isinstance(r, EpochRecord))
     done = checkpoint_after(first, run.start)
-    with pytest.raises(ConfigError, match="already has 1 epochs, so 1 is done; ask for more with epochs"):
+    with pytest.raises(ConfigError, match="already has 1 epoch, so 1 is done; ask for more with epochs"):
         prepare_resumed(done)
     script_made = Checkpoint(params=done.params, opt_state=done.opt_state, epoch=1, rng_state=done.rng_state)
     save("no-config.npz", script_made)
