@@ -36,7 +36,7 @@ Shape = tuple[int, ...]
 INIT_SCHEMES = ("auto", "he", "xavier", "uniform")
 """Weight initialisations: He (normal), Xavier/Glorot (uniform), ``uniform``
 U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (the initialisation of the early "MNIST from
-scratch" scripts purenet grew out of, which the ``seed-92.7`` preset reproduces), or
+scratch" scripts purenet grew out of, which the ``per-sample-sigmoid`` preset reproduces), or
 ``auto``: He for the ReLU family, Xavier for sigmoid, tanh and identity. Biases
 always start at zero."""
 
