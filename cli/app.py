@@ -130,6 +130,19 @@ def bench(
     run_bench(layers, batch_size, act, compare, seconds, repeats, json_output)
 
 
+
+@app.command()
+def export(
+    model: Annotated[Optional[Path], typer.Argument(help="Checkpoint to export.", show_default="the last model purenet train wrote")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The ONNX file to write; replaces only an ONNX model.")] = Path("model.onnx"),
+    force: Annotated[bool, typer.Option("--force", help="Let --out replace a file that is not an ONNX model.")] = False,
+) -> None:
+    """Save a trained model as an ONNX file, to run it with onnxruntime or any ONNX runtime (needs the onnx extra)."""
+    from purenet.cli.export import run_export
+
+    run_export(model, out, force)
+
+
 def main() -> None:
     """Entry point of the ``purenet`` console script.
 
