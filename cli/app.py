@@ -143,6 +143,18 @@ def export(
     run_export(model, out, force)
 
 
+@app.command()
+def serve(
+    model: Annotated[Optional[Path], typer.Option(help="Checkpoint to serve.", show_default="the last model purenet train wrote")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on; anything but a loopback address lets other machines in.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free port, said on stderr).")] = 8000,
+) -> None:
+    """A web page to draw or drop a digit and see what the network reads, and its JSON API (needs the serve extra)."""
+    from purenet.cli.serve import run_serve
+
+    run_serve(model, host, port)
+
+
 def main() -> None:
     """Entry point of the ``purenet`` console script.
 
