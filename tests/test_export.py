@@ -190,3 +190,25 @@ def test_without_the_onnx_extra_the_command_says_how_to_install_it(small_model, 
     monkeypatch.setitem(__import__("sys").modules, "onnx", None)  # `import onnx` now raises ImportError
     result = export(str(small_model))
     assert (result.exit_code, result.stderr) == (2, 'purenet: error: purenet export needs the onnx extra: pip install "purenet[onnx]"\n')
+
+
+# --- docs/api.md's example ---------------------------------------------------------------------
+
+
+def test_the_api_docs_onnxruntime_example_runs_and_gives_purenet_predicts_digit(small_model, isolated, mnist, capsys):
+    import re
+
+    from PIL import Image
+
+    from conftest import ROOT
+
+    section = (ROOT / "docs" / "api.md").read_text().split("### Run an exported model in onnxruntime\n", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
+    assert len([line for line in code.splitlines() if line.strip()]) <= 6
+    Image.fromarray(255 - mnist.test.images[1].reshape(28, 28)).resize((200, 200)).save("digit.png")
+    assert export(str(small_model), "-o", "model.onnx").exit_code == 0
+    capsys.readouterr()
+    exec(compile(code, "docs/api.md", "exec"), {})
+    printed = capsys.readouterr().out
+    result = CliRunner().invoke(app, ["predict", "--json", "--model", str(small_model), "digit.png"])
+    assert printed == f"digit {json.loads(result.stdout)['digit']}\n" == "digit 2\n"
