@@ -42,7 +42,7 @@ def run_serve(model: Optional[Path], host: str, port: int) -> None:
     if note:
         say(note)
     bound_host, bound_port = listening.getsockname()[:2]
-    if not ipaddress.ip_address(bound_host).is_loopback:
+    if not _loopback(bound_host):
         warn(f"listening on {host}: other machines can reach this page and its API, which have no authentication")
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     say(f"serving {path} at http://{shown}:{bound_port}/ (Ctrl-C stops)")
@@ -69,3 +69,11 @@ def listen(host: str, port: int) -> socket.socket:
             fail(f"port {port} on {host}: permission denied (ports below 1024 need privileges); choose another --port")
         fail(f"cannot listen on {host} port {port} ({error.strerror or error})")
     return listening
+
+
+def _loopback(address: str) -> bool:
+    """Whether a bound address is this machine's alone (127.0.0.0/8, ::1)."""
+    try:
+        return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False

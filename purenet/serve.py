@@ -1,6 +1,6 @@
 """The draw-a-digit page and its JSON API, as an ASGI app over one loaded network.
 
-    make_app(params, max_bytes=MAX_BYTES) -> a Starlette app:
+    make_app(params, max_bytes=MAX_BYTES, workers=None) -> a Starlette app:
         GET  /              the page (purenet/static/draw.html: no external script, font or CDN)
         POST /api/predict   the bytes of an image -> {"digit", "probabilities", "image", "warnings"}
     answer(params, data)    what POST /api/predict answers, as a dict
@@ -14,8 +14,10 @@ Every answer is JSON, errors included (``{"error": "one line"}``): 400 for a bod
 that is not a readable image (or shows no digit), 413 for one over ``max_bytes`` (said
 as soon as Content-Length announces it, else as soon as the bytes streamed in pass
 it: the rest is never read), 404 and 405 for other paths and methods, 500 for a
-bug, without its traceback. Decoding and the network run in a worker thread, so a
-slow photo does not hold up other clients.
+bug, without its traceback. Decoding and the network run in worker threads, so a
+slow photo does not hold up other clients, at most ``workers`` (default: one per
+CPU) at a time: a decoded photo can take hundreds of megabytes, and more threads
+than cores would only share them; other requests wait their turn.
 
 starlette is an optional extra (``pip install "purenet[serve]"``), imported inside
 ``make_app``; nothing here prints or binds a socket (``purenet serve`` does both).
@@ -23,6 +25,7 @@ starlette is an optional extra (``pip install "purenet[serve]"``), imported insi
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 
 import numpy as np
@@ -69,16 +72,20 @@ SECURITY_HEADERS = {
 }
 
 
-def make_app(params: Params, *, max_bytes: int = MAX_BYTES):
-    """The ASGI app serving ``params``: the page at / and the JSON API at /api/predict."""
+def make_app(params: Params, *, max_bytes: int = MAX_BYTES, workers: int | None = None):
+    """The ASGI app serving ``params``: the page at / and the JSON API at /api/predict;
+    ``workers`` images prepared at once at most (default: the CPU count)."""
+    import anyio
+    import anyio.to_thread
     from starlette.applications import Starlette
-    from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException
     from starlette.requests import ClientDisconnect, Request
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
     html = page()
+    workers = workers or os.cpu_count() or 1
+    limiter: list = []  # made on the first request: an anyio limiter belongs to the running event loop
 
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status, headers={"X-Content-Type-Options": "nosniff"})
@@ -106,7 +113,9 @@ def make_app(params: Params, *, max_bytes: int = MAX_BYTES):
         if not body:
             return error(400, "no image: POST the bytes of a PNG or JPEG image as the request body")
         try:
-            result = await run_in_threadpool(answer, params, bytes(body))
+            if not limiter:
+                limiter.append(anyio.CapacityLimiter(workers))
+            result = await anyio.to_thread.run_sync(answer, params, bytes(body), limiter=limiter[0])
         except ImageError as problem:
             return error(400, str(problem))
         return JSONResponse(result)

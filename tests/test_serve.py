@@ -184,6 +184,10 @@ def test_a_streamed_body_is_cut_off_once_it_passes_the_limit(server):
 
 def call(asgi_app, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
     """One request straight to an ASGI app, in this process (no server, no socket)."""
+    return asyncio.run(call_async(asgi_app, method, path, body))
+
+
+async def call_async(asgi_app, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
     sent: list[dict] = []
 
     async def receive():
@@ -196,7 +200,7 @@ def call(asgi_app, method: str, path: str, body: bytes = b"") -> tuple[int, byte
              "raw_path": path.encode(), "query_string": b"", "root_path": "", "scheme": "http",
              "headers": [(b"content-length", str(len(body)).encode())], "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
     try:
-        asyncio.run(asgi_app(scope, receive, send))
+        await asgi_app(scope, receive, send)
     except Exception:  # starlette re-raises a bug after answering, for the server's log
         pass
     start = next(m for m in sent if m["type"] == "http.response.start")
@@ -218,6 +222,33 @@ def test_a_bug_is_a_json_500_without_its_traceback(small_model, samples, monkeyp
     monkeypatch.undo()
     status, body = call(make_app(load(small_model).model), "POST", "/api/predict", samples[0].read_bytes())
     assert status == 200 and json.loads(body)["digit"] == 7  # the same call, unbroken
+
+
+def test_images_are_prepared_at_most_workers_at_a_time(small_model, monkeypatch):
+    """Eight requests at once, two workers: two images in preparation at a time, the others wait."""
+    import threading
+
+    from purenet.checkpoint import load
+
+    busy, most, lock = [0], [0], threading.Lock()
+
+    def slow_answer(_params, _data):
+        with lock:
+            busy[0] += 1
+            most[0] = max(most[0], busy[0])
+        time.sleep(0.1)
+        with lock:
+            busy[0] -= 1
+        return {"digit": 0}
+
+    monkeypatch.setattr("purenet.serve.answer", slow_answer)
+    asgi_app = make_app(load(small_model).model, workers=2)
+
+    async def eight():
+        return await asyncio.gather(*[call_async(asgi_app, "POST", "/api/predict", b"x") for _ in range(8)])
+
+    assert [status for status, _ in asyncio.run(eight())] == [200] * 8
+    assert most[0] == 2
 
 
 # --- the command -------------------------------------------------------------------------------
