@@ -130,7 +130,6 @@ def bench(
     run_bench(layers, batch_size, act, compare, seconds, repeats, json_output)
 
 
-
 @app.command()
 def export(
     model: Annotated[Optional[Path], typer.Argument(help="Checkpoint to export.", show_default="the last model purenet train wrote")] = None,

@@ -102,7 +102,10 @@ ACTIVATION_NODES: dict[str, Callable[[_Graph, str], str]] = {
 ``purenet.activations``'s own, so a changed slope changes the export with it."""
 
 
-def _activation(graph: _Graph, act: Activation, z: str, where: str) -> str:
+def _activation(graph: _Graph, act: Activation | None, z: str, where: str) -> str:
+    """The nodes of ``act`` applied to ``z`` (None, a layer that takes no activation: none)."""
+    if act is None:
+        return z
     if act.name not in ACTIVATION_NODES:
         raise ExportError(f"{where}: the activation {act.name!r} has no ONNX form in purenet.export")
     return ACTIVATION_NODES[act.name](graph, z)
@@ -116,11 +119,12 @@ def _dense(graph: _Graph, index: int, layer: Dense, act: Activation, x: str) -> 
     return _activation(graph, act, z, f"layer {index} (Dense)")
 
 
-EXPORTERS: dict[type, Callable[[_Graph, int, object, Activation, str], str]] = {
+EXPORTERS: dict[type, Callable[[_Graph, int, object, Activation | None, str], str]] = {
     Dense: _dense,
 }
 """Layer record type -> ``exporter(graph, index, layer, act, x) -> out``: appends the layer's
-nodes reading tensor ``x`` and returns the name of the tensor it produces."""
+nodes reading tensor ``x`` and returns the name of the tensor it produces. ``act`` is the
+layer's activation as ``purenet.network.layer_activations`` gives it (None: it takes none)."""
 
 
 def _softmax(graph: _Graph, z: str) -> str:
