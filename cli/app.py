@@ -145,6 +145,30 @@ def bench(
     run_bench(layers, batch_size, act, compare, seconds, repeats, json_output)
 
 
+@app.command()
+def export(
+    model: Annotated[Optional[Path], typer.Argument(help="Checkpoint to export.", show_default="the last model purenet train wrote")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The ONNX file to write; replaces only an ONNX model.")] = Path("model.onnx"),
+    force: Annotated[bool, typer.Option("--force", help="Let --out replace a file that is not an ONNX model.")] = False,
+) -> None:
+    """Save a trained model as an ONNX file, to run it with onnxruntime or any ONNX runtime (needs the onnx extra)."""
+    from purenet.cli.export import run_export
+
+    run_export(model, out, force)
+
+
+@app.command()
+def serve(
+    model: Annotated[Optional[Path], typer.Option(help="Checkpoint to serve.", show_default="the last model purenet train wrote")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on; anything but a loopback address lets other machines in.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free port, said on stderr).")] = 8000,
+) -> None:
+    """A web page to draw or drop a digit and see what the network reads, and its JSON API (needs the serve extra)."""
+    from purenet.cli.serve import run_serve
+
+    run_serve(model, host, port)
+
+
 def main() -> None:
     """Entry point of the ``purenet`` console script.
 

@@ -1,6 +1,7 @@
 """From a photo of a handwritten digit to an MNIST digit.
 
     load_digit(path, warned=None) -> (28, 28) uint8, a white digit on black, made the way MNIST was made
+    read_digit(data, name)  -> the same, from the bytes of an image file (an upload)
     preprocess(image)  -> the same, from a PIL image that is already open
     ImageError         the file is not a readable image, or no digit can be found in it
     ImageWarning       something odd about an image read all the same (when no ``warned`` list is given)
@@ -49,6 +50,7 @@ connected components...) are in ``purenet.imaging``.
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from typing import BinaryIO
@@ -626,39 +628,58 @@ def load_digit(path: str | os.PathLike, warned: list[str] | None = None) -> np.n
     ``warned`` when a list is given, else issued again as an ``ImageWarning``. When the file
     cannot be read, the ``ImageError`` alone says why (its warnings are dropped).
     """
+    return _read(lambda: _open(path), path, warned)
+
+
+def read_digit(data: bytes, name: str = "image", warned: list[str] | None = None) -> np.ndarray:
+    """The digit in an image given as bytes (an upload), read as ``load_digit`` reads a file
+    holding those bytes: the same decoding and steps, so the same answer. Errors and warnings
+    name ``name`` where ``load_digit``'s name the path."""
+    if not data:
+        raise ImageError(f"{name}: the file is empty (0 bytes)")
+    return _read(lambda: _decode(io.BytesIO(data), name), name, warned)
+
+
+def _read(open_image, name: str | os.PathLike, warned: list[str] | None) -> np.ndarray:
+    """``preprocess(open_image())``, every warning on the way turned into one line "NAME: message"."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")  # record them all, even under PYTHONWARNINGS=error
-        image = _open(path)
+        image = open_image()
         try:
             digit = preprocess(image)
         except ImageError as error:
-            raise ImageError(f"{path}: {error}") from None
-    lines = list(dict.fromkeys(f"{path}: {_one_line(str(warning.message))}" for warning in caught))
+            raise ImageError(f"{name}: {error}") from None
+    lines = list(dict.fromkeys(f"{name}: {_one_line(str(warning.message))}" for warning in caught))
     if warned is not None:
         warned.extend(lines)
     else:
         for line in lines:
-            warnings.warn(line, ImageWarning, stacklevel=2)
+            warnings.warn(line, ImageWarning, stacklevel=3)
     return digit
 
 
 def _open(path: str | os.PathLike) -> Image.Image:
-    """Decode ``path`` and turn it upright (EXIF orientation) into an image in memory, the
-    file closed. JPEGs are decoded at a reduced size (DCT scaling): much faster for photos."""
+    """Decode the file at ``path`` (``_decode``), the file closed again."""
     with _open_regular_file(path) as file:
-        try:
-            with Image.open(file) as image:
-                if image.format == "JPEG":
-                    image.draft(image.mode, _draft_size(image.size))
-                return ImageOps.exif_transpose(image)  # a new image: this loads the file
-        except Image.UnidentifiedImageError:
-            raise ImageError(f"{path}: not an image file (or a format Pillow cannot read)") from None
-        except Image.DecompressionBombError as error:
-            raise ImageError(f"{path}: too large to decode safely ({_one_line(str(error))})") from None
-        except (OSError, SyntaxError, ValueError, EOFError) as error:
-            raise ImageError(f"{path}: cannot decode the image ({_one_line(str(error))})") from None
-        except Exception as error:  # a damaged file can make a Pillow plugin fail in any way
-            raise ImageError(f"{path}: cannot decode the image ({type(error).__name__}: {_one_line(str(error))})") from None
+        return _decode(file, path)
+
+
+def _decode(file: BinaryIO, name: str | os.PathLike) -> Image.Image:
+    """Decode ``file`` and turn it upright (EXIF orientation) into an image in memory.
+    JPEGs are decoded at a reduced size (DCT scaling): much faster for photos."""
+    try:
+        with Image.open(file) as image:
+            if image.format == "JPEG":
+                image.draft(image.mode, _draft_size(image.size))
+            return ImageOps.exif_transpose(image)  # a new image: this loads the file
+    except Image.UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image file (or a format Pillow cannot read)") from None
+    except Image.DecompressionBombError as error:
+        raise ImageError(f"{name}: too large to decode safely ({_one_line(str(error))})") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise ImageError(f"{name}: cannot decode the image ({_one_line(str(error))})") from None
+    except Exception as error:  # a damaged file can make a Pillow plugin fail in any way
+        raise ImageError(f"{name}: cannot decode the image ({type(error).__name__}: {_one_line(str(error))})") from None
 
 
 def _open_regular_file(path: str | os.PathLike) -> BinaryIO:

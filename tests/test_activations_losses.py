@@ -138,3 +138,16 @@ def test_unknown_names_list_the_choices():
         get_loss("hinge")
     with pytest.raises(ValueError, match="choose one of"):
         init([4, 2], act="relu", init="orthogonal", rng=0)
+
+
+def test_mse_probabilities_keep_their_precision_where_every_sigmoid_is_near_zero():
+    """A row of saturated outputs (a network trained with mse says "none of these" to an odd
+    image): float32 must give the float64 ratios, not 0.5 + 0.5 tanh's steps of 3e-8 divided
+    by their tiny sum. The naive float32 division is off by 5e-3 here."""
+    z = np.array([[-14.19354, -18.78505, -38.141544, -12.501395, -20.4538, -26.524946,
+                   -17.589695, -13.45848, -78.75768, -64.25171], [-200, -300, -400, -500, -600, -700, -800, -900, -1000, -90]])
+    exact = get_loss("mse").output(z.astype(np.float64))
+    naive = 1 / (1 + np.exp(-z[:1]))
+    assert np.allclose(exact[0], naive / naive.sum(), rtol=1e-12, atol=0)
+    assert exact[1].argmax() == 9 and exact[1, 9] == pytest.approx(1.0)
+    assert np.abs(get_loss("mse").output(z.astype(np.float32)) - exact).max() < 1e-6

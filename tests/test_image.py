@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageOps
 from conftest import fail_if_blocked
 
 from purenet import Adam, image, init, predict, train
-from purenet.image import BOX, ImageError, ImageWarning, load_digit, preprocess
+from purenet.image import BOX, ImageError, ImageWarning, load_digit, preprocess, read_digit
 
 PAPERS = [  # (paper, ink) colours
     ((245, 245, 240), (20, 20, 25)),  # white paper, black pen
@@ -533,3 +533,33 @@ def test_an_image_that_cannot_be_read_gives_its_error_not_its_warnings(tmp_path,
         with pytest.raises(ImageError, match=r"blank\.png: no digit"):
             load_digit(tmp_path / "blank.png", warned)
     assert warned == [] and leaked == []
+
+
+# --- the same bytes, uploaded instead of saved ------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["PNG", "JPEG"])
+def test_bytes_read_as_the_file_of_those_bytes(seven, tmp_path, kind):
+    """An upload (``read_digit``) gets the very digit ``load_digit`` gets from a file of the same bytes
+    (a photo large enough for the JPEG to be decoded at a reduced size, as files are)."""
+    buffer = io.BytesIO()
+    photo(seven, np.random.default_rng(3), scale=40, thicken=31, light=True).save(buffer, kind)
+    (tmp_path / "seven").write_bytes(buffer.getvalue())
+    assert np.array_equal(read_digit(buffer.getvalue()), load_digit(tmp_path / "seven"))
+
+
+def test_bytes_that_are_no_image_are_an_image_error_naming_the_upload(monkeypatch, seven):
+    with pytest.raises(ImageError, match=r"^upload: the file is empty"):
+        read_digit(b"", "upload")
+    with pytest.raises(ImageError, match=r"^upload: not an image file"):
+        read_digit(b"hello, world", "upload")
+    buffer = io.BytesIO()
+    Image.new("L", (60, 60), 255).save(buffer, "PNG")
+    with pytest.raises(ImageError, match=r"^upload: no digit found"):
+        read_digit(buffer.getvalue(), "upload")
+    buffer = io.BytesIO()
+    photo(seven, np.random.default_rng(17)).save(buffer, "PNG")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    warned = []
+    with pytest.raises(ImageError, match=r"^upload: too large to decode safely"):
+        read_digit(buffer.getvalue(), "upload", warned)

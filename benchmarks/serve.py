@@ -1,0 +1,165 @@
+"""How fast does ``purenet serve`` answer POST /api/predict?
+
+A development script, not part of the library or the test suite. It starts the
+installed ``purenet serve`` on a free port of 127.0.0.1 (a real process, as a user
+runs it), then for each image sends ``--requests`` POSTs (default 200) from
+``--clients`` threads at once (default 4), each thread on its own keep-alive
+connection (standard library: threading and http.client), after a warm-up of two
+requests per client. It prints, per image, requests per second (requests / wall
+time) and the median (p50) and 95th-percentile (p95) latency of one request, sent
+to answered. Two images:
+
+    png28     a 28x28 PNG: an MNIST test digit as it is (about 300 bytes)
+    jpeg1mp   a 1000x1000 JPEG photo-like picture of the same digit: dark ink on
+              unevenly lit paper, with sensor noise (quality 90, about 150 kB)
+
+For scale it also times ``purenet.image.read_digit`` alone on each image, in this
+process, one at a time (median of 10): the preparation of the picture, which is
+most of a request's work. The server and the clients share the machine, so the
+figures are a floor for what a separate client would see, and they move with
+whatever else runs (the load average is printed with them).
+
+    python benchmarks/serve.py --model model.npz
+    python benchmarks/serve.py --model model.npz --requests 400 --clients 8 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVING = re.compile(r"serving .* at http://127\.0\.0\.1:(\d+)/")
+
+
+def images(mnist_dir: Path) -> dict[str, bytes]:
+    """The two request bodies: an MNIST digit as a 28x28 PNG, and as a 1-megapixel JPEG photo."""
+    from purenet.data import load
+
+    digit = load(mnist_dir).test.images[0].reshape(28, 28)
+    png = io.BytesIO()
+    Image.fromarray(digit).save(png, "PNG")
+
+    rng = np.random.default_rng(0)
+    ink = np.asarray(Image.fromarray(digit).resize((600, 600), Image.Resampling.BICUBIC), np.float32) / 255
+    paper = np.zeros((1000, 1000), np.float32)
+    paper[200:800, 220:820] = ink
+    light = np.linspace(1.0, 0.6, 1000, dtype=np.float32)[None, :]  # a shadow across the sheet
+    grey = (235 * (1 - paper) + 30 * paper) * light + rng.normal(0, 4, paper.shape)
+    rgb = np.clip(np.stack([grey, grey * 0.97, grey * 0.92], axis=-1), 0, 255).astype(np.uint8)
+    jpeg = io.BytesIO()
+    Image.fromarray(rgb).save(jpeg, "JPEG", quality=90)
+    return {"png28": png.getvalue(), "jpeg1mp": jpeg.getvalue()}
+
+
+def start_server(model: str | None) -> tuple[subprocess.Popen, int]:
+    command = shutil.which("purenet", path=str(Path(sys.executable).parent)) or shutil.which("purenet")
+    if command is None:
+        sys.exit("the purenet command is not installed (pip install -e \".[serve]\")")
+    args = [command, "serve", "--port", "0", *(["--model", model] if model else [])]
+    server = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in server.stderr:
+        found = SERVING.search(line)
+        if found:
+            threading.Thread(target=server.stderr.read, daemon=True).start()  # keep draining it
+            return server, int(found.group(1))
+        print(line, end="", file=sys.stderr)
+    sys.exit(f"purenet serve exited with code {server.wait()} before serving")
+
+
+def client(port: int, body: bytes, kind: str, count: int, latencies: list[float], failures: list[str]) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        for _ in range(count):
+            started = time.perf_counter()
+            connection.request("POST", "/api/predict", body=body, headers={"Content-Type": kind})
+            response = connection.getresponse()
+            answer = response.read()
+            latencies.append(time.perf_counter() - started)
+            if response.status != 200:
+                failures.append(f"{response.status} {answer[:200]!r}")
+    finally:
+        connection.close()
+
+
+def measure(port: int, body: bytes, kind: str, requests: int, clients: int) -> dict:
+    """``requests`` POSTs of ``body`` spread over ``clients`` threads; throughput and latency percentiles."""
+    warm: list[float] = []
+    client(port, body, kind, 2 * clients, warm, [])
+    shares = [requests // clients + (i < requests % clients) for i in range(clients)]
+    latencies: list[float] = []
+    failures: list[str] = []
+    threads = [threading.Thread(target=client, args=(port, body, kind, n, latencies, failures)) for n in shares]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    if failures:
+        sys.exit(f"{len(failures)} requests failed, the first: {failures[0]}")
+    ms = np.array(latencies) * 1000
+    return {"bytes": len(body), "requests": len(latencies), "clients": clients, "seconds": round(wall, 3),
+            "requests_per_s": round(len(latencies) / wall, 1),
+            "p50_ms": round(float(np.percentile(ms, 50)), 1), "p95_ms": round(float(np.percentile(ms, 95)), 1)}
+
+
+def preparation_ms(body: bytes, repeats: int = 10) -> float:
+    """The median time of ``read_digit`` on ``body`` in this process, in milliseconds."""
+    from purenet.image import read_digit
+
+    read_digit(body)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        read_digit(body)
+        times.append(time.perf_counter() - started)
+    return round(1000 * float(np.median(times)), 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="checkpoint to serve (default: the one purenet serve picks, the last trained)")
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--mnist", type=Path, default=ROOT / "data" / "mnist")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    options = parser.parse_args()
+
+    bodies = images(options.mnist)
+    server, port = start_server(options.model)
+    try:
+        results = {name: measure(port, body, "image/png" if name == "png28" else "image/jpeg", options.requests, options.clients)
+                   for name, body in bodies.items()}
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(30)
+    for name, body in bodies.items():
+        results[name]["read_digit_ms"] = preparation_ms(body)
+    load = [round(x, 2) for x in os.getloadavg()]
+    if options.json:
+        print(json.dumps({"cpus": os.cpu_count(), "load_average": load, **results}))
+        return
+    print(f"{options.requests} requests per image, {options.clients} clients at once, server and clients on this machine "
+          f"({os.cpu_count()} CPUs, load average {load[0]} {load[1]} {load[2]})")
+    print(f"{'image':<9} {'bytes':>8} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'read_digit alone ms':>20}")
+    for name, r in results.items():
+        print(f"{name:<9} {r['bytes']:>8} {r['requests_per_s']:>7} {r['p50_ms']:>7} {r['p95_ms']:>7} {r['read_digit_ms']:>20}")
+
+
+if __name__ == "__main__":
+    main()

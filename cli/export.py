@@ -1,0 +1,46 @@
+"""``purenet export``: a checkpoint as an ONNX model, to run the network outside purenet.
+
+The onnx package is an optional extra; without it the command says so in one line.
+Every check (the extra, the checkpoint, the output path, every layer's export) runs
+before the file is written, and the file is written atomically: a refused or failed
+export leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from purenet.cli.console import fail, say
+from purenet.cli.models import open_model
+
+NEEDS_ONNX = 'purenet export needs the onnx extra: pip install "purenet[onnx]"'
+
+
+def run_export(model: Optional[Path], out: Path, force: bool) -> None:
+    """Write the checkpoint ``model`` (default: the last one trained) as an ONNX model at ``out``."""
+    try:
+        import onnx  # noqa: F401 - only to know the extra is installed, before any other work
+    except ImportError:
+        fail(NEEDS_ONNX)
+    from purenet.export import OPSET, ExportError, check_output, save_onnx, to_onnx
+    from purenet.files import WriteRefused
+
+    path, checkpoint, note = open_model(model)
+    try:
+        check_output(out, force=force)
+        exported = to_onnx(checkpoint.model)
+    except WriteRefused as error:
+        fail(str(error))
+    except ExportError as error:
+        fail(f"{path}: {error}")
+    if note:
+        say(note)
+    try:
+        save_onnx(out, exported, force=force)
+    except WriteRefused as error:  # the file changed since the check
+        fail(str(error))
+    arch = checkpoint.model.arch
+    sizes = "-".join(str(n) for n in arch.sizes)
+    print(f"{out}: ONNX opset {OPSET}, {sizes} {arch.act}, {arch.loss} loss; "
+          f"input pixels (N, {arch.sizes[0]}) float32 in [0, 1], output probabilities (N, {arch.sizes[-1]})", flush=True)

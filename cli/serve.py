@@ -1,0 +1,79 @@
+"""``purenet serve``: the draw-a-digit page and its JSON API (``purenet.serve``) on a local port.
+
+Everything that can go wrong before serving is one line and exit 2, before the server
+starts: the serve extra missing, the model missing or broken, an address that cannot
+be listened on or a port in use. The command binds the socket itself, so that it can
+say which of these it was, and hands the open socket to uvicorn. It listens on
+127.0.0.1 unless told otherwise, and warns when bound wider (the API has no
+authentication). Ctrl-C stops it cleanly: uvicorn finishes the requests in flight and
+re-raises the signal, which ends the command as any other (exit 130; 143 for SIGTERM).
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import socket
+from pathlib import Path
+from typing import Optional
+
+from purenet.cli.console import fail, say, warn
+from purenet.cli.models import open_model
+
+NEEDS_SERVE = 'purenet serve needs the serve extra: pip install "purenet[serve]"'
+
+
+def run_serve(model: Optional[Path], host: str, port: int) -> None:
+    """Serve the checkpoint ``model`` (default: the last one trained) on ``host``:``port`` until stopped."""
+    try:
+        import starlette  # noqa: F401 - only to know the extra is installed, before any other work
+        import uvicorn
+    except ImportError:
+        fail(NEEDS_SERVE)
+    from purenet.serve import make_app
+
+    path, checkpoint, note = open_model(model)
+    params = checkpoint.model
+    if params.arch.sizes[0] != 784:
+        fail(f"{path}: the model reads {params.arch.sizes[0]} pixels per image; the page prepares 28x28 = 784 "
+             "(give --model a checkpoint trained on 28x28 images)")
+    app = make_app(params)
+    listening = listen(host, port)
+    if note:
+        say(note)
+    bound_host, bound_port = listening.getsockname()[:2]
+    if not _loopback(bound_host):
+        warn(f"listening on {host}: other machines can reach this page and its API, which have no authentication")
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    say(f"serving {path} at http://{shown}:{bound_port}/ (Ctrl-C stops)")
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5)
+    uvicorn.Server(config).run(sockets=[listening])
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host``:``port`` and listening, or one line saying why not and exit 2."""
+    try:
+        family, kind, proto, _name, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except (socket.gaierror, UnicodeError, ValueError) as error:
+        fail(f"--host {host}: not an address this machine can listen on ({getattr(error, 'strerror', None) or error})")
+    listening = socket.socket(family, kind, proto)
+    try:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # not another server's port: only old connections'
+        listening.bind(address)
+        listening.listen(128)
+    except OSError as error:
+        listening.close()
+        if error.errno == errno.EADDRINUSE:
+            fail(f"port {port} on {host} is in use (another server?); choose another --port, or --port 0 for any free one")
+        if error.errno == errno.EACCES:
+            fail(f"port {port} on {host}: permission denied (ports below 1024 need privileges); choose another --port")
+        fail(f"cannot listen on {host} port {port} ({error.strerror or error})")
+    return listening
+
+
+def _loopback(address: str) -> bool:
+    """Whether a bound address is this machine's alone (127.0.0.0/8, ::1)."""
+    try:
+        return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False

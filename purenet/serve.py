@@ -1,0 +1,137 @@
+"""The draw-a-digit page and its JSON API, as an ASGI app over one loaded network.
+
+    make_app(params, max_bytes=MAX_BYTES, workers=None) -> a Starlette app:
+        GET  /              the page (purenet/static/draw.html: no external script, font or CDN)
+        POST /api/predict   the bytes of an image -> {"digit", "probabilities", "image", "warnings"}
+    answer(params, data)    what POST /api/predict answers, as a dict
+
+The answer is ``purenet predict``'s, to the bit: the image is read by
+``purenet.image.read_digit`` (``load_digit``'s decoding and steps, from bytes) and fed as
+float32 / 255, as the command does. ``image`` is the 28x28 picture the network saw,
+as 28 rows of 28 grey levels (0 black, 255 ink).
+
+Every answer is JSON, errors included (``{"error": "one line"}``): 400 for a body
+that is not a readable image (or shows no digit), 413 for one over ``max_bytes`` (said
+as soon as Content-Length announces it, else as soon as the bytes streamed in pass
+it: the rest is never read), 404 and 405 for other paths and methods, 500 for a
+bug, without its traceback. Decoding and the network run in worker threads, so a
+slow photo does not hold up other clients, at most ``workers`` (default: one per
+CPU) at a time: a decoded photo can take hundreds of megabytes, and more threads
+than cores would only share them; other requests wait their turn.
+
+starlette is an optional extra (``pip install "purenet[serve]"``), imported inside
+``make_app``; nothing here prints or binds a socket (``purenet serve`` does both).
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+
+import numpy as np
+
+from purenet.image import ImageError, read_digit
+from purenet.network import predict
+from purenet.records import Params
+
+MAX_BYTES = 10 * 1024 * 1024
+"""The largest body /api/predict reads: 10 MiB, more than a phone's JPEG photo (3-6 MB)
+and far less than a server that reads whatever it is sent can afford."""
+
+PAGE = "draw.html"
+
+
+def answer(params: Params, data: bytes, name: str = "image") -> dict:
+    """The digit in the image ``data`` (bytes of a PNG, JPEG...), as /api/predict returns it.
+
+    Raises ``ImageError`` (its message starting with ``name``) when the bytes are not a
+    readable image or show no digit.
+    """
+    warned: list[str] = []
+    digit = read_digit(data, name, warned)
+    probabilities = predict(params, digit.reshape(1, -1).astype(np.float32) / 255)[0]  # as `purenet predict` does
+    return {
+        "digit": int(np.argmax(probabilities)),
+        "probabilities": [float(p) for p in probabilities],
+        "image": digit.tolist(),
+        "warnings": warned,
+    }
+
+
+def page() -> bytes:
+    """The page, from the package's data (so an installed copy has it too)."""
+    return resources.files("purenet").joinpath("static", PAGE).read_bytes()
+
+
+SECURITY_HEADERS = {
+    # the page's own inline script and style, and pictures it makes itself; nothing from elsewhere
+    "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                               "img-src data: blob:; connect-src 'self'; form-action 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def make_app(params: Params, *, max_bytes: int = MAX_BYTES, workers: int | None = None):
+    """The ASGI app serving ``params``: the page at / and the JSON API at /api/predict;
+    ``workers`` images prepared at once at most (default: the CPU count)."""
+    import anyio
+    import anyio.to_thread
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.requests import ClientDisconnect, Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    html = page()
+    workers = workers or os.cpu_count() or 1
+    limiter: list = []  # made on the first request: an anyio limiter belongs to the running event loop
+
+    def error(status: int, message: str) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status, headers={"X-Content-Type-Options": "nosniff"})
+
+    too_large = f"the image is larger than the limit of {max_bytes} bytes"
+
+    async def home(_request: Request) -> Response:
+        return Response(html, media_type="text/html; charset=utf-8", headers=SECURITY_HEADERS)
+
+    async def predict_image(request: Request) -> Response:
+        announced = request.headers.get("content-length")
+        if announced is not None:
+            if not announced.isdigit():
+                return error(400, "Content-Length is not a number of bytes")
+            if int(announced) > max_bytes:
+                return error(413, too_large)
+        body = bytearray()
+        try:
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > max_bytes:
+                    return error(413, too_large)
+        except ClientDisconnect:
+            return error(400, "the client went away before sending the whole image")
+        if not body:
+            return error(400, "no image: POST the bytes of a PNG or JPEG image as the request body")
+        try:
+            if not limiter:
+                limiter.append(anyio.CapacityLimiter(workers))
+            result = await anyio.to_thread.run_sync(answer, params, bytes(body), limiter=limiter[0])
+        except ImageError as problem:
+            return error(400, str(problem))
+        return JSONResponse(result)
+
+    async def http_error(_request: Request, problem: HTTPException) -> Response:
+        messages = {404: "not found: the page is at / and the API at POST /api/predict",
+                    405: "method not allowed: POST an image to /api/predict"}
+        response = error(problem.status_code, messages.get(problem.status_code, str(problem.detail)))
+        if problem.headers:
+            response.headers.update(problem.headers)
+        return response
+
+    async def bug(_request: Request, _problem: Exception) -> Response:
+        return error(500, "internal error in purenet serve (its console says more)")
+
+    return Starlette(
+        routes=[Route("/", home, methods=["GET"]), Route("/api/predict", predict_image, methods=["POST"])],
+        exception_handlers={HTTPException: http_error, Exception: bug},
+    )

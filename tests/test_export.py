@@ -1,0 +1,207 @@
+"""``purenet export`` and ``purenet.export``: the ONNX file is the same model.
+
+Proof by running it: onnxruntime (CPU) on all 10,000 MNIST test images must give the
+argmax ``purenet predict`` computes for every image, and probabilities within 1e-5,
+for every activation, both losses and both dtypes, at batch sizes 1, 257 and 10,000.
+The networks are trained a few steps first, so that their outputs are far from the
+near-uniform ones of a fresh init and a wrong constant (a slope, a scale) shows.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+from typer.testing import CliRunner
+
+from purenet import ACTIVATIONS, LOSSES, Adam, backward, forward, init, predict, tree_map
+from purenet.cli.app import app
+from purenet.export import OPSET, ExportError, is_onnx_model, save_onnx, to_onnx
+from purenet.files import WriteRefused
+from purenet.records import Params
+
+TOLERANCE = 1e-5
+
+
+@pytest.fixture(scope="module")
+def test_pixels(mnist) -> np.ndarray:
+    return mnist.test.images.astype(np.float32) / 255  # what `purenet predict` feeds: float32 / 255
+
+
+def trained(mnist, act: str, loss: str, dtype=np.float32, steps: int = 30) -> Params:
+    """A 784-32-16-10 network after ``steps`` Adam steps of 64 MNIST training images each,
+    trained in float32 (float64: the same weights, held in float64)."""
+    params = init([784, 32, 16, 10], act=act, loss=loss, rng=np.random.default_rng(1))
+    opt = Adam(lr=0.01)
+    state = opt.init(params)
+    for step in range(steps):
+        x = mnist.train.images[step * 64 : (step + 1) * 64].astype(np.float32) / 255
+        y = mnist.train.labels[step * 64 : (step + 1) * 64]
+        params, state = opt.update(params, backward(params, forward(params, x), y), state)
+    return tree_map(lambda a: a.astype(dtype), params)
+
+
+def run(model: onnx.ModelProto, pixels: np.ndarray) -> np.ndarray:
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(["probabilities"], {"pixels": pixels})[0]
+
+
+def assert_same_answers(got: np.ndarray, expected: np.ndarray) -> None:
+    """Probabilities within TOLERANCE, and the same digit for every image whose two most
+    probable digits are not tied: where purenet's top two are within float32 rounding of
+    each other (1e-6; the one such image met among the 240,000 answers below is a tie at 7e-8),
+    either of them is the same answer, since summing in another order may swap them."""
+    assert np.abs(got - expected).max() <= TOLERANCE
+    top2 = np.sort(expected, axis=1)[:, -2:]
+    tied = top2[:, 1] - top2[:, 0] <= 1e-6
+    differ = got.argmax(axis=1) != expected.argmax(axis=1)
+    assert not (differ & ~tied).any(), np.flatnonzero(differ & ~tied)
+    assert np.all(expected[differ, got.argmax(axis=1)[differ]] >= top2[differ, 1] - 1e-6)
+    assert tied.sum() <= 2  # ties are rare: the check above is not emptied by them
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+@pytest.mark.parametrize("act", sorted(ACTIVATIONS))
+def test_onnxruntime_gives_purenets_answers_on_all_test_images(mnist, test_pixels, act, loss, dtype):
+    params = trained(mnist, act, loss, dtype)
+    model = to_onnx(params)
+    onnx.checker.check_model(model, full_check=True)
+    got, expected = run(model, test_pixels), predict(params, test_pixels)
+    assert got.shape == (10_000, 10) and got.dtype == np.float32
+    assert_same_answers(got, expected)
+    assert (expected.argmax(axis=1) == mnist.test.labels).mean() > 0.2  # trained: far better than chance
+
+
+@pytest.mark.parametrize("batch", [1, 257])
+def test_any_batch_size_runs(mnist, test_pixels, batch):
+    params = trained(mnist, "relu", "ce")
+    got = run(to_onnx(params), test_pixels[:batch])
+    assert got.shape == (batch, 10)
+    assert_same_answers(got, predict(params, test_pixels[:batch]))
+
+
+def test_the_file_describes_its_input_output_and_origin(mnist):
+    model = to_onnx(trained(mnist, "elu", "mse", steps=1))
+    assert [o.version for o in model.opset_import if o.domain == ""] == [OPSET]
+    (given,), (answer,) = model.graph.input, model.graph.output
+    assert (given.name, answer.name) == ("pixels", "probabilities")
+    assert [d.dim_param or d.dim_value for d in given.type.tensor_type.shape.dim] == ["batch", 784]
+    assert [d.dim_param or d.dim_value for d in answer.type.tensor_type.shape.dim] == ["batch", 10]
+    props = {p.key: p.value for p in model.metadata_props}
+    assert props["purenet_version"] == "0.1.0" and "[0, 1]" in props["preprocessing"]
+    assert json.loads(props["architecture"]) == {"sizes": [784, 32, 16, 10], "act": "elu", "loss": "mse",
+                                                  "layers": ["Dense", "Dense", "Dense"], "trained_dtype": "float32"}
+
+
+def test_a_layer_kind_without_an_exporter_is_named(mnist, monkeypatch):
+    """(Dense taken out of the table stands for any kind nobody has written an exporter for.)"""
+    from purenet.records import Dense
+
+    monkeypatch.delitem(__import__("purenet.export").export.EXPORTERS, Dense)
+    with pytest.raises(ExportError, match=r"^layer 0 \(Dense\): purenet cannot export this kind of layer to ONNX yet$"):
+        to_onnx(trained(mnist, "relu", "ce", steps=1))
+
+
+def test_an_activation_or_loss_without_an_onnx_form_is_named(mnist, monkeypatch):
+    params = trained(mnist, "elu", "mse", steps=1)
+    monkeypatch.delitem(__import__("purenet.export").export.ACTIVATION_NODES, "elu")
+    with pytest.raises(ExportError, match=r"^layer 0 \(Dense\): the activation 'elu'"):
+        to_onnx(params)
+    monkeypatch.delitem(__import__("purenet.export").export.OUTPUTS, "mse")
+    with pytest.raises(ExportError, match=r"the loss 'mse'"):
+        to_onnx(trained(mnist, "relu", "mse", steps=1))
+
+
+def test_save_replaces_only_an_onnx_model(mnist, tmp_path):
+    model = to_onnx(trained(mnist, "relu", "ce", steps=1))
+    target = tmp_path / "model.onnx"
+    save_onnx(target, model)
+    assert is_onnx_model(target)
+    save_onnx(target, model)  # an ONNX model: replaced
+    for name, content in [("notes.txt", b"my notes\n"), ("empty.onnx", b""), ("photo.png", b"\x89PNG\r\n\x1a\n....")]:
+        (tmp_path / name).write_bytes(content)
+        assert not is_onnx_model(tmp_path / name)
+        with pytest.raises(WriteRefused, match=f"{name}: exists and is not an ONNX model"):
+            save_onnx(tmp_path / name, model)
+        assert (tmp_path / name).read_bytes() == content
+    save_onnx(tmp_path / "notes.txt", model, force=True)
+    assert is_onnx_model(tmp_path / "notes.txt")
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+def export(*args: str):
+    result = CliRunner().invoke(app, ["export", *args])
+    assert "Traceback" not in result.output
+    return result
+
+
+def test_the_command_writes_a_model_onnxruntime_runs(small_model, isolated, test_pixels):
+    result = export(str(small_model), "-o", "small.onnx")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"small.onnx: ONNX opset {OPSET}, 784-64-10 relu, ce loss;")
+    from purenet.checkpoint import load
+
+    expected = predict(load(small_model).model, test_pixels)
+    got = run(onnx.load("small.onnx"), test_pixels)
+    assert_same_answers(got, expected)
+
+
+def test_the_command_refuses_in_one_line(small_model, isolated):
+    Path("notes.txt").write_text("mine\n")
+    cases = [
+        ([str(small_model), "-o", "notes.txt"], "purenet: error: notes.txt: exists and is not an ONNX model; purenet will not replace it (choose another name, or add --force)"),
+        (["missing.npz"], "purenet: error: missing.npz: no such checkpoint file"),
+        (["notes.txt"], "purenet: error: notes.txt: not an .npz file (a purenet checkpoint is a zip archive of arrays)"),
+        ([str(small_model), "-o", "no/such/folder/m.onnx"], "purenet: error: no/such/folder: no such folder, so purenet cannot write m.onnx"),
+    ]
+    for args, line in cases:
+        result = export(*args)
+        assert (result.exit_code, result.stderr) == (2, line + "\n"), args
+    assert Path("notes.txt").read_text() == "mine\n" and not Path("model.onnx").exists()
+    assert export(str(small_model), "-o", "notes.txt", "--force").exit_code == 0
+    assert is_onnx_model("notes.txt")
+
+
+def test_a_layer_it_cannot_export_is_one_line(small_model, isolated, monkeypatch):
+    from purenet.records import Dense
+
+    monkeypatch.delitem(__import__("purenet.export").export.EXPORTERS, Dense)
+    result = export(str(small_model))
+    assert result.exit_code == 2
+    assert result.stderr == f"purenet: error: {small_model}: layer 0 (Dense): purenet cannot export this kind of layer to ONNX yet\n"
+    assert not Path("model.onnx").exists()
+
+
+def test_without_the_onnx_extra_the_command_says_how_to_install_it(small_model, isolated, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "onnx", None)  # `import onnx` now raises ImportError
+    result = export(str(small_model))
+    assert (result.exit_code, result.stderr) == (2, 'purenet: error: purenet export needs the onnx extra: pip install "purenet[onnx]"\n')
+
+
+# --- docs/api.md's example ---------------------------------------------------------------------
+
+
+def test_the_api_docs_onnxruntime_example_runs_and_gives_purenet_predicts_digit(small_model, isolated, mnist, capsys):
+    import re
+
+    from PIL import Image
+
+    from conftest import ROOT
+
+    section = (ROOT / "docs" / "api.md").read_text().split("### Run an exported model in onnxruntime\n", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
+    assert len([line for line in code.splitlines() if line.strip()]) <= 6
+    Image.fromarray(255 - mnist.test.images[1].reshape(28, 28)).resize((200, 200)).save("digit.png")
+    assert export(str(small_model), "-o", "model.onnx").exit_code == 0
+    capsys.readouterr()
+    exec(compile(code, "docs/api.md", "exec"), {})
+    printed = capsys.readouterr().out
+    result = CliRunner().invoke(app, ["predict", "--json", "--model", str(small_model), "digit.png"])
+    assert printed == f"digit {json.loads(result.stdout)['digit']}\n" == "digit 2\n"

@@ -1,0 +1,306 @@
+"""``purenet serve`` and its API, through a real server process and raw HTTP.
+
+What a client may send is checked against what it gets: the answer of ``purenet
+predict`` for the same file, to the bit; JSON errors (400, 404, 405, 413) for
+everything else, never a traceback; 413 said before a large body is read. The
+command's own failures (no extra, no model, a port in use) are one line and exit 2
+before anything listens, and Ctrl-C stops it with 130. The page itself is driven in a
+browser by tests/test_browser.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import select
+import signal
+import socket
+import sys
+import time
+import tomllib
+from fnmatch import fnmatch
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from conftest import ROOT
+from serving import Server, post_image, request, serving
+
+from purenet.cli.app import app
+from purenet.image import load_digit
+from purenet.serve import MAX_BYTES, make_app
+
+
+def photo_of(mnist_digit: np.ndarray, kind: str, size: int = 280) -> bytes:
+    """An MNIST digit as a person would draw it: dark on white paper, ``size`` pixels wide."""
+    picture = Image.fromarray(255 - mnist_digit).resize((size, size), Image.Resampling.BICUBIC).convert("RGB")
+    buffer = io.BytesIO()
+    picture.save(buffer, kind, **({"quality": 90} if kind == "JPEG" else {}))
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def server(small_model, tmp_path_factory):
+    with serving(small_model, tmp_path_factory.mktemp("serve")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def samples(mnist, tmp_path_factory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("samples")
+    paths = []
+    for i, kind in enumerate(["PNG", "JPEG", "PNG", "JPEG"]):
+        path = folder / f"digit{i}.{kind.lower()}"
+        path.write_bytes(photo_of(mnist.test.images[i].reshape(28, 28), kind, size=280 if i < 2 else 1200))
+        paths.append(path)
+    return paths
+
+
+def test_an_image_gets_the_answer_purenet_predict_gives_for_the_same_file(server, small_model, samples, isolated):
+    result = CliRunner().invoke(app, ["predict", "--json", "--model", str(small_model), *map(str, samples)])
+    assert result.exit_code == 0, result.output
+    expected = [json.loads(line) for line in result.stdout.splitlines()]
+    for path, wanted in zip(samples, expected):
+        status, got = post_image(server.port, path.read_bytes(), "image/jpeg" if path.suffix == ".jpeg" else "image/png")
+        assert status == 200, got
+        assert got["digit"] == wanted["digit"] and got["probabilities"] == wanted["probabilities"], path.name  # to the bit
+        assert got["image"] == load_digit(path).tolist() and got["warnings"] == []
+    assert [e["digit"] for e in expected] == [7, 2, 1, 0]  # MNIST's first test digits: the answers mean something
+
+
+def test_bodies_that_are_no_digit_are_a_400_with_a_json_message(server, samples):
+    blank = io.BytesIO()
+    Image.new("RGB", (200, 200), "white").save(blank, "PNG")
+    cases = [
+        (b"hello, this is not a picture", "image: not an image file (or a format Pillow cannot read)"),
+        (samples[2].read_bytes()[:5000], "image: cannot decode the image"),  # a PNG cut short
+        (b"", "no image: POST the bytes of a PNG or JPEG image as the request body"),
+        (blank.getvalue(), "image: no digit found: the image is blank"),
+    ]
+    for body, message in cases:
+        status, answer = post_image(server.port, body)
+        assert status == 400 and answer["error"].startswith(message), answer
+        assert list(answer) == ["error"] and "\n" not in answer["error"] and "Traceback" not in answer["error"]
+
+
+def test_other_paths_and_methods_are_json_404_and_405(server):
+    for method, path, code in [("GET", "/nowhere", 404), ("GET", "/api/predict", 405), ("POST", "/", 405),
+                               ("GET", "/../../etc/passwd", 404), ("DELETE", "/api/predict", 405)]:
+        status, headers, body = request(server.port, method, path)
+        assert status == code and headers["content-type"] == "application/json", (method, path, status)
+        assert set(json.loads(body)) == {"error"}
+
+
+def test_the_page_is_self_contained(server):
+    status, headers, body = request(server.port, "GET", "/")
+    assert status == 200 and headers["content-type"] == "text/html; charset=utf-8"
+    page = body.decode()
+    assert "<canvas" in page and 'id="clear"' in page and 'type="file"' in page and "/api/predict" in page
+    assert "pointerdown" in page and "mousedown" not in page and "touchstart" not in page  # pointer events: mouse, pen, finger
+    for external in ("http://", "https://", "src=\"//", "@import", "url("):
+        assert external not in page, external  # nothing fetched from elsewhere: works offline
+    assert "default-src 'none'" in headers["content-security-policy"]  # and the browser is told so
+
+
+def test_the_page_is_package_data():
+    """An installed copy (a wheel, not this checkout) has the page: pyproject ships it."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["purenet"]
+    shipped = [p for p in (ROOT / "purenet" / "static").iterdir() if any(fnmatch(f"static/{p.name}", g) for g in patterns)]
+    assert [p.name for p in shipped] == ["draw.html"]
+
+
+# --- 413: said before the body is read ---------------------------------------------------------
+
+
+def raw_post(port: int, head: bytes, chunks, seconds: float = 30) -> tuple[bytes, int]:
+    """POST with headers ``head``, sending ``chunks`` until the server answers; (its answer, bytes sent)."""
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=seconds) as connection:
+        connection.sendall(head)
+        for chunk in chunks:
+            if select.select([connection], [], [], 0)[0]:
+                break  # the server has answered: stop sending
+            try:
+                connection.sendall(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            sent += len(chunk)
+        answer = b""
+        deadline = time.monotonic() + seconds
+        while b"\r\n\r\n" not in answer or len(answer.split(b"\r\n\r\n", 1)[1]) < int(_header(answer, b"content-length") or 0):
+            if time.monotonic() > deadline:
+                break
+            try:
+                data = connection.recv(65536)
+            except ConnectionResetError:
+                break
+            if not data:
+                break
+            answer += data
+    return answer, sent
+
+
+def _header(answer: bytes, name: bytes) -> bytes | None:
+    for line in answer.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        key, _, value = line.partition(b":")
+        if key.strip().lower() == name:
+            return value.strip()
+    return None
+
+
+def test_a_body_announced_over_the_limit_is_refused_before_it_is_sent(server):
+    head = (f"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+            f"Content-Length: {MAX_BYTES + 1}\r\n\r\n").encode()
+    started = time.monotonic()
+    answer, sent = raw_post(server.port, head, [])  # not one byte of the body
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1]) == {"error": f"the image is larger than the limit of {MAX_BYTES} bytes"}
+    assert time.monotonic() - started < 10
+
+
+def test_a_streamed_body_is_cut_off_once_it_passes_the_limit(server):
+    """Chunked, with no Content-Length: the server counts, answers 413 at the limit and reads no further."""
+    head = b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nTransfer-Encoding: chunked\r\n\r\n"
+    piece = 256 * 1024
+    chunk = f"{piece:x}\r\n".encode() + b"\xff" * piece + b"\r\n"
+
+    def slow_chunks():
+        for _ in range(4 * MAX_BYTES // piece):  # up to 40 MiB, if the server kept reading
+            yield chunk
+            time.sleep(0.002)
+
+    answer, sent = raw_post(server.port, head, slow_chunks())
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    assert sent < 2 * MAX_BYTES  # it stopped reading soon after the limit, not at the end
+
+
+# --- bugs: a JSON 500, never a traceback -------------------------------------------------------
+
+
+def call(asgi_app, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+    """One request straight to an ASGI app, in this process (no server, no socket)."""
+    return asyncio.run(call_async(asgi_app, method, path, body))
+
+
+async def call_async(asgi_app, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "path": path,
+             "raw_path": path.encode(), "query_string": b"", "root_path": "", "scheme": "http",
+             "headers": [(b"content-length", str(len(body)).encode())], "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+    try:
+        await asgi_app(scope, receive, send)
+    except Exception:  # starlette re-raises a bug after answering, for the server's log
+        pass
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    return start["status"], b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+
+def test_a_bug_is_a_json_500_without_its_traceback(small_model, samples, monkeypatch):
+    from purenet.checkpoint import load
+
+    asgi_app = make_app(load(small_model).model)
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("secret internals at /home/someone/purenet/network.py line 12")
+
+    monkeypatch.setattr("purenet.serve.predict", broken)
+    status, body = call(asgi_app, "POST", "/api/predict", samples[0].read_bytes())
+    assert status == 500
+    assert json.loads(body) == {"error": "internal error in purenet serve (its console says more)"}
+    monkeypatch.undo()
+    status, body = call(make_app(load(small_model).model), "POST", "/api/predict", samples[0].read_bytes())
+    assert status == 200 and json.loads(body)["digit"] == 7  # the same call, unbroken
+
+
+def test_images_are_prepared_at_most_workers_at_a_time(small_model, monkeypatch):
+    """Eight requests at once, two workers: two images in preparation at a time, the others wait."""
+    import threading
+
+    from purenet.checkpoint import load
+
+    busy, most, lock = [0], [0], threading.Lock()
+
+    def slow_answer(_params, _data):
+        with lock:
+            busy[0] += 1
+            most[0] = max(most[0], busy[0])
+        time.sleep(0.1)
+        with lock:
+            busy[0] -= 1
+        return {"digit": 0}
+
+    monkeypatch.setattr("purenet.serve.answer", slow_answer)
+    asgi_app = make_app(load(small_model).model, workers=2)
+
+    async def eight():
+        return await asyncio.gather(*[call_async(asgi_app, "POST", "/api/predict", b"x") for _ in range(8)])
+
+    assert [status for status, _ in asyncio.run(eight())] == [200] * 8
+    assert most[0] == 2
+
+
+# --- the command -------------------------------------------------------------------------------
+
+
+def test_ctrl_c_stops_it_cleanly_with_130_and_sigterm_with_143(small_model, tmp_path):
+    for signum, code in [(signal.SIGINT, 130), (signal.SIGTERM, 143)]:
+        server = Server(["--model", str(small_model), "--port", "0"], tmp_path)
+        port = server.wait_until_serving()
+        assert request(port, "GET", "/")[0] == 200
+        assert server.stop(signum) == code
+        assert server.lines[-1] == ("purenet: interrupted" if signum == signal.SIGINT else "purenet: terminated")
+        assert "Traceback" not in server.stderr and len(server.lines) == 2, server.stderr
+
+
+def test_it_listens_on_loopback_unless_told_and_warns_when_bound_wider(small_model, tmp_path):
+    with serving(small_model, tmp_path) as local:
+        assert local.lines[0].startswith("serving ") and " at http://127.0.0.1:" in local.lines[0]
+        assert not any("warning" in line for line in local.lines)
+    with serving(small_model, tmp_path, "--host", "0.0.0.0") as wide:
+        assert wide.lines[0] == ("purenet: warning: listening on 0.0.0.0: other machines can reach this page "
+                                 "and its API, which have no authentication")
+        assert request(wide.port, "GET", "/")[0] == 200
+
+
+def serve_fails(*args: str) -> str:
+    """Run ``purenet serve ARGS`` expecting one line and exit 2; that line."""
+    result = CliRunner().invoke(app, ["serve", *args])
+    assert result.exit_code == 2, result.output
+    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.output
+    return result.stderr.rstrip("\n")
+
+
+def test_a_missing_or_broken_model_is_one_line_before_it_listens(isolated, small_model):
+    Path("broken.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    assert serve_fails("--model", "missing.npz", "--port", "0") == "purenet: error: missing.npz: no such checkpoint file"
+    assert serve_fails("--model", "broken.npz", "--port", "0").startswith("purenet: error: broken.npz: ")
+    assert serve_fails("--port", "0") == ("purenet: error: no model given and none trained yet: "
+                                          "run `purenet train` or pass a checkpoint file")
+
+
+def test_a_port_in_use_is_one_line(isolated, small_model):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert serve_fails("--model", str(small_model), "--port", str(port)) == (
+            f"purenet: error: port {port} on 127.0.0.1 is in use (another server?); choose another --port, or --port 0 for any free one")
+    assert serve_fails("--model", str(small_model), "--host", "no-such-host.invalid", "--port", "0").startswith(
+        "purenet: error: --host no-such-host.invalid: not an address this machine can listen on")
+
+
+def test_without_the_serve_extra_it_says_how_to_install_it(isolated, small_model, monkeypatch):
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # `import uvicorn` now raises ImportError
+    assert serve_fails("--model", str(small_model)) == 'purenet: error: purenet serve needs the serve extra: pip install "purenet[serve]"'
