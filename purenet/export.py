@@ -33,7 +33,9 @@ import numpy as np
 from purenet.activations import ELU_ALPHA, LEAKY_SLOPE, Activation
 from purenet.files import atomic_write, check_target
 from purenet.network import layer_activations
-from purenet.records import Dense, Params
+from purenet.layers import AvgPool, Conv2D, Dense, Dropout, Flatten, MaxPool, ToImage, plan_layers
+from purenet.layers.conv import paddings
+from purenet.records import Params
 
 OPSET = 17
 """The ONNX operator set the graph declares: every operator used here has had its
@@ -111,7 +113,7 @@ def _activation(graph: _Graph, act: Activation | None, z: str, where: str) -> st
     return ACTIVATION_NODES[act.name](graph, z)
 
 
-def _dense(graph: _Graph, index: int, layer: Dense, act: Activation, x: str) -> str:
+def _dense(graph: _Graph, index: int, layer: Dense, act: Activation, x: str, in_shape: tuple[int, ...]) -> str:
     """``act(x @ w + b)``: MatMul, Add, then the activation's operator."""
     w = graph.constant(f"layer{index}.w", np.asarray(layer.w, np.float32))
     b = graph.constant(f"layer{index}.b", np.asarray(layer.b, np.float32))
@@ -119,11 +121,62 @@ def _dense(graph: _Graph, index: int, layer: Dense, act: Activation, x: str) -> 
     return _activation(graph, act, z, f"layer {index} (Dense)")
 
 
-EXPORTERS: dict[type, Callable[[_Graph, int, object, Activation | None, str], str]] = {
+# --- image layers: the graph keeps images as ONNX's NCHW; purenet's are NHWC ------------------
+
+
+def _to_image(graph: _Graph, index: int, layer: ToImage, act, x: str, in_shape) -> str:
+    """(N, side*side) rows -> (N, 1, side, side): with one channel, NCHW and NHWC hold the same order."""
+    shape = graph.constant(f"layer{index}.shape", np.array([-1, 1, layer.side, layer.side], np.int64))
+    return graph.node("Reshape", [x, shape], f"layer{index}.image")
+
+
+def _conv(graph: _Graph, index: int, layer: Conv2D, act: Activation, x: str, in_shape) -> str:
+    """ONNX Conv (a correlation, as purenet's) with the kernel as (F, C, K, K) and purenet's
+    padding written out: "same" may put its odd row at the bottom, which ONNX's auto_pad
+    would not say the same way for every size."""
+    kernel = layer.w.shape[0]
+    (top, bottom), (left, right) = (paddings(n, kernel, layer.stride, layer.padding) for n in in_shape[:2])
+    w = graph.constant(f"layer{index}.w", np.asarray(layer.w, np.float32).transpose(3, 2, 0, 1))
+    b = graph.constant(f"layer{index}.b", np.asarray(layer.b, np.float32))
+    z = graph.node("Conv", [x, w, b], f"layer{index}.conv", kernel_shape=[kernel, kernel],
+                   strides=[layer.stride, layer.stride], pads=[top, left, bottom, right])
+    return _activation(graph, act, z, f"layer {index} (Conv2D)")
+
+
+def _pool(op: str):
+    def export(graph: _Graph, index: int, layer, act, x: str, in_shape) -> str:
+        size = layer.size
+        return graph.node(op, [x], f"layer{index}.{op.lower()}", kernel_shape=[size, size], strides=[size, size])
+    return export
+
+
+def _flatten(graph: _Graph, index: int, layer: Flatten, act, x: str, in_shape) -> str:
+    """Back to channels-last before flattening, so the features come in purenet's order."""
+    if len(in_shape) == 1:  # already a vector: nothing to do
+        return x
+    nhwc = graph.node("Transpose", [x], f"layer{index}.nhwc", perm=[0, 2, 3, 1])
+    return graph.node("Flatten", [nhwc], f"layer{index}.flatten", axis=1)
+
+
+def _dropout(graph: _Graph, index: int, layer: Dropout, act, x: str, in_shape) -> str:
+    """At inference a dropout layer passes its input through: no node at all."""
+    return x
+
+
+EXPORTERS: dict[type, Callable[..., str]] = {
     Dense: _dense,
+    ToImage: _to_image,
+    Conv2D: _conv,
+    MaxPool: _pool("MaxPool"),
+    AvgPool: _pool("AveragePool"),
+    Flatten: _flatten,
+    Dropout: _dropout,
 }
-"""Layer record type -> ``exporter(graph, index, layer, act, x) -> out``: appends the layer's
-nodes reading tensor ``x`` and returns the name of the tensor it produces. ``act`` is the
+"""Layer record type -> ``exporter(graph, index, layer, act, x, in_shape) -> out``: appends
+the layer's nodes reading tensor ``x`` (whose per-sample shape in purenet is ``in_shape``)
+and returns the name of the tensor it produces. Between image layers the graph holds
+images as ONNX's (N, C, H, W); ``Flatten`` turns them back to purenet's channels-last
+order before flattening, so a dense layer after it reads its features as purenet does. ``act`` is the
 layer's activation as ``purenet.network.layer_activations`` gives it (None: it takes none)."""
 
 
@@ -168,11 +221,14 @@ def to_onnx(params: Params) -> "onnx.ModelProto":  # noqa: F821 - onnx is import
 
     graph = _Graph()
     out = INPUT
+    shapes = [planned.in_shape for planned in plan_layers(params.arch.sizes)]
+    if len(shapes) != len(params.layers):
+        raise ExportError(f"the params hold {len(params.layers)} layers, but their architecture {list(params.arch.sizes)} has {len(shapes)}")
     for index, (layer, act) in enumerate(zip(params.layers, layer_activations(params))):
         exporter = EXPORTERS.get(type(layer))
         if exporter is None:
             raise ExportError(f"layer {index} ({type(layer).__name__}): purenet cannot export this kind of layer to ONNX yet")
-        out = exporter(graph, index, layer, act, out)
+        out = exporter(graph, index, layer, act, out, shapes[index])
     loss = params.arch.loss
     if loss not in OUTPUTS:
         raise ExportError(f"the loss {loss!r} has no ONNX output function in purenet.export")

@@ -32,10 +32,11 @@ def test_pixels(mnist) -> np.ndarray:
     return mnist.test.images.astype(np.float32) / 255  # what `purenet predict` feeds: float32 / 255
 
 
-def trained(mnist, act: str, loss: str, dtype=np.float32, steps: int = 30) -> Params:
-    """A 784-32-16-10 network after ``steps`` Adam steps of 64 MNIST training images each,
-    trained in float32 (float64: the same weights, held in float64)."""
-    params = init([784, 32, 16, 10], act=act, loss=loss, rng=np.random.default_rng(1))
+def trained(mnist, act: str, loss: str, dtype=np.float32, steps: int = 30, layers=(784, 32, 16, 10)) -> Params:
+    """A network (784-32-16-10 unless ``layers`` says otherwise) after ``steps`` Adam steps
+    of 64 MNIST training images each, trained in float32 (float64: the same weights, held
+    in float64)."""
+    params = init(list(layers), act=act, loss=loss, rng=np.random.default_rng(1))
     opt = Adam(lr=0.01)
     state = opt.init(params)
     for step in range(steps):
@@ -75,6 +76,35 @@ def test_onnxruntime_gives_purenets_answers_on_all_test_images(mnist, test_pixel
     assert got.shape == (10_000, 10) and got.dtype == np.float32
     assert_same_answers(got, expected)
     assert (expected.argmax(axis=1) == mnist.test.labels).mean() > 0.2  # trained: far better than chance
+
+
+CONVOLUTIONAL = [
+    # "same" padding, stride 2 with an odd total padding, max and average pooling
+    ((784, "conv4k5", "pool2", "conv6k3s2", "avgpool2", 12, 10), "relu"),
+    # an even kernel without padding, a pool that crops (25 rows -> 8), a dropout layer, an explicit flatten
+    ((784, "conv3k4valid", "maxpool3", "dropout0.3", "flatten", 10), "tanh"),
+    # stride 2 without padding, then an even kernel with "same" padding (its odd row at the bottom)
+    ((784, "conv5k3s2valid", "conv4k2", "pool2", 16, "dropout0.2", 10), "elu"),
+]
+
+
+def in_chunks(fn, pixels: np.ndarray, rows: int = 1000) -> np.ndarray:
+    return np.concatenate([fn(pixels[i : i + rows]) for i in range(0, len(pixels), rows)])
+
+
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+@pytest.mark.parametrize("layers, act", CONVOLUTIONAL)
+def test_convolutional_networks_give_purenets_answers_on_all_test_images(mnist, test_pixels, layers, act, loss):
+    """Images travel the graph as ONNX's NCHW, purenet's as NHWC: the padding, the pools'
+    cropping and the order of the flattened features must all come out the same."""
+    params = trained(mnist, act, loss, steps=20, layers=layers)
+    model = to_onnx(params)
+    onnx.checker.check_model(model, full_check=True)
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = in_chunks(lambda x: session.run(["probabilities"], {"pixels": x})[0], test_pixels)
+    assert_same_answers(got, in_chunks(lambda x: predict(params, x), test_pixels))
+    architecture = json.loads({prop.key: prop.value for prop in model.metadata_props}["architecture"])
+    assert architecture["sizes"] == list(params.arch.sizes)
 
 
 @pytest.mark.parametrize("batch", [1, 257])
