@@ -17,15 +17,21 @@ from purenet.cli.app import app
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+def fixture_folder(folder: Path, mnist, version: int) -> Path:
+    """``folder`` with both checkpoints of ``version`` and the data they were made from
+    (MNIST's first 200 training and 100 test images, tests/fixtures/README.md)."""
+    for epoch in (1, 2):
+        shutil.copy(FIXTURES / f"checkpoint-v{version}-epoch{epoch}.npz", folder)
+    train, test = mnist.train.take(slice(0, 200)), mnist.test.take(slice(0, 100))
+    np.savez(folder / f"v{version}-data.npz", x_train=train.images.reshape(-1, 28, 28), y_train=train.labels,
+             x_test=test.images.reshape(-1, 28, 28), y_test=test.labels)
+    return folder
+
+
 @pytest.fixture
 def v1_folder(isolated, mnist) -> Path:
     """The current folder, holding both version-1 checkpoints and the data they were made from."""
-    for name in ("checkpoint-v1-epoch1.npz", "checkpoint-v1-epoch2.npz"):
-        shutil.copy(FIXTURES / name, isolated / name)
-    train, test = mnist.train.take(slice(0, 200)), mnist.test.take(slice(0, 100))
-    np.savez(isolated / "v1-data.npz", x_train=train.images.reshape(-1, 28, 28), y_train=train.labels,
-             x_test=test.images.reshape(-1, 28, 28), y_test=test.labels)
-    return isolated
+    return fixture_folder(isolated, mnist, 1)
 
 
 def test_a_version_1_checkpoint_loads_with_its_run_configuration(v1_folder):
@@ -57,12 +63,7 @@ def test_resuming_a_version_1_checkpoint_matches_the_old_uninterrupted_run(v1_fo
 @pytest.fixture
 def v2_folder(isolated, mnist) -> Path:
     """The current folder, holding both version-2 checkpoints and the data they were made from."""
-    for name in ("checkpoint-v2-epoch1.npz", "checkpoint-v2-epoch2.npz"):
-        shutil.copy(FIXTURES / name, isolated / name)
-    train, test = mnist.train.take(slice(0, 200)), mnist.test.take(slice(0, 100))
-    np.savez(isolated / "v2-data.npz", x_train=train.images.reshape(-1, 28, 28), y_train=train.labels,
-             x_test=test.images.reshape(-1, 28, 28), y_test=test.labels)
-    return isolated
+    return fixture_folder(isolated, mnist, 2)
 
 
 def test_a_version_2_checkpoint_loads_as_a_dense_network(v2_folder):

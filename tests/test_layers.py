@@ -179,13 +179,17 @@ ALWAYS = [
 ]
 
 
+def always_examples(test):
+    """The fixed cases of ALWAYS, run by every conv test besides the drawn ones."""
+    for case, why in zip(ALWAYS, ("odd padding", "even kernel, stride 2", "stride 2, odd padding",
+                                  "valid, stride 2", "kernel above the image")):
+        test = example(case=case).via(why)(test)
+    return test
+
+
 @GRADIENT_SETTINGS
 @given(case=conv_cases())
-@example(case=ALWAYS[0]).via("odd padding")
-@example(case=ALWAYS[1]).via("even kernel, stride 2")
-@example(case=ALWAYS[2]).via("stride 2, odd padding")
-@example(case=ALWAYS[3]).via("valid, stride 2")
-@example(case=ALWAYS[4]).via("kernel above the image")
+@always_examples
 def test_conv_gradients_match_central_differences(case):
     n, h, w, c, f, k, stride, padding, act_name, seed = case
     rng = np.random.default_rng(seed)
@@ -348,11 +352,7 @@ def test_dx_is_a_writeable_array_of_its_own(record, x_shape):
 
 @settings(max_examples=50, deadline=None)
 @given(case=conv_cases())
-@example(case=ALWAYS[0]).via("odd padding")
-@example(case=ALWAYS[1]).via("even kernel, stride 2")
-@example(case=ALWAYS[2]).via("stride 2, odd padding")
-@example(case=ALWAYS[3]).via("valid, stride 2")
-@example(case=ALWAYS[4]).via("kernel above the image")
+@always_examples
 def test_conv_forward_equals_the_loop_reference(case):
     n, h, w, c, f, k, stride, padding, act_name, seed = case
     rng = np.random.default_rng(seed)
