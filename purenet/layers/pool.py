@@ -91,18 +91,28 @@ def max_pool_forward(layer: MaxPool, x: np.ndarray) -> tuple[np.ndarray, PoolCac
 
 def max_pool_backward(layer: MaxPool, cache: PoolCache, d_out: np.ndarray) -> np.ndarray:
     """Each output's gradient at the first position of its window, in row-major order,
-    that holds the window's maximum; zero elsewhere."""
+    that holds the window's maximum; zero elsewhere.
+
+    Position by position, the gradient still to be routed times "this position holds
+    the maximum" (a multiplication by True or False: exact, and without the masked
+    copies that cost twice as much), then zeroed where it was taken, so a later tie
+    gets nothing.
+    """
     k = layer.size
     windows = _windows(cache.x, k)
-    grads = np.zeros(cache.x_shape, dtype=d_out.dtype)
+    grads = np.empty(cache.x_shape, dtype=d_out.dtype)
+    if cache.x_shape[1] % k or cache.x_shape[2] % k:
+        grads.fill(0)  # rows or columns past the last whole window receive nothing
     grad_windows = _windows(grads, k)
-    unrouted = d_out.copy()  # what is still to be routed: zeroed once a window's first winner took it
+    unrouted = d_out.copy()
+    hit = np.empty(cache.out.shape, dtype=bool)
     for position in range(k * k):
         i, j = divmod(position, k)
-        hit = windows[:, :, i, :, j] == cache.out
-        np.copyto(grad_windows[:, :, i, :, j], unrouted, where=hit)
+        np.equal(windows[:, :, i, :, j], cache.out, out=hit)
+        np.multiply(unrouted, hit, out=grad_windows[:, :, i, :, j])
         if position < k * k - 1:
-            np.copyto(unrouted, 0, where=hit)
+            np.multiply(unrouted, np.logical_not(hit, out=hit), out=unrouted)
+    grads += 0  # a negative gradient times False is -0.0: make every zero +0.0, as in a zero-filled array
     return grads
 
 
