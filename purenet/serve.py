@@ -6,8 +6,8 @@
     answer(params, data)    what POST /api/predict answers, as a dict
 
 The answer is ``purenet predict``'s, to the bit: the image is read by
-``purenet.image.read_digit`` (``load_digit``'s decoding and steps, from bytes) and fed as
-float32 / 255, as the command does. ``image`` is the 28x28 picture the network saw,
+``purenet.image.read_digit`` (``load_digit``'s decoding and steps, from bytes) and the
+prepared digit goes through ``purenet.predict_image``, the step the command takes. ``image`` is the 28x28 picture the network saw,
 as 28 rows of 28 grey levels (0 black, 255 ink).
 
 Every answer is JSON, errors included (``{"error": "one line"}``): 400 for a body
@@ -28,10 +28,8 @@ from __future__ import annotations
 import os
 from importlib import resources
 
-import numpy as np
-
 from purenet.image import ImageError, read_digit
-from purenet.network import predict
+from purenet.recognise import predict_image
 from purenet.records import Params
 
 MAX_BYTES = 10 * 1024 * 1024
@@ -49,10 +47,11 @@ def answer(params: Params, data: bytes, name: str = "image") -> dict:
     """
     warned: list[str] = []
     digit = read_digit(data, name, warned)
-    probabilities = predict(params, digit.reshape(1, -1).astype(np.float32) / 255)[0]  # as `purenet predict` does
+    # the digit is prepared; what follows is `purenet predict`'s own step, so the answers agree to the bit
+    seen = predict_image(params, digit, prepared=True)
     return {
-        "digit": int(np.argmax(probabilities)),
-        "probabilities": [float(p) for p in probabilities],
+        "digit": seen.digit,
+        "probabilities": [float(p) for p in seen.probabilities],
         "image": digit.tolist(),
         "warnings": warned,
     }

@@ -215,7 +215,7 @@ def test_a_bug_is_a_json_500_without_its_traceback(small_model, samples, monkeyp
     def broken(*_args, **_kwargs):
         raise RuntimeError("secret internals at /home/someone/purenet/network.py line 12")
 
-    monkeypatch.setattr("purenet.serve.predict", broken)
+    monkeypatch.setattr("purenet.serve.predict_image", broken)
     status, body = call(asgi_app, "POST", "/api/predict", samples[0].read_bytes())
     assert status == 500
     assert json.loads(body) == {"error": "internal error in purenet serve (its console says more)"}
@@ -286,8 +286,8 @@ def test_a_missing_or_broken_model_is_one_line_before_it_listens(isolated, small
     Path("broken.npz").write_bytes(b"PK\x03\x04 not really a zip")
     assert serve_fails("--model", "missing.npz", "--port", "0") == "purenet: error: missing.npz: no such checkpoint file"
     assert serve_fails("--model", "broken.npz", "--port", "0").startswith("purenet: error: broken.npz: ")
-    assert serve_fails("--port", "0") == ("purenet: error: no model given and none trained yet: "
-                                          "run `purenet train` or pass a checkpoint file")
+    assert serve_fails("--port", "0") == ("purenet: error: no model given, no model.npz in the current folder and "
+                                          "none trained yet: run `purenet train` or give a checkpoint file")
 
 
 def test_a_port_in_use_is_one_line(isolated, small_model):
