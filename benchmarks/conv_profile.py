@@ -25,7 +25,7 @@ from purenet import Adam, init
 from purenet.allocator import tune_malloc
 from purenet.config import parse_layers
 from purenet.layers import Context, Conv2D, kind_of
-from purenet.layers.conv import _pads, col2im, im2col, input_grad
+from purenet.layers.conv import _pads, im2col, input_grad
 from purenet.losses import get_loss
 from purenet.network import backward, forward, layer_activations
 

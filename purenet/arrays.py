@@ -44,6 +44,11 @@ def readonly(array: np.ndarray) -> np.ndarray:
     return view
 
 
+def optional_readonly(array: np.ndarray | None) -> np.ndarray | None:
+    """``readonly(array)``, or None for None (a cache's optional arrays: a dropout mask, ...)."""
+    return None if array is None else readonly(array)
+
+
 def fresh(array: np.ndarray) -> np.ndarray:
     """Mark an array the calling function has just made, and nobody else holds, read-only.
 

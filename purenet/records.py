@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 import attrs
 import numpy as np
 
-from purenet.arrays import array_field, fresh, learned_names, readonly, shape_repr, static_names
+from purenet.arrays import array_field, fresh, learned_names, optional_readonly, readonly, static_names
 from purenet.layers import LayerListError, canonical_layers, plan_layers
 from purenet.layers.dense import Dense, DenseCache
 
@@ -157,7 +157,7 @@ class Cache:
 
     layers: tuple[Any, ...] = attrs.field(converter=tuple)
     inputs: np.ndarray | None = attrs.field(
-        default=None, kw_only=True, converter=lambda a: None if a is None else readonly(a), eq=False, repr=False)
+        default=None, kw_only=True, converter=optional_readonly, eq=False, repr=False)
 
     @property
     def logits(self) -> np.ndarray:

@@ -28,11 +28,12 @@ from purenet.layers.base import (
     INIT_SCHEMES, Context, LayerKind, Plan, Shape, draw_weights, init_from_plan, kind_of, kinds, parse_token, register,
     resolve_scheme,
 )
-from purenet.layers.dense import DENSE, Dense, DenseCache, dense_backward, dense_forward, dense_init
-from purenet.layers.conv import CONV2D, Conv2D, col2im, im2col
-from purenet.layers.pool import AVG_POOL, MAX_POOL, AvgPool, MaxPool
+# importing each kind's module registers it (its register() call runs at import)
+from purenet.layers.dense import Dense, DenseCache, dense_backward, dense_forward, dense_init
+from purenet.layers.conv import Conv2D, col2im, im2col
+from purenet.layers.pool import AvgPool, MaxPool
 from purenet.layers.shape import FLATTEN, TO_IMAGE, Flatten, FlattenSpec, ToImage, ToImageSpec, square_side
-from purenet.layers.dropout import DROPOUT, Dropout, dropout_mask
+from purenet.layers.dropout import Dropout, dropout_mask
 
 __all__ = [
     "INIT_SCHEMES", "Context", "LayerKind", "Plan", "Planned", "register", "kind_of", "kinds", "parse_token",

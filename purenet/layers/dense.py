@@ -15,7 +15,7 @@ import attrs
 import numpy as np
 
 from purenet.activations import Activation
-from purenet.arrays import fresh, learned, readonly, shape_repr
+from purenet.arrays import fresh, learned, optional_readonly, readonly, shape_repr
 from purenet.layers.base import Context, LayerKind, Plan, Shape, draw_weights, register, whole
 
 
@@ -31,10 +31,6 @@ class Dense:
     b: np.ndarray = learned()
 
 
-def _optional_readonly(array: np.ndarray | None) -> np.ndarray | None:
-    return None if array is None else readonly(array)
-
-
 @attrs.frozen
 class DenseCache:
     """What one dense layer's forward keeps for its backward: its input and its output.
@@ -47,7 +43,7 @@ class DenseCache:
 
     x: np.ndarray = attrs.field(converter=readonly, eq=False, repr=shape_repr)
     out: np.ndarray = attrs.field(converter=readonly, eq=False, repr=shape_repr)
-    keep: np.ndarray | None = attrs.field(default=None, converter=_optional_readonly, eq=False, repr=False)
+    keep: np.ndarray | None = attrs.field(default=None, converter=optional_readonly, eq=False, repr=False)
 
 
 @attrs.frozen

@@ -13,7 +13,7 @@ import re
 import attrs
 import numpy as np
 
-from purenet.arrays import fresh, readonly
+from purenet.arrays import fresh
 from purenet.layers.base import Context, LayerKind, Plan, Shape, register
 
 

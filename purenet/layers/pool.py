@@ -18,7 +18,7 @@ import re
 import attrs
 import numpy as np
 
-from purenet.arrays import fresh, readonly, shape_repr
+from purenet.arrays import fresh, optional_readonly
 from purenet.layers.base import Context, LayerKind, Plan, Shape, register
 
 
@@ -32,18 +32,14 @@ class AvgPool:
     size: int = attrs.field(default=2, validator=attrs.validators.ge(1))
 
 
-def _optional_readonly(array: np.ndarray | None) -> np.ndarray | None:
-    return None if array is None else readonly(array)
-
-
 @attrs.frozen
 class PoolCache:
     """The input's shape and, for max pooling, the input and output (backward finds
     each window's winner from them, so inference never pays for it)."""
 
     x_shape: tuple[int, ...]
-    x: np.ndarray | None = attrs.field(default=None, converter=_optional_readonly, eq=False, repr=False)
-    out: np.ndarray | None = attrs.field(default=None, converter=_optional_readonly, eq=False, repr=False)
+    x: np.ndarray | None = attrs.field(default=None, converter=optional_readonly, eq=False, repr=False)
+    out: np.ndarray | None = attrs.field(default=None, converter=optional_readonly, eq=False, repr=False)
 
 
 @attrs.frozen
