@@ -30,7 +30,7 @@ from purenet.layers.pool import avg_pool_backward, avg_pool_forward, max_pool_ba
 
 TOLERANCE = 1e-6
 STEP = 1e-6
-KINKED = ("relu", "leaky_relu")  # the derivative jumps at z = 0
+KINKED = ("relu", "leaky_relu", "elu")  # the derivative (or, for ELU, its derivative) jumps at z = 0, as in test_gradients.py
 GRADIENT_SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 
 
@@ -153,7 +153,12 @@ def conv_cases(draw, acts=tuple(sorted(ACTIVATIONS))):
 
 
 def conv_layer(rng, k, c, f, stride, padding) -> Conv2D:
-    return Conv2D(w=rng.normal(0, 0.5, (k, k, c, f)), b=rng.normal(0, 0.5, f), stride=stride, padding=padding)
+    """Weights of magnitude 0.1 to 1, either sign: a weight near 0 makes dx smaller than the
+    central differences' rounding noise (about 1e-10 of the loss), which no tolerance on the
+    relative error survives (seed 117 of a 1x1 kernel drew w = -1.9e-5)."""
+    magnitudes = rng.uniform(0.1, 1.0, (k, k, c, f))
+    w = np.where(rng.random((k, k, c, f)) < 0.5, -magnitudes, magnitudes)
+    return Conv2D(w=w, b=rng.normal(0, 0.5, f), stride=stride, padding=padding)
 
 
 pool_cases = st.tuples(
