@@ -91,7 +91,9 @@ def main() -> None:
                         help="old then new in odd rounds, new then old in even ones (a drift or an order effect then falls on both)")
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
-    builds = {"old": args.old, "new": args.new}
+    # the commands run in a scratch folder: a relative path to an executable must be made absolute first
+    builds = {name: str(Path(path).resolve()) if os.sep in path else path
+              for name, path in (("old", args.old), ("new", args.new))}
     records = []
     with tempfile.TemporaryDirectory(prefix="purenet-ab-") as folder:
         work = Path(folder)  # a neutral working directory: neither checkout is on sys.path
