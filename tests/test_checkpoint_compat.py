@@ -34,6 +34,15 @@ def v1_folder(isolated, mnist) -> Path:
     return fixture_folder(isolated, mnist, 1)
 
 
+def assert_same_training_state(resumed, straight) -> None:
+    """Epoch, params, optimizer slots and generator state equal, byte for byte."""
+    assert resumed.epoch == straight.epoch == 2
+    assert [a.tobytes() for a in resumed.params.arrays()] == [a.tobytes() for a in straight.params.arrays()]
+    assert [a.tobytes() for s in resumed.opt_state.slots for a in s.arrays()] == [
+        a.tobytes() for s in straight.opt_state.slots for a in s.arrays()]
+    assert resumed.rng_state == straight.rng_state
+
+
 def test_a_version_1_checkpoint_loads_with_its_run_configuration(v1_folder):
     checkpoint = load("checkpoint-v1-epoch1.npz")
     assert FORMAT_VERSION > 1 and checkpoint.epoch == 1 and checkpoint.best.epoch == 1
@@ -52,12 +61,7 @@ def test_evaluate_reads_a_version_1_checkpoint(v1_folder):
 def test_resuming_a_version_1_checkpoint_matches_the_old_uninterrupted_run(v1_folder):
     result = CliRunner().invoke(app, ["train", "--resume", "checkpoint-v1-epoch1.npz", "--epochs", "2", "--out", "resumed.npz"])
     assert result.exit_code == 0, result.output
-    resumed, straight = load("resumed.npz"), load("checkpoint-v1-epoch2.npz")
-    assert resumed.epoch == straight.epoch == 2
-    assert [a.tobytes() for a in resumed.params.arrays()] == [a.tobytes() for a in straight.params.arrays()]
-    assert [a.tobytes() for s in resumed.opt_state.slots for a in s.arrays()] == [
-        a.tobytes() for s in straight.opt_state.slots for a in s.arrays()]
-    assert resumed.rng_state == straight.rng_state
+    assert_same_training_state(load("resumed.npz"), load("checkpoint-v1-epoch2.npz"))
 
 
 @pytest.fixture
@@ -84,12 +88,7 @@ def test_resuming_a_version_2_checkpoint_matches_the_old_uninterrupted_run_and_w
     result = CliRunner().invoke(app, ["train", "--resume", "checkpoint-v2-epoch1.npz", "--epochs", "2",
                                       "--data", "v2-data.npz", "--out", "resumed.npz"])
     assert result.exit_code == 0, result.output
-    resumed, straight = load("resumed.npz"), load("checkpoint-v2-epoch2.npz")
-    assert resumed.epoch == straight.epoch == 2
-    assert [a.tobytes() for a in resumed.params.arrays()] == [a.tobytes() for a in straight.params.arrays()]
-    assert [a.tobytes() for s in resumed.opt_state.slots for a in s.arrays()] == [
-        a.tobytes() for s in straight.opt_state.slots for a in s.arrays()]
-    assert resumed.rng_state == straight.rng_state
+    assert_same_training_state(load("resumed.npz"), load("checkpoint-v2-epoch2.npz"))
     with zipfile.ZipFile("resumed.npz") as archive:
         meta = json.loads(str(np.load(archive.open("meta.npy"))))
     assert meta["version"] == FORMAT_VERSION == 3
