@@ -1268,3 +1268,21 @@ def _jpeg(w: World) -> bytes:
     buffer = io.BytesIO()
     Image.open(io.BytesIO(w.digit_png)).convert("RGB").resize((300, 300)).save(buffer, "JPEG", quality=90)
     return buffer.getvalue()
+
+
+# --- more classes of defect, one module each (tests/corpus_cases_*.py) ----------------------------
+# Each such module registers its cases with ``case(...)`` from this one; importing them here
+# puts them in CASES. They are imported last, so every builder above is there for them.
+
+def _load_more_cases() -> None:
+    import importlib
+    import sys
+
+    here = Path(__file__).parent
+    if str(here) not in sys.path:
+        sys.path.insert(0, str(here))
+    for module in sorted(here.glob("corpus_cases_*.py")):
+        importlib.import_module(module.stem)
+
+
+_load_more_cases()
