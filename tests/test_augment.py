@@ -344,6 +344,7 @@ def accuracy(params, images, labels) -> float:
     return float((forward(params, to_float(images)).logits.argmax(axis=1) == labels).mean())
 
 
+@pytest.mark.slow
 def test_distorted_digits_keep_their_labels(mnist):
     """Trained on distorted digits (default magnitudes, a fresh draw per batch), a model
     learns the real digits, so image and label stayed paired, and it reads distorted test

@@ -15,6 +15,7 @@ KEYS = ("train_samples_per_s", "infer_samples_per_s", "batch1_samples_per_s", "p
 QUICK = ["--layers", "784,32,10", "--seconds", "0.05", "--repeats", "2"]
 
 
+@pytest.mark.slow
 def test_json_has_every_figure():
     result = CliRunner().invoke(app, ["bench", *QUICK, "--json"])
     assert result.exit_code == 0, result.output
@@ -27,6 +28,7 @@ def test_json_has_every_figure():
     )
 
 
+@pytest.mark.slow
 def test_table_output():
     result = CliRunner().invoke(app, ["bench", *QUICK])
     assert result.exit_code == 0

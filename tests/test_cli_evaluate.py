@@ -69,6 +69,7 @@ def test_data_of_another_size_exits_2(small_model, tmp_path):
     assert "64 pixels but the model expects 784" in result.stderr
 
 
+@pytest.mark.slow
 def test_report_writes_four_pictures(small_model, tmp_path):
     pytest.importorskip("matplotlib")
     from PIL import Image

@@ -165,6 +165,7 @@ BAD = {  # name: (make it in tmp_path -> the argument, what the error line says 
 POSIX_ONLY = {"fifo", "link-to-fifo", "socket"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(BAD))
 def test_one_bad_input_among_good_ones_gets_one_line(small_model, good, tmp_path, case):
     if case in POSIX_ONLY and not hasattr(os, "mkfifo"):

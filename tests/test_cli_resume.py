@@ -8,6 +8,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from purenet.checkpoint import load as load_checkpoint
 from test_cli_train import installed_purenet
 
@@ -19,6 +21,7 @@ def purenet(args: list[str], tmp_path, **kwargs):
     return subprocess.Popen([installed_purenet(), "train", *args], cwd=tmp_path, env=env, text=True, **kwargs)
 
 
+@pytest.mark.slow
 def test_resume_after_kill_9_matches_an_uninterrupted_run(small_mnist_dir, tmp_path):
     data = ["--data", str(small_mnist_dir), "--epochs", "4"]
     straight = purenet([*RUN, *data, "--out", "straight.npz", "--json"], tmp_path, stdout=subprocess.DEVNULL)

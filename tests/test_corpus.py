@@ -341,6 +341,7 @@ EPOCHS_OF_THE_FIRST = 80
 """About 3 s of training: long enough for a second process to start and be refused."""
 
 
+@pytest.mark.slow
 def test_two_runs_with_the_same_out(lab: Path):
     before = snapshot(lab)
     first = Child(long_run("same.npz", epochs=EPOCHS_OF_THE_FIRST), lab)
@@ -378,6 +379,7 @@ def signalled(args: list[str], lab: Path, event: str, signum: int):
     return child, got, child.stderr.splitlines(), shown
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_after_an_epoch(lab: Path, signum: int, code: int):
     from purenet.checkpoint import load
@@ -418,6 +420,7 @@ def test_sigterm_during_the_first_epoch(lab: Path):
         check_files(before, {k: v for k, v in snapshot(lab).items() if not k.startswith("state")}, 2)
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_a_resumed_epoch(lab: Path):
     """Ctrl-C inside an epoch of a resumed run: the file still holds what it held (or the epoch that just ended)."""
     from purenet.checkpoint import load
@@ -438,6 +441,7 @@ def test_ctrl_c_during_a_resumed_epoch(lab: Path):
     check_files(before, snapshot(lab), 0, changes=["run.npz"])
 
 
+@pytest.mark.slow
 def test_ctrl_c_then_resume_continues_into_the_same_file(lab: Path, world: World):
     from purenet.checkpoint import load
 

@@ -80,6 +80,7 @@ def test_good_mirror_downloads_and_verifies(tmp_path, mirror, mnist):
     assert load(folder) == mnist
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bad", ["corrupt", "wrong", "missing", "drop"])
 def test_bad_first_mirror_falls_back_to_the_next(tmp_path, mirror, bad):
     download_mnist(tmp_path, mirrors=[mirror(bad), mirror("good")])

@@ -92,6 +92,7 @@ def in_chunks(fn, pixels: np.ndarray, rows: int = 1000) -> np.ndarray:
     return np.concatenate([fn(pixels[i : i + rows]) for i in range(0, len(pixels), rows)])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", sorted(LOSSES))
 @pytest.mark.parametrize("layers, act", CONVOLUTIONAL)
 def test_convolutional_networks_give_purenets_answers_on_all_test_images(mnist, test_pixels, layers, act, loss):

@@ -130,6 +130,7 @@ def test_the_steps_are_defined_and_called_in_the_order_the_docstring_lists_them(
 # --- a network reads photos made from MNIST digits ----------------------------------------
 
 
+@pytest.mark.slow
 def test_a_model_trained_on_mnist_reads_200_photos_of_mnist_digits(model, digits):
     images, labels = digits
     rng = np.random.default_rng(0)
@@ -160,6 +161,7 @@ def prepared(digits):
     return np.stack([preprocess(as_jpeg(photo(d, rng))) for d in digits[0][:40]])
 
 
+@pytest.mark.slow
 def test_output_is_a_28x28_uint8_image_from_0_to_255(prepared):
     assert prepared.shape == (40, 28, 28) and prepared.dtype == np.uint8
     assert (prepared.min(axis=(1, 2)) == 0).all() and (prepared.max(axis=(1, 2)) == 255).all()
@@ -181,6 +183,7 @@ def test_digit_fits_the_20x20_box_and_fills_it(prepared, mnist):
     assert mnist_boxes.max() == BOX  # the box MNIST's digits fit
 
 
+@pytest.mark.slow
 def test_ink_mass_and_stroke_width_are_like_mnists(digits):
     originals = digits[0][:40]
     rng = np.random.default_rng(1)
@@ -197,6 +200,7 @@ def test_ink_mass_and_stroke_width_are_like_mnists(digits):
     assert abs(ours[1] / theirs[1] - 1) < 0.2, (ours, theirs)
 
 
+@pytest.mark.slow
 def test_a_mnist_digit_itself_comes_back_nearly_unchanged(digits):
     images, _ = digits
     same = [similarity(preprocess(Image.fromarray(d)), d) for d in images[:30]]
@@ -538,6 +542,7 @@ def test_an_image_that_cannot_be_read_gives_its_error_not_its_warnings(tmp_path,
 # --- the same bytes, uploaded instead of saved ------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["PNG", "JPEG"])
 def test_bytes_read_as_the_file_of_those_bytes(seven, tmp_path, kind):
     """An upload (``read_digit``) gets the very digit ``load_digit`` gets from a file of the same bytes

@@ -60,6 +60,7 @@ def samples(mnist, tmp_path_factory) -> list[Path]:
     return paths
 
 
+@pytest.mark.slow
 def test_an_image_gets_the_answer_purenet_predict_gives_for_the_same_file(server, small_model, samples, isolated):
     result = CliRunner().invoke(app, ["predict", "--json", "--model", str(small_model), *map(str, samples)])
     assert result.exit_code == 0, result.output
@@ -254,6 +255,7 @@ def test_images_are_prepared_at_most_workers_at_a_time(small_model, monkeypatch)
 # --- the command -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_it_cleanly_with_130_and_sigterm_with_143(small_model, tmp_path):
     for signum, code in [(signal.SIGINT, 130), (signal.SIGTERM, 143)]:
         server = Server(["--model", str(small_model), "--port", "0"], tmp_path)
@@ -264,6 +266,7 @@ def test_ctrl_c_stops_it_cleanly_with_130_and_sigterm_with_143(small_model, tmp_
         assert "Traceback" not in server.stderr and len(server.lines) == 2, server.stderr
 
 
+@pytest.mark.slow
 def test_it_listens_on_loopback_unless_told_and_warns_when_bound_wider(small_model, tmp_path):
     with serving(small_model, tmp_path) as local:
         assert local.lines[0].startswith("serving ") and " at http://127.0.0.1:" in local.lines[0]

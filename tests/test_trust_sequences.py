@@ -98,6 +98,7 @@ def test_out_may_replace_a_purenet_checkpoint(tiny_npz):
 # --- 2. --resume X continues into X -------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_ctrl_c_then_resume_continues_into_the_resumed_file(tiny_npz, mnist):
     model = tiny_npz.parent / "model.npz"
     model.write_bytes(b"the user's own model, not to be touched")

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # mypy takes seconds per run
+
 mypy = pytest.importorskip("mypy", reason="mypy is not installed; it comes with the dev extra: pip install -e '.[dev]'")
 
 SCRIPT = """\
