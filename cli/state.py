@@ -8,7 +8,7 @@
 
 The state file is one line, the absolute path, written atomically. Losing it is
 harmless, and a state file that is not ours to read (binary, huge, a folder, a
-relative or missing path) is ignored: the command then asks for a model.
+relative or missing path) is ignored (a FIFO or device there is not even opened): the command then asks for a model.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import BinaryIO, NamedTuple, Optional
 
-from purenet.files import atomic_write
+from purenet.files import atomic_write, open_regular
 
 DEFAULT_MODEL = Path("model.npz")
 MAX_STATE_BYTES = 4096
@@ -54,8 +54,8 @@ def remember_model(path: Path) -> None:
 
 def remembered_model() -> Optional[Path]:
     """The path in the state file, if it is one purenet wrote and the file is still there."""
-    try:
-        with open(state_file(), "rb") as handle:
+    try:  # never blocks: a FIFO or device there (or a link to one) is not opened for reading
+        with open_regular(state_file()) as handle:
             text = handle.read(MAX_STATE_BYTES + 1)
         if len(text) > MAX_STATE_BYTES:
             return None
