@@ -25,7 +25,7 @@ from purenet.cli.console import fail
 from purenet.data import Split
 from purenet.metrics import ClassScores
 from purenet.files import (WriteRefused, atomic_write, check_folder_writable, check_not_input, check_target, make_folder,
-                           remove_made)
+                           open_regular, remove_made)
 
 MAX_MISTAKES = 100
 PICTURES = ("confusion.png", "misclassified.png", "classes.png", "curves.png")
@@ -50,7 +50,7 @@ def is_our_picture(path: Path) -> bool:
     from PIL import Image
 
     try:
-        with Image.open(path) as image:
+        with open_regular(path, OSError) as handle, Image.open(handle) as image:  # a FIFO is never opened
             return image.format == "PNG" and str(image.info.get("Software", "")).startswith(SOFTWARE)
     except Exception:  # not an image, unreadable: not ours either way
         return False
