@@ -60,6 +60,8 @@ LONG = "m" * 241 + ".npz"
 """245 characters: the name and its lock (.NAME.lock, 251) fit in 255, its temporary file does not."""
 
 case("out-name-too-long-for-its-temp-file", lambda w, here: train(mnist_here(w, here), out=LONG), needle=LONG[:40])
+# refused before the data is even read (an epoch would be lost otherwise): the line names --out, not the data
+case("out-name-too-long-refused-before-the-data", lambda w, here: train("no-such-data", out=LONG), needle=LONG[:40])
 case("export-name-too-long-for-its-temp-file", lambda w, here: ["export", _ck(w, here), "-o", "x" * 240 + ".onnx"], needle="x" * 40)
 case("out-new-folder-with-a-trailing-slash", lambda w, here: train(mnist_here(w, here), out="newdir/"), needle="newdir/")
 case("out-existing-folder-with-a-trailing-slash", lambda w, here: then((here / "models").mkdir(), train(mnist_here(w, here), out="models/")),
