@@ -13,6 +13,7 @@ relative or missing path) is ignored (a FIFO or device there is not even opened)
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import BinaryIO, NamedTuple, Optional
 
@@ -41,6 +42,8 @@ def remember_model(path: Path) -> None:
     """Record ``path`` as the last model written; failures to record are ignored."""
     try:
         state = state_file()
+        if os.path.islink(state) or (os.path.lexists(state) and not os.path.isfile(state)):
+            return  # a link or a special file there is not ours to write through or replace
         state.parent.mkdir(parents=True, exist_ok=True)
         line = f"{Path(path).resolve()}\n".encode()
 

@@ -253,3 +253,37 @@ def test_a_lock_left_by_a_run_killed_with_sigkill_is_stale(small_mnist_dir, tmp_
     assert again.returncode == 0, again.stderr
     assert load(tmp_path / "run.npz").epoch == held + 1
     assert not [name for name in names(tmp_path) if name.startswith(".")]  # no lock, no temporary file left
+
+
+# --- the CLI: a link to a checkpoint another run writes; the state file as a link or a FIFO -------------------
+
+
+def test_train_through_a_link_to_a_checkpoint_another_run_writes_is_refused(small_model, small_mnist_dir, isolated):
+    from purenet.cli.app import app
+
+    (isolated / "real.npz").write_bytes(small_model.read_bytes())
+    (isolated / "link.npz").symlink_to("real.npz")
+    before = (isolated / "real.npz").read_bytes()
+    with OutputLock(isolated / "real.npz"):  # the other run, writing real.npz
+        line = one_error_line(CliRunner().invoke(app, ["train", *SMALL, "--data", str(small_mnist_dir), "--out", "link.npz"]))
+    assert "link.npz: another purenet run" in line and str(os.getpid()) in line
+    assert (isolated / "real.npz").read_bytes() == before
+
+
+@pytest.mark.parametrize("kind", ["link-to-a-users-file", "fifo"])
+def test_train_never_writes_through_or_replaces_an_odd_state_file(small_mnist_dir, isolated, kind):
+    from purenet.cli.app import app
+    from purenet.cli.state import state_file
+
+    state = state_file()
+    state.parent.mkdir(parents=True)
+    notes = isolated / "notes.txt"
+    notes.write_text("my notes\n")
+    if kind == "fifo":
+        os.mkfifo(state)
+    else:
+        state.symlink_to(notes)
+    result = CliRunner().invoke(app, ["train", *SMALL, "--data", str(small_mnist_dir), "--out", "m.npz"])
+    assert result.exit_code == 0, result.output
+    assert notes.read_text() == "my notes\n"
+    assert state.is_fifo() if kind == "fifo" else (state.is_symlink() and os.readlink(state) == str(notes))
