@@ -349,11 +349,14 @@ class OutputLock:
             fd, created = self._open()
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+            except BlockingIOError:
                 holder = self._holder(fd)
                 os.close(fd)
                 who = f" (process {holder})" if holder else ""
                 raise OutputLocked(f"{self.path}: another purenet run{who} is writing it; wait for it to finish or choose another --out") from None
+            except OSError as error:  # a file system without locks (ENOLCK): say so, leave nothing
+                self._give_up(fd, created)
+                raise WriteRefused(f"{self.lock_path}: cannot lock it ({error.strerror or error})") from None
             if not self._still_linked(fd):
                 os.close(fd)  # the holder removed the file as we opened it: take the new one
                 continue

@@ -144,6 +144,17 @@ def test_a_full_disk_while_taking_the_lock_leaves_nothing(tmp_path, monkeypatch,
     assert names(tmp_path) == []
 
 
+def test_a_file_system_without_locks_is_one_refusal_and_leaves_nothing(tmp_path, monkeypatch):
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr("purenet.files.fcntl.flock", no_locks)
+    with pytest.raises(WriteRefused, match="cannot lock it"):
+        with OutputLock(tmp_path / "m.npz"):
+            pass
+    assert names(tmp_path) == []
+
+
 # --- full disks in the commands ---------------------------------------------------------------------
 
 
