@@ -150,3 +150,36 @@ case("predict-image-link-to-dev-zero", lambda w, here: then((here / "z.png").sym
 case("predict-model-is-dev-zero", lambda w, here: then((here / "d.png").write_bytes(w.digit_png), ["predict", "--model", "/dev/zero", "d.png"]),
      needle="/dev/zero")
 case("resume-from-a-fifo", lambda w, here: then(fifo(here / "run.npz"), ["train", "--resume", "run.npz"]), needle="run.npz", process=True)
+
+
+# --- the other writers: report pictures through links, download beside links -------------------------------------
+
+
+def _report_picture_linked(w: World, here: Path) -> list[str]:
+    """R/confusion.png is a link to an earlier report's picture kept elsewhere."""
+    (here / "old").mkdir()
+    (here / "old" / "confusion.png").write_bytes(w.report["confusion.png"])
+    (here / "R").mkdir()
+    (here / "R" / "confusion.png").symlink_to("../old/confusion.png")
+    return ["evaluate", _ck(w, here), "--report", "R", "--data", _idx(True, n_test=10)(w, here)]
+
+
+def _picture_link_kept(here: Path, result, w: World) -> None:
+    link = here / "R" / "confusion.png"
+    assert link.is_symlink() and os.readlink(link) == "../old/confusion.png"
+    assert (here / "old" / "confusion.png").read_bytes().startswith(b"\x89PNG")
+
+
+case("report-picture-link-is-written-through", _report_picture_linked, code=0, lines=None, changes=["old/confusion.png"],
+     after=_picture_link_kept)
+case("report-picture-link-to-users-png", lambda w, here: then((here / "R").mkdir(), (here / "mine.png").write_bytes(w.digit_png),
+                                                              (here / "R" / "curves.png").symlink_to("../mine.png"),
+                                                              ["evaluate", _ck(w, here), "--report", "R", "--data", _idx(True, n_test=10)(w, here)]),
+     needle="curves.png")
+case("download-beside-a-dangling-link-named-like-a-file",
+     lambda w, here: then((here / "d").mkdir(), (here / "d" / f"{IMAGES}.gz").symlink_to("nowhere"),
+                          ["download", "d", "--mirror", "http://127.0.0.1:9/"]), needle=IMAGES, env={"PURENET_MIRRORS": "http://127.0.0.1:9/"})
+case("download-beside-a-fifo-named-like-a-file",
+     lambda w, here: then((here / "d").mkdir(), fifo(here / "d" / f"{IMAGES}.gz"),
+                          ["download", "d", "--mirror", "http://127.0.0.1:9/"]), needle=IMAGES, env={"PURENET_MIRRORS": "http://127.0.0.1:9/"},
+     process=True)
