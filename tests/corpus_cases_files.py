@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from corpus_cases import (IMAGES, SMALL, World, _ck, _idx, _notes, _set, checkpoint_bytes, case, class_folders, fifo,
+from corpus_cases import (IMAGES, World, _ck, _idx, _notes, _set, checkpoint_bytes, case, class_folders, fifo,
                           holds_epoch, idx_folder, mnist_here, then, train)
 
 
