@@ -6,6 +6,7 @@ command that needs them, so ``purenet --help`` stays fast.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -28,6 +29,14 @@ app = typer.Typer(
 DEFAULT_LAYERS = "784,200,200,10"
 MODEL, OPTIMISATION, REGULARISATION, DATA, OUTPUT = "Model", "Optimisation", "Regularisation", "Data", "Output"
 """The panels of `purenet train --help`, the groups of docs/cli.md."""
+
+
+def _file_to_write(text: str | Path) -> Path:
+    """An output file's name as typed: a trailing slash names a folder (Path would drop
+    the slash, and the file would silently take the folder's name)."""
+    if isinstance(text, str) and text.endswith(("/", os.sep)):
+        raise typer.BadParameter(f"{text} ends with '/', so it names a folder; give a file name (e.g. {text}model.npz)")
+    return Path(text)
 
 
 def _show_version(asked: bool) -> None:
@@ -76,7 +85,7 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed (>= 0) for init, split, shuffling, dropout and augmentation.", rich_help_panel=DATA)] = 0,
     data: Annotated[Optional[Path], typer.Option(help="MNIST data: IDX folder, CSV, .npz or image folders.", show_default="data/mnist of this checkout, or $PURENET_DATA", rich_help_panel=DATA)] = None,
     val_fraction: Annotated[float, typer.Option(help="Hold this fraction (0 to 0.9) of the training set out for validation.", rich_help_panel=DATA)] = 0.0,
-    out: Annotated[Optional[Path], typer.Option(help="Checkpoint file, rewritten after every epoch; replaces only a purenet checkpoint.", show_default="model.npz; with --resume, the resumed file", rich_help_panel=OUTPUT)] = None,
+    out: Annotated[Optional[Path], typer.Option(parser=_file_to_write, metavar="<path>", help="Checkpoint file, rewritten after every epoch; replaces only a purenet checkpoint.", show_default="model.npz; with --resume, the resumed file", rich_help_panel=OUTPUT)] = None,
     force: Annotated[bool, typer.Option("--force", help="Let --out replace a file that is not a purenet checkpoint.", rich_help_panel=OUTPUT)] = False,
     resume: Annotated[Optional[Path], typer.Option(help="Continue the run saved in this checkpoint (and save into it, unless --out says otherwise).", rich_help_panel=OUTPUT)] = None,
     every: Annotated[int, typer.Option(min=0, help="Also print held-out accuracy every N steps (0: never).", rich_help_panel=OUTPUT)] = 0,
@@ -148,7 +157,7 @@ def bench(
 @app.command()
 def export(
     model: Annotated[Optional[Path], typer.Argument(help="Checkpoint to export.", show_default="the last model purenet train wrote")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="The ONNX file to write; replaces only an ONNX model.")] = Path("model.onnx"),
+    out: Annotated[Path, typer.Option("--out", "-o", parser=_file_to_write, metavar="<path>", help="The ONNX file to write; replaces only an ONNX model.")] = Path("model.onnx"),
     force: Annotated[bool, typer.Option("--force", help="Let --out replace a file that is not an ONNX model.")] = False,
 ) -> None:
     """Save a trained model as an ONNX file, to run it with onnxruntime or any ONNX runtime (needs the onnx extra)."""

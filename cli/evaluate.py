@@ -11,7 +11,7 @@ import numpy as np
 from purenet.checkpoint import Checkpoint
 from purenet.cli.console import color_output, fail, say, stdout_console
 from purenet.cli.download import ensure_default_data
-from purenet.cli.models import open_model
+from purenet.cli.models import open_model, trained_on
 from purenet.data import DataError, Split, default_data_dir
 from purenet.data import load as load_data
 from purenet.losses import get_loss
@@ -25,7 +25,8 @@ def run_evaluate(model: Optional[Path], data: Optional[Path], json_output: bool,
     if report is not None:
         from purenet.cli.report import check_report_folder, drawable_shape
 
-        check_report_folder(report, force)  # before any work: matplotlib there, nothing of the user's replaced
+        evaluated = data or trained_on(checkpoint) or default_data_dir()  # its folder may not hold the pictures
+        check_report_folder(report, force, reads=[(str(model), "the model evaluated"), (str(evaluated), "the data evaluated")])
     data = data or _trained_on(checkpoint)
     split, part = _held_out(data, checkpoint.model.arch.sizes)
     if report is not None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from purenet.cli.console import fail, say
-from purenet.cli.models import open_model
+from purenet.cli.models import open_model, trained_on
 
 NEEDS_ONNX = 'purenet export needs the onnx extra: pip install "purenet[onnx]"'
 
@@ -24,10 +24,11 @@ def run_export(model: Optional[Path], out: Path, force: bool) -> None:
     except ImportError:
         fail(NEEDS_ONNX)
     from purenet.export import OPSET, ExportError, check_output, save_onnx, to_onnx
-    from purenet.files import WriteRefused
+    from purenet.files import WriteRefused, check_not_input
 
     path, checkpoint, note = open_model(model)
     try:
+        check_not_input(out, read_by_export(path, checkpoint), option="--out")
         check_output(out, force=force)
         exported = to_onnx(checkpoint.model)
     except WriteRefused as error:
@@ -40,7 +41,14 @@ def run_export(model: Optional[Path], out: Path, force: bool) -> None:
         save_onnx(out, exported, force=force)
     except WriteRefused as error:  # the file changed since the check
         fail(str(error))
+    except OSError as error:  # a full disk, a quota, a read-only file system: atomic_write left nothing
+        fail(f"{out}: cannot write the ONNX model ({error.strerror or error}); nothing was written")
     arch = checkpoint.model.arch
     sizes = "-".join(str(n) for n in arch.sizes)
     print(f"{out}: ONNX opset {OPSET}, {sizes} {arch.act}, {arch.loss} loss; "
           f"input pixels (N, {arch.sizes[0]}) float32 in [0, 1], output probabilities (N, {arch.sizes[-1]})", flush=True)
+
+
+def read_by_export(model: Path, checkpoint) -> list[tuple[Optional[str], str]]:
+    """What the output must never be or be inside: the checkpoint exported, and its run's data."""
+    return [(str(model), "the checkpoint being exported"), (trained_on(checkpoint), "the model's training data")]

@@ -38,3 +38,9 @@ def open_checkpoint(path: Path, what: str = "") -> Checkpoint:
         return load_checkpoint(path)
     except CheckpointError as error:
         fail(f"{error}{what}")
+
+
+def trained_on(checkpoint: Checkpoint) -> Optional[str]:
+    """The data the checkpoint's run was trained on, as recorded in it (None: not recorded)."""
+    recorded = checkpoint.config.data if checkpoint.config is not None else checkpoint.settings.get("data")
+    return recorded if isinstance(recorded, str) and recorded else None

@@ -17,14 +17,15 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import Any, BinaryIO, Mapping, Sequence
+from typing import Any, BinaryIO, Mapping, Optional, Sequence
 
 import numpy as np
 
 from purenet.cli.console import fail
 from purenet.data import Split
 from purenet.metrics import ClassScores
-from purenet.files import WriteRefused, atomic_write, check_folder_writable, check_target, make_folder, remove_made
+from purenet.files import (WriteRefused, atomic_write, check_folder_writable, check_not_input, check_target, make_folder,
+                           open_regular, remove_made)
 
 MAX_MISTAKES = 100
 PICTURES = ("confusion.png", "misclassified.png", "classes.png", "curves.png")
@@ -49,17 +50,20 @@ def is_our_picture(path: Path) -> bool:
     from PIL import Image
 
     try:
-        with Image.open(path) as image:
+        with open_regular(path, OSError) as handle, Image.open(handle) as image:  # a FIFO is never opened
             return image.format == "PNG" and str(image.info.get("Software", "")).startswith(SOFTWARE)
     except Exception:  # not an image, unreadable: not ours either way
         return False
 
 
-def check_report_folder(folder: Path, force: bool) -> None:
-    """Before any work: matplotlib is there, the folder can be made or written, no picture of the user's is in the way."""
+def check_report_folder(folder: Path, force: bool, reads: Sequence[tuple[Optional[str], str]] = ()) -> None:
+    """Before any work: matplotlib is there, the folder can be made or written, no picture of the user's is in the way
+    and no picture would be (or land inside) what the command reads, ``reads`` (path, what it is)."""
     pyplot()
     try:
         _check_usable(folder)
+        for name in PICTURES:
+            check_not_input(folder / name, reads, option="--report folder")
         if os.path.islink(folder) and not os.path.exists(folder):
             raise WriteRefused(f"{folder}: a broken symbolic link; --report needs a folder for its pictures")
         if os.path.lexists(folder) and not os.path.isdir(folder):

@@ -8,15 +8,16 @@
 
 The state file is one line, the absolute path, written atomically. Losing it is
 harmless, and a state file that is not ours to read (binary, huge, a folder, a
-relative or missing path) is ignored: the command then asks for a model.
+relative or missing path) is ignored (a FIFO or device there is not even opened): the command then asks for a model.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import BinaryIO, NamedTuple, Optional
 
-from purenet.files import atomic_write
+from purenet.files import atomic_write, open_regular
 
 DEFAULT_MODEL = Path("model.npz")
 MAX_STATE_BYTES = 4096
@@ -41,6 +42,8 @@ def remember_model(path: Path) -> None:
     """Record ``path`` as the last model written; failures to record are ignored."""
     try:
         state = state_file()
+        if os.path.islink(state) or (os.path.lexists(state) and not os.path.isfile(state)):
+            return  # a link or a special file there is not ours to write through or replace
         state.parent.mkdir(parents=True, exist_ok=True)
         line = f"{Path(path).resolve()}\n".encode()
 
@@ -54,8 +57,8 @@ def remember_model(path: Path) -> None:
 
 def remembered_model() -> Optional[Path]:
     """The path in the state file, if it is one purenet wrote and the file is still there."""
-    try:
-        with open(state_file(), "rb") as handle:
+    try:  # never blocks: a FIFO or device there (or a link to one) is not opened for reading
+        with open_regular(state_file()) as handle:
             text = handle.read(MAX_STATE_BYTES + 1)
         if len(text) > MAX_STATE_BYTES:
             return None

@@ -28,7 +28,7 @@ from purenet.cli.state import remember_model
 from purenet.cli.views import make_view
 from purenet.config import ConfigError, RunConfig
 from purenet.data import DataError, default_data_dir
-from purenet.files import OutputLock, WriteRefused, check_target
+from purenet.files import OutputLock, WriteRefused, check_not_input, check_target
 from purenet.run import Run, checkpoint_after, prepare, prepare_resumed
 from purenet.training import Progress, TrainingDiverged, evaluate
 
@@ -128,24 +128,14 @@ def _shown(value) -> str:
 
 
 def _check_out(options: TrainOptions, config: RunConfig) -> None:
-    """--out may replace only a purenet checkpoint (any regular file with --force), never the data."""
+    """--out may replace only a purenet checkpoint (any regular file with --force), never
+    the data: not its file, and nothing inside its folder, where the loader would read it."""
     out, data = options.out, Path(config.data or default_data_dir())
-    if os.path.exists(out) and _is_within(out, data):
-        fail(f"{out}: is part of the training data ({data}); choose another --out")
     try:
+        check_not_input(out, [(data, "the training data")], option="--out")
         check_target(out, is_checkpoint, what="a purenet checkpoint", force=options.force)
     except WriteRefused as error:
         fail(str(error))
-
-
-def _is_within(path: Path, data: Path) -> bool:
-    """Whether ``path`` is the data file itself or a file inside the data folder."""
-    try:
-        if data.is_dir():
-            return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(data))
-        return os.path.samefile(path, data)
-    except OSError:
-        return False
 
 
 class _locked:
@@ -204,8 +194,8 @@ def _train_and_save(options: TrainOptions, run: Run, view) -> Checkpoint:
                     if options.every and record.step % options.every == 0:
                         view.held_out(record, *evaluate(record.params, run.val or run.dataset.test))
                     continue
-                last = checkpoint_after(record, last)
-                _save(options.out, last)
+                previous, last = last, checkpoint_after(record, last)
+                _save(options.out, last, previous if previous is not start else None)
                 view.epoch(record)
     except (KeyboardInterrupt, Terminated) as error:
         _stopped(error, options, run, last)
@@ -215,11 +205,17 @@ def _train_and_save(options: TrainOptions, run: Run, view) -> Checkpoint:
     return last
 
 
-def _save(out: Path, checkpoint: Checkpoint) -> None:
+def _save(out: Path, checkpoint: Checkpoint, saved: Optional[Checkpoint]) -> None:
+    """Write the checkpoint, or one line saying what ``out`` still holds (``saved``: what this
+    run saved last, None before its first save); a failed write leaves nothing behind."""
     try:
         save_checkpoint(out, checkpoint)
     except OSError as error:
-        fail(f"{out}: cannot write the checkpoint ({error.strerror or error}); the previous epoch's file is unchanged")
+        if saved is not None:
+            kept = f"{out} still holds epoch {saved.epoch}"
+        else:
+            kept = f"{out} is unchanged" if os.path.lexists(out) else "nothing was saved"
+        fail(f"{out}: cannot write the checkpoint of epoch {checkpoint.epoch} ({error.strerror or error}); {kept}")
     remember_model(out)
 
 

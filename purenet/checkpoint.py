@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import stat
 import zipfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -35,7 +34,7 @@ import numpy as np
 
 from purenet.activations import ACTIVATIONS
 from purenet.config import MAX_WHOLE, RUN_SETTINGS, ConfigError, RunConfig
-from purenet.files import atomic_write
+from purenet.files import atomic_write, open_regular
 from purenet.losses import LOSSES
 from purenet.npzfile import read_npz
 from purenet.optim import OptState
@@ -201,8 +200,8 @@ def _record_arrays(prefix: str, record: Params) -> dict[str, np.ndarray]:
 def is_checkpoint(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a regular file whose metadata says purenet wrote it as a checkpoint
     (its arrays are not read: a damaged checkpoint of ours is still ours to replace)."""
-    try:
-        with zipfile.ZipFile(path) as archive, archive.open("meta.npy") as member:
+    try:  # open_regular: a FIFO or device is never opened, so this never blocks
+        with open_regular(path, OSError) as handle, zipfile.ZipFile(handle) as archive, archive.open("meta.npy") as member:
             header = member.read(1 << 16)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError, NotImplementedError):
         return False
@@ -212,15 +211,8 @@ def is_checkpoint(path: str | os.PathLike) -> bool:
 def load(path: str | os.PathLike) -> Checkpoint:
     """Read and validate the checkpoint at ``path``; ``CheckpointError`` names what is wrong."""
     path = Path(path)
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise CheckpointError(f"{path}: not a regular file (a folder, a pipe or a device), so not a checkpoint")
-        with open(path, "rb") as handle:
-            head = handle.read(4)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such checkpoint file") from None
-    except OSError as error:
-        raise CheckpointError(f"{path}: cannot read ({error.strerror or error})") from None
+    with open_regular(path, CheckpointError, expected="a checkpoint file", problem=_unreadable) as handle:
+        head = handle.read(4)
     if head != ZIP_MAGIC:
         raise CheckpointError(f"{path}: not an .npz file (a purenet checkpoint is a zip archive of arrays)")
     try:
@@ -232,6 +224,12 @@ def load(path: str | os.PathLike) -> Checkpoint:
         return _from_arrays(arrays)
     except CheckpointError as error:
         raise CheckpointError(f"{path}: {error}") from None
+
+
+def _unreadable(error: OSError) -> str:
+    if isinstance(error, FileNotFoundError):
+        return "no such checkpoint file"
+    return f"cannot read ({error.strerror or error})"
 
 
 def _from_arrays(arrays: dict[str, np.ndarray]) -> Checkpoint:

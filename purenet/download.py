@@ -40,7 +40,7 @@ from typing import IO, Callable, Iterable, Iterator
 
 from purenet.data import DataError, missing_idx_files
 from purenet.data.idx import IDX_NAMES
-from purenet.files import WriteRefused, atomic_write, check_folder_writable, make_folder, remove_made
+from purenet.files import WriteRefused, atomic_write, check_folder_writable, make_folder, open_regular, remove_made
 from purenet.words import counted
 
 MIRRORS = (
@@ -162,7 +162,7 @@ def matches_mnist(path: str | os.PathLike, name: str) -> bool:
     False also when the file cannot be read or its gzip stream is damaged. The file is only read.
     """
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path, OSError) as handle:  # a FIFO or device is never opened
             gzipped = handle.read(2) == _GZIP_MAGIC
             handle.seek(0)
             blocks = iter(lambda: handle.read(_BLOCK), b"")

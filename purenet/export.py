@@ -31,7 +31,7 @@ from typing import Callable
 import numpy as np
 
 from purenet.activations import ELU_ALPHA, LEAKY_SLOPE, Activation
-from purenet.files import atomic_write, check_target
+from purenet.files import atomic_write, check_target, open_regular
 from purenet.network import layer_activations
 from purenet.layers import AvgPool, Conv2D, Dense, Dropout, Flatten, MaxPool, ToImage, plan_layers
 from purenet.layers.conv import paddings
@@ -278,8 +278,9 @@ def is_onnx_model(path: str | os.PathLike) -> bool:
     """
     import onnx
 
-    try:
-        model = onnx.load(os.fspath(path), load_external_data=False)
+    try:  # open_regular: a FIFO or device is never opened, so this never blocks
+        with open_regular(path, OSError) as handle:
+            model = onnx.load(handle, load_external_data=False)
     except Exception:  # protobuf's DecodeError, OSError, anything else a foreign file provokes
         return False
     return model.ir_version > 0 and len(model.opset_import) > 0 and len(model.graph.node) > 0

@@ -1,7 +1,9 @@
 """Writing files so that nobody ever sees half of one, and nothing of the user's is replaced.
 
     atomic_write(path, write)              create or replace ``path`` in one step (``overwrite=False``: create only)
+    written_path(path)                     the file a write of ``path`` replaces: a link's target, the link kept
     check_target(path, is_ours, force=...) refuse, before any work, a path whose file is not purenet's
+    check_not_input(path, inputs)          refuse, before any work, an output that is (or is inside) an input
     check_folder_writable(folder)          refuse, before any work, a folder we could not write into
     OutputLock(path)                       an advisory lock held while a run writes ``path``
     make_folder(folder) / remove_made(...) create missing folders, and remove them again if the work fails
@@ -29,7 +31,7 @@ import re
 import secrets
 import stat
 from pathlib import Path
-from typing import IO, BinaryIO, Callable, Optional
+from typing import IO, BinaryIO, Callable, Iterable, Optional
 
 try:  # advisory locks exist on POSIX systems; elsewhere OutputLock does nothing
     import fcntl
@@ -52,15 +54,20 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], *, 
     """Create or replace ``path`` with what ``write(handle)`` writes, atomically.
 
     With ``overwrite=False`` the file is only created: if ``path`` exists by the time the
-    new file is complete, nothing is replaced and ``FileExistsError`` is raised. The new
-    file's permissions follow the umask, as for any file a program creates.
+    new file is complete, nothing is replaced and ``FileExistsError`` is raised. A new
+    file's permissions follow the umask, as for any file a program creates; a replaced
+    one keeps its own. A symbolic link is written through (``written_path``): the file
+    it leads to is replaced, the link is kept. Returns the path given.
     """
-    path = Path(path)
+    given = Path(path)
+    path = written_path(given) if overwrite else given
     remove_stale_temps(path)
     temp = _temp_path(path)
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # 0o666: the umask decides
     try:
         with os.fdopen(fd, "wb") as handle:
+            if overwrite:
+                _keep_mode(handle.fileno(), path)
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
@@ -69,7 +76,30 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], *, 
         temp.unlink(missing_ok=True)
         raise
     fsync_folder(path.parent)
-    return path
+    return given
+
+
+def written_path(path: str | os.PathLike) -> Path:
+    """The file that writing ``path`` replaces: ``path``, or the file a symbolic link
+    ``path`` leads to (through any chain of links), so that a user's link is kept and
+    its target gets the new content. A broken link or a loop raises ``OSError``."""
+    path = Path(path)
+    if not os.path.islink(path):
+        return path
+    return Path(os.path.realpath(path, strict=True))
+
+
+def _keep_mode(fd: int, path: Path) -> None:
+    """Give the new file the permission bits of the regular file it will replace, if any
+    (replacing a private 0600 checkpoint must not leave a 0644 one). A folder, FIFO or
+    device there is never replaced."""
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return  # nothing there yet: the umask decides
+    if not stat.S_ISREG(status.st_mode):
+        raise FileExistsError(errno.EEXIST, f"is {file_kind(status.st_mode)}, not replaced", str(path))
+    os.fchmod(fd, stat.S_IMODE(status.st_mode))
 
 
 def _move_into_place(temp: Path, path: Path, overwrite: bool) -> None:
@@ -148,6 +178,10 @@ def check_target(path: str | os.PathLike, is_ours: Callable[[Path], bool], *, wh
     ``path`` may be absent (its folder must exist and be writable), or a regular file that
     ``is_ours(path)`` recognises as one purenet wrote (``what`` names the kind, for the
     message). ``force=True`` allows replacing any regular file, never a folder or a device.
+    A symbolic link is judged by the file it leads to, which is what ``atomic_write``
+    replaces (the link is kept); the folder checked for writing is that file's, with the
+    very names the write will create there (a temporary file's name is longer than the
+    file's own: a name the system finds too long is refused now, not after an epoch).
     """
     path = Path(path)
     try:
@@ -155,7 +189,7 @@ def check_target(path: str | os.PathLike, is_ours: Callable[[Path], bool], *, wh
     except FileNotFoundError:
         if os.path.islink(path):
             raise WriteRefused(f"{path}: a broken symbolic link; remove it or choose another path") from None
-        check_folder_writable(path.parent, purpose=f"write {path.name}")
+        _check_names_fit(path, purpose=f"write {path.name}")
         return path
     except OSError as error:  # a name too long, a loop of links, a path through a file...
         raise WriteRefused(f"{path}: cannot write there ({error.strerror or error})") from None
@@ -165,14 +199,59 @@ def check_target(path: str | os.PathLike, is_ours: Callable[[Path], bool], *, wh
         raise WriteRefused(f"{path}: is not a regular file (a device, pipe or socket); purenet will not replace it")
     if not force and not is_ours(path):
         raise WriteRefused(f"{path}: exists and is not {what}; purenet will not replace it (choose another name, or add --force)")
-    check_folder_writable(path.parent, purpose=f"replace {path.name}")
+    try:
+        target = written_path(path)
+    except OSError as error:  # the link changed meanwhile
+        raise WriteRefused(f"{path}: cannot write there ({error.strerror or error})") from None
+    _check_names_fit(target, purpose=f"replace {path.name}" if target == path else f"replace {target}, which {path} links to")
     return path
 
 
-def check_folder_writable(folder: str | os.PathLike, *, purpose: str = "write there") -> Path:
+def _check_names_fit(path: Path, *, purpose: str) -> None:
+    """``check_folder_writable`` of ``path``'s folder, probing with the name of ``path``'s
+    own temporary file (the longest name a write of ``path`` creates, longer than its lock's)."""
+    check_folder_writable(path.parent, purpose=purpose, probe_name=_temp_path(path).name)
+
+
+def check_not_input(path: str | os.PathLike, inputs: Iterable[tuple[Optional[str | os.PathLike], str]], *, option: str) -> Path:
+    """Refuse to write ``path`` if that would touch what the command reads; return ``path``.
+
+    ``inputs`` are (path, what it is, e.g. "the training data"): a file is refused as the
+    output itself (or through a link, or a hard link, to it), a folder together with
+    everything inside it, existing or not, since a reader of the folder (a data set's
+    loader) would see the new file. ``--force`` never lifts this. ``option`` names the
+    option to change in the message.
+    """
+    path = Path(path)
+    written = os.path.realpath(path)
+    for source, what in inputs:
+        if source is None:
+            continue
+        if _is_or_holds(source, path, written):
+            raise WriteRefused(f"{path}: is {what} ({source}) or inside it; purenet will not write there, "
+                               f"even with --force (choose another {option})")
+    return path
+
+
+def _is_or_holds(source: str | os.PathLike, path: Path, written: str) -> bool:
+    """Whether ``path`` (``written``: its real path) is the file ``source`` or lies in the folder ``source``."""
+    real = os.path.realpath(source)
+    if os.path.isdir(real):
+        return written == real or written.startswith(real.rstrip(os.sep) + os.sep)
+    if written == real:
+        return True
+    try:
+        return os.path.samefile(path, source)  # a hard link to the input
+    except (OSError, ValueError):
+        return False
+
+
+def check_folder_writable(folder: str | os.PathLike, *, purpose: str = "write there", probe_name: str = "") -> Path:
     """Make sure a file can be created in ``folder``, by creating and removing one; return ``folder``.
 
     (Permission bits alone do not tell: a read-only file system, or an administrator.)
+    ``probe_name``: the name to create (default ``.purenet-probe.PID.RANDOM.tmp``), to
+    know that a name as long as the one to be written fits too.
     """
     folder = Path(folder)
     try:
@@ -184,7 +263,7 @@ def check_folder_writable(folder: str | os.PathLike, *, purpose: str = "write th
         is_folder, reason = False, f"cannot be used ({error.strerror or error})"
     if not is_folder:
         raise WriteRefused(f"{folder}: {reason}, so purenet cannot {purpose}")
-    probe = folder / f".purenet-probe.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    probe = folder / (probe_name or f".purenet-probe.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except OSError as error:
@@ -232,14 +311,24 @@ _LOCK_TEXT = re.compile(r"^(purenet lock (?P<pid>\d+)\n?)?$")
 class OutputLock:
     """An advisory lock on ``path`` for as long as a run writes it, in ``.NAME.lock`` beside it.
 
-    A second process asking for the same path gets ``OutputLocked`` at once. The lock file
-    is removed on release; one left by a killed process holds no lock and is reused.
-    (``flock`` locks: on POSIX systems; elsewhere the lock does nothing.)
+    A second process asking for the same path gets ``OutputLocked`` at once. The lock is
+    taken on the file ``path`` really names (``written_path``: a symbolic link's target),
+    so two runs reaching one file by different names see the same lock. The lock file is
+    removed on release; one left by a killed process holds no lock (the kernel releases
+    a ``flock`` with its holder) and is reused. The lock file is never followed if it is
+    a link, never opened if it is a FIFO or device, and never anything but a regular
+    file holding ``purenet lock PID``; a lock file this run created is removed again if
+    taking the lock fails (a full disk, say). (``flock`` locks: on POSIX systems;
+    elsewhere the lock does nothing.)
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        self.lock_path = self.path.with_name(f".{self.path.name}.lock")
+        try:
+            target = written_path(self.path)
+        except OSError:  # a broken link or a loop: check_target refuses those; lock the name itself
+            target = self.path
+        self.lock_path = target.with_name(f".{target.name}.lock")
         self._fd: int | None = None
 
     def __enter__(self) -> OutputLock:
@@ -249,45 +338,94 @@ class OutputLock:
 
     def __exit__(self, *exc) -> None:
         if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self.lock_path)
+            if self._still_linked(self._fd):  # never remove a file that took its name meanwhile
+                with contextlib.suppress(OSError):
+                    os.unlink(self.lock_path)
             os.close(self._fd)
             self._fd = None
 
     def _acquire(self) -> int:
         while True:
-            fd = self._open()
+            fd, created = self._open()
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+            except BlockingIOError:
                 holder = self._holder(fd)
                 os.close(fd)
                 who = f" (process {holder})" if holder else ""
                 raise OutputLocked(f"{self.path}: another purenet run{who} is writing it; wait for it to finish or choose another --out") from None
-            if self._still_linked(fd):
+            except OSError as error:  # a file system without locks (ENOLCK): say so, leave nothing
+                self._give_up(fd, created)
+                raise WriteRefused(f"{self.lock_path}: cannot lock it ({error.strerror or error})") from None
+            if not self._still_linked(fd):
+                os.close(fd)  # the holder removed the file as we opened it: take the new one
+                continue
+            try:
                 os.ftruncate(fd, 0)
                 os.write(fd, f"purenet lock {os.getpid()}\n".encode())
-                return fd
-            os.close(fd)  # the holder removed the file as we opened it: take the new one
+            except OSError as error:  # a full disk, a quota: give back what this run made
+                self._give_up(fd, created)
+                raise WriteRefused(f"{self.lock_path}: cannot write the lock file ({error.strerror or error})") from None
+            return fd
 
-    def _open(self) -> int:
+    def _open(self) -> tuple[int, bool]:
+        """The lock file, opened read-write: (its descriptor, whether this call created it)."""
+        flags = os.O_RDWR | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+        while True:
+            try:
+                return os.open(self.lock_path, flags | os.O_CREAT | os.O_EXCL, 0o666), True
+            except FileExistsError:
+                pass
+            except OSError as error:
+                raise self._refused(error) from None
+            try:
+                fd = os.open(self.lock_path, flags)
+            except FileNotFoundError:
+                continue  # removed by its holder in between: create it
+            except OSError as error:
+                raise self._refused(error) from None
+            self._check_ours(fd)
+            return fd, False
+
+    def _refused(self, error: OSError) -> WriteRefused:
+        if os.path.islink(self.lock_path):
+            return WriteRefused(f"{self.lock_path}: is a symbolic link, not a purenet lock file; purenet will not follow it")
+        return WriteRefused(f"{self.lock_path}: cannot create the lock file ({error.strerror or error})")
+
+    def _check_ours(self, fd: int) -> None:
+        """Close ``fd`` and refuse unless it is a regular file with one name holding a purenet lock's text."""
         try:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+            status = os.fstat(fd)
+            if not stat.S_ISREG(status.st_mode):
+                problem = f"is {file_kind(status.st_mode)}, not a purenet lock file"
+            elif status.st_nlink > 1:
+                problem = "has other names (hard links), so it is not a purenet lock file"
+            elif not _LOCK_TEXT.match(os.pread(fd, 64, 0).decode(errors="replace")):
+                problem = "exists and is not a purenet lock file"
+            else:
+                return
         except OSError as error:
-            raise WriteRefused(f"{self.lock_path}: cannot create the lock file ({error.strerror or error})") from None
-        if not _LOCK_TEXT.match(os.pread(fd, 64, 0).decode(errors="replace")):
-            os.close(fd)
-            raise WriteRefused(f"{self.lock_path}: exists and is not a purenet lock file; purenet will not touch it")
-        return fd
+            problem = f"cannot be read ({error.strerror or error})"
+        os.close(fd)
+        raise WriteRefused(f"{self.lock_path}: {problem}; purenet will not touch it")
+
+    def _give_up(self, fd: int, created: bool) -> None:
+        if created and self._still_linked(fd):
+            with contextlib.suppress(OSError):
+                os.unlink(self.lock_path)
+        os.close(fd)
 
     def _holder(self, fd: int) -> str:
-        match = _LOCK_TEXT.match(os.pread(fd, 64, 0).decode(errors="replace"))
+        try:
+            match = _LOCK_TEXT.match(os.pread(fd, 64, 0).decode(errors="replace"))
+        except OSError:
+            return ""
         return match["pid"] if match and match["pid"] else ""
 
     def _still_linked(self, fd: int) -> bool:
         try:
-            on_disk = os.stat(self.lock_path)
-        except FileNotFoundError:
+            on_disk = os.lstat(self.lock_path)
+        except OSError:
             return False
         mine = os.fstat(fd)
         return (on_disk.st_dev, on_disk.st_ino) == (mine.st_dev, mine.st_ino)
@@ -321,7 +459,8 @@ def open_regular(
     path: str | os.PathLike, error_type: type[Exception] = ValueError, *, expected: str = "a regular file",
     problem: Optional[Callable[[OSError], str]] = None, empty: Optional[str] = None,
 ) -> BinaryIO:
-    """Open ``path`` for reading in binary, only if it is a regular file.
+    """Open ``path`` for reading in binary, only if it is a regular file (and not one under
+    /dev or /proc, such as ``/dev/stdin`` redirected from a file: a device's place).
 
     Anything else (a folder, FIFO, socket or device) raises ``error_type("PATH: is a named
     pipe (FIFO), not EXPECTED")`` without being opened for reading, and the file is opened
@@ -338,6 +477,8 @@ def open_regular(
         raise error_type(f"{path}: not a usable file name ({error})") from None
     if not stat.S_ISREG(mode):
         raise error_type(f"{path}: is {file_kind(mode)}, not {expected}")
+    if _system_file(path):
+        raise error_type(f"{path}: is a device or process file (under /dev or /proc, as /dev/stdin), not {expected}")
     try:
         handle = open(path, "rb", opener=_open_nonblocking)
     except OSError as error:
@@ -356,6 +497,28 @@ def open_regular(
         handle.close()
         raise
     return handle
+
+
+_SYSTEM_FOLDERS = ("/dev/", "/proc/")
+_SHARED_MEMORY = "/dev/shm/"  # an ordinary file system: its files are users' files
+
+
+def _system_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is in, or leads by links into, /dev or /proc: a device, or a process's
+    own file (``/dev/stdin`` is a regular file when the shell redirects one to it)."""
+    current = os.path.abspath(path)
+    try:
+        for _ in range(40):  # as many links as the system follows
+            folder = os.path.realpath(os.path.dirname(current))
+            current = os.path.join(folder, os.path.basename(current))
+            if current.startswith(_SYSTEM_FOLDERS) and not current.startswith(_SHARED_MEMORY):
+                return True
+            if not os.path.islink(current):
+                return False
+            current = os.path.join(folder, os.readlink(current))
+    except (OSError, ValueError):
+        return False
+    return False
 
 
 def _open_nonblocking(path: str, flags: int) -> int:

@@ -44,7 +44,7 @@ def drawing_model(mnist, tmp_path_factory):
     for prefix, split in parts.items():
         write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", split.images.reshape(-1, 28, 28))
         write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", split.labels)
-    path = folder / "drawing.npz"
+    path = tmp_path_factory.mktemp("drawing-model") / "drawing.npz"  # not inside the data's folder: train refuses that
     args = ["train", "--layers", "784,100,10", "--epochs", "3", "--data", str(folder), "--out", str(path)]
     result = CliRunner().invoke(app, args, env={"XDG_STATE_HOME": str(folder / "state")})
     assert result.exit_code == 0, result.output

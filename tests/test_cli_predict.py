@@ -317,7 +317,7 @@ def model_of_64_pixels(tmp_path_factory) -> Path:
     for prefix in ("train", "t10k"):
         write_idx(folder / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (20, 8, 8), dtype=np.uint8))
         write_idx(folder / f"{prefix}-labels-idx1-ubyte", np.arange(20, dtype=np.uint8) % 10)
-    path = folder / "tiny.npz"
+    path = tmp_path_factory.mktemp("tiny-model") / "tiny.npz"  # not inside the data's folder: train refuses that
     result = CliRunner().invoke(app, ["train", "--layers", "64,8,10", "--epochs", "1", "--augment", "none", "--data", str(folder), "--out", str(path)],
                                 env={"XDG_STATE_HOME": str(folder / "state")})
     assert result.exit_code == 0, result.output

@@ -96,17 +96,21 @@ def read_class_folders(root: Path) -> Split:
 
 def _image_names(folder: Path) -> list[str]:
     """The names of the files to read in a class folder (see ``read_class_folders``)."""
-    names = []
     try:
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.name.startswith(".") or entry.is_dir():
-                    continue
-                if not entry.is_file():
-                    _refuse_special(Path(entry.path))
-                names.append(entry.name)
+        with os.scandir(folder) as scanned:
+            entries = list(scanned)
     except OSError as error:
         raise open_error(folder, error) from None
+    names = []
+    for entry in entries:
+        try:  # an entry's own problem (a loop of links, say) is blamed on the entry, not the folder
+            if entry.name.startswith(".") or entry.is_dir():
+                continue
+            if not entry.is_file():
+                _refuse_special(Path(entry.path))
+        except OSError as error:
+            raise open_error(Path(entry.path), error) from None
+        names.append(entry.name)
     if not names:
         raise DataError(f"{folder}: empty class folder: it holds no images")
     return sorted(names)
