@@ -87,3 +87,21 @@ def test_bad_layer_sizes_are_refused(sizes):
 def test_only_float32_or_float64():
     with pytest.raises(ValueError, match="float32 or float64"):
         init([4, 2], rng=0, dtype=np.float16)
+
+
+@pytest.mark.parametrize("layers", [["conv4k5", "pool2", 10], ("dropout0.5", 16, 10), ["avgpool4", "flatten", 10]])
+def test_a_list_that_starts_with_a_layer_reads_28x28_images_as_layers_does(layers):
+    """init follows --layers' rule (purenet.config.parse_layers): no width first means MNIST's 784 pixels."""
+    from purenet.config import parse_layers
+    from purenet.records import same_structure
+
+    params = init(layers, rng=0)
+    assert params.arch.sizes == parse_layers(",".join(map(str, layers)))
+    assert params.arch.inputs == 784
+    assert same_structure(params, init([784, *layers], rng=0))
+    assert predict(params, np.zeros((2, 784), np.float32)).shape == (2, 10)
+
+
+def test_a_list_that_starts_with_a_layer_still_names_a_bad_item():
+    with pytest.raises(ValueError, match=r"layer list \[784, 'conv4k5', 'bogus', 10\]: item 3 \(bogus\): not a layer"):
+        init(["conv4k5", "bogus", 10], rng=0)
