@@ -78,7 +78,7 @@ def _train(plan: Plan) -> None:
     view.start(run.config.to_json(), run.start.epoch, run.epochs, len(run.train))
     last = _train_and_save(options, run, view)
     try:
-        if options.show_predictions and run.dataset.test is not None:
+        if options.show_predictions and run.dataset.has_test:
             view.predictions(last.model, run.dataset.test, options.show_predictions, run.image_shape, run.config.seed)
         view.finish(last, options.out)
     except (KeyboardInterrupt, Terminated) as error:  # training is over and saved: say so, and stop
