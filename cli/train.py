@@ -184,6 +184,9 @@ def _prepared(plan: Plan) -> Run:
     if options.show_predictions and run.image_shape is None:
         fail(f"{run.config.data}: the images' height and width are unknown (their pixel count is not a square), "
              "and --show-predictions needs them to draw the digits: leave it out")
+    if options.every and run.val is None and not run.dataset.has_test:
+        fail(f"{run.config.data}: has no test part and the run holds out no validation split, so --every has "
+             "nothing to measure: add --val-fraction or leave --every out")
     return run
 
 
