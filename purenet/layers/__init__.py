@@ -37,7 +37,7 @@ from purenet.layers.dropout import Dropout, dropout_mask
 
 __all__ = [
     "INIT_SCHEMES", "Context", "LayerKind", "Plan", "Planned", "register", "kind_of", "kinds", "parse_token",
-    "plan_layers", "canonical_layers", "with_input_width", "is_width", "MNIST_PIXELS", "elements_per_sample", "resolve_scheme", "draw_weights", "init_from_plan",
+    "plan_layers", "canonical_layers", "elements_per_sample", "resolve_scheme", "draw_weights", "init_from_plan",
     "Dense", "DenseCache", "dense_init", "dense_forward", "dense_backward",
     "Conv2D", "im2col", "col2im", "MaxPool", "AvgPool", "Flatten", "ToImage", "Dropout", "dropout_mask",
 ]
@@ -81,6 +81,9 @@ def with_input_width(layers: Sequence[int | str]) -> tuple[list[int | str], int]
     if items and not is_width(items[0]):
         return [MNIST_PIXELS, *items], 1
     return items, 0
+
+
+__all__ += ["MNIST_PIXELS", "is_width", "with_input_width"]
 
 
 def canonical_layers(layers: Sequence[int | str]) -> tuple[int | str, ...]:
