@@ -5,18 +5,21 @@ Every ```python block of README.md and docs/*.md type-checks (one mypy run over 
 them, from an empty folder, so only the installed package is seen) and runs on its own in
 a fresh interpreter, in a folder holding what the text says the reader has: data/mnist, a
 model.npz that `purenet train` wrote, a photo of a digit, an exported model.onnx, and the
-downloaded data sets docs/data.md reads. A block that is not meant to run (an output
-sample, a sketch of a module) is fenced without ``python``.
+downloaded data sets docs/data.md reads (that run is slow: ``-m "not slow"`` keeps the
+quick check that each block defines every name it uses). A block that is not meant to
+run (an output sample, a sketch of a module) is fenced without ``python``.
 """
 
 from __future__ import annotations
 
 import ast
+import builtins
 import importlib.util
 import os
 import re
 import shutil
 import subprocess
+import symtable
 import sys
 from pathlib import Path
 from typing import NamedTuple
@@ -47,7 +50,6 @@ def test_the_old_preset_name_appears_only_as_the_former_name(page):
 
 # --- the code blocks ------------------------------------------------------------------------
 
-CODE_PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", flags=re.S | re.M)
 
 
@@ -63,12 +65,12 @@ class Block(NamedTuple):
     @property
     def file_name(self) -> str:
         """A module name per block, so that mypy's messages say which page and line."""
-        return f"{self.page.stem.lower()}_md_line_{self.line}.py"
+        return re.sub(r"\W", "_", str(self.page.relative_to(ROOT))).lower() + f"_line_{self.line}.py"
 
 
 def python_blocks() -> list[Block]:
     blocks = []
-    for page in CODE_PAGES:
+    for page in DOCS:
         text = page.read_text()
         for match in PYTHON_BLOCK.finditer(text):
             blocks.append(Block(page, text.count("\n", 0, match.start()) + 2, match.group(1)))
@@ -77,8 +79,6 @@ def python_blocks() -> list[Block]:
 
 BLOCKS = python_blocks()
 
-TRAINS = re.compile(r"\b(train|start|prepare|prepare_resumed|resume)\(")
-"""Blocks that train a network: seconds each, so marked slow; the others make the quick variant."""
 
 MYPY_CONFIG = """\
 [mypy]
@@ -143,10 +143,9 @@ def write_downloads(folder: Path, train, test) -> None:
 
     downloads = folder / "downloads"
     (downloads / "mnist-in-csv").mkdir(parents=True)
-    header = "label," + ",".join(f"pixel{i}" for i in range(784))
-    for name, split in (("mnist_train.csv", train), ("mnist_test.csv", test), ("../../digits.csv", train)):
-        rows = np.column_stack([split.labels, split.images]).astype(int)
-        np.savetxt(downloads / "mnist-in-csv" / name, rows, fmt="%d", delimiter=",", header=header, comments="")
+    write_csv(downloads / "mnist-in-csv" / "mnist_train.csv", train)
+    write_csv(downloads / "mnist-in-csv" / "mnist_test.csv", test)
+    write_csv(folder / "digits.csv", train)
     jpgs = downloads / "mnistasjpg"
     for i, (image, label) in enumerate(zip(train.images[:40], train.labels[:40])):
         (jpgs / "trainingSet" / str(label)).mkdir(parents=True, exist_ok=True)
@@ -158,8 +157,33 @@ def write_downloads(folder: Path, train, test) -> None:
              x_test=test.images.reshape(-1, 28, 28), y_test=test.labels)
 
 
-@pytest.mark.parametrize("block", [pytest.param(block, id=block.name, marks=pytest.mark.slow if TRAINS.search(block.source) else ())
-                                   for block in BLOCKS])
+def write_csv(path: Path, split) -> None:
+    rows = np.column_stack([split.labels, split.images]).astype(int)
+    header = "label," + ",".join(f"pixel{i}" for i in range(split.images.shape[1]))
+    np.savetxt(path, rows, fmt="%d", delimiter=",", header=header, comments="")
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=lambda block: block.name)
+def test_every_python_block_defines_every_name_it_uses(block):
+    """The quick variant of the next test: no NameError waits in any block (mypy says more, when installed)."""
+    assert unbound_names(block.source) == set(), f"{block.name} uses names it never defines"
+
+
+def unbound_names(source: str) -> set[str]:
+    """Names a module reads (at its top level or as globals of its functions) that it never binds."""
+    module = symtable.symtable(source, "block", "exec")
+    bound = {symbol.get_name() for symbol in module.get_symbols() if symbol.is_assigned() or symbol.is_imported()}
+
+    def read(table: symtable.SymbolTable) -> set[str]:
+        names = {symbol.get_name() for symbol in table.get_symbols()
+                 if symbol.is_referenced() and (table is module or symbol.is_global())}
+        return names.union(*(read(child) for child in table.get_children()))
+
+    return read(module) - bound - set(dir(builtins))
+
+
+@pytest.mark.slow  # 20-30 s for all blocks: a fresh interpreter each, and a few train for an epoch or two
+@pytest.mark.parametrize("block", BLOCKS, ids=lambda block: block.name)
 def test_every_python_block_runs_on_its_own(block, readers_folder, tmp_path):
     missing = sorted(name for name in imported_modules(block.source) if importlib.util.find_spec(name) is None)
     if missing:
