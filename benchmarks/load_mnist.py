@@ -60,7 +60,7 @@ def memory_of_one_load(folder: Path) -> dict[str, float]:
     tracemalloc.stop()
     after = peak_rss_kib()
     size = data.train.images.nbytes + data.train.labels.nbytes
-    size += data.test.images.nbytes + data.test.labels.nbytes if data.test is not None else 0
+    size += data.test.images.nbytes + data.test.labels.nbytes if data.has_test else 0
     return {"rss": (after - before) / 1024, "traced": traced / 2**20, "data": size / 2**20}
 
 

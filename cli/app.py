@@ -178,6 +178,11 @@ def serve(
     run_serve(model, host, port)
 
 
+from purenet.cli.summary import summary  # noqa: E402 - its options live beside it; it imports only typer here
+
+app.command()(summary)
+
+
 def main() -> None:
     """Entry point of the ``purenet`` console script.
 

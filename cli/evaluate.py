@@ -68,7 +68,7 @@ def _held_out(data: Path, sizes: tuple[int, ...]) -> tuple[Split, str]:
         dataset = load_data(data)
     except DataError as error:
         fail(str(error))
-    split, part = (dataset.test, "test") if dataset.test is not None else (dataset.train, "train")
+    split, part = (dataset.test, "test") if dataset.has_test else (dataset.train, "train")
     pixels, outputs = sizes[0], sizes[-1]
     if split.images.shape[1] != pixels:
         fail(f"{data}: images have {split.images.shape[1]} pixels but the model expects {pixels}")

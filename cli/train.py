@@ -78,7 +78,7 @@ def _train(plan: Plan) -> None:
     view.start(run.config.to_json(), run.start.epoch, run.epochs, len(run.train))
     last = _train_and_save(options, run, view)
     try:
-        if options.show_predictions and run.dataset.test is not None:
+        if options.show_predictions and run.dataset.has_test:
             view.predictions(last.model, run.dataset.test, options.show_predictions, run.image_shape, run.config.seed)
         view.finish(last, options.out)
     except (KeyboardInterrupt, Terminated) as error:  # training is over and saved: say so, and stop
@@ -174,6 +174,9 @@ def _prepared(plan: Plan) -> Run:
     if options.show_predictions and run.image_shape is None:
         fail(f"{run.config.data}: the images' height and width are unknown (their pixel count is not a square), "
              "and --show-predictions needs them to draw the digits: leave it out")
+    if options.every and run.val is None and not run.dataset.has_test:
+        fail(f"{run.config.data}: has no test part and the run holds out no validation split, so --every has "
+             "nothing to measure: add --val-fraction or leave --every out")
     return run
 
 

@@ -34,6 +34,7 @@ _HOMES = {
     "purenet.run": ["Run", "checkpoint_after", "prepare", "prepare_resumed", "resume", "start"],
     "purenet.recognise": ["DigitPrediction", "predict_image"],
     "purenet.pictures": ["DigitsPicture", "show_digits"],
+    "purenet.summary": ["LayerRow", "Summary", "summary"],
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
@@ -64,6 +65,7 @@ if TYPE_CHECKING:  # what static checkers and IDEs see
     from purenet.run import Run, checkpoint_after, prepare, prepare_resumed, resume, start
     from purenet.recognise import DigitPrediction, predict_image
     from purenet.pictures import DigitsPicture, show_digits
+    from purenet.summary import LayerRow, Summary, summary
 
 def _installed_version() -> str:
     """The version in the installed metadata (pyproject.toml's), the one source of truth."""
@@ -126,6 +128,10 @@ __all__ = [
     "DigitPrediction",
     "show_digits",
     "DigitsPicture",
+    # the network at a glance, as `purenet summary` shows it
+    "summary",
+    "Summary",
+    "LayerRow",
     # data
     "Dataset",
     "Split",

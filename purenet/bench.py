@@ -33,7 +33,7 @@ import attrs
 import numpy as np
 
 from purenet.data import load
-from purenet.layers import plan_layers
+from purenet.layers import canonical_layers, plan_layers, with_input_width
 from purenet.network import backward, forward, init, predict
 from purenet.optim import sgd
 
@@ -58,7 +58,7 @@ def train_flops_per_sample(layers: Sequence[int | str]) -> int:
     convolution), the same again for the weight gradient and for the input gradient,
     which the first layer skips (backward never computes it)."""
     forward_flops = []
-    for planned in plan_layers(tuple(layers)):
+    for planned in plan_layers(_input_first(layers)):
         if "w" in planned.plan.shapes:
             positions = math.prod(planned.plan.out_shape[:-1])
             forward_flops.append(2 * math.prod(planned.plan.shapes["w"]) * positions)
@@ -93,10 +93,17 @@ def matmul_peak(n: int = 2048, seconds: float = 0.5, repeats: int = 5) -> Rate:
 def synthetic_batches(layers: Sequence[int | str], batch_size: int, count: int = 8, seed: int = 0):
     """``count`` batches of inputs in [0, 1) and labels, as a training step sees them."""
     rng = np.random.default_rng(seed)
+    inputs, classes = _input_first(layers)[0], layers[-1]
     return [
-        (rng.random((batch_size, layers[0]), dtype=np.float32), rng.integers(0, layers[-1], batch_size))
+        (rng.random((batch_size, inputs), dtype=np.float32), rng.integers(0, classes, batch_size))
         for _ in range(count)
     ]
+
+
+def _input_first(layers: Sequence[int | str]) -> tuple[int | str, ...]:
+    """The layer list as ``init`` reads it: canonical, the input's width first (a list that
+    starts with a layer reads 28x28x1 images)."""
+    return canonical_layers(with_input_width(layers)[0])
 
 
 def train_step_fn(layers: Sequence[int | str], act: str, batch_size: int, *, lr: float = 0.01) -> Callable[[], int]:

@@ -26,7 +26,8 @@ import attrs
 
 from purenet.activations import ACTIVATIONS
 from purenet.augment import Augmenter
-from purenet.layers import INIT_SCHEMES, LayerListError, canonical_layers, elements_per_sample, plan_layers
+from purenet.layers import (INIT_SCHEMES, LayerListError, canonical_layers, elements_per_sample, is_width,
+                            plan_layers, with_input_width)
 from purenet.losses import LOSSES
 from purenet.optim import OPTIMIZERS
 from purenet.schedules import SCHEDULES
@@ -116,10 +117,6 @@ def _real(low: float, high: float = math.inf, *, above: bool = False) -> Any:
     return check
 
 
-MNIST_PIXELS = 784
-"""The input width a layer list that starts with an image layer reads (28x28 images)."""
-
-
 def parse_layers(value: str | Sequence[int | str]) -> tuple[int | str, ...]:
     """'784,200,10' or [784, 200, 10] -> (784, 200, 10); '784,conv32k5,pool2,10' ->
     (784, 'conv32k5', 'maxpool2', 10) (each token in its canonical spelling). A list
@@ -132,10 +129,8 @@ def parse_layers(value: str | Sequence[int | str]) -> tuple[int | str, ...]:
     parts = value.replace(" ", "").split(",") if isinstance(value, str) else value
     if isinstance(parts, (bytes, Mapping)) or not isinstance(parts, Sequence) or any(isinstance(p, (bool, float)) for p in parts):
         raise ConfigError("layers", f"must be comma-separated widths and layer names such as 784,200,10, got {_short(value)}")
-    widths_only = all(isinstance(p, int) or str(p).lstrip("-").isdigit() for p in parts)
-    added = 0
-    if parts and not widths_only and not (isinstance(parts[0], int) or str(parts[0]).lstrip("-").isdigit()):
-        parts, added = [MNIST_PIXELS, *parts], 1
+    widths_only = all(is_width(p) for p in parts)
+    parts, added = with_input_width(parts)
     if len(parts) < 2:
         raise ConfigError("layers", f"needs at least an input and an output width, got {_short(value)}")
     try:

@@ -31,7 +31,7 @@ import numpy as np
 
 from purenet.arrays import learned_names
 from purenet.activations import ACTIVATIONS, Activation, get_activation
-from purenet.layers import Context, Dense, dropout_mask, kind_of, plan_layers, resolve_scheme
+from purenet.layers import Context, Dense, dropout_mask, kind_of, plan_layers, resolve_scheme, with_input_width
 from purenet.losses import get_loss
 from purenet.records import Arch, Cache, Grads, Params
 
@@ -39,7 +39,7 @@ _FLOAT_DTYPES = (np.float32, np.float64)
 
 
 def init(
-    layers: Sequence[int],
+    layers: Sequence[int | str],
     act: str = "relu",
     *,
     rng: np.random.Generator | int,
@@ -48,14 +48,15 @@ def init(
     loss: str = "ce",
 ) -> Params:
     """New params for a network with layer list ``layers`` (input first), e.g. [784, 200, 10]
-    or [784, "conv32k5", "pool2", 256, 10] (``purenet.layers`` lists the tokens).
+    or [784, "conv32k5", "pool2", 256, 10] (``purenet.layers`` lists the tokens). A list
+    that starts with a layer reads 28x28x1 images, as ``--layers`` does: ["conv32k5", "pool2", 10].
 
     ``rng`` is a ``numpy.random.Generator`` (an int is taken as its seed); ``init`` one of
     ``purenet.layers.INIT_SCHEMES``; ``dtype`` float32 (default) or float64; ``loss``
     "ce" (softmax + cross-entropy) or "mse" (sigmoid + squared error). Weights are drawn
     layer by layer, in order.
     """
-    arch = Arch(sizes=layers, act=act, loss=loss)
+    arch = Arch(sizes=with_input_width(layers)[0], act=act, loss=loss)
     get_activation(act), get_loss(loss)  # fail early, with the list of choices
     if np.dtype(dtype).type not in _FLOAT_DTYPES:
         raise ValueError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")

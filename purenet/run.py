@@ -103,9 +103,10 @@ class Run:
         config, start = self.config, self.start
         rng = np.random.default_rng()
         rng.bit_generator.state = start.rng_state
+        test = self.dataset.test if self.dataset.has_test else None
         return train(
             start.params, self.train, optimizer=run_optimizer(config, self.steps_per_epoch), epochs=self.epochs,
-            batch_size=config.batch_size, rng=rng, val=self.val, test=self.dataset.test, state=start.opt_state,
+            batch_size=config.batch_size, rng=rng, val=self.val, test=test, state=start.opt_state,
             start_epoch=start.epoch, progress_every=progress_every, dropout=config.dropout, augment=self.augmenter,
             patience=config.patience or None, best=start.best,
         )
@@ -195,7 +196,7 @@ def _load_checked(config: RunConfig) -> Dataset:
     pixels, inputs, outputs = dataset.train.images.shape[1], config.layers[0], config.layers[-1]
     if pixels != inputs:
         raise ConfigError("layers", f"starts with {inputs}", before=f"{path}: images have {pixels} pixels but ")
-    for part, split in (("training", dataset.train), ("test", dataset.test)):
+    for part, split in (("training", dataset.train), ("test", dataset.test if dataset.has_test else None)):
         top = int(split.labels.max()) if split is not None and len(split) else -1
         if top >= outputs:
             raise ConfigError("layers", f"ends with {outputs} outputs (the network needs one output per class: "

@@ -251,3 +251,18 @@ def test_a_real_terminal_gets_the_live_table_and_no_color_keeps_it_without_colou
     assert "┏" in uncoloured and "samples/s" in uncoloured  # NO_COLOR: still the live table and the progress bar
     assert _colour_codes(uncoloured) == []
     assert "model saved to m.npz (epoch 2)" in uncoloured
+
+
+def test_every_without_any_held_out_split_is_one_line_before_training(tmp_path, mnist):
+    """A source with no test part and no --val-fraction leaves --every nothing to measure."""
+    rows = np.column_stack([mnist.train.labels[:100], mnist.train.images[:100]]).astype(int)
+    np.savetxt(tmp_path / "digits.csv", rows, fmt="%d", delimiter=",")
+    result = run(*SMALL, "--epochs", "1", "--data", str(tmp_path / "digits.csv"), "--every", "1", "--out", "m.npz")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [f"purenet: error: {tmp_path / 'digits.csv'}: has no test part and the run holds out "
+                                          "no validation split, so --every has nothing to measure: add --val-fraction or "
+                                          "leave --every out"]
+    assert not Path("m.npz").exists()
+    with_validation = run(*SMALL, "--epochs", "1", "--data", str(tmp_path / "digits.csv"), "--every", "1",
+                          "--val-fraction", "0.2", "--out", "m.npz")
+    assert with_validation.exit_code == 0, with_validation.output

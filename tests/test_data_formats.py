@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-from purenet.data import IDX_NAMES, Dataset, Split, load, read_csv
+from purenet.data import IDX_NAMES, DataError, Dataset, Split, load, read_csv
 
 N_TRAIN, N_TEST = 300, 100
 
@@ -138,7 +138,7 @@ def test_csv_file(tmp_path, small, header, newline):
     path = tmp_path / "digits.csv"
     path.write_bytes(csv_text(small.train, header, newline).encode())
     data = load(path)
-    assert data.test is None
+    assert not data.has_test
     assert_same(data.train, small.train)
 
 
@@ -160,7 +160,7 @@ def test_csv_folder_with_train_and_test(tmp_path, small):
 
 def test_csv_folder_without_a_test_file_has_no_test_part(tmp_path, small):
     (tmp_path / "mnist_train.csv").write_text(csv_text(small.train))
-    assert load(tmp_path).test is None
+    assert not load(tmp_path).has_test
 
 
 def test_csv_spanning_many_chunks_keeps_every_row(tmp_path, mnist):
@@ -259,7 +259,7 @@ def test_npz_in_the_plain_layout_of_other_sized_images(tmp_path, small):
     path = tmp_path / "plain.npz"
     np.savez(path, images=images, labels=small.train.labels.astype(np.int64))
     data = load(path)
-    assert data.test is None
+    assert not data.has_test
     assert data.train.images.shape == (N_TRAIN, 14 * 28)
     np.testing.assert_array_equal(data.train.images, images.reshape(N_TRAIN, -1))
     np.testing.assert_array_equal(data.train.labels, small.train.labels)
@@ -336,7 +336,7 @@ def test_class_folders_directly(tmp_path, small):
     save_images(tmp_path, small.train)
     (tmp_path / "3" / ".DS_Store").write_bytes(b"\0junk")  # hidden files are skipped
     data = load(tmp_path)
-    assert data.test is None
+    assert not data.has_test
     assert_same(data.train, by_class(small.train))
 
 
@@ -353,7 +353,7 @@ def test_kaggle_layout_with_an_unlabelled_test_set(tmp_path, small):
     (tmp_path / "testSet").mkdir()
     Image.fromarray(small.test.images[0].reshape(28, 28)).save(tmp_path / "testSet" / "img_1.jpg")
     data = load(tmp_path)
-    assert data.test is None  # Kaggle's test images carry no labels
+    assert not data.has_test  # Kaggle's test images carry no labels
     want = by_class(small.train.take(slice(50)))
     np.testing.assert_array_equal(data.train.labels, want.labels)
     # JPEG is lossy: the pixels come back close, not equal
@@ -437,3 +437,14 @@ def test_hidden_files_and_subfolders_in_class_folders_are_skipped(tmp_path, smal
 def test_large_images_are_read(tmp_path):
     save_as(tmp_path / "1", Image.new("L", (3000, 2000), 77), "scan.png")
     np.testing.assert_array_equal(load(tmp_path).train.images, np.full((1, 784), 77))
+
+
+def test_a_data_set_without_a_test_part_says_so_when_asked_for_it(mnist):
+    """``test`` is a Split for type checkers (``load(path).test.images``); reading a missing one is a DataError."""
+    train = mnist.train.take(slice(10))
+    alone, both = Dataset(train=train), Dataset(train, test=train)
+    assert not alone.has_test and both.has_test
+    assert both.test is train
+    with pytest.raises(DataError, match="no test part"):
+        alone.test
+    assert alone == Dataset(train, None) and alone != both

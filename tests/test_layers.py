@@ -565,9 +565,10 @@ def test_bad_layer_lists_name_the_item(layers, position, problem):
     assert caught.value.position == position
     assert problem in caught.value.problem
     assert isinstance(caught.value, ValueError)
-    with pytest.raises(ValueError, match=rf"item {position} \(") as caught:
-        purenet.init(layers, rng=0)
-    assert problem in str(caught.value)
+    if isinstance(layers[0], int):  # init reads a list that starts with a layer as 28x28 images (test_network.py)
+        with pytest.raises(ValueError, match=rf"item {position} \(") as caught:
+            purenet.init(layers, rng=0)
+        assert problem in str(caught.value)
     # the configuration's parser says the same (a list starting with no width is its own matter there)
     if isinstance(layers[0], int) and not any(isinstance(token, bool) for token in layers):
         with pytest.raises(ConfigError, match=rf"item {position}, "):

@@ -87,3 +87,38 @@ def test_bad_layer_sizes_are_refused(sizes):
 def test_only_float32_or_float64():
     with pytest.raises(ValueError, match="float32 or float64"):
         init([4, 2], rng=0, dtype=np.float16)
+
+
+@pytest.mark.parametrize("layers", [["conv4k5", "pool2", 10], ("dropout0.5", 16, 10), ["avgpool4", "flatten", 10]])
+def test_a_list_that_starts_with_a_layer_reads_28x28_images_as_layers_does(layers):
+    """init follows --layers' rule (purenet.config.parse_layers): no width first means MNIST's 784 pixels."""
+    from purenet.config import parse_layers
+    from purenet.records import same_structure
+
+    params = init(layers, rng=0)
+    assert params.arch.sizes == parse_layers(",".join(map(str, layers)))
+    assert params.arch.inputs == 784
+    assert same_structure(params, init([784, *layers], rng=0))
+    assert predict(params, np.zeros((2, 784), np.float32)).shape == (2, 10)
+
+
+def test_a_list_that_starts_with_a_layer_still_names_a_bad_item():
+    with pytest.raises(ValueError, match=r"layer list \[784, 'conv4k5', 'bogus', 10\]: item 3 \(bogus\): not a layer"):
+        init(["conv4k5", "bogus", 10], rng=0)
+
+
+def test_every_library_entry_taking_a_layer_list_reads_one_that_starts_with_a_layer():
+    """init's rule holds wherever the library takes a layer list: the run's settings, the
+    summary and the benchmarks."""
+    from purenet import bench
+    from purenet.config import RunConfig
+    from purenet.summary import summary
+
+    written, full = ["conv4k5", "pool2", 10], [784, "conv4k5", "pool2", 10]
+    assert RunConfig(layers=written).layers == RunConfig(layers=full).layers
+    assert summary(written) == summary(full)
+    assert bench.train_flops_per_sample(written) == bench.train_flops_per_sample(full)
+    (x, y), = bench.synthetic_batches(written, 4, count=1)
+    assert x.shape == (4, 784) and y.max() < 10
+    assert bench.train_rate(written, "relu", 4, seconds=0.01, repeats=1).median > 0
+    assert bench.infer_rate(written, "relu", 4, seconds=0.01, repeats=1).median > 0

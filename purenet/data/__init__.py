@@ -1,6 +1,6 @@
 """Data: reading MNIST-like sources, holding them as uint8, and cutting them into batches.
 
-    load(path)                         -> Dataset(train=Split, test=Split | None)
+    load(path)                         -> Dataset(train=Split, test=Split), has_test False when the source has none
     split_validation(split, frac, rng) -> (train Split, validation Split)
     batches(n, batch_size, rng)        -> index arrays, a fresh shuffle each call
     to_float(images)                   -> float32 in [0, 1], one batch at a time

@@ -1,7 +1,7 @@
 """The records every data source becomes, and the pure functions that cut them up.
 
     Split(images, labels, image_shape) images (N, pixels) uint8, labels (N,) integers, read-only
-    Dataset(train, test)               a training split and, where the source has one, a test split
+    Dataset(train, test)               a training split and, where the source has one, a test split (has_test)
     split_validation(split, frac, rng) -> (train Split, validation Split)
     batches(n, batch_size, rng)        -> index arrays, a fresh shuffle each call
     to_float(images)                   -> float32 in [0, 1], one batch at a time
@@ -72,10 +72,26 @@ class Split:
 
 @attrs.frozen
 class Dataset:
-    """A training split and, where the source has one, a test split."""
+    """A training split and, where the source has one, a test split: ``Dataset(train, test=None)``.
+
+    ``test`` is a ``Split`` (so ``load(path).test.images`` type-checks); for a source with
+    no labelled test part, reading it raises ``DataError``: ask ``has_test`` first.
+    """
 
     train: Split
-    test: Split | None = None
+    _test: Split | None = None  # the constructor's ``test=``
+
+    @property
+    def has_test(self) -> bool:
+        """Whether the source has a labelled test part."""
+        return self._test is not None
+
+    @property
+    def test(self) -> Split:
+        """The test part; ``DataError`` when the source has none (see ``has_test``)."""
+        if self._test is None:
+            raise DataError("this data set has no test part (its source holds training data only)")
+        return self._test
 
 
 def square_shape(pixels: int) -> tuple[int, int] | None:

@@ -63,6 +63,29 @@ class Planned:
     position: int
 
 
+MNIST_PIXELS = 784
+"""The input width of a layer list that starts with a layer rather than a width: MNIST's 28x28x1 images."""
+
+
+def is_width(token: Any) -> bool:
+    """Whether a layer-list item is a width (a whole number, as written or as an int) rather than a layer name."""
+    return isinstance(token, int) or str(token).lstrip("-").isdigit()
+
+
+def with_input_width(layers: Sequence[int | str]) -> tuple[list[int | str], int]:
+    """``layers`` with the input's width first: a list that starts with a layer rather than
+    a width reads MNIST's 28x28x1 images, so ``MNIST_PIXELS`` goes in front
+    (``["conv32k5", "pool2", 10]`` is ``[784, "conv32k5", "pool2", 10]``). Also returns
+    how many items were added (0 or 1), so that a message can number items as written."""
+    items = list(layers)
+    if items and not is_width(items[0]):
+        return [MNIST_PIXELS, *items], 1
+    return items, 0
+
+
+__all__ += ["MNIST_PIXELS", "is_width", "with_input_width"]
+
+
 def canonical_layers(layers: Sequence[int | str]) -> tuple[int | str, ...]:
     """Each token in its one spelling (``"pool2"`` -> ``"maxpool2"``, ``"200"`` -> 200);
     ``LayerListError`` names the first token that is no layer."""
