@@ -192,13 +192,11 @@ def _prepared(plan: Plan) -> Run:
 
 def _train_and_save(options: TrainOptions, run: Run, view) -> Checkpoint:
     """Run the epochs, saving after each; handles Ctrl-C, SIGTERM and divergence."""
-    progress_every = max(1, run.steps_per_epoch // PROGRESS_UPDATES_PER_EPOCH)
-    if options.every:
-        progress_every = min(progress_every, options.every)
+    bar_every = max(1, run.steps_per_epoch // PROGRESS_UPDATES_PER_EPOCH)
     start = last = run.start
     try:
         with np.errstate(all="ignore"), view.live():
-            for record in run.records(progress_every=progress_every):
+            for record in run.records(progress_every=progress_interval(bar_every, options.every)):
                 if isinstance(record, Progress):
                     view.progress(record)
                     if options.every and record.step % options.every == 0:
@@ -213,6 +211,15 @@ def _train_and_save(options: TrainOptions, run: Run, view) -> Checkpoint:
         saved = f"{options.out} holds epoch {last.epoch}, the last good one" if last.epoch > start.epoch else "nothing was saved"
         fail(f"training diverged: {error}; {saved}. Try a smaller --lr", code=EXIT_DIVERGED)
     return last
+
+
+def progress_interval(bar_every: int, every: int) -> int:
+    """Steps between the loop's Progress records: those the bar needs (every ``bar_every``
+    steps) and, with ``--every N``, every Nth step too: the largest divisor of N not above
+    ``bar_every``, so that no multiple of N falls between two records."""
+    if not every:
+        return bar_every
+    return next(d for d in range(min(bar_every, every), 0, -1) if every % d == 0)
 
 
 def _save(out: Path, checkpoint: Checkpoint) -> None:

@@ -147,6 +147,27 @@ def test_every_n_steps_prints_held_out_accuracy(small_mnist_dir):
     ]
 
 
+@pytest.mark.parametrize("every", [7, 13, 20, 50, 90, 100])
+def test_every_nth_step_gets_its_line_whatever_n(small_mnist_dir, every):
+    # 3,000 images at 8 a batch is 375 steps an epoch, and the bar moves every 7 steps: a line
+    # must come at every multiple of N all the same, not only at those of both N and 7
+    result = run("--layers", "784,16,10", "--batch-size", "8", "--epochs", "1", "--data", str(small_mnist_dir),
+                 "--every", str(every), "--json")
+    assert result.exit_code == 0, result.output
+    steps = [event["step"] for event in map(json.loads, result.stdout.splitlines()) if event["event"] == "step"]
+    assert steps == list(range(every, 376, every))
+
+
+def test_progress_interval_divides_every():
+    from purenet.cli.train import progress_interval
+
+    assert progress_interval(7, 0) == 7
+    for bar in (1, 7, 60, 1200):
+        for every in (1, 2, 7, 13, 50, 97, 100, 1000, 10**6):
+            interval = progress_interval(bar, every)
+            assert 1 <= interval <= bar and every % interval == 0
+
+
 def test_show_predictions_draws_digits(small_mnist_dir):
     result = run(*SMALL, "--epochs", "1", "--data", str(small_mnist_dir), "--show-predictions", "2")
     assert result.exit_code == 0
