@@ -111,7 +111,7 @@ class PurenetGroup(TyperGroup):
             code = EXIT_USER_ERROR
         except usage_error as error:
             if type(error).__name__ == "NoArgsIsHelpError":  # bare `purenet`: the help, as asked for
-                typer.echo(error.ctx.get_help())
+                _show_help_once(error)
                 code = 0
             else:
                 code = _report_usage_error(error)
@@ -123,6 +123,14 @@ class PurenetGroup(TyperGroup):
         if not standalone_mode:
             return code
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _show_help_once(error) -> None:
+    """Show the help that a bare ``purenet`` asks for, once: click made the help text when it
+    raised ``error``; rich's help printed itself then, leaving an empty text to show."""
+    text = error.format_message()
+    if text.strip():
+        typer.echo(text)
 
 
 def tidy_placeholders(command, help_names: Sequence[str]) -> None:

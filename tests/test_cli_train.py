@@ -272,3 +272,15 @@ def test_a_real_terminal_gets_the_live_table_and_no_color_keeps_it_without_colou
     assert "┏" in uncoloured and "samples/s" in uncoloured  # NO_COLOR: still the live table and the progress bar
     assert _colour_codes(uncoloured) == []
     assert "model saved to m.npz (epoch 2)" in uncoloured
+
+
+def test_bare_purenet_prints_its_help_once(tmp_path):
+    from purenet.cli.app import app as the_app
+
+    in_process = CliRunner().invoke(the_app, [])
+    assert in_process.exit_code == 0 and in_process.output.count("Usage:") == 1, in_process.output
+    completed = subprocess.run([installed_purenet()], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                               env={**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")})
+    assert completed.returncode == 0, completed.stderr
+    assert (completed.stdout + completed.stderr).count("Usage:") == 1, completed.stdout + completed.stderr
+    assert "train" in completed.stdout
