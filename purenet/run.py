@@ -41,7 +41,7 @@ import numpy as np
 from purenet.augment import Augmenter
 from purenet.checkpoint import Checkpoint, CheckpointError
 from purenet.checkpoint import load as load_checkpoint
-from purenet.config import ConfigError, RunConfig, check_fits
+from purenet.config import MAX_WHOLE, ConfigError, RunConfig, check_fits
 from purenet.data import DataError, Dataset, Split, default_data_dir, split_validation
 from purenet.data import load as load_data
 from purenet.download import ensure_mnist
@@ -134,10 +134,7 @@ def prepare_resumed(checkpoint: Checkpoint | str | os.PathLike, *, epochs: int |
     if checkpoint.config is None:
         raise CheckpointError(f"{source}: holds no run configuration (it was saved without one, as by a script "
                               "that gives no config=), so it cannot be resumed")
-    epochs = checkpoint.config.epochs if epochs is None else epochs
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs <= checkpoint.epoch:
-        raise ConfigError("epochs", "(the total to reach)",
-                          before=f"{source} already has {counted(checkpoint.epoch, 'epoch')}, so {epochs} is done; ask for more with ")
+    epochs = _epochs_to_reach(source, checkpoint.epoch, checkpoint.config.epochs, epochs)
     config = checkpoint.config if data is None else attrs.evolve(checkpoint.config, data=os.path.abspath(data))
     if config.data is not None and not os.path.exists(config.data):
         raise DataError(f"{config.data}: no such file or folder (the data this run was trained on; give its new place)")
@@ -145,6 +142,22 @@ def prepare_resumed(checkpoint: Checkpoint | str | os.PathLike, *, epochs: int |
     dataset = _load_checked(config)
     _, split_rng, _ = seeds(config.seed)
     return _run(config, dataset, split_rng, attrs.evolve(checkpoint, config=config), epochs)
+
+
+def _epochs_to_reach(source: str, done: int, planned: int, asked: int | None) -> int:
+    """The total a resumed run trains up to: ``asked``, else the ``planned`` one; ConfigError
+    unless it is a whole number above the ``done`` epochs (then there is nothing to do)."""
+    total = planned if asked is None else asked
+    if isinstance(total, bool) or not isinstance(total, int) or total > MAX_WHOLE:
+        raise ConfigError("epochs", f"(the total to reach) must be a whole number from {done + 1} to {MAX_WHOLE}, got {repr(total)[:40]}")
+    if total > done:
+        return total
+    had = f"{source} already has {counted(done, 'epoch')}"
+    if asked is None:
+        raise ConfigError("epochs", f"a total above {done}",
+                          before=f"{had}, and its run planned {planned}: nothing to do; to train further, give ")
+    raise ConfigError("epochs", f"{total} asked for): nothing to do; to train further, ask for a total above {done}",
+                      before=f"{had} (")
 
 
 def start(config: RunConfig, *, progress_every: int = 0) -> Iterator[Progress | EpochRecord]:

@@ -108,8 +108,15 @@ def test_a_bad_run_never_touches_an_existing_checkpoint(small_mnist_dir, tmp_pat
 
 def test_resume_of_a_finished_run_says_so(small_mnist_dir):
     assert run(*SMALL, "--epochs", "1", "--data", str(small_mnist_dir)).exit_code == 0
-    result = run("--resume", "model.npz", "--epochs", "1")
-    assert result.exit_code == 2 and "already has 1 epoch, so 1 is done" in result.stderr
+    for asked in ("1", "0"):
+        result = run("--resume", "model.npz", "--epochs", asked)
+        assert result.exit_code == 2
+        assert result.stderr.strip() == (f"purenet: error: model.npz already has 1 epoch (--epochs {asked} asked for): "
+                                         "nothing to do; to train further, ask for a total above 1")
+    result = run("--resume", "model.npz")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("purenet: error: model.npz already has 1 epoch, and its run planned 1: nothing to do; "
+                                     "to train further, give --epochs a total above 1")
 
 
 def test_divergence_stops_with_a_clear_message(small_mnist_dir):
