@@ -139,7 +139,7 @@ def tidy_placeholders(command, help_names: Sequence[str]) -> None:
     Some typer versions show Python type names (``<bool>`` after a flag, which takes no
     value; ``<list[Path]>``): a flag shows nothing, an argument its name, any other
     value its kind in words (``<path>``, ``<int>``). An option given its own ``metavar``
-    (the choices' ``[a|b|c]``) keeps it. ``help_names``: the help option's names
+    (the choices' ``[a, b, c]``) keeps it. ``help_names``: the help option's names
     (``-h``, ``--help``), whose option click makes on first use.
     """
     help_option = command.get_help_option(typer.Context(command, help_option_names=list(help_names)))
@@ -175,7 +175,7 @@ def _report_usage_error(error) -> int:
 
 def _choice_message(error) -> str | None:
     """A value not among an option's choices, said as the library says it: ``--act 'swish' is
-    not one of ...`` (the option's metavar lists them: ``[a|b|c]``, purenet.cli.choices)."""
+    not one of ...`` (the option's metavar lists them: ``[a, b, c]``, purenet.cli.choices)."""
     param = getattr(error, "param", None)
     metavar = getattr(param, "metavar", None) or ""
     if not (metavar.startswith("[") and metavar.endswith("]") and param.opts and getattr(error, "message", "")):
