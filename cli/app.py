@@ -82,6 +82,7 @@ def train(
     every: Annotated[int, typer.Option(min=0, help="Also print held-out accuracy every N steps (0: never).", rich_help_panel=OUTPUT)] = 0,
     show_predictions: Annotated[int, typer.Option(min=0, help="End by drawing K test digits with their predictions.", rich_help_panel=OUTPUT)] = 0,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object per epoch and a summary, nothing else.", rich_help_panel=OUTPUT)] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the options and show the run's settings (the preset's with yours on top), then stop without training; with --json, as one JSON object.", rich_help_panel=OUTPUT)] = False,
 ) -> None:
     """Train a network and save it as a checkpoint, showing progress and a table of epochs."""
     options = {name: value for name, value in locals().items() if name != "ctx"}

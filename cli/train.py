@@ -10,6 +10,7 @@ in progress and two runs never write the same file.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Optional
@@ -17,10 +18,11 @@ from typing import Optional
 import attrs
 import numpy as np
 import typer
+from rich import box
 
 from purenet.checkpoint import Checkpoint, CheckpointError, is_checkpoint
 from purenet.checkpoint import save as save_checkpoint
-from purenet.cli.console import EXIT_DIVERGED, Terminated, fail, plain_output, say, stopped_by
+from purenet.cli.console import EXIT_DIVERGED, Terminated, fail, plain_output, say, stdout_console, stopped_by
 from purenet.cli.download import ensure_default_data
 from purenet.cli.models import open_checkpoint
 from purenet.cli.recipes import config_error_message, config_from_options, option_name, resumed_config
@@ -63,6 +65,9 @@ def run_train(given: dict, explicit: frozenset[str] = frozenset()) -> None:
     exits 2 on a user mistake, 3 if training diverges, 128 + the signal when stopped."""
     try:  # SIGTERM and SIGHUP arrive as Terminated (purenet.cli.console.signals_as_interrupts)
         plan = plan_run(given, explicit)
+        if given.get("dry_run"):
+            show_settings(plan)
+            return
         with _locked(plan.options.out):
             _train(plan)
     except (KeyboardInterrupt, Terminated) as error:  # before the first epoch could start
@@ -85,6 +90,46 @@ def _train(plan: Plan) -> None:
         what, code = stopped_by(error)
         say(f"{what}: training had finished; {options.out} holds epoch {last.epoch}")
         raise typer.Exit(code) from None
+
+
+def show_settings(plan: Plan) -> None:
+    """``--dry-run``: the settings the run would have, as a table (or, with --json, the
+    ``RunConfig.to_json()`` object that ``RunConfig.from_json`` reads back)."""
+    settings = plan.config.to_json()
+    if plan.options.json_output:
+        print(json.dumps(settings))
+        return
+    rows = [(name, _setting_shown(name, value)) for name, value in settings.items()]
+    if plan.resumed is not None:
+        rows.append(("resumes", f"{plan.options.resume} at epoch {plan.resumed.epoch}, up to epoch "
+                                f"{plan.options.epochs or plan.config.epochs}"))
+    rows.append(("out", str(plan.options.out)))
+    title = "the run's settings (--dry-run: nothing trained, nothing written)"
+    if plain_output():  # one line a setting, never wrapped or cut: for logs and grep
+        print(title)
+        for name, shown in rows:
+            print(f"{name:<13} {shown}")
+        return
+    from rich.table import Table
+
+    table = Table("setting", "value", title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    table.columns[1].overflow = "fold"
+    for row in rows:
+        table.add_row(*row)
+    stdout_console().print(table)
+
+
+def _setting_shown(name: str, value) -> str:
+    """A setting of ``RunConfig.to_json()`` in words: ``784,200,10``, ``shift 1, rotation 8``, ``none``."""
+    if name == "data" and value is None:
+        return f"{default_data_dir()} (the default)"
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    if isinstance(value, dict):
+        return ", ".join(f"{key} {number:g}" for key, number in value.items())
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "none" if value is None else str(value)
 
 
 # --- checking the request, before any work ------------------------------------------------

@@ -291,3 +291,23 @@ def test_bare_purenet_prints_its_help_once(tmp_path):
     assert completed.returncode == 0, completed.stderr
     assert (completed.stdout + completed.stderr).count("Usage:") == 1, completed.stdout + completed.stderr
     assert "train" in completed.stdout
+
+
+@pytest.mark.parametrize("name", ["default", "best", "per-sample-sigmoid", "cnn", "cnn-best", "softmax-regression"])
+def test_dry_run_shows_a_preset_s_settings_and_trains_nothing(name, tmp_path):
+    from purenet.config import RunConfig, preset
+
+    as_json = run("--preset", name, "--dry-run", "--json", "--seed", "3")
+    assert as_json.exit_code == 0, as_json.output
+    assert RunConfig.from_json(json.loads(as_json.stdout)) == preset(name, seed=3)  # options typed win over the preset
+    table = run("--preset", name, "--dry-run")
+    assert table.exit_code == 0, table.output
+    rows = {line.split()[0]: line.split()[1:] for line in table.stdout.splitlines()[1:] if line.strip()}
+    assert rows["layers"] == [",".join(map(str, preset(name).layers))]
+    assert rows["epochs"] == [str(preset(name).epochs)] and rows["out"] == ["model.npz"]
+    assert sorted(os.listdir(tmp_path)) == []  # nothing written, not even the state folder
+
+
+def test_dry_run_refuses_what_the_run_would_refuse(small_mnist_dir):
+    result = run("--preset", "cnn", "--lr", "nan", "--dry-run")
+    assert result.exit_code == 2 and result.stderr.startswith("purenet: error: --lr ")
