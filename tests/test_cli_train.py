@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -311,3 +312,29 @@ def test_dry_run_shows_a_preset_s_settings_and_trains_nothing(name, tmp_path):
 def test_dry_run_refuses_what_the_run_would_refuse(small_mnist_dir):
     result = run("--preset", "cnn", "--lr", "nan", "--dry-run")
     assert result.exit_code == 2 and result.stderr.startswith("purenet: error: --lr ")
+
+
+def test_plain_output_says_where_a_long_epoch_is_every_30_seconds(capsys):
+    from purenet.cli.views import PlainView
+    from purenet.training import Progress
+
+    now = [0.0]
+    view = PlainView(clock=lambda: now[0])
+    with view.live():
+        for step in range(1, 101):  # a step every 1.3 s of a fake clock: a line at 30 s, 60 s, 90 s...
+            now[0] += 1.3
+            view.progress(Progress(epoch=2, step=step, seen=64 * step, total=6400, loss=0.5, accuracy=0.9,
+                                   seconds=now[0], params=None))
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 4  # 130 s of epoch: lines at 31.2, 62.4, 93.6 and 124.8 s
+    assert lines[0] == "epoch 2: 24% (1,536 of 6,400 images), loss 0.5000, 49 samples/s"
+
+
+def test_plain_progress_lines_go_to_stderr_and_the_table_stays_whole(small_mnist_dir, monkeypatch):
+    monkeypatch.setattr("purenet.cli.views.PLAIN_PROGRESS_SECONDS", 0.0)  # a line at every progress record
+    result = run(*SMALL, "--epochs", "2", "--data", str(small_mnist_dir))
+    assert result.exit_code == 0, result.output
+    progress = result.stderr.splitlines()
+    assert progress and all(re.fullmatch(r"epoch [12]: \d+% \([\d,]+ of 3,000 images\), loss \d\.\d{4}, [\d,]+ samples/s", line)
+                            for line in progress), progress
+    assert "%" not in "".join(line for line in result.stdout.splitlines() if line.startswith("epoch"))
