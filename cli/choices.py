@@ -44,7 +44,7 @@ def parse_choice(values: Sequence[str], aliases: Mapping[str, str] = {}) -> Call
     def parse(text: str) -> str:
         if not isinstance(text, str):  # the default, already a value
             return text
-        found = known.get(text.strip().lower())
+        found = known.get(text.lower())  # exact but for case: 'relu ' is no choice
         if found is None:
             raise typer.BadParameter(f"{text!r} is not one of {', '.join(values)}{suggestion(text, values)}")
         return found

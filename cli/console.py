@@ -153,23 +153,102 @@ def tidy_placeholders(command, help_names: Sequence[str]) -> None:
             param.display_type_rich = lambda ctx: ""  # the name says it; no type column
         else:
             param.metavar = _placeholder(param)
+    for param in getattr(command, "params", ()):
+        check_typed_values(param)
     for sub in getattr(command, "commands", {}).values():
         tidy_placeholders(sub, help_names)
 
 
 def _placeholder(param) -> str:
     """``<path>``, ``<int>``, ``<number>``, ``<text>``; followed by ``...`` when it repeats."""
-    described = repr(getattr(param, "type_descriptor", None) or param.type).lower()
     repeats = "..." if getattr(param, "multiple", False) or param.nargs != 1 else ""
-    for word, shown in (("path", "path"), ("int", "int"), ("float", "number"), ("str", "text")):
+    return f"<{value_kind(param) or param.name}>{repeats}"
+
+
+def value_kind(param) -> str | None:
+    """What a parameter's value is: 'path', 'int', 'number', 'text' (None: unknown)."""
+    descriptor = getattr(param, "type_descriptor", None)  # typer's own coercion (newer versions)
+    described = repr(getattr(descriptor, "annotation", None) or param.type).lower()
+    for word, kind in (("path", "path"), ("int", "int"), ("float", "number"), ("str", "text")):
         if word in described:
-            return f"<{shown}>{repeats}"
-    return f"<{param.name}>{repeats}"
+            return kind
+    return None
+
+
+# --- values typed on the command line, checked before typer converts them --------------------
+
+MAX_WHOLE = 2**63 - 1
+"""The largest whole number an option takes (as purenet.config's settings: a NumPy int64)."""
+
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
+"""A number as people write it; nan and inf pass, for the command's own check to name the range."""
+
+
+class ValueRefused(typer.BadParameter):
+    """A typed value refused before conversion; the message names the option and says what is wrong."""
+
+    def format_message(self) -> str:
+        return self.message
+
+
+def check_typed_values(param) -> None:
+    """Make ``param`` refuse, in its own words, a value typed on the command line that is
+    empty, has spaces around it, or (for a whole number) is not digits or lies out of range.
+
+    Typer would take ``' 5'``, ``2.0`` or ``1_000`` as numbers, an empty path as the
+    current folder and any integer of a thousand digits; every option of every command
+    goes through here (``tidy_placeholders``), so none is forgotten.
+    """
+    if getattr(param, "is_flag", False) or getattr(param, "_purenet_checks_values", False):
+        return
+    process_value = param.process_value
+
+    def checked_process_value(ctx, value):
+        source = ctx.get_parameter_source(param.name)
+        if source is not None and source.name == "COMMANDLINE":
+            for text in value if isinstance(value, (tuple, list)) else (value,):
+                if isinstance(text, str):
+                    _check_typed(param, text)
+        return process_value(ctx, value)
+
+    param.process_value = checked_process_value
+    param._purenet_checks_values = True
+
+
+def _check_typed(param, text: str) -> None:
+    name = max(param.opts, key=len) if param.param_type_name == "option" else param.name.upper()
+    kind = "choice" if (param.metavar or "").startswith("[") else value_kind(param)
+    if not text.strip():
+        wanted = {"path": "a file or folder name", "int": "a whole number", "number": "a number",
+                  "choice": f"one of {param.metavar[1:-1]}" if kind == "choice" else ""}.get(kind, "a value")
+        raise ValueRefused(f"{name} is {'empty' if not text else f'blank ({text!r})'}; give {wanted}", param=param)
+    if text != text.strip():
+        raise ValueRefused(f"{name} {text!r} has spaces around it; did you mean {text.strip()!r}?", param=param)
+    if kind == "number" and not _NUMBER.fullmatch(text):
+        raise ValueRefused(f"{name} must be a number, got {_cut(text)!r}", param=param)
+    if kind == "int":
+        low, high = _declared_range(param)
+        if not _WHOLE.fullmatch(text) or not low <= int(text) <= high:
+            raise ValueRefused(f"{name} must be a whole number from {low} to {high}, got {_cut(text)}", param=param)
+
+
+def _declared_range(param) -> tuple[int, int]:
+    """The bounds given to an int option (``typer.Option(min=, max=)``), else +-MAX_WHOLE."""
+    info = getattr(getattr(param, "type_descriptor", None), "parameter_info", None) or param.type
+    low, high = getattr(info, "min", None), getattr(info, "max", None)
+    return (-MAX_WHOLE if low is None else int(low)), (MAX_WHOLE if high is None else int(high))
+
+
+def _cut(text: str) -> str:
+    """``text``, shortened when it runs long (a number of a thousand digits)."""
+    return text if len(text) <= 30 else f"{text[:20]}... ({len(text)} characters)"
 
 
 def _report_usage_error(error) -> int:
     command = error.ctx.command_path if error.ctx is not None else "purenet"
-    say(f"purenet: error: {_choice_message(error) or error.format_message()} (see: {command} --help)")
+    message = error.format_message() if isinstance(error, ValueRefused) else _choice_message(error) or error.format_message()
+    say(f"purenet: error: {message} (see: {command} --help)")
     return EXIT_USER_ERROR
 
 

@@ -221,13 +221,17 @@ def _load_checked(config: RunConfig) -> Dataset:
 
 
 def _split(train_split: Split, config: RunConfig, split_rng: np.random.Generator) -> tuple[Split, Split | None]:
-    if not config.val_fraction:
+    fraction, n = config.val_fraction, len(train_split)
+    if not fraction:
         return train_split, None
-    try:
-        return split_validation(train_split, config.val_fraction, split_rng)
-    except ValueError:
-        raise ConfigError("val_fraction", f"{config.val_fraction:g} of {counted(len(train_split), 'training image')} leaves "
-                                          "no image for training or for validation") from None
+    held = round(fraction * n)  # as split_validation counts, but for its floor of one image
+    of_images = f"{fraction:g} of {counted(n, 'training image')}"
+    if held < 1:
+        raise ConfigError("val_fraction", f"{of_images} holds out no image for validation (fewer than one); "
+                                          f"give at least {1 / n:.3g}, or 0 for no validation split")
+    if held > n - 1:
+        raise ConfigError("val_fraction", f"{of_images} leaves no image for training")
+    return split_validation(train_split, fraction, split_rng)
 
 
 def _run(config: RunConfig, dataset: Dataset, split_rng: np.random.Generator, start_from: Checkpoint, epochs: int) -> Run:

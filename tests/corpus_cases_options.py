@@ -1,0 +1,90 @@
+"""Corpus cases: every option and argument of every command, given a value it must refuse.
+
+The list of options is read from the command tree itself, so an option added later is
+covered too: for each one that takes a value, an empty value, a blank one, spaces
+around a good value and, by kind, whole numbers in other spellings or out of range
+(``2.0``, ``1e30``, ``1_000``, a thousand digits) and numbers that are none
+(``nan``, ``inf``, ``1e400``, ``1_0``). Each must be one line naming the option.
+Then the values that only the data can refuse (a validation split of no image).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from corpus_cases import case, holds_epoch, mnist_here, train
+
+GOOD = {"int": "1", "number": "0.5", "path": "m.npz", "text": "x"}
+"""A value of each kind that the option takes (the spaces around it are the mistake)."""
+
+BAD_WHOLE = {
+    "float-spelling": "2.0", "exponent": "1e30", "underscores": "1_000", "thousand-digits": "1" * 1000,
+    "beyond-int64": str(2**63), "hex": "0x10", "nan": "nan", "inf": "inf", "fullwidth-digit": "\uff15",
+}
+BAD_NUMBER = {"nan": "nan", "inf": "inf", "minus-inf": "-inf", "1e400": "1e400", "underscores": "1_0", "comma": "0,5", "hex": "0x10"}
+
+COMMAND_ARGS = {"predict": ["digit.png"]}
+"""What a command needs besides the option under test (never reached: the option is refused first)."""
+
+
+def _parameters() -> list[tuple[str, object]]:
+    """(command, parameter) for every parameter of every command that takes a value."""
+    from purenet.cli.app import app
+
+    group = typer.main.get_command(app)
+    found = []
+    for command_name, command in sorted(group.commands.items()):
+        for param in command.params:
+            if not getattr(param, "is_flag", False):
+                found.append((command_name, param))
+    return found
+
+
+def _kind(param) -> str:
+    from purenet.cli.console import value_kind
+
+    return "choice" if (param.metavar or "").startswith("[") else value_kind(param) or "text"
+
+
+def _name(param) -> str:
+    return max(param.opts, key=len) if param.param_type_name == "option" else param.name.upper()
+
+
+def _args(command: str, param, value: str) -> list[str]:
+    if param.param_type_name == "option":
+        return [command, _name(param), value, *COMMAND_ARGS.get(command, [])]
+    return [command, value]  # the argument itself
+
+
+def _good(param, kind: str) -> str:
+    if kind == "choice":
+        return param.metavar[1:-1].split(", ")[0]
+    if _name(param) == "--port":
+        return "8000"
+    return GOOD[kind]
+
+
+for _command, _param in _parameters():
+    _kind_of = _kind(_param)
+    _values = {"empty": "", "blank": "  ", "space-before": " " + _good(_param, _kind_of), "space-after": _good(_param, _kind_of) + "\t"}
+    if _kind_of == "int":
+        _values.update(BAD_WHOLE)
+    if _kind_of == "number":
+        _values.update(BAD_NUMBER)
+    for _label, _value in _values.items():
+        case(f"options-{_command}-{_name(_param).strip('-').lower()}-{_label}",
+             lambda w, here, _c=_command, _p=_param, _v=_value: _args(_c, _p, _v), needle=_name(_param))
+
+
+# --- values only the data can refuse ------------------------------------------------------------------
+
+def _on_mnist(*extra: str):
+    return lambda w, here: train(mnist_here(w, here), *extra)
+
+
+case("options-train-val-fraction-1e-300-holds-out-nothing", _on_mnist("--val-fraction", "1e-300"), needle="--val-fraction")
+case("options-train-val-fraction-below-one-image", _on_mnist("--val-fraction", "0.001"), needle="--val-fraction")  # 0.3 of an image
+case("options-train-val-fraction-one-image-works", _on_mnist("--val-fraction", "0.004"), code=0, lines=None,
+     after=holds_epoch("m.npz", 1))
+case("options-train-every-beyond-the-epoch-works", _on_mnist("--every", "1000000"), code=0, lines=None, after=holds_epoch("m.npz", 1))
+case("options-train-act-any-case-works", _on_mnist("--act", "ReLU"), code=0, lines=None, after=holds_epoch("m.npz", 1))
