@@ -109,11 +109,10 @@ def test_a_bad_run_never_touches_an_existing_checkpoint(small_mnist_dir, tmp_pat
 
 def test_resume_of_a_finished_run_says_so(small_mnist_dir):
     assert run(*SMALL, "--epochs", "1", "--data", str(small_mnist_dir)).exit_code == 0
-    for asked in ("1", "0"):
-        result = run("--resume", "model.npz", "--epochs", asked)
-        assert result.exit_code == 2
-        assert result.stderr.strip() == (f"purenet: error: model.npz already has 1 epoch (--epochs {asked} asked for): "
-                                         "nothing to do; to train further, ask for a total above 1")
+    result = run("--resume", "model.npz", "--epochs", "1")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("purenet: error: model.npz already has 1 epoch (--epochs 1 asked for): "
+                                     "nothing to do; to train further, ask for a total above 1")
     result = run("--resume", "model.npz")
     assert result.exit_code == 2
     assert result.stderr.strip() == ("purenet: error: model.npz already has 1 epoch, and its run planned 1: nothing to do; "
