@@ -24,6 +24,7 @@ from purenet.checkpoint import Checkpoint, CheckpointError, is_checkpoint
 from purenet.checkpoint import save as save_checkpoint
 from purenet.cli.console import EXIT_DIVERGED, Terminated, fail, plain_output, say, stdout_console, stopped_by
 from purenet.cli.download import ensure_default_data
+from purenet.cli.epochlog import is_epoch_log, log_rows, write_log
 from purenet.cli.models import open_checkpoint
 from purenet.cli.recipes import config_error_message, config_from_options, option_name, resumed_config
 from purenet.cli.state import remember_model
@@ -31,7 +32,8 @@ from purenet.cli.views import make_view
 from purenet.config import ConfigError, RunConfig
 from purenet.data import DataError, default_data_dir
 from purenet.files import OutputLock, WriteRefused, check_target
-from purenet.run import Run, checkpoint_after, prepare, prepare_resumed
+from purenet.optim import learning_rate
+from purenet.run import Run, checkpoint_after, prepare, prepare_resumed, run_optimizer
 from purenet.training import Progress, TrainingDiverged, evaluate
 
 PROGRESS_UPDATES_PER_EPOCH = 50
@@ -44,6 +46,7 @@ class TrainOptions:
     epochs: Optional[int]  # the total to reach (None: the run's own)
     data: Optional[Path]
     out: Path
+    log: Optional[Path]
     force: bool
     resume: Optional[Path]
     every: int
@@ -68,7 +71,7 @@ def run_train(given: dict, explicit: frozenset[str] = frozenset()) -> None:
         if given.get("dry_run"):
             show_settings(plan)
             return
-        with _locked(plan.options.out):
+        with _locked(plan.options):
             _train(plan)
     except (KeyboardInterrupt, Terminated) as error:  # before the first epoch could start
         what, code = stopped_by(error)
@@ -104,6 +107,8 @@ def show_settings(plan: Plan) -> None:
         rows.append(("resumes", f"{plan.options.resume} at epoch {plan.resumed.epoch}, up to epoch "
                                 f"{plan.options.epochs or plan.config.epochs}"))
     rows.append(("out", str(plan.options.out)))
+    if plan.options.log is not None:
+        rows.append(("log", str(plan.options.log)))
     title = "the run's settings (--dry-run: nothing trained, nothing written)"
     if plain_output():  # one line a setting, never wrapped or cut: for logs and grep
         print(title)
@@ -146,9 +151,10 @@ def plan_run(given: dict, explicit: frozenset[str]) -> Plan:
         config = attrs.evolve(config, data=os.path.abspath(given["data"]))
     epochs = given["epochs"] if resumed is None or "epochs" in explicit else None
     out = given["out"] if given["out"] is not None else (given["resume"] or Path("model.npz"))
-    options = TrainOptions(epochs=epochs, data=given["data"], out=out, force=given["force"], resume=given["resume"],
+    options = TrainOptions(epochs=epochs, data=given["data"], out=out, log=given.get("log"), force=given["force"], resume=given["resume"],
                            every=given["every"], show_predictions=given["show_predictions"], json_output=given["json_output"])
     _check_out(options, config)
+    _check_log(options, config)
     return Plan(config=config, options=options, resumed=resumed)
 
 
@@ -183,6 +189,31 @@ def _check_out(options: TrainOptions, config: RunConfig) -> None:
         fail(str(error))
 
 
+def _check_log(options: TrainOptions, config: RunConfig) -> None:
+    """--log may replace only a log purenet wrote (any regular file with --force); never the
+    checkpoint, the one resumed or the data, and it may not go inside the data folder."""
+    log, data = options.log, Path(config.data or default_data_dir())
+    if log is None:
+        return
+    for other, option in ((options.out, "--out"), (options.resume, "--resume")):
+        if other is not None and _same_file(log, other):
+            fail(f"{log}: is the checkpoint ({option}); give --log a file of its own")
+    if _is_within(log, data):
+        fail(f"{log}: is in the training data ({data}); choose another --log")
+    try:
+        check_target(log, is_epoch_log, what="a purenet epoch log (CSV)", force=options.force)
+    except WriteRefused as error:
+        fail(str(error))
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (the same path, or the same file through links)."""
+    try:
+        return os.path.realpath(a) == os.path.realpath(b) or os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def _is_within(path: Path, data: Path) -> bool:
     """Whether ``path`` is the data file itself or a file inside the data folder."""
     try:
@@ -194,19 +225,25 @@ def _is_within(path: Path, data: Path) -> bool:
 
 
 class _locked:
-    """Hold the output lock for the run; a second run writing the same file gets one line."""
+    """Hold the output locks for the run (the checkpoint's, the log's); a second run writing
+    the same file gets one line."""
 
-    def __init__(self, out: Path) -> None:
-        self.lock = OutputLock(out)
+    def __init__(self, options: TrainOptions) -> None:
+        self.locks = [OutputLock(options.out)] + ([OutputLock(options.log, "--log")] if options.log else [])
+        self.held: list[OutputLock] = []
 
     def __enter__(self) -> None:
         try:
-            self.lock.__enter__()
+            for lock in self.locks:
+                lock.__enter__()
+                self.held.append(lock)
         except WriteRefused as error:
+            self.__exit__(None, None, None)
             fail(str(error))
 
     def __exit__(self, *exc) -> None:
-        self.lock.__exit__(*exc)
+        while self.held:
+            self.held.pop().__exit__(*exc)
 
 
 # --- data and the starting point: the library's -------------------------------------------
@@ -249,6 +286,7 @@ def _train_and_save(options: TrainOptions, run: Run, view) -> Checkpoint:
                     continue
                 last = checkpoint_after(record, last)
                 _save(options.out, last)
+                _write_log(options, run, last, record.stopped_early)
                 view.epoch(record)
     except (KeyboardInterrupt, Terminated) as error:
         _stopped(error, options, run, last)
@@ -273,6 +311,18 @@ def _save(out: Path, checkpoint: Checkpoint) -> None:
     except OSError as error:
         fail(f"{out}: cannot write the checkpoint ({error.strerror or error}); the previous epoch's file is unchanged")
     remember_model(out)
+
+
+def _write_log(options: TrainOptions, run: Run, saved: Checkpoint, stopped_early: bool) -> None:
+    """--log: the rows of every epoch ``saved`` holds (one line if the file cannot be written)."""
+    if options.log is None:
+        return
+    schedule = run_optimizer(run.config, run.steps_per_epoch).lr
+    rows = log_rows(saved.history, run.steps_per_epoch, lambda step: learning_rate(schedule, step), stopped_early)
+    try:
+        write_log(options.log, rows)
+    except OSError as error:
+        fail(f"{options.log}: cannot write the log ({error.strerror or error}); {options.out} holds epoch {saved.epoch}")
 
 
 def _stopped(error: BaseException, options: TrainOptions, run: Run, last: Checkpoint) -> None:

@@ -237,8 +237,9 @@ class OutputLock:
     (``flock`` locks: on POSIX systems; elsewhere the lock does nothing.)
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, option: str = "--out") -> None:
         self.path = Path(path)
+        self.option = option  # how the user named the path, for the message
         self.lock_path = self.path.with_name(f".{self.path.name}.lock")
         self._fd: int | None = None
 
@@ -263,7 +264,7 @@ class OutputLock:
                 holder = self._holder(fd)
                 os.close(fd)
                 who = f" (process {holder})" if holder else ""
-                raise OutputLocked(f"{self.path}: another purenet run{who} is writing it; wait for it to finish or choose another --out") from None
+                raise OutputLocked(f"{self.path}: another purenet run{who} is writing it; wait for it to finish or choose another {self.option}") from None
             if self._still_linked(fd):
                 os.ftruncate(fd, 0)
                 os.write(fd, f"purenet lock {os.getpid()}\n".encode())

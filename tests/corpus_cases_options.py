@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import typer
 
-from corpus_cases import case, holds_epoch, mnist_here, train
+from pathlib import Path
+
+from corpus_cases import case, holds_epoch, mnist_here, then, train
 
 GOOD = {"int": "1", "number": "0.5", "path": "m.npz", "text": "x"}
 """A value of each kind that the option takes (the spaces around it are the mistake)."""
@@ -88,3 +90,40 @@ case("options-train-val-fraction-one-image-works", _on_mnist("--val-fraction", "
      after=holds_epoch("m.npz", 1))
 case("options-train-every-beyond-the-epoch-works", _on_mnist("--every", "1000000"), code=0, lines=None, after=holds_epoch("m.npz", 1))
 case("options-train-act-any-case-works", _on_mnist("--act", "ReLU"), code=0, lines=None, after=holds_epoch("m.npz", 1))
+
+
+# --- --log refuses what --out refuses: the checkpoint, the data, a file purenet did not write ---------------
+
+def _resumed_log(w, here) -> list[str]:
+    (here / "ck.npz").write_bytes(w.base.read_bytes())
+    return ["train", "--resume", "ck.npz", "--epochs", "2", "--out", "new.npz", "--log", "ck.npz"]
+
+
+def _notes(here: Path) -> str:
+    (here / "notes.txt").write_text("my notes\n")
+    return "notes.txt"
+
+
+def _log_rows(name: str, epochs: int):
+    def check(here: Path, result, w) -> None:
+        import csv
+
+        with open(here / name, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        assert [int(row["epoch"]) for row in rows] == list(range(1, epochs + 1))
+    return check
+
+
+case("options-train-log-is-the-out", _on_mnist("--log", "m.npz"), needle="--log")
+case("options-train-log-is-the-out-through-a-link", lambda w, here: then((here / "alias.csv").symlink_to("m.npz"),
+                                                                        train(mnist_here(w, here), "--log", "alias.csv")), needle="alias.csv")
+case("options-train-log-is-the-resumed-checkpoint", _resumed_log, needle="ck.npz")
+case("options-train-log-in-the-data-folder", _on_mnist("--log", "mnist/log.csv"), needle="mnist/log.csv")
+case("options-train-log-is-a-data-file", lambda w, here: then(mnist_here(w, here), train("mnist", "--log", "mnist/t10k-labels-idx1-ubyte.gz")),
+     needle="t10k-labels")
+case("options-train-log-notes-not-ours", lambda w, here: train(mnist_here(w, here), "--log", _notes(here)), needle="notes.txt")
+case("options-train-log-a-folder", lambda w, here: then((here / "logs").mkdir(), train(mnist_here(w, here), "--log", "logs")), needle="logs")
+case("options-train-log-in-a-missing-folder", _on_mnist("--log", "no/such/run.csv"), needle="no/such")
+case("options-train-log-notes-with-force-works", lambda w, here: train(mnist_here(w, here), "--log", _notes(here), "--force"),
+     code=0, lines=None, changes=["notes.txt"], after=_log_rows("notes.txt", 1))
+case("options-train-log-works", _on_mnist("--log", "run.csv"), code=0, lines=None, after=_log_rows("run.csv", 1))

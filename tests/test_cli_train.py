@@ -337,3 +337,52 @@ def test_plain_progress_lines_go_to_stderr_and_the_table_stays_whole(small_mnist
     assert progress and all(re.fullmatch(r"epoch [12]: \d+% \([\d,]+ of 3,000 images\), loss \d\.\d{4}, [\d,]+ samples/s", line)
                             for line in progress), progress
     assert "%" not in "".join(line for line in result.stdout.splitlines() if line.startswith("epoch"))
+
+
+def _log_rows(path) -> list[dict]:
+    import csv
+
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_log_has_a_row_per_epoch_with_every_figure_and_resume_appends(small_mnist_dir):
+    from purenet.cli.epochlog import FIELDS
+
+    data = ["--data", str(small_mnist_dir), "--val-fraction", "0.1", "--schedule", "cosine"]
+    assert run(*SMALL, *data, "--epochs", "2", "--log", "run.csv").exit_code == 0
+    first = Path("run.csv").read_text()
+    resumed = run("--resume", "model.npz", "--epochs", "3", "--log", "run.csv")
+    assert resumed.exit_code == 0, resumed.output
+    rows, history = _log_rows("run.csv"), load_checkpoint("model.npz").history
+    assert Path("run.csv").read_text().startswith(first)  # the first run's rows, then the new one
+    assert list(rows[0]) == list(FIELDS) and [int(row["epoch"]) for row in rows] == [1, 2, 3]
+    steps = -(-2700 // 64)  # 3,000 images less a tenth held out, 64 a batch
+    for row, figures in zip(rows, history):
+        assert int(row["step"]) == figures["epoch"] * steps
+        for name in ("loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "seconds", "eval_seconds"):
+            assert float(row[name]) == figures[name]  # every digit kept
+        assert 0 <= float(row["lr"]) <= 0.003 and row["stopped_early"] == "false" and 1 <= int(row["best_epoch"]) <= 3
+    assert float(rows[0]["lr"]) > float(rows[1]["lr"])  # cosine
+
+
+def test_log_without_a_validation_split_leaves_its_cells_empty(small_mnist_dir):
+    assert run(*SMALL, "--epochs", "1", "--data", str(small_mnist_dir), "--log", "run.csv").exit_code == 0
+    [row] = _log_rows("run.csv")
+    assert row["val_acc"] == row["val_loss"] == row["best_epoch"] == "" and float(row["test_acc"]) > 0.5
+
+
+def test_a_second_run_writing_the_same_log_is_refused(small_mnist_dir):
+    from purenet.files import OutputLock
+
+    with OutputLock(Path("run.csv"), "--log"):  # as another run holds it
+        result = run(*SMALL, "--epochs", "1", "--data", str(small_mnist_dir), "--log", "run.csv")
+    assert result.exit_code == 2 and "choose another --log" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert not Path("model.npz").exists() and not Path("run.csv").exists()
+
+
+def test_pandas_reads_the_log(small_mnist_dir):
+    pandas = pytest.importorskip("pandas")
+    assert run(*SMALL, "--epochs", "2", "--data", str(small_mnist_dir), "--log", "run.csv").exit_code == 0
+    frame = pandas.read_csv("run.csv")
+    assert list(frame["epoch"]) == [1, 2] and frame["test_acc"].dtype.kind == "f" and not frame["stopped_early"].any()
