@@ -179,8 +179,10 @@ def main() -> None:
     ``PURENET_TUNE_MALLOC=0`` opts out). Importing the library never does this.
     """
     from purenet.allocator import tune_malloc
+    from purenet.cli.console import the_process_is_the_command
 
     tune_malloc()
+    the_process_is_the_command()
     app()
 
 

@@ -290,24 +290,115 @@ class Terminated(BaseException):
         self.signum = signum
 
 
-def _raise_terminated(signum, _frame) -> None:
+class _StopState:
+    """What the signal handler knows: the first stop signal (None until one arrives), whether
+    a section that must not be cut is running, and a signal it holds back until that ends."""
+
+    def __init__(self) -> None:
+        self.whole_process = False  # set by the console script: nothing runs after the command
+        self.reset()
+
+    def reset(self) -> None:
+        self.first: int | None = None
+        self.deferring = 0
+        self.pending: int | None = None
+        self.arrivals: int | None = None  # the read end of the pipe signal.set_wakeup_fd writes to
+
+    def arrived_first(self, signum: int) -> int:
+        """The signal that arrived first. Python runs the handlers of signals that came during one
+        long C call (a save, a matrix product) in the order of their numbers, SIGINT before
+        SIGTERM; the wake-up pipe has them in the order they came."""
+        if self.arrivals is not None:
+            with contextlib.suppress(OSError):
+                came = os.read(self.arrivals, 64)
+                if came and came[0] in SIGNAL_NAMES:
+                    return signal.Signals(came[0])
+        return signum
+
+    @contextlib.contextmanager
+    def watching_arrivals(self) -> Iterator[None]:
+        """Within the block, have the wake-up pipe record the order in which signals arrive."""
+        try:
+            read_end, write_end = os.pipe()
+        except OSError:
+            yield
+            return
+        try:
+            os.set_blocking(read_end, False)
+            os.set_blocking(write_end, False)
+            previous = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+        except (ValueError, OSError):  # not the main thread, or a system whose wake-up fd is a socket
+            os.close(read_end)
+            os.close(write_end)
+            yield
+            return
+        self.arrivals = read_end
+        try:
+            yield
+        finally:
+            self.arrivals = None
+            with contextlib.suppress(ValueError, OSError):
+                signal.set_wakeup_fd(previous)
+            os.close(read_end)
+            os.close(write_end)
+
+
+_stop = _StopState()
+
+
+def _on_stop_signal(signum, _frame) -> None:
+    """The first stop signal raises ``Terminated`` (at once, or when a deferred section ends);
+    any later one is ignored, so that the stop under way can finish its save and its line."""
+    if _stop.first is not None:
+        return
+    signum = _stop.arrived_first(signum)
+    _stop.first = signum
+    if _stop.deferring:
+        _stop.pending = signum
+        return
     raise Terminated(signum)
+
+
+def the_process_is_the_command() -> None:
+    """Say that this process ends when the command does (the console script): after a stop
+    signal, later ones stay ignored until it exits, instead of killing it on the way out."""
+    _stop.whole_process = True
 
 
 @contextlib.contextmanager
 def signals_as_interrupts() -> Iterator[None]:
-    """Within the block, SIGINT (Ctrl-C), SIGTERM and SIGHUP raise ``Terminated``."""
+    """Within the block, SIGINT (Ctrl-C), SIGTERM and SIGHUP raise ``Terminated``: the first
+    of them; the process is stopping then, and any further one is ignored (``signals_deferred``
+    holds the first back while a file is written)."""
     handled = list(SIGNAL_NAMES)
+    _stop.reset()
     try:
-        previous = {s: signal.signal(s, _raise_terminated) for s in handled}
+        previous = {s: signal.signal(s, _on_stop_signal) for s in handled}
     except ValueError:  # not the main thread (an embedding program): leave signals alone
         yield
         return
     try:
+        with _stop.watching_arrivals():
+            yield
+    finally:
+        stopping = _stop.first is not None
+        for s, handler in previous.items():
+            signal.signal(s, signal.SIG_IGN if stopping and _stop.whole_process else handler)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Within the block (a save, and noting what the file holds), a stop signal waits: it is
+    raised as ``Terminated`` once the block has finished, so the file and what the command
+    says about it agree. (If the block fails, its own error goes on instead.)"""
+    _stop.deferring += 1
+    try:
         yield
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+        _stop.deferring -= 1
+    if not _stop.deferring and _stop.pending is not None:
+        signum, _stop.pending = _stop.pending, None
+        raise Terminated(signum)
 
 
 def signal_of(error: BaseException) -> int:

@@ -5,7 +5,8 @@ and the data are checked before the first step, and a mistake is one line (exit 
 with nothing written. Then the loop only renders and saves: every number comes from
 ``purenet.training``'s records. The checkpoint is written atomically after every
 epoch, under an advisory lock, so a crash, Ctrl-C or SIGTERM loses at most the epoch
-in progress and two runs never write the same file.
+in progress and two runs never write the same file. A stop signal that comes during the
+save waits for it (``signals_deferred``), so the last line names the epoch the file holds.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from rich import box
 
 from purenet.checkpoint import Checkpoint, CheckpointError, is_checkpoint
 from purenet.checkpoint import save as save_checkpoint
-from purenet.cli.console import EXIT_DIVERGED, Terminated, fail, plain_output, say, stdout_console, stopped_by
+from purenet.cli.console import (EXIT_DIVERGED, Terminated, fail, plain_output, say, signals_deferred, stdout_console,
+                                 stopped_by)
 from purenet.cli.download import ensure_default_data
 from purenet.cli.epochlog import is_epoch_log, log_rows, write_log
 from purenet.cli.models import open_checkpoint
@@ -284,9 +286,11 @@ def _train_and_save(options: TrainOptions, run: Run, view) -> Checkpoint:
                     if options.every and record.step % options.every == 0:
                         view.held_out(record, *evaluate(record.params, run.val or run.dataset.test))
                     continue
-                last = checkpoint_after(record, last)
-                _save(options.out, last)
-                _write_log(options, run, last, record.stopped_early)
+                saved = checkpoint_after(record, last)
+                with signals_deferred():  # a stop signal waits until the file and `last` agree
+                    _save(options.out, saved)
+                    _write_log(options, run, saved, record.stopped_early)
+                    last = saved
                 view.epoch(record)
     except (KeyboardInterrupt, Terminated) as error:
         _stopped(error, options, run, last)
