@@ -35,7 +35,7 @@ from purenet.config import ConfigError, RunConfig
 from purenet.data import DataError, default_data_dir
 from purenet.files import OutputLock, WriteRefused, check_target
 from purenet.optim import learning_rate
-from purenet.run import Run, checkpoint_after, prepare, prepare_resumed, run_optimizer
+from purenet.run import Run, checkpoint_after, epochs_to_reach, prepare, prepare_resumed, run_optimizer
 from purenet.training import Progress, TrainingDiverged, evaluate
 
 PROGRESS_UPDATES_PER_EPOCH = 50
@@ -152,6 +152,11 @@ def plan_run(given: dict, explicit: frozenset[str]) -> Plan:
     if given["data"] is not None:
         config = attrs.evolve(config, data=os.path.abspath(given["data"]))
     epochs = given["epochs"] if resumed is None or "epochs" in explicit else None
+    if resumed is not None and resumed.config is not None:
+        try:  # nothing left to do is said before any data is read, and by --dry-run too
+            epochs_to_reach(str(given["resume"]), resumed.epoch, resumed.config.epochs, epochs)
+        except ConfigError as error:
+            fail(config_error_message(error))
     out = given["out"] if given["out"] is not None else (given["resume"] or Path("model.npz"))
     options = TrainOptions(epochs=epochs, data=given["data"], out=out, log=given.get("log"), force=given["force"], resume=given["resume"],
                            every=given["every"], show_predictions=given["show_predictions"], json_output=given["json_output"])

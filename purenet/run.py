@@ -134,7 +134,7 @@ def prepare_resumed(checkpoint: Checkpoint | str | os.PathLike, *, epochs: int |
     if checkpoint.config is None:
         raise CheckpointError(f"{source}: holds no run configuration (it was saved without one, as by a script "
                               "that gives no config=), so it cannot be resumed")
-    epochs = _epochs_to_reach(source, checkpoint.epoch, checkpoint.config.epochs, epochs)
+    epochs = epochs_to_reach(source, checkpoint.epoch, checkpoint.config.epochs, epochs)
     config = checkpoint.config if data is None else attrs.evolve(checkpoint.config, data=os.path.abspath(data))
     if config.data is not None and not os.path.exists(config.data):
         raise DataError(f"{config.data}: no such file or folder (the data this run was trained on; give its new place)")
@@ -144,7 +144,7 @@ def prepare_resumed(checkpoint: Checkpoint | str | os.PathLike, *, epochs: int |
     return _run(config, dataset, split_rng, attrs.evolve(checkpoint, config=config), epochs)
 
 
-def _epochs_to_reach(source: str, done: int, planned: int, asked: int | None) -> int:
+def epochs_to_reach(source: str, done: int, planned: int, asked: int | None) -> int:
     """The total a resumed run trains up to: ``asked``, else the ``planned`` one; ConfigError
     unless it is a whole number above the ``done`` epochs (then there is nothing to do)."""
     total = planned if asked is None else asked

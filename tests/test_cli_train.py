@@ -113,6 +113,7 @@ def test_resume_of_a_finished_run_says_so(small_mnist_dir):
     assert result.exit_code == 2
     assert result.stderr.strip() == ("purenet: error: model.npz already has 1 epoch (--epochs 1 asked for): "
                                      "nothing to do; to train further, ask for a total above 1")
+    assert run("--resume", "model.npz", "--epochs", "1", "--dry-run").stderr == result.stderr  # a dry run refuses it too
     result = run("--resume", "model.npz")
     assert result.exit_code == 2
     assert result.stderr.strip() == ("purenet: error: model.npz already has 1 epoch, and its run planned 1: nothing to do; "
