@@ -94,6 +94,16 @@ def train(
 
 
 @app.command()
+def presets(
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object: each recipe's full settings.")] = False,
+) -> None:
+    """List the named recipes of `purenet train --preset` and the settings each one changes."""
+    from purenet.cli.recipes import show_presets
+
+    show_presets(json_output)
+
+
+@app.command()
 def evaluate(
     model: Annotated[Optional[Path], typer.Argument(help="Checkpoint to evaluate.", show_default="model.npz here, else the last model purenet train wrote")] = None,
     data: Annotated[Optional[Path], typer.Option(help="Data to evaluate on (its test part).", show_default="the data the model was trained on")] = None,

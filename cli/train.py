@@ -28,7 +28,7 @@ from purenet.cli.console import (EXIT_DIVERGED, Terminated, fail, plain_output, 
 from purenet.cli.download import ensure_default_data
 from purenet.cli.epochlog import is_epoch_log, log_rows, write_log
 from purenet.cli.models import open_checkpoint
-from purenet.cli.recipes import config_error_message, config_from_options, option_name, resumed_config
+from purenet.cli.recipes import config_error_message, config_from_options, in_words, option_name, resumed_config
 from purenet.cli.state import remember_model
 from purenet.cli.views import make_view
 from purenet.config import ConfigError, RunConfig
@@ -127,16 +127,10 @@ def show_settings(plan: Plan) -> None:
 
 
 def _setting_shown(name: str, value) -> str:
-    """A setting of ``RunConfig.to_json()`` in words: ``784,200,10``, ``shift 1, rotation 8``, ``none``."""
+    """A setting of ``RunConfig.to_json()`` in words: ``784,200,10``, ``(shift 1, rotation 8, ...)``, ``none``."""
     if name == "data" and value is None:
         return f"{default_data_dir()} (the default)"
-    if isinstance(value, list):
-        return ",".join(map(str, value))
-    if isinstance(value, dict):
-        return ", ".join(f"{key} {number:g}" for key, number in value.items())
-    if isinstance(value, float):
-        return f"{value:g}"
-    return "none" if value is None else str(value)
+    return in_words(value)
 
 
 # --- checking the request, before any work ------------------------------------------------

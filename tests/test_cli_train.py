@@ -387,3 +387,17 @@ def test_pandas_reads_the_log(small_mnist_dir):
     assert run(*SMALL, "--epochs", "2", "--data", str(small_mnist_dir), "--log", "run.csv").exit_code == 0
     frame = pandas.read_csv("run.csv")
     assert list(frame["epoch"]) == [1, 2] and frame["test_acc"].dtype.kind == "f" and not frame["stopped_early"].any()
+
+
+def test_presets_lists_each_recipe_and_what_it_changes():
+    from purenet.cli.app import app as the_app
+    from purenet.config import PRESETS, preset
+
+    shown = CliRunner().invoke(the_app, ["presets"])
+    assert shown.exit_code == 0, shown.output
+    lines = {line.split()[0]: line for line in shown.stdout.splitlines()}
+    assert list(lines) == list(PRESETS)
+    assert "layers 784,conv20k5valid,maxpool2,conv40k5valid,maxpool2,100,10; epochs 12" in lines["cnn"]
+    assert "formerly seed-92.7" in lines["per-sample-sigmoid"]
+    as_json = CliRunner().invoke(the_app, ["presets", "--json"])
+    assert json.loads(as_json.stdout) == {name: preset(name).to_json() for name in PRESETS}
