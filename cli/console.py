@@ -218,7 +218,7 @@ def check_typed_values(param) -> None:
 
 def _check_typed(param, text: str) -> None:
     name = max(param.opts, key=len) if param.param_type_name == "option" else param.name.upper()
-    kind = "choice" if (param.metavar or "").startswith("[") else value_kind(param)
+    kind = "choice" if (param.metavar or "").startswith("[") else value_kind(param) or "text"
     if not text.strip():
         wanted = {"path": "a file or folder name", "int": "a whole number", "number": "a number",
                   "choice": f"one of {param.metavar[1:-1]}" if kind == "choice" else ""}.get(kind, "a value")

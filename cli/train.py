@@ -35,7 +35,7 @@ from purenet.config import ConfigError, RunConfig
 from purenet.data import DataError, default_data_dir
 from purenet.files import OutputLock, WriteRefused, check_target
 from purenet.optim import learning_rate
-from purenet.run import Run, checkpoint_after, epochs_to_reach, prepare, prepare_resumed, run_optimizer
+from purenet.run import Run, checkpoint_after, epochs_to_reach, prepare, prepare_resumed, run_schedule
 from purenet.training import Progress, TrainingDiverged, evaluate
 
 PROGRESS_UPDATES_PER_EPOCH = 50
@@ -285,11 +285,11 @@ def _train_and_save(options: TrainOptions, run: Run, view) -> Checkpoint:
                     if options.every and record.step % options.every == 0:
                         view.held_out(record, *evaluate(record.params, run.val or run.dataset.test))
                     continue
-                saved = checkpoint_after(record, last)
+                candidate = checkpoint_after(record, last)
                 with signals_deferred():  # a stop signal waits until the file and `last` agree
-                    _save(options.out, saved)
-                    _write_log(options, run, saved, record.stopped_early)
-                    last = saved
+                    _save(options.out, candidate)
+                    _write_log(options, run, candidate, record.stopped_early)
+                    last = candidate
                 view.epoch(record)
     except (KeyboardInterrupt, Terminated) as error:
         _stopped(error, options, run, last)
@@ -320,7 +320,7 @@ def _write_log(options: TrainOptions, run: Run, saved: Checkpoint, stopped_early
     """--log: the rows of every epoch ``saved`` holds (one line if the file cannot be written)."""
     if options.log is None:
         return
-    schedule = run_optimizer(run.config, run.steps_per_epoch).lr
+    schedule = run_schedule(run.config, run.steps_per_epoch)
     rows = log_rows(saved.history, run.steps_per_epoch, lambda step: learning_rate(schedule, step), stopped_early)
     try:
         write_log(options.log, rows)

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import attrs
 import numpy as np
@@ -64,12 +64,16 @@ def run_optimizer(config: RunConfig, steps_per_epoch: int) -> Optimizer:
     The schedule spans the epochs the run was planned with (``config.epochs``), so a
     resumed run continues the same schedule; past its end the rate stays at its last value.
     """
-    schedule = make_schedule(
+    return make_optimizer(config.optimizer, run_schedule(config, steps_per_epoch), config.weight_decay)
+
+
+def run_schedule(config: RunConfig, steps_per_epoch: int) -> Callable[[int], float]:
+    """The run's learning rate as a function of the optimizer's step (counted from 0)."""
+    return make_schedule(
         config.schedule, config.lr, total_steps=config.epochs * steps_per_epoch,
         steps_per_epoch=steps_per_epoch, warmup_epochs=config.warmup,
         decay_every_epochs=config.decay_every, gamma=config.gamma,
     )
-    return make_optimizer(config.optimizer, schedule, config.weight_decay)
 
 
 @attrs.frozen
