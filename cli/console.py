@@ -310,9 +310,10 @@ class _StopState:
         SIGTERM; the wake-up pipe has them in the order they came."""
         if self.arrivals is not None:
             with contextlib.suppress(OSError):
-                came = os.read(self.arrivals, 64)
-                if came and came[0] in SIGNAL_NAMES:
-                    return signal.Signals(came[0])
+                came = os.read(self.arrivals, 4096)  # every signal with a Python handler, SIGALRM too
+                stops = [number for number in came if number in SIGNAL_NAMES]
+                if stops:
+                    return signal.Signals(stops[0])
         return signum
 
     @contextlib.contextmanager
