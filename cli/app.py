@@ -147,8 +147,8 @@ def bench(
     batch_size: Annotated[int, typer.Option(min=1, help="Samples per training and inference step.")] = 128,
     act: Annotated[str, typer.Option(help="Hidden activation.", **choice(ACTIVATIONS))] = "relu",
     compare: Annotated[Optional[str], typer.Option(help="Also run the same network in another framework.", **choice(FRAMEWORKS))] = None,
-    seconds: Annotated[float, typer.Option(min=0.01, help="Seconds per timed run.")] = 1.0,
-    repeats: Annotated[int, typer.Option(min=1, help="Timed runs per figure (the median is reported).")] = 5,
+    seconds: Annotated[float, typer.Option(min=0.01, max=600, help="Seconds per timed run.")] = 1.0,
+    repeats: Annotated[int, typer.Option(min=1, max=1000, help="Timed runs per figure (the median is reported).")] = 5,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object with every figure.")] = False,
 ) -> None:
     """Measure training and inference speed, the matmul peak, load time and memory."""

@@ -10,6 +10,7 @@ listed in docs/cli.md.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import signal
@@ -225,19 +226,28 @@ def _check_typed(param, text: str) -> None:
         raise ValueRefused(f"{name} is {'empty' if not text else f'blank ({text!r})'}; give {wanted}", param=param)
     if text != text.strip():
         raise ValueRefused(f"{name} {text!r} has spaces around it; did you mean {text.strip()!r}?", param=param)
-    if kind == "number" and not _NUMBER.fullmatch(text):
-        raise ValueRefused(f"{name} must be a number, got {_cut(text)!r}", param=param)
+    if kind == "number":
+        if not _NUMBER.fullmatch(text):
+            raise ValueRefused(f"{name} must be a number, got {_cut(text)!r}", param=param)
+        low, high = _declared_range(param)
+        if (low, high) != (None, None) and not _finite_within(float(text), low, high):
+            span = " and ".join(part for part in (low is not None and f">= {low:g}", high is not None and f"<= {high:g}") if part)
+            raise ValueRefused(f"{name} must be a finite number {span}, got {_cut(text)}", param=param)
     if kind == "int":
         low, high = _declared_range(param)
+        low, high = -MAX_WHOLE if low is None else int(low), MAX_WHOLE if high is None else int(high)
         if not _WHOLE.fullmatch(text) or not low <= int(text) <= high:
             raise ValueRefused(f"{name} must be a whole number from {low} to {high}, got {_cut(text)}", param=param)
 
 
-def _declared_range(param) -> tuple[int, int]:
-    """The bounds given to an int option (``typer.Option(min=, max=)``), else +-MAX_WHOLE."""
+def _finite_within(number: float, low, high) -> bool:
+    return math.isfinite(number) and (low is None or number >= low) and (high is None or number <= high)
+
+
+def _declared_range(param) -> tuple:
+    """The bounds given to a number option (``typer.Option(min=, max=)``); None where none is."""
     info = getattr(getattr(param, "type_descriptor", None), "parameter_info", None) or param.type
-    low, high = getattr(info, "min", None), getattr(info, "max", None)
-    return (-MAX_WHOLE if low is None else int(low)), (MAX_WHOLE if high is None else int(high))
+    return getattr(info, "min", None), getattr(info, "max", None)
 
 
 def _cut(text: str) -> str:

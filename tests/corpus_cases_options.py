@@ -78,6 +78,12 @@ for _command, _param in _parameters():
              lambda w, here, _c=_command, _p=_param, _v=_value: _args(_c, _p, _v), needle=_name(_param))
 
 
+# --- numbers in range for the parser but not for any sensible run ------------------------------------------
+
+case("options-bench-seconds-a-year", lambda w, here: ["bench", "--seconds", "3e7"], needle="--seconds")
+case("options-bench-repeats-a-million", lambda w, here: ["bench", "--seconds", "0.01", "--repeats", "1000000"], needle="--repeats")
+
+
 # --- values only the data can refuse ------------------------------------------------------------------
 
 def _on_mnist(*extra: str):
