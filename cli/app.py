@@ -65,8 +65,8 @@ def train(
     act: Annotated[str, typer.Option(help="Activation of the hidden layers.", rich_help_panel=MODEL, **choice(ACTIVATIONS))] = "relu",
     loss: Annotated[str, typer.Option(help="ce: softmax + cross-entropy; mse: sigmoid outputs + squared error.", rich_help_panel=MODEL, **choice(LOSSES))] = "ce",
     init: Annotated[str, typer.Option(help="Weight initialisation (auto: he for relu-like units, else xavier).", rich_help_panel=MODEL, **choice(INIT_SCHEMES))] = "auto",
-    epochs: Annotated[int, typer.Option(help="Epochs to train (with --resume: the total to reach).", show_default="20; with --resume, the run's own", rich_help_panel=OPTIMISATION)] = 20,
-    batch_size: Annotated[int, typer.Option(help="Samples per step; 1 is per-sample SGD.", rich_help_panel=OPTIMISATION)] = 128,
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs to train (with --resume: the total to reach).", show_default="20; with --resume, the run's own", rich_help_panel=OPTIMISATION)] = 20,
+    batch_size: Annotated[int, typer.Option(min=1, help="Samples per step; 1 is per-sample SGD.", rich_help_panel=OPTIMISATION)] = 128,
     lr: Annotated[Optional[float], typer.Option(help="Learning rate (the peak, with a schedule).", show_default="sgd 0.1, momentum 0.05, adam 0.003", rich_help_panel=OPTIMISATION)] = None,
     optimizer: Annotated[str, typer.Option(help="The update rule.", rich_help_panel=OPTIMISATION, **choice(OPTIMIZERS))] = "adam",
     weight_decay: Annotated[float, typer.Option(help="L2 weight decay on the weights.", rich_help_panel=OPTIMISATION)] = 0.0,
@@ -80,17 +80,19 @@ def train(
     rotation: Annotated[Optional[float], typer.Option(help="With --augment: largest rotation in degrees.", show_default="the --augment choice's", rich_help_panel=REGULARISATION)] = None,
     scale: Annotated[Optional[float], typer.Option(help="With --augment: largest relative scaling (0 to 0.9).", show_default="the --augment choice's", rich_help_panel=REGULARISATION)] = None,
     elastic_alpha: Annotated[Optional[float], typer.Option(help="With --augment elastic: strength of the distortion.", show_default="34", rich_help_panel=REGULARISATION)] = None,
-    patience: Annotated[int, typer.Option(help="Stop after N epochs without a better validation accuracy, keeping the best (0: never).", rich_help_panel=REGULARISATION)] = 0,
+    patience: Annotated[int, typer.Option(min=0, help="Stop after N epochs without a better validation accuracy, keeping the best (0: never).", rich_help_panel=REGULARISATION)] = 0,
     preset: Annotated[str, typer.Option(help="A named recipe (docs/results.md); options you give win over its settings.", rich_help_panel=MODEL, **choice(PRESETS, PRESET_ALIASES))] = "default",
-    seed: Annotated[int, typer.Option(help="Seed (>= 0) for init, split, shuffling, dropout and augmentation.", rich_help_panel=DATA)] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed (>= 0) for init, split, shuffling, dropout and augmentation.", rich_help_panel=DATA)] = 0,
     data: Annotated[Optional[Path], typer.Option(help="MNIST data: IDX folder, CSV, .npz or image folders.", show_default="data/mnist of this checkout, or $PURENET_DATA", rich_help_panel=DATA)] = None,
     val_fraction: Annotated[float, typer.Option(help="Hold this fraction (0 to 0.9) of the training set out for validation.", rich_help_panel=DATA)] = 0.0,
     out: Annotated[Optional[Path], typer.Option(parser=_file_to_write, metavar="<path>", help="Checkpoint file, rewritten after every epoch; replaces only a purenet checkpoint.", show_default="model.npz; with --resume, the resumed file", rich_help_panel=OUTPUT)] = None,
-    force: Annotated[bool, typer.Option("--force", help="Let --out replace a file that is not a purenet checkpoint.", rich_help_panel=OUTPUT)] = False,
+    force: Annotated[bool, typer.Option("--force", help="Let --out (and --log) replace a file that is not a purenet checkpoint (log).", rich_help_panel=OUTPUT)] = False,
+    log: Annotated[Optional[Path], typer.Option(parser=_file_to_write, metavar="<path>", help="Also write one CSV row per epoch, every figure, to this file; rewritten after every epoch, and continued on --resume.", rich_help_panel=OUTPUT)] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue the run saved in this checkpoint (and save into it, unless --out says otherwise).", rich_help_panel=OUTPUT)] = None,
     every: Annotated[int, typer.Option(min=0, help="Also print held-out accuracy every N steps (0: never).", rich_help_panel=OUTPUT)] = 0,
     show_predictions: Annotated[int, typer.Option(min=0, help="End by drawing K test digits with their predictions.", rich_help_panel=OUTPUT)] = 0,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object per epoch and a summary, nothing else.", rich_help_panel=OUTPUT)] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the options and show the run's settings (the preset's with yours on top), then stop without training; with --json, as one JSON object.", rich_help_panel=OUTPUT)] = False,
 ) -> None:
     """Train a network and save it as a checkpoint, showing progress and a table of epochs."""
     options = {name: value for name, value in locals().items() if name != "ctx"}
@@ -98,6 +100,16 @@ def train(
     from purenet.cli.train import run_train
 
     run_train(options, explicit)
+
+
+@app.command()
+def presets(
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object: each recipe's full settings.")] = False,
+) -> None:
+    """List the named recipes of `purenet train --preset` and the settings each one changes."""
+    from purenet.cli.recipes import show_presets
+
+    show_presets(json_output)
 
 
 @app.command()
@@ -141,11 +153,11 @@ def download(
 @app.command()
 def bench(
     layers: Annotated[str, typer.Option(help="The layer list of the benchmarked network (as train --layers).")] = DEFAULT_LAYERS,
-    batch_size: Annotated[int, typer.Option(help="Samples per training and inference step.")] = 128,
+    batch_size: Annotated[int, typer.Option(min=1, help="Samples per training and inference step.")] = 128,
     act: Annotated[str, typer.Option(help="Hidden activation.", **choice(ACTIVATIONS))] = "relu",
     compare: Annotated[Optional[str], typer.Option(help="Also run the same network in another framework.", **choice(FRAMEWORKS))] = None,
-    seconds: Annotated[float, typer.Option(min=0.01, help="Seconds per timed run.")] = 1.0,
-    repeats: Annotated[int, typer.Option(min=1, help="Timed runs per figure (the median is reported).")] = 5,
+    seconds: Annotated[float, typer.Option(min=0.01, max=600, help="Seconds per timed run.")] = 1.0,
+    repeats: Annotated[int, typer.Option(min=1, max=1000, help="Timed runs per figure (the median is reported).")] = 5,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object with every figure.")] = False,
 ) -> None:
     """Measure training and inference speed, the matmul peak, load time and memory."""
@@ -191,8 +203,10 @@ def main() -> None:
     ``PURENET_TUNE_MALLOC=0`` opts out). Importing the library never does this.
     """
     from purenet.allocator import tune_malloc
+    from purenet.cli.console import the_process_is_the_command
 
     tune_malloc()
+    the_process_is_the_command()
     app()
 
 

@@ -45,8 +45,8 @@ def run_bench(layers: str, batch_size: int, act: str, compare: Optional[str], se
 
 def _checked(layers: str, batch_size: int, act: str, seconds: float) -> list[int]:
     """The options, checked as a training run's would be (and --seconds a finite number), before any timing."""
-    if not (math.isfinite(seconds) and seconds >= 0.01):
-        fail(f"--seconds must be a finite number >= 0.01, got {seconds}")
+    if not (math.isfinite(seconds) and 0.01 <= seconds <= 600):
+        fail(f"--seconds must be a finite number from 0.01 to 600, got {seconds}")
     try:
         config = RunConfig(layers=layers, batch_size=batch_size, act=act)
         check_fits(config)

@@ -1,7 +1,7 @@
 """Options with a fixed set of values: listed in --help, offered by completion, case forgiven.
 
 ``choice(values)`` gives the keyword arguments of a ``typer.Option`` whose value must
-be one of ``values``: the help shows ``[a|b|c]``, shell completion offers the values
+be one of ``values``: the help shows ``[a, b, c]``, shell completion offers the values
 that start with what was typed, ``--optimizer Adam`` means ``adam``, and a typo is one
 line with a suggestion, ``--optimizer 'adm' is not one of sgd, momentum, nesterov, adam;
 did you mean adam?``, through ``PurenetGroup``'s error path (exit 2). ``aliases`` are
@@ -44,7 +44,7 @@ def parse_choice(values: Sequence[str], aliases: Mapping[str, str] = {}) -> Call
     def parse(text: str) -> str:
         if not isinstance(text, str):  # the default, already a value
             return text
-        found = known.get(text.strip().lower())
+        found = known.get(text.lower())  # exact but for case: 'relu ' is no choice
         if found is None:
             raise typer.BadParameter(f"{text!r} is not one of {', '.join(values)}{suggestion(text, values)}")
         return found
@@ -58,4 +58,10 @@ def choice(values: Sequence[str], aliases: Mapping[str, str] = {}) -> dict[str, 
     def complete(incomplete: str) -> list[str]:
         return [value for value in values if value.startswith(incomplete.lower())]
 
-    return {"parser": parse_choice(values, aliases), "metavar": f"[{'|'.join(values)}]", "autocompletion": complete}
+    return {"parser": parse_choice(values, aliases), "metavar": choices_shown(values), "autocompletion": complete}
+
+
+def choices_shown(values: Sequence[str]) -> str:
+    """How --help lists the values: ``[sgd, momentum, nesterov, adam]``. The spaces let a narrow
+    terminal wrap the list between values, never inside one (``per-sample-sig`` / ``moid``)."""
+    return f"[{', '.join(values)}]"

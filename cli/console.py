@@ -10,6 +10,7 @@ listed in docs/cli.md.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import signal
@@ -111,7 +112,7 @@ class PurenetGroup(TyperGroup):
             code = EXIT_USER_ERROR
         except usage_error as error:
             if type(error).__name__ == "NoArgsIsHelpError":  # bare `purenet`: the help, as asked for
-                typer.echo(error.ctx.get_help())
+                _show_help_once(error)
                 code = 0
             else:
                 code = _report_usage_error(error)
@@ -125,13 +126,21 @@ class PurenetGroup(TyperGroup):
         sys.exit(code if isinstance(code, int) else 0)
 
 
+def _show_help_once(error) -> None:
+    """Show the help that a bare ``purenet`` asks for, once: click made the help text when it
+    raised ``error``; rich's help printed itself then, leaving an empty text to show."""
+    text = error.format_message()
+    if text.strip():
+        typer.echo(text)
+
+
 def tidy_placeholders(command, help_names: Sequence[str]) -> None:
     """Give every parameter of ``command`` and its subcommands a placeholder meant for people.
 
     Some typer versions show Python type names (``<bool>`` after a flag, which takes no
     value; ``<list[Path]>``): a flag shows nothing, an argument its name, any other
     value its kind in words (``<path>``, ``<int>``). An option given its own ``metavar``
-    (the choices' ``[a|b|c]``) keeps it. ``help_names``: the help option's names
+    (the choices' ``[a, b, c]``) keeps it. ``help_names``: the help option's names
     (``-h``, ``--help``), whose option click makes on first use.
     """
     help_option = command.get_help_option(typer.Context(command, help_option_names=list(help_names)))
@@ -145,29 +154,117 @@ def tidy_placeholders(command, help_names: Sequence[str]) -> None:
             param.display_type_rich = lambda ctx: ""  # the name says it; no type column
         else:
             param.metavar = _placeholder(param)
+    for param in getattr(command, "params", ()):
+        check_typed_values(param)
     for sub in getattr(command, "commands", {}).values():
         tidy_placeholders(sub, help_names)
 
 
 def _placeholder(param) -> str:
     """``<path>``, ``<int>``, ``<number>``, ``<text>``; followed by ``...`` when it repeats."""
-    described = repr(getattr(param, "type_descriptor", None) or param.type).lower()
     repeats = "..." if getattr(param, "multiple", False) or param.nargs != 1 else ""
-    for word, shown in (("path", "path"), ("int", "int"), ("float", "number"), ("str", "text")):
+    return f"<{value_kind(param) or param.name}>{repeats}"
+
+
+def value_kind(param) -> str | None:
+    """What a parameter's value is: 'path', 'int', 'number', 'text' (None: unknown)."""
+    descriptor = getattr(param, "type_descriptor", None)  # typer's own coercion (newer versions)
+    described = repr(getattr(descriptor, "annotation", None) or param.type).lower()
+    for word, kind in (("path", "path"), ("int", "int"), ("float", "number"), ("str", "text")):
         if word in described:
-            return f"<{shown}>{repeats}"
-    return f"<{param.name}>{repeats}"
+            return kind
+    return None
+
+
+# --- values typed on the command line, checked before typer converts them --------------------
+
+MAX_WHOLE = 2**63 - 1
+"""The largest whole number an option takes (as purenet.config's settings: a NumPy int64)."""
+
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
+"""A number as people write it; nan and inf pass, for the command's own check to name the range."""
+
+
+class ValueRefused(typer.BadParameter):
+    """A typed value refused before conversion; the message names the option and says what is wrong."""
+
+    def format_message(self) -> str:
+        return self.message
+
+
+def check_typed_values(param) -> None:
+    """Make ``param`` refuse, in its own words, a value typed on the command line that is
+    empty, has spaces around it, or (for a whole number) is not digits or lies out of range.
+
+    Typer would take ``' 5'``, ``2.0`` or ``1_000`` as numbers, an empty path as the
+    current folder and any integer of a thousand digits; every option of every command
+    goes through here (``tidy_placeholders``), so none is forgotten.
+    """
+    if getattr(param, "is_flag", False) or getattr(param, "_purenet_checks_values", False):
+        return
+    process_value = param.process_value
+
+    def checked_process_value(ctx, value):
+        source = ctx.get_parameter_source(param.name)
+        if source is not None and source.name == "COMMANDLINE":
+            for text in value if isinstance(value, (tuple, list)) else (value,):
+                if isinstance(text, str):
+                    _check_typed(param, text)
+        return process_value(ctx, value)
+
+    param.process_value = checked_process_value
+    param._purenet_checks_values = True
+
+
+def _check_typed(param, text: str) -> None:
+    name = max(param.opts, key=len) if param.param_type_name == "option" else param.name.upper()
+    kind = "choice" if (param.metavar or "").startswith("[") else value_kind(param) or "text"
+    if not text.strip():
+        wanted = {"path": "a file or folder name", "int": "a whole number", "number": "a number",
+                  "choice": f"one of {param.metavar[1:-1]}" if kind == "choice" else ""}.get(kind, "a value")
+        raise ValueRefused(f"{name} is {'empty' if not text else f'blank ({text!r})'}; give {wanted}", param=param)
+    if text != text.strip():
+        raise ValueRefused(f"{name} {text!r} has spaces around it; did you mean {text.strip()!r}?", param=param)
+    if kind == "number":
+        if not _NUMBER.fullmatch(text):
+            raise ValueRefused(f"{name} must be a number, got {_cut(text)!r}", param=param)
+        low, high = _declared_range(param)
+        if (low, high) != (None, None) and not _finite_within(float(text), low, high):
+            span = " and ".join(part for part in (low is not None and f">= {low:g}", high is not None and f"<= {high:g}") if part)
+            raise ValueRefused(f"{name} must be a finite number {span}, got {_cut(text)}", param=param)
+    if kind == "int":
+        low, high = _declared_range(param)
+        low, high = -MAX_WHOLE if low is None else int(low), MAX_WHOLE if high is None else int(high)
+        if not _WHOLE.fullmatch(text) or not low <= int(text) <= high:
+            raise ValueRefused(f"{name} must be a whole number from {low} to {high}, got {_cut(text)}", param=param)
+
+
+def _finite_within(number: float, low, high) -> bool:
+    return math.isfinite(number) and (low is None or number >= low) and (high is None or number <= high)
+
+
+def _declared_range(param) -> tuple:
+    """The bounds given to a number option (``typer.Option(min=, max=)``); None where none is."""
+    info = getattr(getattr(param, "type_descriptor", None), "parameter_info", None) or param.type
+    return getattr(info, "min", None), getattr(info, "max", None)
+
+
+def _cut(text: str) -> str:
+    """``text``, shortened when it runs long (a number of a thousand digits)."""
+    return text if len(text) <= 30 else f"{text[:20]}... ({len(text)} characters)"
 
 
 def _report_usage_error(error) -> int:
     command = error.ctx.command_path if error.ctx is not None else "purenet"
-    say(f"purenet: error: {_choice_message(error) or error.format_message()} (see: {command} --help)")
+    message = error.format_message() if isinstance(error, ValueRefused) else _choice_message(error) or error.format_message()
+    say(f"purenet: error: {message} (see: {command} --help)")
     return EXIT_USER_ERROR
 
 
 def _choice_message(error) -> str | None:
     """A value not among an option's choices, said as the library says it: ``--act 'swish' is
-    not one of ...`` (the option's metavar lists them: ``[a|b|c]``, purenet.cli.choices)."""
+    not one of ...`` (the option's metavar lists them: ``[a, b, c]``, purenet.cli.choices)."""
     param = getattr(error, "param", None)
     metavar = getattr(param, "metavar", None) or ""
     if not (metavar.startswith("[") and metavar.endswith("]") and param.opts and getattr(error, "message", "")):
@@ -203,24 +300,116 @@ class Terminated(BaseException):
         self.signum = signum
 
 
-def _raise_terminated(signum, _frame) -> None:
+class _StopState:
+    """What the signal handler knows: the first stop signal (None until one arrives), whether
+    a section that must not be cut is running, and a signal it holds back until that ends."""
+
+    def __init__(self) -> None:
+        self.whole_process = False  # set by the console script: nothing runs after the command
+        self.reset()
+
+    def reset(self) -> None:
+        self.first: int | None = None
+        self.deferring = 0
+        self.pending: int | None = None
+        self.arrivals: int | None = None  # the read end of the pipe signal.set_wakeup_fd writes to
+
+    def arrived_first(self, signum: int) -> int:
+        """The signal that arrived first. Python runs the handlers of signals that came during one
+        long C call (a save, a matrix product) in the order of their numbers, SIGINT before
+        SIGTERM; the wake-up pipe has them in the order they came."""
+        if self.arrivals is not None:
+            with contextlib.suppress(OSError):
+                came = os.read(self.arrivals, 4096)  # every signal with a Python handler, SIGALRM too
+                stops = [number for number in came if number in SIGNAL_NAMES]
+                if stops:
+                    return signal.Signals(stops[0])
+        return signum
+
+    @contextlib.contextmanager
+    def watching_arrivals(self) -> Iterator[None]:
+        """Within the block, have the wake-up pipe record the order in which signals arrive."""
+        try:
+            read_end, write_end = os.pipe()
+        except OSError:
+            yield
+            return
+        try:
+            os.set_blocking(read_end, False)
+            os.set_blocking(write_end, False)
+            previous = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+        except (ValueError, OSError):  # not the main thread, or a system whose wake-up fd is a socket
+            os.close(read_end)
+            os.close(write_end)
+            yield
+            return
+        self.arrivals = read_end
+        try:
+            yield
+        finally:
+            self.arrivals = None
+            with contextlib.suppress(ValueError, OSError):
+                signal.set_wakeup_fd(previous)
+            os.close(read_end)
+            os.close(write_end)
+
+
+_stop = _StopState()
+
+
+def _on_stop_signal(signum, _frame) -> None:
+    """The first stop signal raises ``Terminated`` (at once, or when a deferred section ends);
+    any later one is ignored, so that the stop under way can finish its save and its line."""
+    if _stop.first is not None:
+        return
+    signum = _stop.arrived_first(signum)
+    _stop.first = signum
+    if _stop.deferring:
+        _stop.pending = signum
+        return
     raise Terminated(signum)
+
+
+def the_process_is_the_command() -> None:
+    """Say that this process ends when the command does (the console script): after a stop
+    signal, later ones stay ignored until it exits, instead of killing it on the way out."""
+    _stop.whole_process = True
 
 
 @contextlib.contextmanager
 def signals_as_interrupts() -> Iterator[None]:
-    """Within the block, SIGINT (Ctrl-C), SIGTERM and SIGHUP raise ``Terminated``."""
+    """Within the block, SIGINT (Ctrl-C), SIGTERM and SIGHUP raise ``Terminated``: the first
+    of them; the process is stopping then, and any further one is ignored (``signals_deferred``
+    holds the first back while a file is written)."""
     handled = list(SIGNAL_NAMES)
+    _stop.reset()
     try:
-        previous = {s: signal.signal(s, _raise_terminated) for s in handled}
+        previous = {s: signal.signal(s, _on_stop_signal) for s in handled}
     except ValueError:  # not the main thread (an embedding program): leave signals alone
         yield
         return
     try:
+        with _stop.watching_arrivals():
+            yield
+    finally:
+        stopping = _stop.first is not None
+        for s, handler in previous.items():
+            signal.signal(s, signal.SIG_IGN if stopping and _stop.whole_process else handler)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Within the block (a save, and noting what the file holds), a stop signal waits: it is
+    raised as ``Terminated`` once the block has finished, so the file and what the command
+    says about it agree. (If the block fails, its own error goes on instead.)"""
+    _stop.deferring += 1
+    try:
         yield
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+        _stop.deferring -= 1
+    if not _stop.deferring and _stop.pending is not None:
+        signum, _stop.pending = _stop.pending, None
+        raise Terminated(signum)
 
 
 def signal_of(error: BaseException) -> int:

@@ -90,3 +90,32 @@ def _augmenter(options: dict[str, Any], magnitudes: Iterable[str], base: Optiona
             raise ConfigError(next(iter(overrides)), "changes the augmentation, but --augment is none")
         return None
     return to_augmenter({**augment_fields(base), **overrides})
+
+
+def show_presets(json_output: bool) -> None:
+    """``purenet presets``: each recipe and the settings it changes from the defaults, one line
+    each (with --json, every recipe's full ``RunConfig.to_json()``, aliases under their names)."""
+    import json
+
+    if json_output:
+        print(json.dumps({name: preset(name).to_json() for name in PRESETS}))
+        return
+    defaults = RunConfig().to_json()
+    width = max(map(len, PRESETS))
+    for name in PRESETS:
+        settings = preset(name).to_json()
+        changed = [f"{key} {in_words(value)}" for key, value in settings.items() if value != defaults[key]]
+        former = [alias for alias, target in PRESET_ALIASES.items() if target == name]
+        also = f" (formerly {', '.join(former)})" if former else ""
+        print(f"{name:<{width}}  {'; '.join(changed) or 'the defaults (purenet train --dry-run shows them)'}{also}")
+
+
+def in_words(value: Any) -> str:
+    """A setting of ``RunConfig.to_json()`` as the command line writes it: ``784,200,10``, ``none``."""
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    if isinstance(value, dict):
+        return "(" + ", ".join(f"{key} {number:g}" for key, number in value.items()) + ")"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "none" if value is None else str(value)

@@ -5,11 +5,13 @@ and the data are checked before the first step, and a mistake is one line (exit 
 with nothing written. Then the loop only renders and saves: every number comes from
 ``purenet.training``'s records. The checkpoint is written atomically after every
 epoch, under an advisory lock, so a crash, Ctrl-C or SIGTERM loses at most the epoch
-in progress and two runs never write the same file.
+in progress and two runs never write the same file. A stop signal that comes during the
+save waits for it (``signals_deferred``), so the last line names the epoch the file holds.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Optional
@@ -17,19 +19,23 @@ from typing import Optional
 import attrs
 import numpy as np
 import typer
+from rich import box
 
 from purenet.checkpoint import Checkpoint, CheckpointError, is_checkpoint
 from purenet.checkpoint import save as save_checkpoint
-from purenet.cli.console import EXIT_DIVERGED, Terminated, fail, plain_output, say, stopped_by
+from purenet.cli.console import (EXIT_DIVERGED, Terminated, fail, plain_output, say, signals_deferred, stdout_console,
+                                 stopped_by)
 from purenet.cli.download import ensure_default_data
+from purenet.cli.epochlog import is_epoch_log, log_rows, write_log
 from purenet.cli.models import open_checkpoint
-from purenet.cli.recipes import config_error_message, config_from_options, option_name, resumed_config
+from purenet.cli.recipes import config_error_message, config_from_options, in_words, option_name, resumed_config
 from purenet.cli.state import remember_model
 from purenet.cli.views import make_view
 from purenet.config import ConfigError, RunConfig
 from purenet.data import DataError, default_data_dir
 from purenet.files import OutputLock, WriteRefused, check_not_input, check_target
-from purenet.run import Run, checkpoint_after, prepare, prepare_resumed
+from purenet.optim import learning_rate
+from purenet.run import Run, checkpoint_after, epochs_to_reach, prepare, prepare_resumed, run_schedule
 from purenet.training import Progress, TrainingDiverged, evaluate
 
 PROGRESS_UPDATES_PER_EPOCH = 50
@@ -42,6 +48,7 @@ class TrainOptions:
     epochs: Optional[int]  # the total to reach (None: the run's own)
     data: Optional[Path]
     out: Path
+    log: Optional[Path]
     force: bool
     resume: Optional[Path]
     every: int
@@ -63,7 +70,10 @@ def run_train(given: dict, explicit: frozenset[str] = frozenset()) -> None:
     exits 2 on a user mistake, 3 if training diverges, 128 + the signal when stopped."""
     try:  # SIGTERM and SIGHUP arrive as Terminated (purenet.cli.console.signals_as_interrupts)
         plan = plan_run(given, explicit)
-        with _locked(plan.options.out):
+        if given.get("dry_run"):
+            show_settings(plan)
+            return
+        with _locked(plan.options):
             _train(plan)
     except (KeyboardInterrupt, Terminated) as error:  # before the first epoch could start
         what, code = stopped_by(error)
@@ -87,6 +97,42 @@ def _train(plan: Plan) -> None:
         raise typer.Exit(code) from None
 
 
+def show_settings(plan: Plan) -> None:
+    """``--dry-run``: the settings the run would have, as a table (or, with --json, the
+    ``RunConfig.to_json()`` object that ``RunConfig.from_json`` reads back)."""
+    settings = plan.config.to_json()
+    if plan.options.json_output:
+        print(json.dumps(settings))
+        return
+    rows = [(name, _setting_shown(name, value)) for name, value in settings.items()]
+    if plan.resumed is not None:
+        rows.append(("resumes", f"{plan.options.resume} at epoch {plan.resumed.epoch}, up to epoch "
+                                f"{plan.options.epochs or plan.config.epochs}"))
+    rows.append(("out", str(plan.options.out)))
+    if plan.options.log is not None:
+        rows.append(("log", str(plan.options.log)))
+    title = "the run's settings (--dry-run: nothing trained, nothing written)"
+    if plain_output():  # one line a setting, never wrapped or cut: for logs and grep
+        print(title)
+        for name, shown in rows:
+            print(f"{name:<13} {shown}")
+        return
+    from rich.table import Table
+
+    table = Table("setting", "value", title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    table.columns[1].overflow = "fold"
+    for row in rows:
+        table.add_row(*row)
+    stdout_console().print(table)
+
+
+def _setting_shown(name: str, value) -> str:
+    """A setting of ``RunConfig.to_json()`` in words: ``784,200,10``, ``(shift 1, rotation 8, ...)``, ``none``."""
+    if name == "data" and value is None:
+        return f"{default_data_dir()} (the default)"
+    return in_words(value)
+
+
 # --- checking the request, before any work ------------------------------------------------
 
 
@@ -100,10 +146,16 @@ def plan_run(given: dict, explicit: frozenset[str]) -> Plan:
     if given["data"] is not None:
         config = attrs.evolve(config, data=os.path.abspath(given["data"]))
     epochs = given["epochs"] if resumed is None or "epochs" in explicit else None
+    if resumed is not None and resumed.config is not None:
+        try:  # nothing left to do is said before any data is read, and by --dry-run too
+            epochs_to_reach(str(given["resume"]), resumed.epoch, resumed.config.epochs, epochs)
+        except ConfigError as error:
+            fail(config_error_message(error))
     out = given["out"] if given["out"] is not None else (given["resume"] or Path("model.npz"))
-    options = TrainOptions(epochs=epochs, data=given["data"], out=out, force=given["force"], resume=given["resume"],
+    options = TrainOptions(epochs=epochs, data=given["data"], out=out, log=given.get("log"), force=given["force"], resume=given["resume"],
                            every=given["every"], show_predictions=given["show_predictions"], json_output=given["json_output"])
     _check_out(options, config)
+    _check_log(options, config)
     return Plan(config=config, options=options, resumed=resumed)
 
 
@@ -138,20 +190,40 @@ def _check_out(options: TrainOptions, config: RunConfig) -> None:
         fail(str(error))
 
 
-class _locked:
-    """Hold the output lock for the run; a second run writing the same file gets one line."""
+def _check_log(options: TrainOptions, config: RunConfig) -> None:
+    """--log may replace only a log purenet wrote (any regular file with --force); never the
+    checkpoint, the one resumed or the data, and it may not go inside the data folder."""
+    log, data = options.log, Path(config.data or default_data_dir())
+    if log is None:
+        return
+    try:
+        check_not_input(log, [(data, "the training data"), (options.out, "the checkpoint (--out)"),
+                              (options.resume, "the resumed checkpoint (--resume)")], option="--log")
+        check_target(log, is_epoch_log, what="a purenet epoch log (CSV)", force=options.force)
+    except WriteRefused as error:
+        fail(str(error))
 
-    def __init__(self, out: Path) -> None:
-        self.lock = OutputLock(out)
+
+class _locked:
+    """Hold the output locks for the run (the checkpoint's, the log's); a second run writing
+    the same file gets one line."""
+
+    def __init__(self, options: TrainOptions) -> None:
+        self.locks = [OutputLock(options.out)] + ([OutputLock(options.log, "--log")] if options.log else [])
+        self.held: list[OutputLock] = []
 
     def __enter__(self) -> None:
         try:
-            self.lock.__enter__()
+            for lock in self.locks:
+                lock.__enter__()
+                self.held.append(lock)
         except WriteRefused as error:
+            self.__exit__(None, None, None)
             fail(str(error))
 
     def __exit__(self, *exc) -> None:
-        self.lock.__exit__(*exc)
+        while self.held:
+            self.held.pop().__exit__(*exc)
 
 
 # --- data and the starting point: the library's -------------------------------------------
@@ -185,20 +257,21 @@ def _prepared(plan: Plan) -> Run:
 
 def _train_and_save(options: TrainOptions, run: Run, view) -> Checkpoint:
     """Run the epochs, saving after each; handles Ctrl-C, SIGTERM and divergence."""
-    progress_every = max(1, run.steps_per_epoch // PROGRESS_UPDATES_PER_EPOCH)
-    if options.every:
-        progress_every = min(progress_every, options.every)
+    bar_every = max(1, run.steps_per_epoch // PROGRESS_UPDATES_PER_EPOCH)
     start = last = run.start
     try:
         with np.errstate(all="ignore"), view.live():
-            for record in run.records(progress_every=progress_every):
+            for record in run.records(progress_every=progress_interval(bar_every, options.every)):
                 if isinstance(record, Progress):
                     view.progress(record)
                     if options.every and record.step % options.every == 0:
                         view.held_out(record, *evaluate(record.params, run.val or run.dataset.test))
                     continue
-                previous, last = last, checkpoint_after(record, last)
-                _save(options.out, last, previous if previous is not start else None)
+                previous, candidate = last, checkpoint_after(record, last)
+                with signals_deferred():  # a stop signal waits until the file and `last` agree
+                    _save(options.out, candidate, previous if previous is not start else None)
+                    _write_log(options, run, candidate, record.stopped_early)
+                    last = candidate
                 view.epoch(record)
     except (KeyboardInterrupt, Terminated) as error:
         _stopped(error, options, run, last)
@@ -206,6 +279,15 @@ def _train_and_save(options: TrainOptions, run: Run, view) -> Checkpoint:
         saved = f"{options.out} holds epoch {last.epoch}, the last good one" if last.epoch > start.epoch else "nothing was saved"
         fail(f"training diverged: {error}; {saved}. Try a smaller --lr", code=EXIT_DIVERGED)
     return last
+
+
+def progress_interval(bar_every: int, every: int) -> int:
+    """Steps between the loop's Progress records: those the bar needs (every ``bar_every``
+    steps) and, with ``--every N``, every Nth step too: the largest divisor of N not above
+    ``bar_every``, so that no multiple of N falls between two records."""
+    if not every:
+        return bar_every
+    return next(d for d in range(min(bar_every, every), 0, -1) if every % d == 0)
 
 
 def _save(out: Path, checkpoint: Checkpoint, saved: Optional[Checkpoint]) -> None:
@@ -220,6 +302,18 @@ def _save(out: Path, checkpoint: Checkpoint, saved: Optional[Checkpoint]) -> Non
             kept = f"{out} is unchanged" if os.path.lexists(out) else "nothing was saved"
         fail(f"{out}: cannot write the checkpoint of epoch {checkpoint.epoch} ({error.strerror or error}); {kept}")
     remember_model(out)
+
+
+def _write_log(options: TrainOptions, run: Run, saved: Checkpoint, stopped_early: bool) -> None:
+    """--log: the rows of every epoch ``saved`` holds (one line if the file cannot be written)."""
+    if options.log is None:
+        return
+    schedule = run_schedule(run.config, run.steps_per_epoch)
+    rows = log_rows(saved.history, run.steps_per_epoch, lambda step: learning_rate(schedule, step), stopped_early)
+    try:
+        write_log(options.log, rows)
+    except OSError as error:
+        fail(f"{options.log}: cannot write the log ({error.strerror or error}); {options.out} holds epoch {saved.epoch}")
 
 
 def _stopped(error: BaseException, options: TrainOptions, run: Run, last: Checkpoint) -> None:

@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -161,21 +163,42 @@ class RichView(TextView):
         self.stopped_early(record)
 
 
+PLAIN_PROGRESS_SECONDS = 30.0
+"""In plain output, the longest silence inside an epoch: a progress line on stderr after so long."""
+
+
 class PlainView(TextView):
-    """Plain lines for logs and pipes: a header, then one aligned line per epoch."""
+    """Plain lines for logs and pipes: a header, then one aligned line per epoch, and inside a long
+    epoch a progress line on stderr every ``PLAIN_PROGRESS_SECONDS`` (``clock``: seconds, monotonic)."""
 
     color = False
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.clock = clock
+        self.interval = PLAIN_PROGRESS_SECONDS
+        self.last_line = clock()
 
     @contextlib.contextmanager
     def live(self):
         self.console.print("  ".join(f"{c:>9}" for c in COLUMNS))
+        self.last_line = self.clock()
         yield
 
     def progress(self, record) -> None:
-        pass
+        """A line such as ``epoch 3: 45% (27,000 of 60,000 images), loss 0.1234, 2,345 samples/s``,
+        once the last line is ``PLAIN_PROGRESS_SECONDS`` old."""
+        now = self.clock()
+        if now - self.last_line < self.interval:
+            return
+        self.last_line = now
+        rate = record.seen / record.seconds if record.seconds > 0 else 0.0
+        print(f"epoch {record.epoch}: {100 * record.seen / max(record.total, 1):.0f}% ({record.seen:,} of "
+              f"{record.total:,} images), loss {record.loss:.4f}, {rate:,.0f} samples/s", file=sys.stderr, flush=True)
 
     def epoch(self, record) -> None:
         self.console.print("  ".join(f"{c:>9}" for c in epoch_cells(record)))
+        self.last_line = self.clock()
         self.stopped_early(record)
 
 

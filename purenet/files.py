@@ -322,8 +322,9 @@ class OutputLock:
     elsewhere the lock does nothing.)
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, option: str = "--out") -> None:
         self.path = Path(path)
+        self.option = option  # how the user named the path, for the message
         try:
             target = written_path(self.path)
         except OSError:  # a broken link or a loop: check_target refuses those; lock the name itself
@@ -353,7 +354,7 @@ class OutputLock:
                 holder = self._holder(fd)
                 os.close(fd)
                 who = f" (process {holder})" if holder else ""
-                raise OutputLocked(f"{self.path}: another purenet run{who} is writing it; wait for it to finish or choose another --out") from None
+                raise OutputLocked(f"{self.path}: another purenet run{who} is writing it; wait for it to finish or choose another {self.option}") from None
             except OSError as error:  # a file system without locks (ENOLCK): say so, leave nothing
                 self._give_up(fd, created)
                 raise WriteRefused(f"{self.lock_path}: cannot lock it ({error.strerror or error})") from None

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import attrs
 import numpy as np
@@ -41,7 +41,7 @@ import numpy as np
 from purenet.augment import Augmenter
 from purenet.checkpoint import Checkpoint, CheckpointError
 from purenet.checkpoint import load as load_checkpoint
-from purenet.config import ConfigError, RunConfig, check_fits
+from purenet.config import MAX_WHOLE, ConfigError, RunConfig, check_fits
 from purenet.data import DataError, Dataset, Split, default_data_dir, split_validation
 from purenet.data import load as load_data
 from purenet.download import ensure_mnist
@@ -64,12 +64,16 @@ def run_optimizer(config: RunConfig, steps_per_epoch: int) -> Optimizer:
     The schedule spans the epochs the run was planned with (``config.epochs``), so a
     resumed run continues the same schedule; past its end the rate stays at its last value.
     """
-    schedule = make_schedule(
+    return make_optimizer(config.optimizer, run_schedule(config, steps_per_epoch), config.weight_decay)
+
+
+def run_schedule(config: RunConfig, steps_per_epoch: int) -> Callable[[int], float]:
+    """The run's learning rate as a function of the optimizer's step (counted from 0)."""
+    return make_schedule(
         config.schedule, config.lr, total_steps=config.epochs * steps_per_epoch,
         steps_per_epoch=steps_per_epoch, warmup_epochs=config.warmup,
         decay_every_epochs=config.decay_every, gamma=config.gamma,
     )
-    return make_optimizer(config.optimizer, schedule, config.weight_decay)
 
 
 @attrs.frozen
@@ -135,10 +139,7 @@ def prepare_resumed(checkpoint: Checkpoint | str | os.PathLike, *, epochs: int |
     if checkpoint.config is None:
         raise CheckpointError(f"{source}: holds no run configuration (it was saved without one, as by a script "
                               "that gives no config=), so it cannot be resumed")
-    epochs = checkpoint.config.epochs if epochs is None else epochs
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs <= checkpoint.epoch:
-        raise ConfigError("epochs", "(the total to reach)",
-                          before=f"{source} already has {counted(checkpoint.epoch, 'epoch')}, so {epochs} is done; ask for more with ")
+    epochs = epochs_to_reach(source, checkpoint.epoch, checkpoint.config.epochs, epochs)
     config = checkpoint.config if data is None else attrs.evolve(checkpoint.config, data=os.path.abspath(data))
     if config.data is not None and not os.path.exists(config.data):
         raise DataError(f"{config.data}: no such file or folder (the data this run was trained on; give its new place)")
@@ -146,6 +147,22 @@ def prepare_resumed(checkpoint: Checkpoint | str | os.PathLike, *, epochs: int |
     dataset = _load_checked(config)
     _, split_rng, _ = seeds(config.seed)
     return _run(config, dataset, split_rng, attrs.evolve(checkpoint, config=config), epochs)
+
+
+def epochs_to_reach(source: str, done: int, planned: int, asked: int | None) -> int:
+    """The total a resumed run trains up to: ``asked``, else the ``planned`` one; ConfigError
+    unless it is a whole number above the ``done`` epochs (then there is nothing to do)."""
+    total = planned if asked is None else asked
+    if isinstance(total, bool) or not isinstance(total, int) or total > MAX_WHOLE:
+        raise ConfigError("epochs", f"(the total to reach) must be a whole number from {done + 1} to {MAX_WHOLE}, got {repr(total)[:40]}")
+    if total > done:
+        return total
+    had = f"{source} already has {counted(done, 'epoch')}"
+    if asked is None:
+        raise ConfigError("epochs", f"a total above {done}",
+                          before=f"{had}, and its run planned {planned}: nothing to do; to train further, give ")
+    raise ConfigError("epochs", f"{total} asked for): nothing to do; to train further, ask for a total above {done}",
+                      before=f"{had} (")
 
 
 def start(config: RunConfig, *, progress_every: int = 0) -> Iterator[Progress | EpochRecord]:
@@ -209,13 +226,17 @@ def _load_checked(config: RunConfig) -> Dataset:
 
 
 def _split(train_split: Split, config: RunConfig, split_rng: np.random.Generator) -> tuple[Split, Split | None]:
-    if not config.val_fraction:
+    fraction, n = config.val_fraction, len(train_split)
+    if not fraction:
         return train_split, None
-    try:
-        return split_validation(train_split, config.val_fraction, split_rng)
-    except ValueError:
-        raise ConfigError("val_fraction", f"{config.val_fraction:g} of {counted(len(train_split), 'training image')} leaves "
-                                          "no image for training or for validation") from None
+    held = round(fraction * n)  # as split_validation counts, but for its floor of one image
+    of_images = f"{fraction:g} of {counted(n, 'training image')}"
+    if held < 1:
+        raise ConfigError("val_fraction", f"{of_images} holds out no image for validation (fewer than one); "
+                                          f"give at least {1 / n:.3g}, or 0 for no validation split")
+    if held > n - 1:
+        raise ConfigError("val_fraction", f"{of_images} leaves no image for training")
+    return split_validation(train_split, fraction, split_rng)
 
 
 def _run(config: RunConfig, dataset: Dataset, split_rng: np.random.Generator, start_from: Checkpoint, epochs: int) -> Run:

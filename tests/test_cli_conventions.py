@@ -79,7 +79,19 @@ def test_completion_can_be_installed():
 def test_train_help_lists_each_choice(option, values):
     shown = invoke("train", "--help").stdout
     row = next(line for line in shown.splitlines() if f" {option} " in line)
-    assert f"[{'|'.join(values)}]" in row
+    assert f"[{', '.join(values)}]" in row
+
+
+@pytest.mark.parametrize("columns", ["80", "60", "100"])
+def test_narrow_help_wraps_choices_between_values_never_inside_one(columns):
+    # at 80 columns, [default|best|per-sample-sigm / oid|...] was split mid-word
+    lines = invoke("train", "--help", COLUMNS=columns).stdout.splitlines()
+    for option, values in [("--preset", choices.PRESETS), ("--act", choices.ACTIVATIONS), ("--optimizer", choices.OPTIMIZERS),
+                           ("--augment", choices.AUGMENTATIONS), ("--init", choices.INIT_SCHEMES)]:
+        first = next(i for i, line in enumerate(lines) if f" {option} " in line)
+        block = " ".join(lines[first:first + 8])
+        for value in values:
+            assert re.search(rf"(?<![\w-]){re.escape(value)}(?![\w-])", block), f"{option} {value} is split at {columns} columns"
 
 
 def test_the_listed_choices_are_the_library_s():

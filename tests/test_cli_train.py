@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -109,7 +110,14 @@ def test_a_bad_run_never_touches_an_existing_checkpoint(small_mnist_dir, tmp_pat
 def test_resume_of_a_finished_run_says_so(small_mnist_dir):
     assert run(*SMALL, "--epochs", "1", "--data", str(small_mnist_dir)).exit_code == 0
     result = run("--resume", "model.npz", "--epochs", "1")
-    assert result.exit_code == 2 and "already has 1 epoch, so 1 is done" in result.stderr
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("purenet: error: model.npz already has 1 epoch (--epochs 1 asked for): "
+                                     "nothing to do; to train further, ask for a total above 1")
+    assert run("--resume", "model.npz", "--epochs", "1", "--dry-run").stderr == result.stderr  # a dry run refuses it too
+    result = run("--resume", "model.npz")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("purenet: error: model.npz already has 1 epoch, and its run planned 1: nothing to do; "
+                                     "to train further, give --epochs a total above 1")
 
 
 def test_divergence_stops_with_a_clear_message(small_mnist_dir):
@@ -145,6 +153,27 @@ def test_every_n_steps_prints_held_out_accuracy(small_mnist_dir):
     assert [line.split(":")[0] for line in result.stdout.splitlines() if "held-out accuracy" in line] == [
         "epoch 1 step 20", "epoch 1 step 40"
     ]
+
+
+@pytest.mark.parametrize("every", [7, 13, 20, 50, 90, 100])
+def test_every_nth_step_gets_its_line_whatever_n(small_mnist_dir, every):
+    # 3,000 images at 8 a batch is 375 steps an epoch, and the bar moves every 7 steps: a line
+    # must come at every multiple of N all the same, not only at those of both N and 7
+    result = run("--layers", "784,16,10", "--batch-size", "8", "--epochs", "1", "--data", str(small_mnist_dir),
+                 "--every", str(every), "--json")
+    assert result.exit_code == 0, result.output
+    steps = [event["step"] for event in map(json.loads, result.stdout.splitlines()) if event["event"] == "step"]
+    assert steps == list(range(every, 376, every))
+
+
+def test_progress_interval_divides_every():
+    from purenet.cli.train import progress_interval
+
+    assert progress_interval(7, 0) == 7
+    for bar in (1, 7, 60, 1200):
+        for every in (1, 2, 7, 13, 50, 97, 100, 1000, 10**6):
+            interval = progress_interval(bar, every)
+            assert 1 <= interval <= bar and every % interval == 0
 
 
 def test_show_predictions_draws_digits(small_mnist_dir):
@@ -266,3 +295,124 @@ def test_every_without_any_held_out_split_is_one_line_before_training(tmp_path, 
     with_validation = run(*SMALL, "--epochs", "1", "--data", str(tmp_path / "digits.csv"), "--every", "1",
                           "--val-fraction", "0.2", "--out", "m.npz")
     assert with_validation.exit_code == 0, with_validation.output
+
+
+def test_bare_purenet_prints_its_help_once(tmp_path):
+    from purenet.cli.app import app as the_app
+
+    in_process = CliRunner().invoke(the_app, [])
+    assert in_process.exit_code == 0 and in_process.output.count("Usage:") == 1, in_process.output
+    completed = subprocess.run([installed_purenet()], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                               env={**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")})
+    assert completed.returncode == 0, completed.stderr
+    assert (completed.stdout + completed.stderr).count("Usage:") == 1, completed.stdout + completed.stderr
+    assert "train" in completed.stdout
+
+
+@pytest.mark.parametrize("name", ["default", "best", "per-sample-sigmoid", "cnn", "cnn-best", "softmax-regression"])
+def test_dry_run_shows_a_preset_s_settings_and_trains_nothing(name, tmp_path):
+    from purenet.config import RunConfig, preset
+
+    as_json = run("--preset", name, "--dry-run", "--json", "--seed", "3")
+    assert as_json.exit_code == 0, as_json.output
+    assert RunConfig.from_json(json.loads(as_json.stdout)) == preset(name, seed=3)  # options typed win over the preset
+    table = run("--preset", name, "--dry-run")
+    assert table.exit_code == 0, table.output
+    rows = {line.split()[0]: line.split()[1:] for line in table.stdout.splitlines()[1:] if line.strip()}
+    assert rows["layers"] == [",".join(map(str, preset(name).layers))]
+    assert rows["epochs"] == [str(preset(name).epochs)] and rows["out"] == ["model.npz"]
+    assert sorted(os.listdir(tmp_path)) == []  # nothing written, not even the state folder
+
+
+def test_dry_run_refuses_what_the_run_would_refuse(small_mnist_dir):
+    result = run("--preset", "cnn", "--lr", "nan", "--dry-run")
+    assert result.exit_code == 2 and result.stderr.startswith("purenet: error: --lr ")
+
+
+def test_plain_output_says_where_a_long_epoch_is_every_30_seconds(capsys):
+    from purenet.cli.views import PlainView
+    from purenet.training import Progress
+
+    now = [0.0]
+    view = PlainView(clock=lambda: now[0])
+    with view.live():
+        for step in range(1, 101):  # a step every 1.3 s of a fake clock: a line at 30 s, 60 s, 90 s...
+            now[0] += 1.3
+            view.progress(Progress(epoch=2, step=step, seen=64 * step, total=6400, loss=0.5, accuracy=0.9,
+                                   seconds=now[0], params=None))
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 4  # 130 s of epoch: lines at 31.2, 62.4, 93.6 and 124.8 s
+    assert lines[0] == "epoch 2: 24% (1,536 of 6,400 images), loss 0.5000, 49 samples/s"
+
+
+def test_plain_progress_lines_go_to_stderr_and_the_table_stays_whole(small_mnist_dir, monkeypatch):
+    monkeypatch.setattr("purenet.cli.views.PLAIN_PROGRESS_SECONDS", 0.0)  # a line at every progress record
+    result = run(*SMALL, "--epochs", "2", "--data", str(small_mnist_dir))
+    assert result.exit_code == 0, result.output
+    progress = result.stderr.splitlines()
+    assert progress and all(re.fullmatch(r"epoch [12]: \d+% \([\d,]+ of 3,000 images\), loss \d\.\d{4}, [\d,]+ samples/s", line)
+                            for line in progress), progress
+    assert "%" not in "".join(line for line in result.stdout.splitlines() if line.startswith("epoch"))
+
+
+def _log_rows(path) -> list[dict]:
+    import csv
+
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_log_has_a_row_per_epoch_with_every_figure_and_resume_appends(small_mnist_dir):
+    from purenet.cli.epochlog import FIELDS
+
+    data = ["--data", str(small_mnist_dir), "--val-fraction", "0.1", "--schedule", "cosine"]
+    assert run(*SMALL, *data, "--epochs", "2", "--log", "run.csv").exit_code == 0
+    first = Path("run.csv").read_text()
+    resumed = run("--resume", "model.npz", "--epochs", "3", "--log", "run.csv")
+    assert resumed.exit_code == 0, resumed.output
+    rows, history = _log_rows("run.csv"), load_checkpoint("model.npz").history
+    assert Path("run.csv").read_text().startswith(first)  # the first run's rows, then the new one
+    assert list(rows[0]) == list(FIELDS) and [int(row["epoch"]) for row in rows] == [1, 2, 3]
+    steps = -(-2700 // 64)  # 3,000 images less a tenth held out, 64 a batch
+    for row, figures in zip(rows, history):
+        assert int(row["step"]) == figures["epoch"] * steps
+        for name in ("loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "seconds", "eval_seconds"):
+            assert float(row[name]) == figures[name]  # every digit kept
+        assert 0 <= float(row["lr"]) <= 0.003 and row["stopped_early"] == "false" and 1 <= int(row["best_epoch"]) <= 3
+    assert float(rows[0]["lr"]) > float(rows[1]["lr"])  # cosine
+
+
+def test_log_without_a_validation_split_leaves_its_cells_empty(small_mnist_dir):
+    assert run(*SMALL, "--epochs", "1", "--data", str(small_mnist_dir), "--log", "run.csv").exit_code == 0
+    [row] = _log_rows("run.csv")
+    assert row["val_acc"] == row["val_loss"] == row["best_epoch"] == "" and float(row["test_acc"]) > 0.5
+
+
+def test_a_second_run_writing_the_same_log_is_refused(small_mnist_dir):
+    from purenet.files import OutputLock
+
+    with OutputLock(Path("run.csv"), "--log"):  # as another run holds it
+        result = run(*SMALL, "--epochs", "1", "--data", str(small_mnist_dir), "--log", "run.csv")
+    assert result.exit_code == 2 and "choose another --log" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert not Path("model.npz").exists() and not Path("run.csv").exists()
+
+
+def test_pandas_reads_the_log(small_mnist_dir):
+    pandas = pytest.importorskip("pandas")
+    assert run(*SMALL, "--epochs", "2", "--data", str(small_mnist_dir), "--log", "run.csv").exit_code == 0
+    frame = pandas.read_csv("run.csv")
+    assert list(frame["epoch"]) == [1, 2] and frame["test_acc"].dtype.kind == "f" and not frame["stopped_early"].any()
+
+
+def test_presets_lists_each_recipe_and_what_it_changes():
+    from purenet.cli.app import app as the_app
+    from purenet.config import PRESETS, preset
+
+    shown = CliRunner().invoke(the_app, ["presets"])
+    assert shown.exit_code == 0, shown.output
+    lines = {line.split()[0]: line for line in shown.stdout.splitlines()}
+    assert list(lines) == list(PRESETS)
+    assert "layers 784,conv20k5valid,maxpool2,conv40k5valid,maxpool2,100,10; epochs 12" in lines["cnn"]
+    assert "formerly seed-92.7" in lines["per-sample-sigmoid"]
+    as_json = CliRunner().invoke(the_app, ["presets", "--json"])
+    assert json.loads(as_json.stdout) == {name: preset(name).to_json() for name in PRESETS}

@@ -110,8 +110,10 @@ def test_resume_refuses_what_it_cannot_continue(small_default):
     run = prepare(preset("default", seed=1, epochs=1))
     first = next(r for r in run.records() if isinstance(r, EpochRecord))
     done = checkpoint_after(first, run.start)
-    with pytest.raises(ConfigError, match="already has 1 epoch, so 1 is done; ask for more with epochs"):
+    with pytest.raises(ConfigError, match=r"already has 1 epoch, and its run planned 1: nothing to do; to train further, give epochs a total above 1"):
         prepare_resumed(done)
+    with pytest.raises(ConfigError, match=r"the checkpoint already has 1 epoch \(epochs 1 asked for\): nothing to do"):
+        prepare_resumed(done, epochs=1)
     script_made = Checkpoint(params=done.params, opt_state=done.opt_state, epoch=1, rng_state=done.rng_state)
     save("no-config.npz", script_made)
     with pytest.raises(CheckpointError, match="no-config.npz: holds no run configuration"):
