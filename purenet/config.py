@@ -140,11 +140,9 @@ def parse_layers(value: str | Sequence[int | str]) -> tuple[int | str, ...]:
         raise ConfigError("layers", f"needs at least an input and an output width, got {_short(value)}")
     try:
         tokens = canonical_layers(parts)
-        if any(isinstance(token, int) and token > MAX_WHOLE for token in tokens):
-            raise ConfigError("layers", f"has a width above {MAX_WHOLE}, got {_short(value)}")
-        plan_layers(tokens)
+        plan_layers(tokens)  # bounds every layer's fields (purenet.layers.base)
     except LayerListError as error:
-        if widths_only:
+        if widths_only and error.problem.startswith("not a layer"):  # a negative width
             raise ConfigError("layers", f"needs at least an input and an output width, all positive, got {_short(value)}") from None
         raise ConfigError("layers", f"item {error.position - added}, {error.token}: {error.problem}") from None
     return tokens

@@ -130,12 +130,15 @@ def test_an_augmenter_record_is_taken_as_it_is():
     assert RunConfig(augment=mild).augment == mild == RunConfig().augment
 
 
-def test_memory_check_refuses_the_impossible_and_passes_the_default():
-    huge = RunConfig(layers=(784, 10**11, 10))
-    assert parameter_count(huge.layers) == 784 * 10**11 + 10**11 + 10**11 * 10 + 10
-    assert memory_needed(huge) > 10**15
-    with pytest.raises(ConfigError, match="^layers 784,100000000000,10: training needs at least .* PB"):
-        check_fits(huge)
+def test_memory_check_refuses_the_impossible_and_passes_the_default(monkeypatch):
+    with pytest.raises(ConfigError, match="^layers item 2, 100000000000: the width must be at least 1 and at most"):
+        RunConfig(layers=(784, 10**11, 10))  # refused by the layer bounds before any estimate
+    wide = RunConfig(layers=(784, 10**6, 10))
+    assert parameter_count(wide.layers) == 784 * 10**6 + 10**6 + 10**6 * 10 + 10
+    monkeypatch.setattr("purenet.config.available_memory", lambda: 10**9)  # 1 GB free
+    with pytest.raises(ConfigError, match="^layers 784,1000000,10: training needs at least .* GB"):
+        check_fits(wide)
+    monkeypatch.undo()
     with pytest.raises(ConfigError, match="^batch_size 10000000000000: training 784,200,200,10 with it needs at least"):
         check_fits(RunConfig(batch_size=10**13))
     check_fits(RunConfig())  # a few MB

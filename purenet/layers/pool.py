@@ -19,17 +19,17 @@ import attrs
 import numpy as np
 
 from purenet.arrays import fresh, optional_readonly
-from purenet.layers.base import Context, LayerKind, Plan, Shape, register
+from purenet.layers.base import MAX_WINDOW, Context, LayerKind, Plan, Shape, bounded, register
 
 
 @attrs.frozen
 class MaxPool:
-    size: int = attrs.field(default=2, validator=attrs.validators.ge(1))
+    size: int = attrs.field(default=2, validator=[attrs.validators.ge(1), attrs.validators.le(MAX_WINDOW)])
 
 
 @attrs.frozen
 class AvgPool:
-    size: int = attrs.field(default=2, validator=attrs.validators.ge(1))
+    size: int = attrs.field(default=2, validator=[attrs.validators.ge(1), attrs.validators.le(MAX_WINDOW)])
 
 
 @attrs.frozen
@@ -128,7 +128,7 @@ def avg_pool_backward(layer: AvgPool, cache: PoolCache, d_out: np.ndarray) -> np
 
 # --- the protocol ---------------------------------------------------------------------------
 
-_TOKEN = re.compile(r"(max|avg)?pool(\d+)")
+_TOKEN = re.compile(r"(max|avg)?pool([0-9]+)")
 
 
 def _parse(kind: str):
@@ -136,9 +136,7 @@ def _parse(kind: str):
         match = _TOKEN.fullmatch(token)
         if match is None or (match[1] or "max") != kind:
             return None
-        if int(match[2]) < 1:
-            raise ValueError(f"{token!r}: the pool size must be at least 1")
-        return PoolSpec(kind, int(match[2]))
+        return PoolSpec(kind, bounded(token, "pool size", match[2], MAX_WINDOW))
     return parse
 
 
