@@ -28,6 +28,8 @@ from purenet.activations import ACTIVATIONS
 from purenet.augment import Augmenter
 from purenet.layers import INIT_SCHEMES, LayerListError, canonical_layers, elements_per_sample, plan_layers
 from purenet.losses import LOSSES
+from purenet.memory import available_memory
+from purenet.memory import shown_bytes as _bytes
 from purenet.optim import OPTIMIZERS
 from purenet.schedules import SCHEDULES
 
@@ -328,21 +330,6 @@ def memory_needed(config: RunConfig, samples: int | None = None, itemsize: int =
     return itemsize * (copies * parameter_count(config.layers) + activations)
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation, or None where that cannot be read."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 def check_fits(config: RunConfig, samples: int | None = None) -> None:
     """Raise ``ConfigError`` (field "layers") when the run cannot fit in the memory available."""
     needed, available = memory_needed(config, samples), available_memory()
@@ -356,11 +343,3 @@ def check_fits(config: RunConfig, samples: int | None = None) -> None:
             f"{subject} needs at least {_bytes(needed)} of memory ({parameter_count(config.layers):,} parameters, "
             f"{config.optimizer}'s state, a batch's activations); {_bytes(available)} is available",
         )
-
-
-def _bytes(count: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB", "PB", "EB"):
-        if count < 1000 or unit == "EB":
-            return f"{count:.1f} {unit}" if unit != "B" else f"{int(count)} B"
-        count /= 1000
-    return f"{count:.1f} EB"
