@@ -121,3 +121,74 @@ for _name in ("stride-1e20", "filters-1e8", "pool-1e9"):
          ["bench", "--seconds", "0.01", "--repeats", "1", "--layers", _layers], needle="--layers")
 case("bounds-layers-train-stride-28-works", lambda w, here: train(mnist_here(w, here), "--layers", "conv2k3s28,10"),
      code=0, lines=None, changes=())
+
+
+# --- decompression bombs: data and checkpoints of a few KB that expand to 128 MiB --------------------
+
+from bombs import METHODS, archive, member, npy_header, stored  # noqa: E402
+
+BOMB_IMAGES = 2 * 64 * 2**20 // 784  # 128 MiB of 28x28 images
+
+
+def bomb_data(method: str) -> Callable[[World, Path], str]:
+    def make(w: World, here: Path) -> str:
+        kind = METHODS[method]
+        (here / "bomb.npz").write_bytes(archive([member("x_train", (BOMB_IMAGES, 28, 28), np.uint8, kind),
+                                                 member("y_train", (BOMB_IMAGES,), np.uint8, kind)]))
+        return "bomb.npz"
+    return make
+
+
+def liar_data(method: str) -> Callable[[World, Path], str]:
+    """300 images declared, a stream of 128 MiB: the directory and the headers lie alike."""
+    def make(w: World, here: Path) -> str:
+        kind = METHODS[method]
+        declared = len(npy_header((300, 28, 28), np.uint8)) + 300 * 784
+        (here / "bomb.npz").write_bytes(archive([
+            member("x_train", (300, 28, 28), np.uint8, kind, zeros=BOMB_IMAGES * 784, declared=declared),
+            stored("y_train", w.train_y)]))
+        return "bomb.npz"
+    return make
+
+
+def bomb_checkpoint(method: str, lie: bool = False) -> Callable[[World, Path], None]:
+    """The real checkpoint with its first weights replaced: 60 MB declared where the network
+    has (784, 16); or (``lie``) the right size declared, and a stream of 60 MB."""
+    def make(w: World, path: Path) -> None:
+        members = [stored(name, array) for name, array in w.base_arrays.items() if name != "param.0.w"]
+        if lie:
+            declared = len(npy_header((784, 16), np.float32)) + 784 * 16 * 4
+            bomb = member("param.0.w", (784, 16), np.float32, METHODS[method], zeros=60 * 2**20, declared=declared)
+        else:
+            bomb = member("param.0.w", (784, 20_000), np.float32, METHODS[method])
+        path.write_bytes(archive([*members, bomb]))
+    return make
+
+
+def bomb_meta(method: str) -> Callable[[World, Path], None]:
+    """A file --out would replace, whose "meta" declares 400 bytes and streams 60 MB: only its
+    start is read to learn that it is no checkpoint of ours."""
+    def make(w: World, path: Path) -> None:
+        declared = len(npy_header((), "<U100")) + 400
+        members = [stored(name, array) for name, array in w.base_arrays.items() if name != "meta"]
+        path.write_bytes(archive([member("meta", (), "<U100", METHODS[method], zeros=60 * 2**20, declared=declared),
+                                  *members]))
+    return make
+
+
+for _method in METHODS:
+    case(f"bounds-bomb-train-data-{_method}", lambda w, here, _m=_method: train(bomb_data(_m)(w, here)), needle="bomb.npz")
+    case(f"bounds-bomb-train-data-lying-{_method}", lambda w, here, _m=_method: train(liar_data(_m)(w, here)),
+         needle="bomb.npz")
+    case(f"bounds-bomb-evaluate-data-{_method}", lambda w, here, _m=_method: then(
+        (here / "ck.npz").write_bytes(w.base.read_bytes()), ["evaluate", "ck.npz", "--data", bomb_data(_m)(w, here)]),
+        needle="bomb.npz")
+    for _lie in (False, True):
+        for _command in COMMANDS:
+            case(f"bounds-bomb-checkpoint-{'lying-' if _lie else ''}{_command}-{_method}",
+                 lambda w, here, _m=_method, _l=_lie, _c=_command: then(bomb_checkpoint(_m, _l)(w, here / "ck.npz"),
+                                                                       COMMANDS[_c](w, here)),
+                 needle="ck.npz")
+    case(f"bounds-bomb-train-out-{_method}", lambda w, here, _m=_method: then(
+        bomb_meta(_m)(w, here / "bomb.npz"), train(mnist_here(w, here), out="bomb.npz")),
+        needle="bomb.npz")
