@@ -37,7 +37,7 @@ from purenet.layers.dropout import Dropout, dropout_mask
 
 __all__ = [
     "INIT_SCHEMES", "MAX_WIDTH", "MAX_FILTERS", "MAX_WINDOW", "MAX_PARAMETERS", "MAX_ELEMENTS_PER_SAMPLE", "Context", "LayerKind", "Plan", "Planned", "register", "kind_of", "kinds", "parse_token",
-    "plan_layers", "canonical_layers", "elements_per_sample", "resolve_scheme", "draw_weights", "init_from_plan",
+    "plan_layers", "canonical_layers", "elements_per_sample", "training_elements_per_sample", "resolve_scheme", "draw_weights", "init_from_plan",
     "Dense", "DenseCache", "dense_init", "dense_forward", "dense_backward",
     "Conv2D", "im2col", "col2im", "MaxPool", "AvgPool", "Flatten", "ToImage", "Dropout", "dropout_mask",
 ]
@@ -149,6 +149,26 @@ def _check_totals(totals: dict[str, int], plan: Plan, position: int, token: Any)
 
 
 def elements_per_sample(layers: tuple[int | str, ...]) -> int:
-    """Numbers one sample's forward pass keeps (every layer's output) plus the layers'
-    scratch (im2col columns): what a batch costs in memory, per sample."""
-    return sum(math.prod(planned.plan.out_shape) + planned.plan.scratch for planned in plan_layers(layers))
+    """Numbers one sample's forward pass keeps (every layer's output, but for reshapes,
+    which are views) plus the layers' scratch (im2col columns): what a batch costs in
+    memory, per sample."""
+    return sum(0 if planned.plan.view else math.prod(planned.plan.out_shape) + planned.plan.scratch
+               for planned in plan_layers(layers))
+
+
+def training_elements_per_sample(layers: tuple[int | str, ...]) -> int:
+    """Numbers one sample of a training step holds at its peak: the input, everything the
+    forward pass keeps for backward, and the largest layer's backward work on top of it:
+    dL/d(out) and the activation's derivative, then dL/dx and the layer's own scratch,
+    which the first learned layer does not compute (nobody needs its dL/dx)."""
+    planned = plan_layers(layers)
+    first = next((i for i, p in enumerate(planned) if p.plan.shapes), len(planned))
+
+    def backward(i: int) -> int:
+        p = planned[i]
+        if p.plan.view or i < first:
+            return 0
+        own = 2 * math.prod(p.plan.out_shape)
+        return own if i == first else own + math.prod(p.in_shape) + p.plan.backward_scratch
+
+    return layers[0] + elements_per_sample(layers) + max((backward(i) for i in range(len(planned))), default=0)

@@ -65,15 +65,20 @@ class Plan:
     """One layer sized for its input, with no arrays drawn.
 
     ``static`` holds the record's configuration fields, ``shapes`` each learned
-    field's shape, ``out_shape`` the per-sample output shape, and ``scratch`` the
-    elements per sample of temporary work the layer needs (convolution's im2col
-    columns), for the memory estimate.
+    field's shape, ``out_shape`` the per-sample output shape, and, for the memory
+    estimate, ``scratch`` the elements per sample the forward pass keeps or needs
+    beyond its output (convolution's im2col columns and padded input) and
+    ``backward_scratch`` those its backward pass needs beyond dL/d(out), the
+    activation's derivative and dL/dx (convolution's columns of the padded delta);
+    ``view`` says that the output is a view of the input, with no memory of its own.
     """
 
     static: Mapping[str, Any]
     shapes: Mapping[str, Shape]
     out_shape: Shape
     scratch: int = 0
+    backward_scratch: int = 0
+    view: bool = False
 
 
 @attrs.frozen

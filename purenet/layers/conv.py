@@ -210,8 +210,25 @@ def _plan(spec: ConvSpec, in_shape: Shape) -> Plan:
         static={"stride": spec.stride, "padding": spec.padding},
         shapes={"w": (spec.kernel, spec.kernel, c, spec.filters), "b": (spec.filters,)},
         out_shape=(oh, ow, spec.filters),
-        scratch=oh * ow * spec.kernel * spec.kernel * c + math.prod(in_shape),
+        scratch=oh * ow * spec.kernel * spec.kernel * c + _padded_size(h, w, c, spec),
+        backward_scratch=_backward_scratch(h, w, c, spec),
     )
+
+
+def _padded_size(h: int, w: int, c: int, spec: ConvSpec) -> int:
+    """Elements of the padded input im2col reads (the input itself when nothing is padded)."""
+    (top, bottom), (left, right) = _pads((1, h, w, c), spec.kernel, spec.stride, spec.padding)
+    return (h + top + bottom) * (w + left + right) * c
+
+
+def _backward_scratch(h: int, w: int, c: int, spec: ConvSpec) -> int:
+    """Elements per sample ``input_grad`` makes besides dL/dx (see there): the padded delta
+    and its im2col columns (stride 1, "same"), or the product ``dz w^T`` and col2im's padded sum."""
+    k, f = spec.kernel, spec.filters
+    if spec.stride == 1 and spec.padding == "same":
+        return (h + k - 1) * (w + k - 1) * f + h * w * k * k * f
+    oh, ow = (output_size(n, k, spec.stride, spec.padding) for n in (h, w))
+    return oh * ow * k * k * c + _padded_size(h, w, c, spec)
 
 
 def _forward(layer: Conv2D, x: np.ndarray, ctx: Context) -> tuple[np.ndarray, ConvCache]:

@@ -13,6 +13,7 @@ In a layer list: ``pool2`` or ``maxpool2``, ``avgpool3``.
 
 from __future__ import annotations
 
+import math
 import re
 
 import attrs
@@ -144,7 +145,9 @@ def _plan(spec: PoolSpec, in_shape: Shape) -> Plan:
     h, w, c = in_shape
     if min(h, w) < spec.size:
         raise ValueError(f"{spec.token}: a {spec.size}x{spec.size} pool does not fit a {h}x{w} image")
-    return Plan(static={"size": spec.size}, shapes={}, out_shape=(h // spec.size, w // spec.size, c))
+    out_shape = (h // spec.size, w // spec.size, c)
+    # backward keeps a copy of the gradient still to route (max pooling)
+    return Plan(static={"size": spec.size}, shapes={}, out_shape=out_shape, backward_scratch=math.prod(out_shape))
 
 
 def _check(x: np.ndarray) -> None:
