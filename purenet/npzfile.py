@@ -317,25 +317,25 @@ class _MemberStream:
 
     def read(self, n: int = -1) -> bytes:
         n = self.left if n is None or n < 0 else min(n, self.left)
-        parts, wanted = [], n
-        while wanted > 0:
-            piece = self._produce(min(wanted, _OUT_SIZE))
-            if not piece:
-                break
-            parts.append(piece)
-            wanted -= len(piece)
-        data = b"".join(parts)
-        self.left -= len(data)
-        self.position += len(data)
-        self.crc = zlib.crc32(data, self.crc)
-        if self.left == 0:
-            self._finish()
-        return data
+        buffer = bytearray(n)
+        return bytes(buffer[: self.readinto(buffer)])
 
     def readinto(self, buffer) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+        """Fill ``buffer`` (or as much as the member has left), a decompressed piece at a time."""
+        view = memoryview(buffer).cast("B")
+        wanted, done = min(len(view), self.left), 0
+        while done < wanted:
+            piece = self._produce(min(wanted - done, _OUT_SIZE))
+            if not piece:
+                break
+            view[done : done + len(piece)] = piece
+            self.crc = zlib.crc32(piece, self.crc)
+            done += len(piece)
+        self.left -= done
+        self.position += done
+        if self.left == 0:
+            self._finish()
+        return done
 
     def _input(self) -> bytes:
         """The next compressed bytes of the member (b"" once all are read)."""
