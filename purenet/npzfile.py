@@ -178,9 +178,8 @@ class NpzArchive:
         declared size; only the header is decompressed."""
         with self._errors():
             stream = _MemberStream(self.path, self._handle, self._members[key], key, self._size, self.error)
-            shape, _, dtype, _ = _read_header(self.path, stream, key, self.error)
-            if dtype.hasobject:
-                raise self.error(f"{self.path}: {key!r} holds pickled objects (an object array), never unpickled")
+            shape, _, dtype, header_size = _read_header(self.path, stream, key, self.error)
+            _check_claim(self.path, key, shape, dtype, self._members[key].file_size - header_size, self.error)
             return shape, dtype
 
     def head(self, key: str, count: int) -> bytes:
@@ -465,19 +464,8 @@ def _lzma_decompressor(stream: _MemberStream, declared: int) -> lzma.LZMADecompr
 def _read_member(path: Path, stream: _MemberStream, info: zipfile.ZipInfo, key: str, error: type[Exception]) -> np.ndarray:
     """One member's array: header checked against the member's size before anything is allocated."""
     shape, fortran_order, dtype, header_size = _read_header(path, stream, key, error)
-    if dtype.hasobject:
-        raise error(f"{path}: {key!r} holds pickled objects (an object array), never unpickled")
-    if any(n < 0 for n in shape):
-        raise error(f"{path}: {key!r} has a negative size in its shape {shape}")
-    count = 1
-    for n in shape:
-        count *= n
+    count = _check_claim(path, key, shape, dtype, info.file_size - header_size, error)
     claimed = count * dtype.itemsize
-    held = info.file_size - header_size
-    if claimed != held:
-        what = "claims more bytes than" if claimed > held else "claims fewer bytes than"
-        raise error(f"{path}: {key!r} {what} it holds: its header says shape {shape} of {_dtype_name(dtype)} "
-                    f"({claimed} bytes), the member holds {held} bytes of data")
     array = np.empty(count, dtype=dtype)
     if claimed:
         expected = array.nbytes
@@ -487,6 +475,24 @@ def _read_member(path: Path, stream: _MemberStream, info: zipfile.ZipInfo, key: 
     else:
         stream.read()  # nothing left to give: checks that nothing follows, and the CRC-32
     return array.reshape(shape[::-1]).transpose() if fortran_order else array.reshape(shape)
+
+
+def _check_claim(path: Path, key: str, shape: tuple[int, ...], dtype: np.dtype, held: int, error: type[Exception]) -> int:
+    """The number of elements a header claims, once sure they are plain numbers that need
+    exactly the ``held`` bytes of data the member declares (else ``error``)."""
+    if dtype.hasobject:
+        raise error(f"{path}: {key!r} holds pickled objects (an object array), never unpickled")
+    if any(n < 0 for n in shape):
+        raise error(f"{path}: {key!r} has a negative size in its shape {shape}")
+    count = 1
+    for n in shape:
+        count *= n
+    claimed = count * dtype.itemsize
+    if claimed != held:
+        what = "claims more bytes than" if claimed > held else "claims fewer bytes than"
+        raise error(f"{path}: {key!r} {what} it holds: its header says shape {shape} of {_dtype_name(dtype)} "
+                    f"({claimed} bytes), the member holds {held} bytes of data")
+    return count
 
 
 def _read_header(path: Path, stream: IO[bytes], key: str, error: type[Exception]):

@@ -232,7 +232,7 @@ def test_an_array_declaring_more_bytes_than_its_shape_is_refused(checkpoint, tmp
     header = len(npy_header((12, 8), np.float32))
     with_member(path, "param.0.w", member("param.0.w", (12, 8), np.float32, METHODS["deflate"], zeros=2**20,
                                           declared=header + 2**20))
-    assert "array 'param.0.w' declares 1048704 bytes uncompressed; float32[12, 8] takes 384" in refused_with_peak(path)[0]
+    assert "'param.0.w' claims fewer bytes than it holds" in refused_with_peak(path)[0]
 
 
 def test_metadata_declaring_megabytes_is_refused_unread(checkpoint, tmp_path):
