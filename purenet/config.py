@@ -330,7 +330,7 @@ def parameter_copies(config: RunConfig) -> int:
 def sample_elements(config: RunConfig) -> int:
     """Numbers one sample of a batch costs at the peak of a training step: the layers' work
     (``training_elements_per_sample``) and the augmentation's (five images of floats)."""
-    augment = 5 * config.layers[0] if config.augment is not None else 0
+    augment = 5 * int(config.layers[0]) if config.augment is not None else 0
     return training_elements_per_sample(tuple(config.layers)) + augment
 
 

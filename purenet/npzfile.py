@@ -50,7 +50,7 @@ import warnings
 import zipfile
 import zlib
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import numpy as np
 import numpy.lib.format as npy_format
@@ -124,15 +124,15 @@ class NpzArchive:
     one-line message that starts with the path. Use it as a context manager.
     """
 
+    _handle: IO[bytes]  # the open file, from __enter__ to __exit__
+
     def __init__(self, path: str | os.PathLike, error: type[Exception] = DataError) -> None:
         self.path, self.error = Path(path), error
-        self._handle: IO[bytes] | None = None
         self._members: dict[str, zipfile.ZipInfo] = {}
         self._size = 0
 
     def __enter__(self) -> NpzArchive:
-        path, error = self.path, self.error
-        self._handle = open_regular(path, error)
+        self._handle = open_regular(self.path, self.error)
         try:
             self._open()
         except BaseException:
@@ -141,8 +141,7 @@ class NpzArchive:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._handle is not None:
-            self._handle.close()
+        self._handle.close()
 
     def _open(self) -> None:
         path, error, handle = self.path, self.error, self._handle
@@ -206,14 +205,13 @@ class _translated:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind, failure, _traceback) -> bool:
+    def __exit__(self, kind, failure: BaseException | None, _traceback) -> None:
         if failure is None or isinstance(failure, self.error):
-            return False
+            return
         if isinstance(failure, MemoryError):
             raise self.error(f"{self.path}: not enough memory to read it") from None
         if isinstance(failure, _READ_ERRORS):
             raise self.error(f"{self.path}: not a readable .npz ({_detail(failure)})") from None
-        return False
 
 
 def _check_directory(path: Path, handle: IO[bytes], size: int, error: type[Exception]) -> None:
@@ -469,7 +467,7 @@ def _read_member(path: Path, stream: _MemberStream, info: zipfile.ZipInfo, key: 
     array = np.empty(count, dtype=dtype)
     if claimed:
         expected = array.nbytes
-        found = read_into(stream, array.reshape(-1).view(np.uint8))
+        found = read_into(cast(IO[bytes], stream), array.reshape(-1).view(np.uint8))
         if found < expected:
             raise error(f"{path}: {key!r} is truncated: {expected} bytes of data expected, {found} found")
     else:
@@ -495,7 +493,7 @@ def _check_claim(path: Path, key: str, shape: tuple[int, ...], dtype: np.dtype, 
     return count
 
 
-def _read_header(path: Path, stream: IO[bytes], key: str, error: type[Exception]):
+def _read_header(path: Path, stream: _MemberStream, key: str, error: type[Exception]):
     """(shape, fortran_order, dtype, bytes the header took) of a member, or ``error``."""
     try:
         version = npy_format.read_magic(stream)

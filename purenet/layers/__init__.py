@@ -171,4 +171,4 @@ def training_elements_per_sample(layers: tuple[int | str, ...]) -> int:
         own = 2 * math.prod(p.plan.out_shape)
         return own if i == first else own + math.prod(p.in_shape) + p.plan.backward_scratch
 
-    return layers[0] + elements_per_sample(layers) + max((backward(i) for i in range(len(planned))), default=0)
+    return int(layers[0]) + elements_per_sample(layers) + max((backward(i) for i in range(len(planned))), default=0)
