@@ -335,7 +335,11 @@ def test_any_damage_gives_one_line_or_the_arrays(tmp_path, compressed, edits, cu
 
 # ----------------------------------------------------------------- decompression bombs
 
-from bombs import METHODS, archive, member, npy_header  # noqa: E402 - the bombs are only for these tests
+from bombs import METHODS, archive, member, npy_header, stored  # noqa: E402 - the bombs are only for these tests
+
+from purenet import init  # noqa: E402
+from purenet.checkpoint import Checkpoint, save  # noqa: E402
+from purenet.optim import make_optimizer  # noqa: E402
 
 from purenet.npzfile import EXPANSION_FLOOR, NpzArchive  # noqa: E402
 
@@ -445,7 +449,8 @@ def peak_of_command(args: list[str], cwd: Path) -> tuple[int, str, int]:
 @pytest.mark.parametrize("method", METHODS)
 def test_a_gib_bomb_is_refused_by_the_command_line_in_little_memory(tmp_path, method):
     """The bombs of the issue: a data set of a few KB (bzip2, LZMA) or 1 MB (deflate) that
-    expands to 1 GiB, and a checkpoint of 1 MB whose weights do. Before the fix each made
+    expands to 1 GiB, one whose stream outgrows the size it declares by a GiB, and a
+    checkpoint of a few KB to 1 MB whose weights expand to 1 GiB. Before the fix each made
     purenet allocate the GiB; now each is one line, the whole process under 300 MB."""
     kind = METHODS[method]
     (tmp_path / "bomb.npz").write_bytes(archive([member("x_train", (GIB_BOMB_IMAGES, 28, 28), np.uint8, kind),
@@ -461,3 +466,12 @@ def test_a_gib_bomb_is_refused_by_the_command_line_in_little_memory(tmp_path, me
     assert code == 2 and "decompresses to more than" in stderr and stderr.count("\n") == 1, stderr
     assert peak < 300 * 2**20
     assert not (tmp_path / "m.npz").exists()
+    params = init([784, 16, 10], rng=0)
+    save(tmp_path / "ck.npz", Checkpoint(params=params, opt_state=make_optimizer("sgd", 0.1).init(params), epoch=1,
+                                         rng_state=np.random.default_rng(1).bit_generator.state))
+    with np.load(tmp_path / "ck.npz") as real:
+        members = [stored(key, real[key]) for key in real.files if key != "param.0.w"]
+    (tmp_path / "ck.npz").write_bytes(archive([*members, member("param.0.w", (784, 2**28 // 784 + 1), np.float32, kind)]))
+    code, stderr, peak = peak_of_command(["evaluate", "ck.npz", "--data", "liar.npz"], tmp_path)
+    assert code == 2 and stderr.startswith("purenet: error: ck.npz: ") and stderr.count("\n") == 1, stderr
+    assert peak < 300 * 2**20
