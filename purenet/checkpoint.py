@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -36,7 +35,7 @@ from purenet.activations import ACTIVATIONS
 from purenet.config import MAX_WHOLE, RUN_SETTINGS, ConfigError, RunConfig
 from purenet.files import atomic_write, open_regular
 from purenet.losses import LOSSES
-from purenet.npzfile import read_npz
+from purenet.npzfile import NpzArchive
 from purenet.optim import OptState
 from purenet.arrays import learned_names
 from purenet.layers import plan_layers
@@ -199,11 +198,14 @@ def _record_arrays(prefix: str, record: Params) -> dict[str, np.ndarray]:
 
 def is_checkpoint(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a regular file whose metadata says purenet wrote it as a checkpoint
-    (its arrays are not read: a damaged checkpoint of ours is still ours to replace)."""
-    try:  # open_regular: a FIFO or device is never opened, so this never blocks
-        with open_regular(path, OSError) as handle, zipfile.ZipFile(handle) as archive, archive.open("meta.npy") as member:
-            header = member.read(1 << 16)
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError, NotImplementedError):
+    (its arrays are not read: a damaged checkpoint of ours is still ours to replace). Only
+    the start of the metadata is decompressed, a bounded piece: never a bomb's gigabytes."""
+    try:
+        with NpzArchive(path, CheckpointError) as archive:
+            if "meta" not in archive:
+                return False
+            header = archive.head("meta", 1 << 16)
+    except (CheckpointError, OSError):
         return False
     return f'"format": "{FORMAT}"'.encode("utf-32-le") in header
 
@@ -216,12 +218,11 @@ def load(path: str | os.PathLike) -> Checkpoint:
     if head != ZIP_MAGIC:
         raise CheckpointError(f"{path}: not an .npz file (a purenet checkpoint is a zip archive of arrays)")
     try:
-        arrays = read_npz(path, error=CheckpointError)
-    except CheckpointError as error:
+        with NpzArchive(path, _Unreadable) as archive:
+            return _from_archive(archive)
+    except _Unreadable as error:
         detail = str(error).removeprefix(f"{path}: ")
         raise CheckpointError(f"{path}: not a readable purenet checkpoint ({detail})") from None
-    try:
-        return _from_arrays(arrays)
     except CheckpointError as error:
         raise CheckpointError(f"{path}: {error}") from None
 
@@ -232,16 +233,56 @@ def _unreadable(error: OSError) -> str:
     return f"cannot read ({error.strerror or error})"
 
 
-def _from_arrays(arrays: dict[str, np.ndarray]) -> Checkpoint:
-    meta = _read_meta(arrays)
+class _Unreadable(CheckpointError):
+    """The archive itself is damaged (its path starts the message), as opposed to its content."""
+
+
+MAX_META_BYTES = 16 * 2**20
+"""The largest metadata member read: its JSON is kept as UTF-32, some 1 KB per epoch of history."""
+
+def _from_archive(archive: NpzArchive) -> Checkpoint:
+    """The checkpoint in ``archive``: the metadata first, which says which arrays there must
+    be and their shapes; each array's header (and through it the size the zip declares) is
+    checked against those before its data is decompressed, so a tampered or bomb member never costs more than the
+    network it claims to belong to."""
+    meta = _read_meta(_meta_member(archive))
     arch = _read_arch(meta)
     dtype = np.dtype(_field(meta, "dtype", str, lambda v: v in DTYPES, "float32 or float64"))
     slots = _field(meta, "opt_slots", int, lambda v: 0 <= v <= MAX_SLOTS, f"0 to {MAX_SLOTS}")
     has_best = meta.get("best") is not None
-    expected = _expected_keys(arch, slots, has_best)
-    unexpected = sorted(set(arrays) - expected - {"meta"})
+    expected = _expected_shapes(arch, slots, has_best)
+    unexpected = sorted(set(archive.keys()) - set(expected) - {"meta"})
     if unexpected:
         raise CheckpointError(f"unexpected arrays {unexpected[:5]}")
+    arrays = {key: _member(archive, key, shape, dtype) for key, shape in expected.items() if key in archive}
+    return _from_arrays(meta, arch, dtype, slots, has_best, arrays)
+
+
+def _meta_member(archive: NpzArchive) -> np.ndarray | None:
+    if "meta" not in archive:
+        return None
+    if archive.declared_size("meta") > MAX_META_BYTES:
+        raise CheckpointError(f"its metadata declares {archive.declared_size('meta')} bytes; "
+                              f"a checkpoint's is at most {MAX_META_BYTES}")
+    return archive.read("meta")
+
+
+def _member(archive: NpzArchive, key: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """Array ``key``, once its header matches ``dtype`` and ``shape`` (``header`` has checked
+    it against the size the zip declares, and ``read`` decompresses no more than that)."""
+    found_shape, found_dtype = archive.header(key)
+    if found_shape != shape or found_dtype != dtype:
+        raise CheckpointError(f"array {key!r} is {_dtype_text(found_dtype)}{list(found_shape)}, expected {dtype}{list(shape)}")
+    return archive.read(key)
+
+
+def _dtype_text(dtype: np.dtype) -> str:
+    text = str(dtype)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _from_arrays(meta: dict, arch: Arch, dtype: np.dtype, slots: int, has_best: bool,
+                 arrays: dict[str, np.ndarray]) -> Checkpoint:
     params = _read_record(arrays, "param", arch, dtype)
     state = OptState(step=_field(meta, "opt_step", int, lambda v: v >= 0, ">= 0"),
                      slots=[_read_record(arrays, f"slot.{k}", arch, dtype) for k in range(slots)])
@@ -255,8 +296,7 @@ def _from_arrays(arrays: dict[str, np.ndarray]) -> Checkpoint:
         raise CheckpointError(f"malformed metadata ({error})") from None
 
 
-def _read_meta(arrays: dict[str, np.ndarray]) -> dict:
-    meta = arrays.get("meta")
+def _read_meta(meta: np.ndarray | None) -> dict:
     if meta is None or meta.dtype.kind != "U" or meta.ndim != 0:
         raise CheckpointError("no purenet metadata (is this a purenet checkpoint?)")
     try:
@@ -346,10 +386,11 @@ def _positive_int(value: Any) -> bool:
     return _number(value) and isinstance(value, int) and value >= 1
 
 
-def _expected_keys(arch: Arch, slots: int, has_best: bool) -> set[str]:
+def _expected_shapes(arch: Arch, slots: int, has_best: bool) -> dict[str, tuple[int, ...]]:
+    """Every array the checkpoint must hold, by key, and its shape."""
     prefixes = ["param", *(f"slot.{k}" for k in range(slots)), *(["best"] if has_best else [])]
-    return {f"{prefix}.{i}.{name}" for prefix in prefixes
-            for i, planned in enumerate(plan_layers(arch.sizes)) for name in planned.plan.shapes}
+    return {f"{prefix}.{i}.{name}": tuple(shape) for prefix in prefixes
+            for i, planned in enumerate(plan_layers(arch.sizes)) for name, shape in planned.plan.shapes.items()}
 
 
 def _read_record(arrays: dict[str, np.ndarray], prefix: str, arch: Arch, dtype: np.dtype) -> Params:

@@ -26,9 +26,11 @@ import attrs
 
 from purenet.activations import ACTIVATIONS
 from purenet.augment import Augmenter
-from purenet.layers import (INIT_SCHEMES, LayerListError, canonical_layers, elements_per_sample, is_width,
-                            plan_layers, with_input_width)
+from purenet.layers import (INIT_SCHEMES, LayerListError, canonical_layers, is_width, plan_layers,
+                            training_elements_per_sample, with_input_width)
 from purenet.losses import LOSSES
+from purenet.memory import available_memory
+from purenet.memory import shown_bytes as _bytes
 from purenet.optim import OPTIMIZERS
 from purenet.schedules import SCHEDULES
 
@@ -135,11 +137,9 @@ def parse_layers(value: str | Sequence[int | str]) -> tuple[int | str, ...]:
         raise ConfigError("layers", f"needs at least an input and an output width, got {_short(value)}")
     try:
         tokens = canonical_layers(parts)
-        if any(isinstance(token, int) and token > MAX_WHOLE for token in tokens):
-            raise ConfigError("layers", f"has a width above {MAX_WHOLE}, got {_short(value)}")
-        plan_layers(tokens)
+        plan_layers(tokens)  # bounds every layer's fields (purenet.layers.base)
     except LayerListError as error:
-        if widths_only:
+        if widths_only and error.problem.startswith("not a layer"):  # a negative width
             raise ConfigError("layers", f"needs at least an input and an output width, all positive, got {_short(value)}") from None
         raise ConfigError("layers", f"item {error.position - added}, {error.token}: {error.problem}") from None
     return tokens
@@ -313,51 +313,49 @@ def parameter_count(layers: Sequence[int | str]) -> int:
     return sum(math.prod(shape) for planned in plan_layers(tuple(layers)) for shape in planned.plan.shapes.values())
 
 
+def parameter_copies(config: RunConfig) -> int:
+    """How many parameter-sized arrays a training run holds at the peak of a step: the
+    params, their gradients and the new params; the optimizer's slots, old and new (Adam
+    also its direction); the checkpoint of the last epoch (params and slots), kept until
+    the next is saved; the best epoch's params under early stopping."""
+    slots = config.slots
+    return 3 + 2 * slots + (1 if slots == 2 else 0) + 1 + slots + (1 if config.patience else 0)
+
+
+def sample_elements(config: RunConfig) -> int:
+    """Numbers one sample of a batch costs at the peak of a training step: the layers' work
+    (``training_elements_per_sample``) and the augmentation's (five images of floats)."""
+    augment = 5 * int(config.layers[0]) if config.augment is not None else 0
+    return training_elements_per_sample(tuple(config.layers)) + augment
+
+
 def memory_needed(config: RunConfig, samples: int | None = None, itemsize: int = 4) -> int:
-    """Bytes a run needs at least, beyond its data: a rough floor, to refuse the hopeless.
+    """Bytes a run needs beyond its data and what the process already holds: a floor of
+    its peak, within a small factor of what it really takes (docs/reliability.md has the
+    measurements), to refuse a run that cannot fit instead of being killed in it.
 
-    Params, grads and the new params of a step (3 copies), the optimizer's slots, the
-    best epoch's params with early stopping, and a batch's activations forward and back.
+    ``parameter_copies`` copies of the params, and a batch of ``sample_elements`` each.
     """
-    copies = 3 + config.slots + (1 if config.patience else 0)
     batch = min(config.batch_size, samples) if samples else config.batch_size
-    activations = 3 * batch * elements_per_sample(tuple(config.layers))
-    return itemsize * (copies * parameter_count(config.layers) + activations)
+    return itemsize * (parameter_copies(config) * parameter_count(config.layers) + batch * sample_elements(config))
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation, or None where that cannot be read."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def check_fits(config: RunConfig, samples: int | None = None) -> None:
-    """Raise ``ConfigError`` (field "layers") when the run cannot fit in the memory available."""
-    needed, available = memory_needed(config, samples), available_memory()
-    if available is not None and needed > available:
-        weights_alone = 4 * (3 + config.slots) * parameter_count(config.layers)
-        layers = ",".join(map(str, config.layers))
-        field, subject = ("layers", f"{layers}: training") if weights_alone > available else (
-            "batch_size", f"{config.batch_size}: training {layers} with it")
-        raise ConfigError(
-            field,
-            f"{subject} needs at least {_bytes(needed)} of memory ({parameter_count(config.layers):,} parameters, "
-            f"{config.optimizer}'s state, a batch's activations); {_bytes(available)} is available",
-        )
-
-
-def _bytes(count: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB", "PB", "EB"):
-        if count < 1000 or unit == "EB":
-            return f"{count:.1f} {unit}" if unit != "B" else f"{int(count)} B"
-        count /= 1000
-    return f"{count:.1f} EB"
+def check_fits(config: RunConfig, samples: int | None = None, itemsize: int = 4) -> None:
+    """Raise ``ConfigError`` when the run cannot fit in the memory available, naming the
+    setting that makes the difference: "layers" when even one image at a time does not fit
+    (the parameters, or one image's activations, are the problem), else "batch_size",
+    with the largest batch that fits."""
+    needed, available = memory_needed(config, samples, itemsize), available_memory()
+    if available is None or needed <= available:
+        return
+    weights = itemsize * parameter_copies(config) * parameter_count(config.layers)
+    per_image = itemsize * sample_elements(config)
+    layers = ",".join(map(str, config.layers))
+    parts = (f"{parameter_count(config.layers):,} parameters with {config.optimizer}'s state take {_bytes(weights)}, "
+             f"one image's activations {_bytes(per_image)}")
+    if weights + per_image > available:
+        raise ConfigError("layers", f"{layers}: training needs at least {_bytes(weights + per_image)} of memory even "
+                                    f"one image at a time ({parts}); {_bytes(available)} is available")
+    fits = (available - weights) // per_image
+    raise ConfigError("batch_size", f"{config.batch_size}: training {layers} with it needs at least {_bytes(needed)} "
+                                    f"of memory ({parts}); {_bytes(available)} is available, enough for a batch of {fits:,}")

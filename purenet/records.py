@@ -33,7 +33,13 @@ def _layer_list(layers) -> tuple[int | str, ...]:
     try:
         return canonical_layers(layers)
     except LayerListError as error:
-        raise ValueError(f"layer list {list(layers)}: {error}") from None
+        raise ValueError(f"layer list {_shown(layers)}: {error}") from None
+
+
+def _shown(layers) -> str:
+    """A layer list for a message, cut short: a tampered file may hold thousands of tokens."""
+    text = str(list(layers))
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 @attrs.frozen
@@ -59,7 +65,7 @@ class Arch:
         try:
             plan_layers(sizes)
         except LayerListError as error:
-            raise ValueError(f"layer list {list(sizes)}: {error}") from None
+            raise ValueError(f"layer list {_shown(sizes)}: {error}") from None
 
     @property
     def inputs(self) -> int:

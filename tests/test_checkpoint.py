@@ -175,3 +175,83 @@ def test_not_an_npz_at_all(tmp_path, content):
 def test_a_missing_file(tmp_path):
     with pytest.raises(CheckpointError, match="no such checkpoint file"):
         load(tmp_path / "nope.npz")
+
+
+# ----------------------------------------------------------------- decompression bombs
+
+import tracemalloc  # noqa: E402
+
+from bombs import METHODS, archive, member, npy_header, stored  # noqa: E402
+
+from purenet.checkpoint import is_checkpoint  # noqa: E402
+
+
+def with_member(path, key: str, bomb) -> None:
+    """The checkpoint at ``path`` with member ``key`` replaced by ``bomb`` (the others stored)."""
+    members = [stored(name, array) for name, array in arrays_of(path).items() if name != key]
+    path.write_bytes(archive([*members, bomb]))
+
+
+def refused_with_peak(path) -> tuple[str, int]:
+    tracemalloc.start()
+    try:
+        with pytest.raises(CheckpointError) as caught:
+            load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message
+    return message, peak
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_an_array_bigger_than_the_network_needs_is_refused_before_it_is_decompressed(checkpoint, tmp_path, method):
+    """60 MB of zeros where the network has a (12, 8) matrix: under the archive's expansion
+    bound, refused by the shape the metadata says, with only the header decompressed."""
+    path = save(tmp_path / "m.npz", checkpoint)
+    with_member(path, "param.0.w", member("param.0.w", (12, 1_250_000), np.float32, METHODS[method]))
+    message, peak = refused_with_peak(path)
+    assert "array 'param.0.w' is float32[12, 1250000], expected float32[12, 8]" in message
+    assert peak < 8 * 2**20
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_an_array_whose_stream_outgrows_its_declared_size_is_stopped(checkpoint, tmp_path, method):
+    path = save(tmp_path / "m.npz", checkpoint)
+    declared = len(npy_header((12, 8), np.float32)) + 12 * 8 * 4
+    with_member(path, "param.0.w", member("param.0.w", (12, 8), np.float32, METHODS[method], zeros=60 * 2**20,
+                                          declared=declared))
+    message, peak = refused_with_peak(path)
+    assert "not a readable purenet checkpoint" in message and "decompresses to more than" in message
+    assert peak < 8 * 2**20
+
+
+def test_an_array_declaring_more_bytes_than_its_shape_is_refused(checkpoint, tmp_path):
+    path = save(tmp_path / "m.npz", checkpoint)
+    header = len(npy_header((12, 8), np.float32))
+    with_member(path, "param.0.w", member("param.0.w", (12, 8), np.float32, METHODS["deflate"], zeros=2**20,
+                                          declared=header + 2**20))
+    assert "'param.0.w' claims fewer bytes than it holds" in refused_with_peak(path)[0]
+
+
+def test_metadata_declaring_megabytes_is_refused_unread(checkpoint, tmp_path):
+    path = save(tmp_path / "m.npz", checkpoint)
+    with_member(path, "meta", member("meta", (), "<U5000000", METHODS["bzip2"]))  # 20 MB of text
+    message, peak = refused_with_peak(path)
+    assert "its metadata declares 20000128 bytes; a checkpoint's is at most 16777216" in message
+    assert peak < 8 * 2**20
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_is_checkpoint_reads_only_the_start_of_a_bomb(checkpoint, tmp_path, method):
+    path = save(tmp_path / "m.npz", checkpoint)
+    declared = len(npy_header((), "<U100")) + 400
+    with_member(path, "meta", member("meta", (), "<U100", METHODS[method], zeros=60 * 2**20, declared=declared))
+    tracemalloc.start()
+    try:
+        assert not is_checkpoint(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -130,13 +133,80 @@ def test_an_augmenter_record_is_taken_as_it_is():
     assert RunConfig(augment=mild).augment == mild == RunConfig().augment
 
 
-def test_memory_check_refuses_the_impossible_and_passes_the_default():
-    huge = RunConfig(layers=(784, 10**11, 10))
-    assert parameter_count(huge.layers) == 784 * 10**11 + 10**11 + 10**11 * 10 + 10
-    assert memory_needed(huge) > 10**15
-    with pytest.raises(ConfigError, match="^layers 784,100000000000,10: training needs at least .* PB"):
-        check_fits(huge)
+def test_memory_check_refuses_the_impossible_and_passes_the_default(monkeypatch):
+    with pytest.raises(ConfigError, match="^layers item 2, 100000000000: the width must be at least 1 and at most"):
+        RunConfig(layers=(784, 10**11, 10))  # refused by the layer bounds before any estimate
+    wide = RunConfig(layers=(784, 10**6, 10))
+    assert parameter_count(wide.layers) == 784 * 10**6 + 10**6 + 10**6 * 10 + 10
+    monkeypatch.setattr("purenet.config.available_memory", lambda: 10**9)  # 1 GB free
+    with pytest.raises(ConfigError, match="^layers 784,1000000,10: training needs at least .* GB"):
+        check_fits(wide)
+    monkeypatch.undo()
     with pytest.raises(ConfigError, match="^batch_size 10000000000000: training 784,200,200,10 with it needs at least"):
         check_fits(RunConfig(batch_size=10**13))
     check_fits(RunConfig())  # a few MB
     check_fits(RunConfig(batch_size=10**13), samples=60_000)  # a batch is never larger than the data
+
+
+# --- the memory estimate ---------------------------------------------------------------------
+
+ACTIVATIONS_HEAVY = (784, "conv1024k9", "maxpool28", 10)
+"""Few parameters (94,218) but 13 MB of activations per image: the layers, not the batch, are the problem."""
+
+
+def test_a_refusal_names_layers_when_one_image_does_not_fit(monkeypatch):
+    config = RunConfig(layers=ACTIVATIONS_HEAVY, batch_size=128)
+    monkeypatch.setattr("purenet.config.available_memory", lambda: 10**7)  # 10 MB
+    with pytest.raises(ConfigError) as caught:
+        check_fits(config)
+    assert caught.value.field == "layers" and "even one image at a time" in str(caught.value)
+    assert "94,218 parameters" in str(caught.value) and "10.0 MB is available" in str(caught.value)
+
+
+def test_a_refusal_names_the_batch_size_and_the_batch_that_fits(monkeypatch):
+    config = RunConfig(layers=ACTIVATIONS_HEAVY, batch_size=128)
+    monkeypatch.setattr("purenet.config.available_memory", lambda: 10**8)  # 100 MB
+    with pytest.raises(ConfigError) as caught:
+        check_fits(config)
+    assert caught.value.field == "batch_size"
+    fits = int(str(caught.value).rsplit("enough for a batch of ", 1)[1].replace(",", ""))
+    check_fits(RunConfig(layers=ACTIVATIONS_HEAVY, batch_size=fits))
+    with pytest.raises(ConfigError):
+        check_fits(RunConfig(layers=ACTIVATIONS_HEAVY, batch_size=fits + 1))
+
+
+ESTIMATE_RUN = """
+import json, os, resource, sys
+from purenet.config import RunConfig, memory_needed
+from purenet.run import checkpoint_after, prepare
+from purenet.training import EpochRecord
+
+config = RunConfig(layers=sys.argv[1].split(","), batch_size=int(sys.argv[2]), epochs=1, augment=None,
+                   data=os.path.abspath(sys.argv[3]))
+run = prepare(config)
+before = int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+last = run.start
+for record in run.records():
+    if isinstance(record, EpochRecord):
+        last = checkpoint_after(record, last)  # as purenet train keeps it until the next epoch's
+print(json.dumps({"before": before, "estimate": memory_needed(config, samples=len(run.train)),
+                  "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads the resident size from /proc")
+@pytest.mark.parametrize("layers, batch", [
+    ("conv32k5,pool2,conv64k5,pool2,256,10", 128),
+    ("conv8k3,10", 1024),  # the estimate before counted the first layer's dL/dx, which nobody computes: 1.45x the peak
+    ("conv32k3valid,pool2,10", 512),
+])
+def test_the_estimate_is_a_floor_within_a_factor_of_two_of_a_real_runs_peak(small_mnist_dir, layers, batch):
+    """What the process held when the run was checked, plus the estimate, against the peak
+    resident size of one epoch (docs/reliability.md has the figures for other networks)."""
+    result = subprocess.run([sys.executable, "-c", ESTIMATE_RUN, f"784,{layers}", str(batch), str(small_mnist_dir)],
+                            capture_output=True, text=True, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"}, check=True)
+    figures = json.loads(result.stdout)
+    ratio = (figures["before"] + figures["estimate"]) / figures["peak"]
+    print(layers, batch, {key: round(value / 2**20) for key, value in figures.items()}, f"ratio {ratio:.2f}")
+    assert 0.5 <= ratio <= 1.0, figures

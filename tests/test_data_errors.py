@@ -810,3 +810,41 @@ def test_the_real_command_exits_2_on_a_truncated_idx(idx_folder, tmp_path):
     assert completed.returncode == 2
     assert completed.stderr.count("\n") == 1 and str(file) in completed.stderr
     assert completed.stdout == "" and not (tmp_path / "m.npz").exists()
+
+
+# --- compressed members: only the layout's arrays are decompressed, and only when they agree ---------
+
+from bombs import METHODS, archive, member, stored  # noqa: E402
+
+BIG = 60 * 2**20 // 784  # 60 MB of images: under the archive's expansion floor, so the counts decide
+
+
+def traced_peak(call) -> int:
+    tracemalloc.start()
+    try:
+        call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_npz_images_and_labels_that_disagree_are_refused_before_decompressing(tmp_path, method):
+    path = tmp_path / "bomb.npz"
+    path.write_bytes(archive([member("x_train", (BIG, 28, 28), np.uint8, METHODS[method]),
+                              stored("y_train", np.zeros(300, np.uint8))]))
+
+    def refused():
+        with pytest.raises(DataError, match=f"{BIG} images in 'x_train' but 300 labels in 'y_train'"):
+            load(path)
+
+    assert traced_peak(refused) < 16 * 2**20
+
+
+def test_npz_members_outside_the_layout_are_never_decompressed(tmp_path, tiny):
+    path = tmp_path / "data.npz"
+    path.write_bytes(archive([stored("images", tiny.train.images), stored("labels", tiny.train.labels),
+                              member("notes", (BIG * 784,), np.uint8, METHODS["bzip2"])]))
+    found: list = []
+    assert traced_peak(lambda: found.append(load(path))) < 16 * 2**20
+    assert np.array_equal(found[0].train.images, tiny.train.images)

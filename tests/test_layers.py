@@ -27,6 +27,7 @@ from purenet.layers import (
 )
 from purenet.layers.conv import conv_forward, paddings
 from purenet.layers.pool import avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_forward
+from purenet.records import Arch
 
 TOLERANCE = 1e-6
 STEP = 1e-6
@@ -573,6 +574,49 @@ def test_bad_layer_lists_name_the_item(layers, position, problem):
     if isinstance(layers[0], int) and not any(isinstance(token, bool) for token in layers):
         with pytest.raises(ConfigError, match=rf"item {position}, "):
             parse_layers(",".join(map(str, layers)))
+
+
+@pytest.mark.parametrize(
+    "layers, position, problem",
+    [
+        ([784, "conv4k3s100000000000000000000", 10], 2, "stride must be at least 1 and at most 1024"),
+        ([784, "conv4k3s29", 10], 2, "stride 29 is longer than the kernel"),
+        ([784, "conv4k3", "pool2", "conv4k3s15", 10], 4, "stride 15 is longer"),
+        ([784, "conv5000k3", 10], 2, "number of filters must be at least 1 and at most 4096"),
+        ([784, "conv4k2000", 10], 2, "kernel size must be at least 1 and at most 1024"),
+        ([784, "conv1k1000", 10], 2, "activations reach"),
+        ([784, "pool1000000000", 10], 2, "pool size must be at least 1 and at most 1024"),
+        ([784, "avgpool" + "9" * 5000, 10], 2, "(5000 digits)"),
+        ([784, 2_000_000, 10], 2, "width must be at least 1 and at most"),
+        ([784, 10**30, 10], 2, "width must be at least 1 and at most"),
+        ([2_000_000, 10], 1, "width must be at least 1 and at most"),
+        ([784, 1_000_000, 1000, 10], 3, "learned parameters here; at most 1,000,000,000"),
+    ],
+)
+def test_every_layer_field_is_bounded_at_parse_and_at_load(layers, position, problem):
+    """One validation for the grammar (--layers), the network and a checkpoint's layer list
+    (which builds an Arch): each names the item out of bounds; nothing is ever allocated."""
+    with pytest.raises(LayerListError) as caught:
+        plan_layers(canonical_layers(layers))
+    assert caught.value.position == position and problem in caught.value.problem
+    with pytest.raises(ValueError, match=rf"item {position} \("):
+        Arch(sizes=layers, act="relu", loss="ce")  # what checkpoint.load builds from its metadata
+    with pytest.raises(ConfigError, match=rf"^layers item {position}, "):
+        parse_layers(",".join(map(str, layers)))
+
+
+def test_layer_records_bound_their_static_fields():
+    with pytest.raises(ValueError):
+        Conv2D(w=np.zeros((3, 3, 1, 4), np.float32), b=np.zeros(4, np.float32), stride=10**20)
+    with pytest.raises(ValueError):
+        MaxPool(size=10**9)
+    with pytest.raises(ValueError):
+        AvgPool(size=0)
+
+
+def test_a_stride_as_long_as_the_image_still_works():
+    params = purenet.init([784, "conv2k3s28", 10], rng=0)
+    assert params.layers[-1].w.shape == (2, 10)
 
 
 @pytest.mark.parametrize(

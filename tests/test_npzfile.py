@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 import os
 import struct
+import subprocess
+import sys
 import tracemalloc
 import zipfile
 from pathlib import Path
@@ -329,3 +331,147 @@ def test_any_damage_gives_one_line_or_the_arrays(tmp_path, compressed, edits, cu
         assert str(error).startswith(f"{path}: ") and "\n" not in str(error)
     else:  # damage the CRC-32 cannot see (a member's name, a date) may leave a readable archive
         assert all(isinstance(array, np.ndarray) for array in arrays.values())
+
+
+# ----------------------------------------------------------------- decompression bombs
+
+from bombs import METHODS, archive, member, npy_header, stored  # noqa: E402 - the bombs are only for these tests
+
+from purenet import init  # noqa: E402
+from purenet.checkpoint import Checkpoint, save  # noqa: E402
+from purenet.optim import make_optimizer  # noqa: E402
+
+from purenet.npzfile import EXPANSION_FLOOR, NpzArchive  # noqa: E402
+
+BOMB = 2 * EXPANSION_FLOOR
+"""What the bombs here expand to: 128 MiB of zeros from a few KB, a thousand times their size."""
+
+SMALL_PEAK = 16 * 2**20
+"""What reading (and refusing) any of them may allocate at most, as tracemalloc sees it."""
+
+
+def refusal_and_peak(path: Path) -> tuple[str, int]:
+    tracemalloc.start()
+    try:
+        message = message_of(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return message, peak
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_bomb_is_refused_before_any_member_is_decompressed(tmp_path, method):
+    images = BOMB // 784
+    path = tmp_path / "bomb.npz"
+    path.write_bytes(archive([member("x_train", (images, 28, 28), np.uint8, METHODS[method]),
+                              member("y_train", (images,), np.uint8, METHODS[method])]))
+    assert path.stat().st_size < BOMB // 1000
+    message, peak = refusal_and_peak(path)
+    assert "times its size" in message and "decompression bomb" in message
+    assert peak < SMALL_PEAK
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_member_that_expands_past_its_declared_size_is_stopped_there(tmp_path, method):
+    """The directory and the header agree on 1,000 bytes; the stream goes on for 128 MiB."""
+    declared = len(npy_header((1000,), np.uint8)) + 1000
+    path = tmp_path / "liar.npz"
+    path.write_bytes(archive([member("w", (1000,), np.uint8, METHODS[method], zeros=BOMB, declared=declared)]))
+    message, peak = refusal_and_peak(path)
+    assert f"'w' decompresses to more than the {declared} bytes its zip directory declares" in message
+    assert peak < SMALL_PEAK
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_member_that_ends_before_its_declared_size_is_truncated(tmp_path, method):
+    declared = len(npy_header((5000,), np.uint8)) + 5000
+    path = tmp_path / "short.npz"
+    path.write_bytes(archive([member("w", (5000,), np.uint8, METHODS[method], zeros=1000, declared=declared)]))
+    assert "'w' is truncated" in message_of(path)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_members_compressed_by_hand_read_back(tmp_path, method):
+    """The reader decompresses each method itself: what it gives back is the zeros written."""
+    path = tmp_path / "zeros.npz"
+    path.write_bytes(archive([member("a", (300, 7), np.float32, METHODS[method]), member("b", (0,), np.uint8, METHODS[method])]))
+    arrays = read_npz(path)
+    assert arrays["a"].shape == (300, 7) and arrays["a"].dtype == np.float32 and not arrays["a"].any()
+    assert arrays["b"].shape == (0,)
+
+
+def test_an_lzma_dictionary_claiming_4_gib_costs_nothing(tmp_path):
+    path = tmp_path / "x.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_LZMA) as archive_file:
+        archive_file.writestr("w.npy", npy_bytes(np.arange(1000, dtype=np.int64)))
+    raw = bytearray(path.read_bytes())
+    properties = raw.index(b"w.npy") + len("w.npy") + 4  # after the version and the properties' size
+    raw[properties + 1 : properties + 5] = struct.pack("<I", 0xFFFFFFFF)
+    path.write_bytes(bytes(raw))
+    assert np.array_equal(read_npz(path)["w"], np.arange(1000))
+
+
+def test_an_archive_bigger_than_the_memory_available_is_refused_unread(tmp_path, monkeypatch):
+    path = tmp_path / "x.npz"
+    np.savez(path, w=np.zeros(3 * 2**20, dtype=np.uint8))
+    monkeypatch.setattr("purenet.npzfile.available_memory", lambda: 2**20)
+    assert "its arrays need 3.1 MB of memory; 1.0 MB is available" in message_of(path)
+
+
+def test_an_archive_reads_its_headers_without_the_data(tmp_path):
+    path = tmp_path / "x.npz"
+    np.savez_compressed(path, w=np.zeros((50, 4), np.float64), t=np.array("text"))
+    with NpzArchive(path, MyError) as archive_file:
+        assert sorted(archive_file.keys()) == ["t", "w"]
+        assert archive_file.header("w") == ((50, 4), np.dtype(np.float64))
+        assert archive_file.declared_size("w") == 50 * 4 * 8 + 128
+        assert archive_file.read("w").shape == (50, 4)
+
+
+GIB_BOMB_IMAGES = 2**30 // 784 + 1  # a little over 1 GiB of 28x28 images
+
+
+def peak_of_command(args: list[str], cwd: Path) -> tuple[int, str, int]:
+    """(exit code, stderr, peak resident memory in bytes) of ``python -m purenet.cli.app`` run
+    as a process of its own (``os.wait4`` gives that one child's ``ru_maxrss``)."""
+    command = [sys.executable, "-c", "import sys; from purenet.cli.app import main; sys.argv[0] = 'purenet'; main()", *args]
+    with open(cwd / "stderr.txt", "w+b") as err:
+        child = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                 env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        return child.returncode, err.read().decode(), usage.ru_maxrss * 1024
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", METHODS)
+def test_a_gib_bomb_is_refused_by_the_command_line_in_little_memory(tmp_path, method):
+    """The bombs of the issue: a data set of a few KB (bzip2, LZMA) or 1 MB (deflate) that
+    expands to 1 GiB, one whose stream outgrows the size it declares by a GiB, and a
+    checkpoint of a few KB to 1 MB whose weights expand to 1 GiB. Before the fix each made
+    purenet allocate the GiB; now each is one line, the whole process under 300 MB."""
+    kind = METHODS[method]
+    (tmp_path / "bomb.npz").write_bytes(archive([member("x_train", (GIB_BOMB_IMAGES, 28, 28), np.uint8, kind),
+                                                 member("y_train", (GIB_BOMB_IMAGES,), np.uint8, kind)]))
+    code, stderr, peak = peak_of_command(["train", "--data", "bomb.npz", "--epochs", "1", "--out", "m.npz"], tmp_path)
+    assert code == 2 and stderr.startswith("purenet: error: ") and "bomb.npz: " in stderr and stderr.count("\n") == 1, stderr
+    assert peak < 300 * 2**20
+    declared = len(npy_header((300, 28, 28), np.uint8)) + 300 * 784
+    (tmp_path / "liar.npz").write_bytes(archive([
+        member("x_train", (300, 28, 28), np.uint8, kind, zeros=GIB_BOMB_IMAGES * 784, declared=declared),
+        member("y_train", (300,), np.uint8, kind)]))
+    code, stderr, peak = peak_of_command(["train", "--data", "liar.npz", "--epochs", "1", "--out", "m.npz"], tmp_path)
+    assert code == 2 and "decompresses to more than" in stderr and stderr.count("\n") == 1, stderr
+    assert peak < 300 * 2**20
+    assert not (tmp_path / "m.npz").exists()
+    params = init([784, 16, 10], rng=0)
+    save(tmp_path / "ck.npz", Checkpoint(params=params, opt_state=make_optimizer("sgd", 0.1).init(params), epoch=1,
+                                         rng_state=np.random.default_rng(1).bit_generator.state))
+    with np.load(tmp_path / "ck.npz") as real:
+        members = [stored(key, real[key]) for key in real.files if key != "param.0.w"]
+    (tmp_path / "ck.npz").write_bytes(archive([*members, member("param.0.w", (784, 2**28 // 784 + 1), np.float32, kind)]))
+    code, stderr, peak = peak_of_command(["evaluate", "ck.npz", "--data", "liar.npz"], tmp_path)
+    assert code == 2 and stderr.startswith("purenet: error: ck.npz: ") and stderr.count("\n") == 1, stderr
+    assert peak < 300 * 2**20

@@ -1,7 +1,8 @@
 """``.npz`` archives in the layouts people use, read without ever unpickling.
 
-The archive itself is opened by ``purenet.npzfile.read_npz`` (no pickle, no
-allocation the file cannot back); this module checks what the arrays hold.
+The archive itself is opened by ``purenet.npzfile.NpzArchive`` (no pickle, no
+allocation the file cannot back, no bomb); this module reads only the arrays of its
+layout and checks what they hold.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def load_npz(path: Path) -> Dataset:
     or floats in [0, 1] (made uint8 by rounding x * 255) or in 0-255 (rounded).
     Labels: whole numbers 0-255, (N,) or (N, 1), or one-hot (N, K[, 1]).
     """
-    arrays = npzfile.read_npz(path, DataError)
+    arrays = _read_layout(path)
     keys = _npz_layout(path, set(arrays))
     train = _npz_split(path, arrays, keys[0], keys[1])
     test = None
@@ -51,6 +52,30 @@ def load_npz(path: Path) -> Dataset:
         if present:
             test = _npz_split(path, arrays, keys[2], keys[3])
     return make_dataset(train, test, path)
+
+
+def _read_layout(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of the archive's layout, and only those (of another member only the
+    header is decompressed, to check that it is an array); images and labels that declare different counts in their headers are
+    refused before either is (a 40 KB bomb that claims a million images has few labels)."""
+    with npzfile.NpzArchive(path, DataError) as archive:
+        keys = set(archive.keys())
+        layout = next((layout for layout in NPZ_LAYOUTS if {layout[0], layout[1]} <= keys), None)
+        if layout is None:
+            return {key: np.empty(0) for key in keys}  # only the names matter: _npz_layout says what is wrong
+        wanted = [key for key in layout if key is not None and key in keys]
+        for key in sorted(keys - set(wanted)):
+            archive.header(key)  # every member must still be an array; its data is never read
+        for images, labels in ((layout[0], layout[1]), (layout[2], layout[3])):
+            if images in keys and labels in keys:
+                _check_counts(path, images, archive.header(images)[0], labels, archive.header(labels)[0])
+        return {key: archive.read(key) for key in wanted}
+
+
+def _check_counts(path: Path, images_key: str, images: tuple[int, ...], labels_key: str, labels: tuple[int, ...]) -> None:
+    if images and labels and images[0] != labels[0]:
+        raise DataError(f"{path}: {counted(images[0], 'image')} in '{images_key}' but {counted(labels[0], 'label')} "
+                        f"in '{labels_key}'")
 
 
 def _npz_layout(path: Path, keys: set[str]) -> tuple[str | None, ...]:

@@ -25,8 +25,8 @@ from typing import Any, Sequence
 import attrs
 
 from purenet.layers.base import (
-    INIT_SCHEMES, Context, LayerKind, Plan, Shape, draw_weights, init_from_plan, kind_of, kinds, parse_token, register,
-    resolve_scheme,
+    INIT_SCHEMES, MAX_ELEMENTS_PER_SAMPLE, MAX_FILTERS, MAX_PARAMETERS, MAX_WIDTH, MAX_WINDOW, Context, LayerKind, Plan,
+    Shape, draw_weights, init_from_plan, kind_of, kinds, parse_token, register, resolve_scheme,
 )
 # importing each kind's module registers it (its register() call runs at import)
 from purenet.layers.dense import Dense, DenseCache, dense_backward, dense_forward, dense_init
@@ -36,8 +36,8 @@ from purenet.layers.shape import FLATTEN, TO_IMAGE, Flatten, FlattenSpec, ToImag
 from purenet.layers.dropout import Dropout, dropout_mask
 
 __all__ = [
-    "INIT_SCHEMES", "Context", "LayerKind", "Plan", "Planned", "register", "kind_of", "kinds", "parse_token",
-    "plan_layers", "canonical_layers", "elements_per_sample", "resolve_scheme", "draw_weights", "init_from_plan",
+    "INIT_SCHEMES", "MAX_WIDTH", "MAX_FILTERS", "MAX_WINDOW", "MAX_PARAMETERS", "MAX_ELEMENTS_PER_SAMPLE", "Context", "LayerKind", "Plan", "Planned", "register", "kind_of", "kinds", "parse_token",
+    "plan_layers", "canonical_layers", "elements_per_sample", "training_elements_per_sample", "resolve_scheme", "draw_weights", "init_from_plan",
     "Dense", "DenseCache", "dense_init", "dense_forward", "dense_backward",
     "Conv2D", "im2col", "col2im", "MaxPool", "AvgPool", "Flatten", "ToImage", "Dropout", "dropout_mask",
 ]
@@ -125,19 +125,25 @@ def plan_layers(layers: tuple[int | str, ...]) -> tuple[Planned, ...]:
         raise LayerListError(1, first, "the list starts with the input's width in pixels, e.g. 784")
     if not isinstance(last, int):
         raise LayerListError(len(layers), last, "the list ends with a dense layer: the number of classes, e.g. 10")
+    if not 1 <= first <= MAX_WIDTH:
+        raise LayerListError(1, first, f"the input's width must be from 1 to {MAX_WIDTH} pixels")
     shape: Shape = (first,)
     planned: list[Planned] = []
+    totals = {"parameters": 0, "elements": 0}
 
     def add(kind: LayerKind, spec: Any, position: int) -> None:
+        """Plan one layer; ``position`` 0 for a layer the network inserts (its token's is ``listed``)."""
         nonlocal shape
         try:
             plan = kind.plan(spec, shape)
         except ValueError as error:
             raise LayerListError(position, spec.token, str(error).split(": ", 1)[-1]) from None
+        _check_totals(totals, plan, listed[0], listed[1])
         planned.append(Planned(kind, spec, shape, plan, position))
         shape = plan.out_shape
 
     for position, token in enumerate(layers[1:], start=2):
+        listed = (position, token)
         kind, spec = parse_token(token)
         if kind.input == "image" and len(shape) == 1:
             side = square_side(shape[0])
@@ -152,7 +158,40 @@ def plan_layers(layers: tuple[int | str, ...]) -> tuple[Planned, ...]:
     return tuple(planned)
 
 
+def _check_totals(totals: dict[str, int], plan: Plan, position: int, token: Any) -> None:
+    """Add ``plan``'s parameters and per-sample numbers to ``totals``; ``LayerListError``, naming
+    the layer that passes it, when the network outgrows MAX_PARAMETERS or MAX_ELEMENTS_PER_SAMPLE."""
+    totals["parameters"] += sum(math.prod(shape) for shape in plan.shapes.values())
+    totals["elements"] += math.prod(plan.out_shape) + plan.scratch
+    if totals["parameters"] > MAX_PARAMETERS:
+        raise LayerListError(position, token, f"the network reaches {totals['parameters']:,} learned parameters "
+                                              f"here; at most {MAX_PARAMETERS:,}")
+    if totals["elements"] > MAX_ELEMENTS_PER_SAMPLE:
+        raise LayerListError(position, token, f"one image's activations reach {totals['elements']:,} numbers here; "
+                                              f"at most {MAX_ELEMENTS_PER_SAMPLE:,}")
+
+
 def elements_per_sample(layers: tuple[int | str, ...]) -> int:
-    """Numbers one sample's forward pass keeps (every layer's output) plus the layers'
-    scratch (im2col columns): what a batch costs in memory, per sample."""
-    return sum(math.prod(planned.plan.out_shape) + planned.plan.scratch for planned in plan_layers(layers))
+    """Numbers one sample's forward pass keeps (every layer's output, but for reshapes,
+    which are views) plus the layers' scratch (im2col columns): what a batch costs in
+    memory, per sample."""
+    return sum(0 if planned.plan.view else math.prod(planned.plan.out_shape) + planned.plan.scratch
+               for planned in plan_layers(layers))
+
+
+def training_elements_per_sample(layers: tuple[int | str, ...]) -> int:
+    """Numbers one sample of a training step holds at its peak: the input, everything the
+    forward pass keeps for backward, and the largest layer's backward work on top of it:
+    dL/d(out) and the activation's derivative, then dL/dx and the layer's own scratch,
+    which the first learned layer does not compute (nobody needs its dL/dx)."""
+    planned = plan_layers(layers)
+    first = next((i for i, p in enumerate(planned) if p.plan.shapes), len(planned))
+
+    def backward(i: int) -> int:
+        p = planned[i]
+        if p.plan.view or i < first:
+            return 0
+        own = 2 * math.prod(p.plan.out_shape)
+        return own if i == first else own + math.prod(p.in_shape) + p.plan.backward_scratch
+
+    return int(layers[0]) + elements_per_sample(layers) + max((backward(i) for i in range(len(planned))), default=0)

@@ -65,15 +65,20 @@ class Plan:
     """One layer sized for its input, with no arrays drawn.
 
     ``static`` holds the record's configuration fields, ``shapes`` each learned
-    field's shape, ``out_shape`` the per-sample output shape, and ``scratch`` the
-    elements per sample of temporary work the layer needs (convolution's im2col
-    columns), for the memory estimate.
+    field's shape, ``out_shape`` the per-sample output shape, and, for the memory
+    estimate, ``scratch`` the elements per sample the forward pass keeps or needs
+    beyond its output (convolution's im2col columns and padded input) and
+    ``backward_scratch`` those its backward pass needs beyond dL/d(out), the
+    activation's derivative and dL/dx (convolution's columns of the padded delta);
+    ``view`` says that the output is a view of the input, with no memory of its own.
     """
 
     static: Mapping[str, Any]
     shapes: Mapping[str, Shape]
     out_shape: Shape
     scratch: int = 0
+    backward_scratch: int = 0
+    view: bool = False
 
 
 @attrs.frozen
@@ -199,6 +204,39 @@ def init_from_plan(kind: LayerKind, spec: Any, in_shape: Shape, rng: np.random.G
     return kind.record(**plan.static, **arrays), plan.out_shape
 
 
-def whole(text: str) -> int | None:
-    """``text`` as a positive whole number, or None."""
-    return int(text) if text.isdigit() and int(text) >= 1 else None
+# --- bounds of every layer field -------------------------------------------------------------
+# The one validation of a layer list: the grammar (``--layers``) and a checkpoint's layer list
+# both go through each kind's ``parse`` and ``plan`` and through ``plan_layers``, which check
+# these. They are generous for MNIST-sized work, and keep every size far from the int64 and
+# memory overflows a typo or a tampered file would otherwise reach inside NumPy.
+
+MAX_WIDTH = 1 << 20
+"""Widest dense layer, and the most pixels an input may have (a 1024x1024 image)."""
+
+MAX_FILTERS = 4096
+"""Most filters (output channels) of a convolution."""
+
+MAX_WINDOW = 1024
+"""Largest kernel size, stride and pool size (the side of the largest image)."""
+
+MAX_PARAMETERS = 10**9
+"""Most learned numbers a network may have (4 GB in float32, before the optimizer's copies)."""
+
+MAX_ELEMENTS_PER_SAMPLE = 10**8
+"""Most numbers one sample's forward pass may keep (every layer's output and scratch): 400 MB
+in float32 for one image, so a batch of one still fits."""
+
+
+def bounded(token: str, field: str, digits: str, high: int) -> int:
+    """``digits`` (decimal digits read from ``token``) as a whole number from 1 to ``high``;
+    ``ValueError`` naming ``field`` otherwise (the digits are never parsed past the bound)."""
+    significant = digits.lstrip("0")
+    if not significant or len(significant) > len(str(high)) or int(significant) > high:
+        shown = digits if len(digits) <= 12 else f"{digits[:12]}... ({len(digits)} digits)"
+        raise ValueError(f"{token!r}: the {field} must be at least 1 and at most {high}, got {shown}")
+    return int(significant)
+
+
+def whole(text: str) -> str | None:
+    """``text`` if it is a run of ASCII digits (a whole number, not yet bounded), else None."""
+    return text if text.isascii() and text.isdigit() else None

@@ -19,7 +19,6 @@ stride 1, "same" padding), ``conv64k3s2``, ``conv20k5valid``.
 
 from __future__ import annotations
 
-import math
 import re
 
 import attrs
@@ -27,7 +26,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from purenet.arrays import fresh, learned, readonly, shape_repr
-from purenet.layers.base import Context, LayerKind, Plan, Shape, register
+from purenet.layers.base import MAX_FILTERS, MAX_WINDOW, Context, LayerKind, Plan, Shape, bounded, register
 from purenet.layers.dense import bias_grad
 
 PADDINGS = ("same", "valid")
@@ -44,7 +43,7 @@ class Conv2D:
 
     w: np.ndarray = learned(decay=True)
     b: np.ndarray = learned()
-    stride: int = attrs.field(default=1, validator=attrs.validators.ge(1))
+    stride: int = attrs.field(default=1, validator=[attrs.validators.ge(1), attrs.validators.le(MAX_WINDOW)])
     padding: str = attrs.field(default="same", validator=attrs.validators.in_(PADDINGS))
 
 
@@ -181,16 +180,16 @@ def input_grad(dz: np.ndarray, w: np.ndarray, x_shape: Shape, stride: int, paddi
 
 # --- the protocol ---------------------------------------------------------------------------
 
-_TOKEN = re.compile(r"conv(\d+)k(\d+)(?:s(\d+))?(same|valid)?")
+_TOKEN = re.compile(r"conv([0-9]+)k([0-9]+)(?:s([0-9]+))?(same|valid)?")
 
 
 def _parse(token: str) -> ConvSpec | None:
     match = _TOKEN.fullmatch(token)
     if match is None:
         return None
-    filters, kernel, stride = int(match[1]), int(match[2]), int(match[3] or 1)
-    if min(filters, kernel, stride) < 1:
-        raise ValueError(f"{token!r}: filters, kernel size and stride must be at least 1")
+    filters = bounded(token, "number of filters", match[1], MAX_FILTERS)
+    kernel = bounded(token, "kernel size", match[2], MAX_WINDOW)
+    stride = bounded(token, "stride", match[3] or "1", MAX_WINDOW)
     return ConvSpec(filters, kernel, stride, match[4] or "same")
 
 
@@ -198,13 +197,37 @@ def _plan(spec: ConvSpec, in_shape: Shape) -> Plan:
     h, w, c = in_shape
     if spec.padding == "valid" and min(h, w) < spec.kernel:
         raise ValueError(f"{spec.token}: a {spec.kernel}x{spec.kernel} kernel does not fit a {h}x{w} image without padding")
+    # a stride past both the kernel and the image skips whole images: a typo, or a tampered file
+    longest = max(spec.kernel, h, w)
+    if spec.stride > longest:
+        raise ValueError(f"{spec.token}: the stride {spec.stride} is longer than the kernel ({spec.kernel}) and the "
+                         f"{h}x{w} image it reads; at most {longest}")
     oh, ow = (output_size(n, spec.kernel, spec.stride, spec.padding) for n in (h, w))
+    if min(oh, ow) < 1:
+        raise ValueError(f"{spec.token}: gives an empty {oh}x{ow} output from a {h}x{w} image")
     return Plan(
         static={"stride": spec.stride, "padding": spec.padding},
         shapes={"w": (spec.kernel, spec.kernel, c, spec.filters), "b": (spec.filters,)},
         out_shape=(oh, ow, spec.filters),
-        scratch=oh * ow * spec.kernel * spec.kernel * c + math.prod(in_shape),
+        scratch=oh * ow * spec.kernel * spec.kernel * c + _padded_size(h, w, c, spec),
+        backward_scratch=_backward_scratch(h, w, c, spec),
     )
+
+
+def _padded_size(h: int, w: int, c: int, spec: ConvSpec) -> int:
+    """Elements of the padded input im2col reads (the input itself when nothing is padded)."""
+    (top, bottom), (left, right) = _pads((1, h, w, c), spec.kernel, spec.stride, spec.padding)
+    return (h + top + bottom) * (w + left + right) * c
+
+
+def _backward_scratch(h: int, w: int, c: int, spec: ConvSpec) -> int:
+    """Elements per sample ``input_grad`` makes besides dL/dx (see there): the padded delta
+    and its im2col columns (stride 1, "same"), or the product ``dz w^T`` and col2im's padded sum."""
+    k, f = spec.kernel, spec.filters
+    if spec.stride == 1 and spec.padding == "same":
+        return (h + k - 1) * (w + k - 1) * f + h * w * k * k * f
+    oh, ow = (output_size(n, k, spec.stride, spec.padding) for n in (h, w))
+    return oh * ow * k * k * c + _padded_size(h, w, c, spec)
 
 
 def _forward(layer: Conv2D, x: np.ndarray, ctx: Context) -> tuple[np.ndarray, ConvCache]:

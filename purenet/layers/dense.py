@@ -16,7 +16,7 @@ import numpy as np
 
 from purenet.activations import Activation
 from purenet.arrays import fresh, learned, optional_readonly, readonly, shape_repr
-from purenet.layers.base import Context, LayerKind, Plan, Shape, draw_weights, register, whole
+from purenet.layers.base import MAX_WIDTH, Context, LayerKind, Plan, Shape, bounded, draw_weights, register, whole
 
 
 @attrs.frozen
@@ -127,8 +127,8 @@ def bias_grad(dz: np.ndarray) -> np.ndarray:
 
 
 def _parse(token: str) -> DenseSpec | None:
-    width = whole(token)
-    return None if width is None else DenseSpec(width)
+    digits = whole(token)
+    return None if digits is None else DenseSpec(bounded(token, "width", digits, MAX_WIDTH))
 
 
 def _plan(spec: DenseSpec, in_shape: Shape) -> Plan:

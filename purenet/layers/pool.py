@@ -13,23 +13,24 @@ In a layer list: ``pool2`` or ``maxpool2``, ``avgpool3``.
 
 from __future__ import annotations
 
+import math
 import re
 
 import attrs
 import numpy as np
 
 from purenet.arrays import fresh, optional_readonly
-from purenet.layers.base import Context, LayerKind, Plan, Shape, register
+from purenet.layers.base import MAX_WINDOW, Context, LayerKind, Plan, Shape, bounded, register
 
 
 @attrs.frozen
 class MaxPool:
-    size: int = attrs.field(default=2, validator=attrs.validators.ge(1))
+    size: int = attrs.field(default=2, validator=[attrs.validators.ge(1), attrs.validators.le(MAX_WINDOW)])
 
 
 @attrs.frozen
 class AvgPool:
-    size: int = attrs.field(default=2, validator=attrs.validators.ge(1))
+    size: int = attrs.field(default=2, validator=[attrs.validators.ge(1), attrs.validators.le(MAX_WINDOW)])
 
 
 @attrs.frozen
@@ -128,7 +129,7 @@ def avg_pool_backward(layer: AvgPool, cache: PoolCache, d_out: np.ndarray) -> np
 
 # --- the protocol ---------------------------------------------------------------------------
 
-_TOKEN = re.compile(r"(max|avg)?pool(\d+)")
+_TOKEN = re.compile(r"(max|avg)?pool([0-9]+)")
 
 
 def _parse(kind: str):
@@ -136,9 +137,7 @@ def _parse(kind: str):
         match = _TOKEN.fullmatch(token)
         if match is None or (match[1] or "max") != kind:
             return None
-        if int(match[2]) < 1:
-            raise ValueError(f"{token!r}: the pool size must be at least 1")
-        return PoolSpec(kind, int(match[2]))
+        return PoolSpec(kind, bounded(token, "pool size", match[2], MAX_WINDOW))
     return parse
 
 
@@ -146,7 +145,9 @@ def _plan(spec: PoolSpec, in_shape: Shape) -> Plan:
     h, w, c = in_shape
     if min(h, w) < spec.size:
         raise ValueError(f"{spec.token}: a {spec.size}x{spec.size} pool does not fit a {h}x{w} image")
-    return Plan(static={"size": spec.size}, shapes={}, out_shape=(h // spec.size, w // spec.size, c))
+    out_shape = (h // spec.size, w // spec.size, c)
+    # backward keeps a copy of the gradient still to route (max pooling)
+    return Plan(static={"size": spec.size}, shapes={}, out_shape=out_shape, backward_scratch=math.prod(out_shape))
 
 
 def _check(x: np.ndarray) -> None:

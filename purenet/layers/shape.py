@@ -50,7 +50,7 @@ def _flatten_parse(token: str) -> FlattenSpec | None:
 
 
 def _flatten_plan(spec: FlattenSpec, in_shape: Shape) -> Plan:
-    return Plan(static={}, shapes={}, out_shape=(math.prod(in_shape),))
+    return Plan(static={}, shapes={}, out_shape=(math.prod(in_shape),), view=True)
 
 
 def _flatten_forward(layer: Flatten, x: np.ndarray, ctx: Context):
@@ -64,7 +64,7 @@ def _reshape_backward(layer, cache: ShapeCache, d_out: np.ndarray, ctx: Context)
 def _to_image_plan(spec: ToImageSpec, in_shape: Shape) -> Plan:
     if in_shape != (spec.side * spec.side,):
         raise ValueError(f"{in_shape} is not a {spec.side}x{spec.side} image")
-    return Plan(static={"side": spec.side}, shapes={}, out_shape=(spec.side, spec.side, 1))
+    return Plan(static={"side": spec.side}, shapes={}, out_shape=(spec.side, spec.side, 1), view=True)
 
 
 def _to_image_forward(layer: ToImage, x: np.ndarray, ctx: Context):
