@@ -14,6 +14,7 @@ import typer
 from purenet.cli.choices import (ACTIVATIONS, AUGMENTATIONS, FRAMEWORKS, INIT_SCHEMES, LOSSES, OPTIMIZERS, PRESET_ALIASES,
                                  PRESETS, SCHEDULES, choice)
 from purenet.cli.console import PurenetGroup
+from purenet.cli.state import DEFAULT_MODEL_RULE
 
 app = typer.Typer(
     name="purenet",
@@ -93,7 +94,7 @@ def train(
 
 @app.command()
 def evaluate(
-    model: Annotated[Optional[Path], typer.Argument(help="Checkpoint to evaluate.", show_default="model.npz here, else the last model purenet train wrote")] = None,
+    model: Annotated[Optional[Path], typer.Argument(help="Checkpoint to evaluate.", show_default=DEFAULT_MODEL_RULE)] = None,
     data: Annotated[Optional[Path], typer.Option(help="Data to evaluate on (its test part).", show_default="the data the model was trained on")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object with accuracy, loss, per-class accuracy and confusion.")] = False,
     report: Annotated[Optional[Path], typer.Option(help="Also write PNG pictures here: confusion matrix, misclassified digits, learning curves (needs matplotlib).")] = None,
@@ -108,7 +109,7 @@ def evaluate(
 @app.command()
 def predict(
     images: Annotated[list[Path], typer.Argument(help="Image files or folders (a folder: the image files directly in it, in name order): PNG, JPEG, BMP...; photos, scans or drawings.")],
-    model: Annotated[Optional[Path], typer.Option(help="Checkpoint to use.", show_default="model.npz here, else the last model purenet train wrote")] = None,
+    model: Annotated[Optional[Path], typer.Option(help="Checkpoint to use.", show_default=DEFAULT_MODEL_RULE)] = None,
     show: Annotated[bool, typer.Option("--show", help="Draw the 28x28 image the network saw.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object per image.")] = False,
 ) -> None:
@@ -147,7 +148,7 @@ def bench(
 
 @app.command()
 def export(
-    model: Annotated[Optional[Path], typer.Argument(help="Checkpoint to export.", show_default="the last model purenet train wrote")] = None,
+    model: Annotated[Optional[Path], typer.Argument(help="Checkpoint to export.", show_default=DEFAULT_MODEL_RULE)] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="The ONNX file to write; replaces only an ONNX model.")] = Path("model.onnx"),
     force: Annotated[bool, typer.Option("--force", help="Let --out replace a file that is not an ONNX model.")] = False,
 ) -> None:
@@ -159,7 +160,7 @@ def export(
 
 @app.command()
 def serve(
-    model: Annotated[Optional[Path], typer.Option(help="Checkpoint to serve.", show_default="the last model purenet train wrote")] = None,
+    model: Annotated[Optional[Path], typer.Option(help="Checkpoint to serve.", show_default=DEFAULT_MODEL_RULE)] = None,
     host: Annotated[str, typer.Option(help="Address to listen on; anything but a loopback address lets other machines in.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free port, said on stderr).")] = 8000,
 ) -> None:

@@ -18,7 +18,7 @@ NEEDS_ONNX = 'purenet export needs the onnx extra: pip install "purenet[onnx]"'
 
 
 def run_export(model: Optional[Path], out: Path, force: bool) -> None:
-    """Write the checkpoint ``model`` (default: the last one trained) as an ONNX model at ``out``."""
+    """Write the checkpoint ``model`` (default: ./model.npz, else the last one trained) as an ONNX model at ``out``."""
     try:
         import onnx  # noqa: F401 - only to know the extra is installed, before any other work
     except ImportError:

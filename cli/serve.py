@@ -24,7 +24,7 @@ NEEDS_SERVE = 'purenet serve needs the serve extra: pip install "purenet[serve]"
 
 
 def run_serve(model: Optional[Path], host: str, port: int) -> None:
-    """Serve the checkpoint ``model`` (default: the last one trained) on ``host``:``port`` until stopped."""
+    """Serve the checkpoint ``model`` (default: ./model.npz, else the last one trained) on ``host``:``port`` until stopped."""
     try:
         import starlette  # noqa: F401 - only to know the extra is installed, before any other work
         import uvicorn
