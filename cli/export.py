@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Optional
 
 from purenet.cli.console import fail, say
+from purenet.cli.extras import needs_extra
 from purenet.cli.models import open_model
-
-NEEDS_ONNX = 'purenet export needs the onnx extra: pip install "purenet[onnx]"'
 
 
 def run_export(model: Optional[Path], out: Path, force: bool) -> None:
@@ -22,7 +21,7 @@ def run_export(model: Optional[Path], out: Path, force: bool) -> None:
     try:
         import onnx  # noqa: F401 - only to know the extra is installed, before any other work
     except ImportError:
-        fail(NEEDS_ONNX)
+        fail(needs_extra("purenet export", "onnx"))
     from purenet.export import OPSET, ExportError, check_output, save_onnx, to_onnx
     from purenet.files import WriteRefused
 

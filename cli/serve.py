@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Optional
 
 from purenet.cli.console import fail, say, warn
+from purenet.cli.extras import needs_extra
 from purenet.cli.models import open_model
-
-NEEDS_SERVE = 'purenet serve needs the serve extra: pip install "purenet[serve]"'
 
 
 def run_serve(model: Optional[Path], host: str, port: int) -> None:
@@ -29,7 +28,7 @@ def run_serve(model: Optional[Path], host: str, port: int) -> None:
         import starlette  # noqa: F401 - only to know the extra is installed, before any other work
         import uvicorn
     except ImportError:
-        fail(NEEDS_SERVE)
+        fail(needs_extra("purenet serve", "serve"))
     from purenet.serve import make_app
 
     path, checkpoint, note = open_model(model)

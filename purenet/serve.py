@@ -19,7 +19,7 @@ slow photo does not hold up other clients, at most ``workers`` (default: one per
 CPU) at a time: a decoded photo can take hundreds of megabytes, and more threads
 than cores would only share them; other requests wait their turn.
 
-starlette is an optional extra (``pip install "purenet[serve]"``), imported inside
+starlette is an optional extra (purenet's ``serve`` extra), imported inside
 ``make_app``; nothing here prints or binds a socket (``purenet serve`` does both).
 """
 

@@ -212,7 +212,8 @@ def test_a_layer_it_cannot_export_is_one_line(small_model, isolated, monkeypatch
 def test_without_the_onnx_extra_the_command_says_how_to_install_it(small_model, isolated, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "onnx", None)  # `import onnx` now raises ImportError
     result = export(str(small_model))
-    assert (result.exit_code, result.stderr) == (2, 'purenet: error: purenet export needs the onnx extra: pip install "purenet[onnx]"\n')
+    assert (result.exit_code, result.stderr) == (2, 'purenet: error: purenet export needs the onnx extra: '
+                                                    'pip install "onnx>=1.14" "onnxruntime>=1.16"\n')
 
 
 # --- docs/api.md's example ---------------------------------------------------------------------

@@ -303,4 +303,5 @@ def test_a_port_in_use_is_one_line(isolated, small_model):
 
 def test_without_the_serve_extra_it_says_how_to_install_it(isolated, small_model, monkeypatch):
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # `import uvicorn` now raises ImportError
-    assert serve_fails("--model", str(small_model)) == 'purenet: error: purenet serve needs the serve extra: pip install "purenet[serve]"'
+    assert serve_fails("--model", str(small_model)) == ('purenet: error: purenet serve needs the serve extra: '
+                                                         'pip install "starlette>=0.37" "uvicorn>=0.29"')
