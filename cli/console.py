@@ -204,12 +204,17 @@ class Terminated(BaseException):
 
 
 def _raise_terminated(signum, _frame) -> None:
+    # The first signal stops the command; the next ones are ignored from here on, so that a
+    # second Ctrl-C (or a SIGTERM after it) cannot cut short the cleanup, the line or the exit.
+    for s in SIGNAL_NAMES:
+        signal.signal(s, signal.SIG_IGN)
     raise Terminated(signum)
 
 
 @contextlib.contextmanager
 def signals_as_interrupts() -> Iterator[None]:
-    """Within the block, SIGINT (Ctrl-C), SIGTERM and SIGHUP raise ``Terminated``."""
+    """Within the block, SIGINT (Ctrl-C), SIGTERM and SIGHUP raise ``Terminated``, the first one;
+    once one has, later ones are ignored until the process ends (it is stopping)."""
     handled = list(SIGNAL_NAMES)
     try:
         previous = {s: signal.signal(s, _raise_terminated) for s in handled}
@@ -219,8 +224,10 @@ def signals_as_interrupts() -> Iterator[None]:
     try:
         yield
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+        stopping = any(signal.getsignal(s) is signal.SIG_IGN and previous[s] is not signal.SIG_IGN for s in handled)
+        if not stopping:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
 
 
 def signal_of(error: BaseException) -> int:

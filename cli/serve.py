@@ -5,17 +5,24 @@ starts: the serve extra missing, the model missing or broken, an address that ca
 be listened on or a port in use. The command binds the socket itself, so that it can
 say which of these it was, and hands the open socket to uvicorn. It listens on
 127.0.0.1 unless told otherwise, and warns when bound wider (the API has no
-authentication). Ctrl-C stops it cleanly: uvicorn finishes the requests in flight and
-re-raises the signal, which ends the command as any other (exit 130; 143 for SIGTERM).
+authentication). Ctrl-C stops it cleanly: uvicorn finishes the requests in flight (for
+GRACE_SECONDS at most; a second Ctrl-C stops at once) and re-raises the signal, which
+ends the command as any other (exit 130; 143 for SIGTERM). Until the server has started,
+stop signals are held, so one sent then stops it the same way; "serving ..." is said
+once it has started.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import errno
 import ipaddress
+import logging
+import signal
 import socket
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Iterator, Optional
 
 from purenet.cli.console import fail, say, warn
 from purenet.cli.extras import needs_extra
@@ -44,9 +51,68 @@ def run_serve(model: Optional[Path], host: str, port: int) -> None:
     if not _loopback(bound_host):
         warn(f"listening on {host}: other machines can reach this page and its API, which have no authentication")
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    say(f"serving {path} at http://{shown}:{bound_port}/ (Ctrl-C stops)")
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5)
-    uvicorn.Server(config).run(sockets=[listening])
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=GRACE_SECONDS)
+    logging.getLogger("uvicorn.error").addFilter(_quiet_stop)
+    server = _server(uvicorn, config, lambda: say(f"serving {path} at http://{shown}:{bound_port}/ (Ctrl-C stops)"))
+    with _stop_signals_held():
+        server.run(sockets=[listening])
+
+
+GRACE_SECONDS = 5
+"""How long a stop waits for the requests in flight before cutting them off."""
+
+
+def _server(uvicorn, config, announce: Callable[[], None]):
+    """A uvicorn server that releases the held stop signals, and says it serves, once it
+    has started: from then on a signal reaches uvicorn's own handler (a graceful stop;
+    a second Ctrl-C stops at once) and is raised again when it has stopped."""
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets=sockets)
+            _release_stop_signals()
+            if self.started:
+                announce()
+
+    return Server(config)
+
+
+_STOP_SIGNALS = {s for s in (getattr(signal, name, None) for name in ("SIGINT", "SIGTERM", "SIGHUP")) if s is not None}
+
+
+@contextlib.contextmanager
+def _stop_signals_held() -> Iterator[None]:
+    """Hold SIGINT, SIGTERM and SIGHUP (pending, not lost) until the server has started.
+
+    Before uvicorn installs its handlers, a signal would stop the event loop half set
+    up; held, it is delivered to uvicorn's handler the moment the server has started
+    and stops it like any other. (POSIX; elsewhere signals are not held.)
+    """
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        _release_stop_signals()
+
+
+def _release_stop_signals() -> None:
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+
+def _quiet_stop(record: logging.LogRecord) -> bool:
+    """uvicorn's log of a stop that cut off requests still in flight, as one line instead of
+    an error and a traceback per request (a slow client is not a bug); other records pass."""
+    if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
+        return False  # a request the stop cut off: said once, below
+    if "timeout graceful shutdown exceeded" in record.getMessage():
+        count = record.args[0] if isinstance(record.args, tuple) and record.args else "some"
+        warn(f"stopped {count} request(s) still unfinished after {GRACE_SECONDS} s")
+        return False
+    return True
 
 
 def listen(host: str, port: int) -> socket.socket:

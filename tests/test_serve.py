@@ -264,6 +264,47 @@ def test_ctrl_c_stops_it_cleanly_with_130_and_sigterm_with_143(small_model, tmp_
         assert "Traceback" not in server.stderr and len(server.lines) == 2, server.stderr
 
 
+def stalled_upload(port: int) -> socket.socket:
+    """A request in flight that never ends: its body announced, three bytes of it sent."""
+    connection = socket.create_connection(("127.0.0.1", port), timeout=30)
+    connection.sendall(b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc")
+    return connection
+
+
+@pytest.mark.parametrize("first, second, stalled", [
+    (signal.SIGINT, signal.SIGINT, True),    # Ctrl-C twice while a request holds the graceful stop: stops at once
+    (signal.SIGINT, signal.SIGTERM, False),
+    (signal.SIGTERM, signal.SIGINT, True),
+], ids=["int-int-stalled", "int-term", "term-int-stalled"])
+def test_a_second_signal_stops_it_as_cleanly_as_the_first(small_model, tmp_path, first, second, stalled):
+    """Whichever signal the exit reports (the second, if it came while stopping), it is one line and its code."""
+    lines = {130: "purenet: interrupted", 143: "purenet: terminated"}
+    for gap in (0.1, 0.4):  # not 0: two signals pending at once are delivered as one
+        server = Server(["--model", str(small_model), "--port", "0"], tmp_path)
+        port = server.wait_until_serving()
+        held = stalled_upload(port) if stalled else None
+        server.proc.send_signal(first)
+        time.sleep(gap)
+        if server.proc.poll() is None:
+            server.proc.send_signal(second)
+        code = server.stop(first)  # sends nothing more once it has exited
+        if held is not None:
+            held.close()
+        assert code in (128 + first, 128 + second), (gap, code, server.stderr)
+        assert "Traceback" not in server.stderr and server.lines[-1] == lines[code], (gap, server.stderr)
+        assert all(line.startswith(("serving ", "purenet: ")) for line in server.lines), server.stderr
+
+
+@pytest.mark.slow
+def test_a_stop_that_cuts_off_a_request_in_flight_says_so_in_one_line(small_model, tmp_path):
+    """The graceful stop waits 5 s for the requests in flight, then one line, not a traceback per request."""
+    server = Server(["--model", str(small_model), "--port", "0"], tmp_path)
+    held = stalled_upload(server.wait_until_serving())
+    assert server.stop(signal.SIGTERM) == 143
+    held.close()
+    assert server.lines[1:] == ["purenet: warning: stopped 1 request(s) still unfinished after 5 s", "purenet: terminated"]
+
+
 def test_it_listens_on_loopback_unless_told_and_warns_when_bound_wider(small_model, tmp_path):
     with serving(small_model, tmp_path) as local:
         assert local.lines[0].startswith("serving ") and " at http://127.0.0.1:" in local.lines[0]
