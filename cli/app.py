@@ -178,8 +178,12 @@ def main() -> None:
     ``PURENET_TUNE_MALLOC=0`` opts out). Importing the library never does this.
     """
     from purenet.allocator import tune_malloc
+    from purenet.cli.console import ignore_stop_signals
 
     tune_malloc()
+    # A command stops on a signal (PurenetGroup); once it is done, a signal arriving while the
+    # process exits is ignored, instead of killing it and reporting a finished command as stopped.
+    ignore_stop_signals()
     app()
 
 

@@ -203,12 +203,22 @@ class Terminated(BaseException):
         self.signum = signum
 
 
+_stopping: list[int] = []
+"""The signal that stopped the command, once one has: the process is on its way out."""
+
+
 def _raise_terminated(signum, _frame) -> None:
     # The first signal stops the command; the next ones are ignored from here on, so that a
     # second Ctrl-C (or a SIGTERM after it) cannot cut short the cleanup, the line or the exit.
+    ignore_stop_signals()
+    _stopping.append(signum)
+    raise Terminated(signum)
+
+
+def ignore_stop_signals() -> None:
+    """SIGINT, SIGTERM and SIGHUP ignored: for a process that is stopping, or whose command is done."""
     for s in SIGNAL_NAMES:
         signal.signal(s, signal.SIG_IGN)
-    raise Terminated(signum)
 
 
 @contextlib.contextmanager
@@ -221,11 +231,11 @@ def signals_as_interrupts() -> Iterator[None]:
     except ValueError:  # not the main thread (an embedding program): leave signals alone
         yield
         return
+    _stopping.clear()
     try:
         yield
     finally:
-        stopping = any(signal.getsignal(s) is signal.SIG_IGN and previous[s] is not signal.SIG_IGN for s in handled)
-        if not stopping:
+        if not _stopping:  # stopped by a signal: keep ignoring the next ones until the process ends
             for s, handler in previous.items():
                 signal.signal(s, handler)
 
