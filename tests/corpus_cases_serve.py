@@ -5,11 +5,14 @@ Registered into ``corpus_cases.CASES`` (corpus_cases.py imports every tests/corp
 
 from __future__ import annotations
 
+import functools
 import shutil
+import struct
+import zlib
 from pathlib import Path
 
 from conftest import MNIST_DIR
-from corpus_cases import World, case, idx_folder
+from corpus_cases import World, _ck, case, idx_folder
 
 MNIST_GZ = sorted(path.name for path in MNIST_DIR.glob("*-ubyte.gz"))
 
@@ -45,3 +48,30 @@ case("download-file-mirror-wrong-files", lambda w, here: ["download", "fetched",
      lines=2, after=_refused_the_stick)
 case("download-file-mirror-missing-folder", lambda w, here: ["download", "fetched", "--mirror", (here / "nowhere").as_uri() + "/"],
      needle="nowhere")
+
+
+# --- images that declare more pixels than purenet decodes -------------------------------------------
+
+
+@functools.cache
+def blank_png(width: int, height: int) -> bytes:
+    """A valid grey PNG of ``width`` x ``height`` black pixels: every row is there, compressed to
+    almost nothing (13000 x 13000: 164 KB, which decoding would make 169 MB, and preparing 2 GB)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    packer, row = zlib.compressobj(9), bytes(width + 1)  # each row: filter byte 0, then the pixels
+    rows = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+
+
+def _declared(name: str, width: int, height: int):
+    def build(w: World, here: Path) -> list[str]:
+        (here / name).write_bytes(blank_png(width, height))
+        return ["predict", "--model", _ck(w, here), name]
+    return build
+
+
+case("predict-13000x13000-png", _declared("huge.png", 13000, 13000), needle="huge.png: the image is 13000x13000 pixels")
+case("predict-just-over-the-pixel-cap", _declared("wide.png", 40_001, 1000), needle="wide.png: the image is 40001x1000 pixels")

@@ -87,6 +87,15 @@ def test_bodies_that_are_no_digit_are_a_400_with_a_json_message(server, samples)
         assert list(answer) == ["error"] and "\n" not in answer["error"] and "Traceback" not in answer["error"]
 
 
+def test_an_image_declaring_too_many_pixels_is_a_400_before_it_is_decoded(server):
+    """The 164 KB PNG of 13000x13000 pixels that once took the server to 2.2 GB (test_image.py measures the memory)."""
+    from corpus_cases_serve import blank_png
+
+    status, answer = post_image(server.port, blank_png(13000, 13000))
+    assert status == 400 and answer == {"error": "image: the image is 13000x13000 pixels (169 megapixels), more than "
+                                                  "the 40 megapixels purenet decodes; scale it down first"}
+
+
 def test_other_paths_and_methods_are_json_404_and_405(server):
     for method, path, code in [("GET", "/nowhere", 404), ("GET", "/api/predict", 405), ("POST", "/", 405),
                                ("GET", "/../../etc/passwd", 404), ("DELETE", "/api/predict", 405)]:
