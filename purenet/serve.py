@@ -11,10 +11,18 @@ prepared digit goes through ``purenet.predict_image``, the step the command take
 as 28 rows of 28 grey levels (0 black, 255 ink).
 
 Every answer is JSON, errors included (``{"error": "one line"}``): 400 for a body
-that is not a readable image (or shows no digit), 413 for one over ``max_bytes`` (said
-as soon as Content-Length announces it, else as soon as the bytes streamed in pass
-it: the rest is never read), 404 and 405 for other paths and methods, 500 for a
-bug, without its traceback. Decoding and the network run in worker threads, so a
+that is not a readable image (or shows no digit), 413 for one over ``max_bytes``, 404
+and 405 for other paths and methods, 500 for a bug, without its traceback.
+
+A 413 must reach a client that sends its whole body before reading any answer (most
+HTTP libraries, browsers): a server that answers and closes with the body still
+arriving makes the client's system report "connection reset" instead. So the body of
+a refused upload is read to its end and thrown away, up to ``DRAIN_BYTES`` in all,
+before the 413. Only a client that waits for the server's word before sending
+(``Expect: 100-continue``, as curl does for large bodies), or whose Content-Length
+is over ``DRAIN_BYTES``, is answered at once, without a byte of the body read (the
+latter may then see the connection reset: reading more for it would cost more than
+the answer is worth). Decoding and the network run in worker threads, so a
 slow photo does not hold up other clients, at most ``workers`` (default: one per
 CPU) at a time: a decoded photo can take hundreds of megabytes, and more threads
 than cores would only share them; other requests wait their turn.
@@ -35,6 +43,10 @@ from purenet.records import Params
 MAX_BYTES = 10 * 1024 * 1024
 """The largest body /api/predict reads: 10 MiB, more than a phone's JPEG photo (3-6 MB)
 and far less than a server that reads whatever it is sent can afford."""
+
+DRAIN_BYTES = 32 * 1024 * 1024
+"""The most of a refused upload /api/predict reads, and discards, before its 413: 32 MiB,
+a photo three times too large; no more is read for any body, whatever it announces."""
 
 PAGE = "draw.html"
 
@@ -57,6 +69,11 @@ def answer(params: Params, data: bytes, name: str = "image") -> dict:
     }
 
 
+def _waits_to_send(request) -> bool:
+    """Whether the client sends its body only once the server lets it (``Expect: 100-continue``)."""
+    return request.headers.get("expect", "").strip().lower() == "100-continue"
+
+
 def page() -> bytes:
     """The page, from the package's data (so an installed copy has it too)."""
     return resources.files("purenet").joinpath("static", PAGE).read_bytes()
@@ -71,7 +88,7 @@ SECURITY_HEADERS = {
 }
 
 
-def make_app(params: Params, *, max_bytes: int = MAX_BYTES, workers: int | None = None):
+def make_app(params: Params, *, max_bytes: int = MAX_BYTES, workers: int | None = None, drain_bytes: int = DRAIN_BYTES):
     """The ASGI app serving ``params``: the page at / and the JSON API at /api/predict;
     ``workers`` images prepared at once at most (default: the CPU count)."""
     import anyio
@@ -99,16 +116,22 @@ def make_app(params: Params, *, max_bytes: int = MAX_BYTES, workers: int | None 
         if announced is not None:
             if not announced.isdigit():
                 return error(400, "Content-Length is not a number of bytes")
-            if int(announced) > max_bytes:
-                return error(413, too_large)
-        body = bytearray()
+            if int(announced) > max_bytes and (int(announced) > drain_bytes or _waits_to_send(request)):
+                return error(413, too_large)  # not a byte of the body read
+        body, received = bytearray(), 0
         try:
             async for chunk in request.stream():
-                body += chunk
-                if len(body) > max_bytes:
-                    return error(413, too_large)
+                received += len(chunk)
+                if received <= max_bytes:
+                    body += chunk
+                elif received > drain_bytes:
+                    break  # enough read in vain: answer now
+                else:
+                    body = bytearray()  # over the limit: read on, to answer a client that sends it all first
         except ClientDisconnect:
             return error(400, "the client went away before sending the whole image")
+        if received > max_bytes:
+            return error(413, too_large)
         if not body:
             return error(400, "no image: POST the bytes of a PNG or JPEG image as the request body")
         try:
