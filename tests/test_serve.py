@@ -209,6 +209,69 @@ def test_a_streamed_body_is_read_no_further_than_the_drain_cap(server):
     assert DRAIN_BYTES < sent < DRAIN_BYTES + 8 * 1024 * 1024  # read to the cap, then no further (socket buffers hold a few MB)
 
 
+# --- malformed HTTP: purenet's JSON, not the HTTP server's plain text -------------------------------
+
+MALFORMED = {
+    "content-length-letters": (b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+                               400, "Content-Length is not a number of bytes"),
+    "content-length-negative": (b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+                                400, "Content-Length is not a number of bytes"),
+    "two-content-lengths": (b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+                            400, "conflicting Content-Length headers"),
+    "header-line-of-1-mb": (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 1_000_000 + b"\r\n\r\n",
+                            431, "the request line and headers are over 16 KiB"),
+    "path-not-ascii": ("GET /é HTTP/1.1\r\nHost: x\r\n\r\n".encode(), 400, "the request line is not METHOD /path HTTP/1.1"),
+    "path-latin-1": (b"GET /\xe9 HTTP/1.1\r\nHost: x\r\n\r\n", 400, "the request line is not METHOD /path HTTP/1.1"),
+    "tls-hello": (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(40) + b"\r\n\r\n", 400, "the request line is not"),
+    "no-host": (b"GET / HTTP/1.1\r\n\r\n", 400, "Missing mandatory Host: header"),
+    "header-without-colon": (b"GET / HTTP/1.1\r\nHost: x\r\nbroken header\r\n\r\n", 400, "illegal header line"),
+    "bad-chunk-size": (b"POST /api/predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+                       400, "illegal chunk header"),
+    "unknown-transfer-encoding": (b"POST /api/predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+                                  501, "Only Transfer-Encoding: chunked is supported"),
+}
+
+
+def raw_exchange(port: int, data: bytes) -> bytes:
+    """Send ``data`` as it is; all the server answers until it closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        try:
+            connection.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused before the end (the 1 MB header): the answer is there to read all the same
+        answer = b""
+        while True:
+            try:
+                received = connection.recv(65536)
+            except ConnectionResetError:
+                break
+            if not received:
+                break
+            answer += received
+    return answer
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_a_malformed_request_gets_a_json_error_naming_the_problem(server, case):
+    data, status, problem = MALFORMED[case]
+    answer = raw_exchange(server.port, data)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(f"HTTP/1.1 {status} ".encode()), answer[:300]
+    assert _header(answer, b"content-type") == b"application/json", answer[:300]
+    error = json.loads(body)["error"]
+    assert error.startswith(f"malformed HTTP request: {problem}") and "\n" not in error, error
+    assert not any("WARNING" in line or "Traceback" in line for line in server.lines), server.stderr
+
+
+def test_an_upgrade_request_is_answered_as_plain_http(server):
+    """WebSocket and HTTP/2 upgrades are not served: the request is answered as any other, in JSON."""
+    upgrade = (b"GET /socket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nConnection: close\r\n\r\n")
+    answer = raw_exchange(server.port, upgrade)
+    assert answer.startswith(b"HTTP/1.1 404 ") and _header(answer, b"content-type") == b"application/json", answer[:300]
+    assert not any("WARNING" in line for line in server.lines), server.stderr
+
+
 # --- bugs: a JSON 500, never a traceback -------------------------------------------------------
 
 
@@ -295,9 +358,12 @@ def test_ctrl_c_stops_it_cleanly_with_130_and_sigterm_with_143(small_model, tmp_
 
 
 def stalled_upload(port: int) -> socket.socket:
-    """A request in flight that never ends: its body announced, three bytes of it sent."""
+    """A request in flight that never ends: its body announced, three bytes of it sent once the
+    app reads it (the server's "100 Continue" says so: from then on the stop must wait for it)."""
     connection = socket.create_connection(("127.0.0.1", port), timeout=30)
-    connection.sendall(b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc")
+    connection.sendall(b"POST /api/predict HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1000\r\n\r\n")
+    assert connection.recv(1024).startswith(b"HTTP/1.1 100 ")
+    connection.sendall(b"abc")
     return connection
 
 
