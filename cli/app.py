@@ -179,7 +179,9 @@ def main() -> None:
     """
     from purenet.allocator import tune_malloc
     from purenet.cli.console import ignore_stop_signals
+    from purenet.cli.streams import guard_output_streams
 
+    guard_output_streams()  # a full disk, a closed stdout or stderr: one line and exit 74, not a traceback
     tune_malloc()
     # A command stops on a signal (PurenetGroup); once it is done, a signal arriving while the
     # process exits is ignored, instead of killing it and reporting a finished command as stopped.

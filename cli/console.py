@@ -20,6 +20,8 @@ from typing import Iterator, NoReturn, Sequence
 import typer
 from typer.core import TyperGroup
 
+from purenet.cli.streams import OutputFailed, output_failed
+
 EXIT_USER_ERROR = 2
 EXIT_DIVERGED = 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
@@ -98,6 +100,9 @@ class PurenetGroup(TyperGroup):
         try:
             with one_line_warnings(), signals_as_interrupts():
                 code = super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False, **extra)
+                sys.stdout.flush()  # a write error of the output is the command's, said below
+        except OutputFailed as failure:  # stdout full, closed or gone (purenet.cli.streams)
+            code = output_failed(failure)
         except Terminated as error:  # a command with nothing to save: stop at once, in one line
             what, code = stopped_by(error)
             say(f"purenet: {what}")
