@@ -1,6 +1,6 @@
 """The draw-a-digit page and its JSON API, as an ASGI app over one loaded network.
 
-    make_app(params, max_bytes=MAX_BYTES, workers=None) -> a Starlette app:
+    make_app(params, max_bytes=MAX_BYTES, workers=None) -> the ASGI app (Starlette, in ``read_before_answering``):
         GET  /              the page (purenet/static/draw.html: no external script, font or CDN)
         POST /api/predict   the bytes of an image -> {"digit", "probabilities", "image", "warnings"}
     answer(params, data)    what POST /api/predict answers, as a dict
@@ -14,15 +14,17 @@ Every answer is JSON, errors included (``{"error": "one line"}``): 400 for a bod
 that is not a readable image (or shows no digit), 413 for one over ``max_bytes``, 404
 and 405 for other paths and methods, 500 for a bug, without its traceback.
 
-A 413 must reach a client that sends its whole body before reading any answer (most
-HTTP libraries, browsers): a server that answers and closes with the body still
-arriving makes the client's system report "connection reset" instead. So the body of
-a refused upload is read to its end and thrown away, up to ``DRAIN_BYTES`` in all,
-before the 413. Only a client that waits for the server's word before sending
-(``Expect: 100-continue``, as curl does for large bodies), or whose Content-Length
-is over ``DRAIN_BYTES``, is answered at once, without a byte of the body read (the
-latter may then see the connection reset: reading more for it would cost more than
-the answer is worth). Decoding and the network run in worker threads, so a
+An answer must reach a client that sends its whole body before reading any (most HTTP
+libraries, browsers): a server that answers and closes with the body still arriving
+makes the client's system report "connection reset" instead of the answer. So before
+any answer (a 413, a 404 or 405 to a POST elsewhere, a 400, a 500) the rest of the
+body is read and thrown away, up to ``DRAIN_BYTES`` in all (``read_before_answering``).
+Only a client that waits for the server's word before sending (``Expect:
+100-continue``, as curl does for large bodies), or whose Content-Length is over
+``DRAIN_BYTES``, is answered at once, without the body read (the latter may then see
+the connection reset: reading more for it would cost more than the answer is worth).
+
+Decoding and the network run in worker threads, so a
 slow photo does not hold up other clients, at most ``workers`` (default: one per
 CPU) at a time: a decoded photo can take hundreds of megabytes, and more threads
 than cores would only share them; other requests wait their turn.
@@ -45,8 +47,8 @@ MAX_BYTES = 10 * 1024 * 1024
 and far less than a server that reads whatever it is sent can afford."""
 
 DRAIN_BYTES = 32 * 1024 * 1024
-"""The most of a refused upload /api/predict reads, and discards, before its 413: 32 MiB,
-a photo three times too large; no more is read for any body, whatever it announces."""
+"""The most of a request's body the server reads, and discards, to answer a client that
+sends it all before reading (a 413, say): 32 MiB, a photo three times too large."""
 
 PAGE = "draw.html"
 
@@ -67,11 +69,6 @@ def answer(params: Params, data: bytes, name: str = "image") -> dict:
         "image": digit.tolist(),
         "warnings": warned,
     }
-
-
-def _waits_to_send(request) -> bool:
-    """Whether the client sends its body only once the server lets it (``Expect: 100-continue``)."""
-    return request.headers.get("expect", "").strip().lower() == "100-continue"
 
 
 def page() -> bytes:
@@ -116,22 +113,16 @@ def make_app(params: Params, *, max_bytes: int = MAX_BYTES, workers: int | None 
         if announced is not None:
             if not announced.isdigit():
                 return error(400, "Content-Length is not a number of bytes")
-            if int(announced) > max_bytes and (int(announced) > drain_bytes or _waits_to_send(request)):
-                return error(413, too_large)  # not a byte of the body read
-        body, received = bytearray(), 0
+            if int(announced) > max_bytes:
+                return error(413, too_large)  # (read_before_answering reads the body first, where it can)
+        body = bytearray()
         try:
             async for chunk in request.stream():
-                received += len(chunk)
-                if received <= max_bytes:
-                    body += chunk
-                elif received > drain_bytes:
-                    break  # enough read in vain: answer now
-                else:
-                    body = bytearray()  # over the limit: read on, to answer a client that sends it all first
+                body += chunk
+                if len(body) > max_bytes:
+                    return error(413, too_large)
         except ClientDisconnect:
             return error(400, "the client went away before sending the whole image")
-        if received > max_bytes:
-            return error(413, too_large)
         if not body:
             return error(400, "no image: POST the bytes of a PNG or JPEG image as the request body")
         try:
@@ -153,7 +144,45 @@ def make_app(params: Params, *, max_bytes: int = MAX_BYTES, workers: int | None 
     async def bug(_request: Request, _problem: Exception) -> Response:
         return error(500, "internal error in purenet serve (its console says more)")
 
-    return Starlette(
+    return read_before_answering(Starlette(
         routes=[Route("/", home, methods=["GET"]), Route("/api/predict", predict_image, methods=["POST"])],
         exception_handlers={HTTPException: http_error, Exception: bug},
-    )
+    ), drain_bytes)
+
+
+def read_before_answering(app, drain_bytes: int = DRAIN_BYTES):
+    """``app`` (ASGI), reading the rest of a request's body, and discarding it, before the answer
+    starts, up to ``drain_bytes`` of body in all: a client that sends its whole body before reading
+    then gets the answer, not a reset connection. A client waiting for ``Expect: 100-continue``
+    has sent nothing (reading would invite it to), and a body announced over ``drain_bytes``
+    would cost too much: both are answered at once."""
+
+    async def wrapped(scope, receive, send):
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        headers = {name.lower(): value for name, value in scope["headers"]}
+        announced = headers.get(b"content-length", b"").strip()
+        waits = headers.get(b"expect", b"").strip().lower() == b"100-continue"
+        has_body = (announced.isdigit() and int(announced) > 0) or b"transfer-encoding" in headers
+        too_much = announced.isdigit() and int(announced) > drain_bytes
+        state = {"ended": not has_body or waits or too_much, "read": 0}
+
+        async def counting_receive():
+            message = await receive()
+            if message["type"] == "http.request":
+                state["read"] += len(message.get("body", b""))
+                state["ended"] = state["ended"] or not message.get("more_body", False)
+            else:  # http.disconnect: nothing more will come
+                state["ended"] = True
+            return message
+
+        async def send_after_reading(message):
+            if message["type"] == "http.response.start":
+                while not state["ended"] and state["read"] <= drain_bytes:
+                    await counting_receive()
+            await send(message)
+
+        await app(scope, counting_receive, send_after_reading)
+
+    return wrapped

@@ -163,19 +163,30 @@ def _header(answer: bytes, name: bytes) -> bytes | None:
     return None
 
 
-@pytest.mark.parametrize("size", [MAX_BYTES + 1, DRAIN_BYTES], ids=["just-over", "three-times"])
-def test_a_client_that_sends_its_whole_body_first_gets_the_413(server, size):
+WHOLE_BODY_FIRST = {
+    "413-just-over": ("POST", "/api/predict", MAX_BYTES + 1, 413, f"the image is larger than the limit of {MAX_BYTES} bytes"),
+    "413-three-times": ("POST", "/api/predict", DRAIN_BYTES, 413, f"the image is larger than the limit of {MAX_BYTES} bytes"),
+    "405-post-to-the-page": ("POST", "/", 5_000_000, 405, "method not allowed: POST an image to /api/predict"),
+    "405-put": ("PUT", "/api/predict", 5_000_000, 405, "method not allowed: POST an image to /api/predict"),
+    "404-post-elsewhere": ("POST", "/upload", 5_000_000, 404, "not found: the page is at / and the API at POST /api/predict"),
+}
+
+
+@pytest.mark.parametrize("case", list(WHOLE_BODY_FIRST))
+def test_a_client_that_sends_its_whole_body_first_gets_the_answer(server, case):
     """urllib, like most HTTP libraries and browsers, sends all of the body before reading an
-    answer (and asks to close after it): the server reads the body to its end, then answers."""
+    answer (and asks to close after it): the server reads the body to its end, then answers,
+    whatever the answer, instead of closing on a body still arriving (a reset connection)."""
     import urllib.error
     import urllib.request
 
-    upload = urllib.request.Request(f"http://127.0.0.1:{server.port}/api/predict", data=b"\xff" * size, method="POST",
+    method, path, size, status, message = WHOLE_BODY_FIRST[case]
+    upload = urllib.request.Request(f"http://127.0.0.1:{server.port}{path}", data=b"\xff" * size, method=method,
                                     headers={"Content-Type": "image/jpeg"})
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(upload, timeout=30)
-    assert refused.value.code == 413
-    assert json.loads(refused.value.read()) == {"error": f"the image is larger than the limit of {MAX_BYTES} bytes"}
+    assert refused.value.code == status
+    assert json.loads(refused.value.read()) == {"error": message}
 
 
 @pytest.mark.parametrize("announced, expect", [(MAX_BYTES + 1, True), (DRAIN_BYTES + 1, False)],
@@ -194,7 +205,7 @@ def test_a_body_announced_over_the_limit_is_refused_before_it_is_sent(server, an
 
 def test_a_streamed_body_is_read_no_further_than_the_drain_cap(server):
     """Chunked, with no Content-Length: past the limit the server reads on, discarding, to DRAIN_BYTES
-    at most, then answers 413 and reads no further."""
+    at most (for a client that sends it all first), then answers 413 and reads no further."""
     head = b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nTransfer-Encoding: chunked\r\n\r\n"
     piece = 256 * 1024
     chunk = f"{piece:x}\r\n".encode() + b"\xff" * piece + b"\r\n"
