@@ -682,7 +682,7 @@ def _decode(file: BinaryIO, name: str | os.PathLike) -> Image.Image:
         with Image.open(file) as image:  # reads the header only
             if image.format == "JPEG":
                 image.draft(image.mode, _draft_size(image.size))
-            _check_pixels(image.size, name)
+            check_pixels(image.size, name)
             return ImageOps.exif_transpose(image)  # a new image: this loads the file
     except ImageError:
         raise
@@ -696,12 +696,13 @@ def _decode(file: BinaryIO, name: str | os.PathLike) -> Image.Image:
         raise ImageError(f"{name}: cannot decode the image ({type(error).__name__}: {_one_line(str(error))})") from None
 
 
-def _check_pixels(size: tuple[int, int], name: str | os.PathLike) -> None:
-    """Refuse an image whose declared size is over MAX_PIXELS, before it is decoded."""
+def check_pixels(size: tuple[int, int], name: str | os.PathLike, error: type[Exception] = ImageError) -> None:
+    """Refuse an image whose declared size is over MAX_PIXELS, before it is decoded: raise
+    ``error`` naming ``name`` (every reader of images calls this between Image.open and decoding)."""
     width, height = size
     if width * height > MAX_PIXELS:
-        raise ImageError(f"{name}: the image is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels), "
-                         f"more than the {MAX_PIXELS // 1_000_000} megapixels purenet decodes; scale it down first")
+        raise error(f"{name}: the image is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels), "
+                    f"more than the {MAX_PIXELS // 1_000_000} megapixels purenet decodes; scale it down first")
 
 
 def _open_regular_file(path: str | os.PathLike) -> BinaryIO:

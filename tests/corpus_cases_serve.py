@@ -12,7 +12,7 @@ import zlib
 from pathlib import Path
 
 from conftest import MNIST_DIR
-from corpus_cases import World, _ck, case, idx_folder
+from corpus_cases import World, _ck, case, class_folders, idx_folder, train
 
 MNIST_GZ = sorted(path.name for path in MNIST_DIR.glob("*-ubyte.gz"))
 
@@ -75,3 +75,14 @@ def _declared(name: str, width: int, height: int):
 
 case("predict-13000x13000-png", _declared("huge.png", 13000, 13000), needle="huge.png: the image is 13000x13000 pixels")
 case("predict-just-over-the-pixel-cap", _declared("wide.png", 40_001, 1000), needle="wide.png: the image is 40001x1000 pixels")
+
+
+
+def _folder_with_a_huge_image(w: World, here: Path) -> list[str]:
+    """Class folders for training, one of whose PNGs declares 13000x13000 pixels."""
+    class_folders(w, here / "pics")
+    (here / "pics" / "3" / "0.png").write_bytes(blank_png(13000, 13000))
+    return train("pics")
+
+
+case("data-folder-13000x13000-png", _folder_with_a_huge_image, needle="0.png: the image is 13000x13000 pixels")
