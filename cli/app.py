@@ -171,7 +171,7 @@ def serve(
 
 
 def main() -> None:
-    """Entry point of the ``purenet`` console script.
+    """What the ``purenet`` console script runs (``purenet.cli.entry`` loads it, a stop signal meanwhile ending it in one line).
 
     Before any command, the program makes a process-wide choice: glibc's malloc
     keeps freed memory for the next training step (``purenet.allocator.tune_malloc``;

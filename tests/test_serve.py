@@ -368,6 +368,38 @@ def test_ctrl_c_stops_it_cleanly_with_130_and_sigterm_with_143(small_model, tmp_
         assert "Traceback" not in server.stderr and len(server.lines) == 2, server.stderr
 
 
+def test_ctrl_c_while_it_starts_is_one_line_and_130(small_model, tmp_path):
+    """While the program loads, the model loads or the server starts: whenever Ctrl-C comes, the same clean end."""
+    for delay in (0.2, 0.35, 0.5, 0.8):
+        server = Server(["--model", str(small_model), "--port", "0"], tmp_path)
+        time.sleep(delay)
+        assert server.stop(signal.SIGINT) == 130, (delay, server.stderr)
+        assert server.lines[-1] == "purenet: interrupted" and "Traceback" not in server.stderr, (delay, server.stderr)
+
+
+LOADING = """
+import builtins, os, signal
+from purenet.cli import entry
+
+real_import = builtins.__import__
+
+def import_and_interrupt(name, *args, **kwargs):
+    if name == "purenet.cli.app":  # Ctrl-C while the command line loads (typer, click, rich...)
+        os.kill(os.getpid(), signal.SIGINT)
+    return real_import(name, *args, **kwargs)
+
+builtins.__import__ = import_and_interrupt
+entry.main()
+"""
+
+
+def test_ctrl_c_while_the_program_loads_is_one_line_and_130(tmp_path):
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", LOADING, "serve"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (130, "purenet: interrupted\n")
+
+
 def stalled_upload(port: int) -> socket.socket:
     """A request in flight that never ends: its body announced, three bytes of it sent once the
     app reads it (the server's "100 Continue" says so: from then on the stop must wait for it)."""
