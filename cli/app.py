@@ -15,6 +15,7 @@ import typer
 from purenet.cli.choices import (ACTIVATIONS, AUGMENTATIONS, FRAMEWORKS, INIT_SCHEMES, LOSSES, OPTIMIZERS, PRESET_ALIASES,
                                  PRESETS, SCHEDULES, choice)
 from purenet.cli.console import PurenetGroup
+from purenet.cli.state import DEFAULT_MODEL_RULE
 
 app = typer.Typer(
     name="purenet",
@@ -114,7 +115,7 @@ def presets(
 
 @app.command()
 def evaluate(
-    model: Annotated[Optional[Path], typer.Argument(help="Checkpoint to evaluate.", show_default="model.npz here, else the last model purenet train wrote")] = None,
+    model: Annotated[Optional[Path], typer.Argument(help="Checkpoint to evaluate.", show_default=DEFAULT_MODEL_RULE)] = None,
     data: Annotated[Optional[Path], typer.Option(help="Data to evaluate on (its test part).", show_default="the data the model was trained on")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object with accuracy, loss, per-class accuracy and confusion.")] = False,
     report: Annotated[Optional[Path], typer.Option(help="Also write PNG pictures here: confusion matrix, misclassified digits, learning curves (needs matplotlib).")] = None,
@@ -129,7 +130,7 @@ def evaluate(
 @app.command()
 def predict(
     images: Annotated[list[Path], typer.Argument(help="Image files or folders (a folder: the image files directly in it, in name order): PNG, JPEG, BMP...; photos, scans or drawings.")],
-    model: Annotated[Optional[Path], typer.Option(help="Checkpoint to use.", show_default="model.npz here, else the last model purenet train wrote")] = None,
+    model: Annotated[Optional[Path], typer.Option(help="Checkpoint to use.", show_default=DEFAULT_MODEL_RULE)] = None,
     show: Annotated[bool, typer.Option("--show", help="Draw the 28x28 image the network saw.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object per image.")] = False,
 ) -> None:
@@ -168,7 +169,7 @@ def bench(
 
 @app.command()
 def export(
-    model: Annotated[Optional[Path], typer.Argument(help="Checkpoint to export.", show_default="the last model purenet train wrote")] = None,
+    model: Annotated[Optional[Path], typer.Argument(help="Checkpoint to export.", show_default=DEFAULT_MODEL_RULE)] = None,
     out: Annotated[Path, typer.Option("--out", "-o", parser=_file_to_write, metavar="<path>", help="The ONNX file to write; replaces only an ONNX model.")] = Path("model.onnx"),
     force: Annotated[bool, typer.Option("--force", help="Let --out replace a file that is not an ONNX model.")] = False,
 ) -> None:
@@ -180,7 +181,7 @@ def export(
 
 @app.command()
 def serve(
-    model: Annotated[Optional[Path], typer.Option(help="Checkpoint to serve.", show_default="the last model purenet train wrote")] = None,
+    model: Annotated[Optional[Path], typer.Option(help="Checkpoint to serve.", show_default=DEFAULT_MODEL_RULE)] = None,
     host: Annotated[str, typer.Option(help="Address to listen on; anything but a loopback address lets other machines in.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free port, said on stderr).")] = 8000,
 ) -> None:
@@ -196,7 +197,7 @@ app.command()(summary)
 
 
 def main() -> None:
-    """Entry point of the ``purenet`` console script.
+    """What the ``purenet`` console script runs (``purenet.cli.entry`` loads it, a stop signal meanwhile ending it in one line).
 
     Before any command, the program makes a process-wide choice: glibc's malloc
     keeps freed memory for the next training step (``purenet.allocator.tune_malloc``;
@@ -204,7 +205,9 @@ def main() -> None:
     """
     from purenet.allocator import tune_malloc
     from purenet.cli.console import the_process_is_the_command
+    from purenet.cli.streams import guard_output_streams
 
+    guard_output_streams()  # a full disk, a closed stdout or stderr: one line and exit 74, not a traceback
     tune_malloc()
     the_process_is_the_command()
     app()

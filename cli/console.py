@@ -21,6 +21,8 @@ from typing import Iterator, NoReturn, Sequence
 import typer
 from typer.core import TyperGroup
 
+from purenet.cli.streams import OutputFailed, output_failed
+
 EXIT_USER_ERROR = 2
 EXIT_DIVERGED = 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
@@ -99,6 +101,9 @@ class PurenetGroup(TyperGroup):
         try:
             with one_line_warnings(), signals_as_interrupts():
                 code = super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False, **extra)
+                sys.stdout.flush()  # a write error of the output is the command's, said below
+        except OutputFailed as failure:  # stdout full, closed or gone (purenet.cli.streams)
+            code = output_failed(failure)
         except Terminated as error:  # a command with nothing to save: stop at once, in one line
             what, code = stopped_by(error)
             say(f"purenet: {what}")
@@ -371,9 +376,17 @@ def _on_stop_signal(signum, _frame) -> None:
 
 
 def the_process_is_the_command() -> None:
-    """Say that this process ends when the command does (the console script): after a stop
-    signal, later ones stay ignored until it exits, instead of killing it on the way out."""
+    """Say that this process ends when the command does (the console script): once the
+    command is done or stopped, stop signals stay ignored until the process exits, instead of
+    killing it on the way out."""
     _stop.whole_process = True
+
+
+def ignore_stop_signals() -> None:
+    """SIGINT, SIGTERM and SIGHUP ignored: for a process that is stopping, or whose command is
+    done (an export written whole, a server that has shut down)."""
+    for s in SIGNAL_NAMES:
+        signal.signal(s, signal.SIG_IGN)
 
 
 @contextlib.contextmanager
@@ -392,9 +405,11 @@ def signals_as_interrupts() -> Iterator[None]:
         with _stop.watching_arrivals():
             yield
     finally:
-        stopping = _stop.first is not None
+        # The console script's process ends with its command: a signal from now on (a second
+        # one, or one after the command finished) would only cut the exit short, or report a
+        # finished command as stopped. Within a program that embeds the CLI, handlers go back.
         for s, handler in previous.items():
-            signal.signal(s, signal.SIG_IGN if stopping and _stop.whole_process else handler)
+            signal.signal(s, signal.SIG_IGN if _stop.whole_process else handler)
 
 
 @contextlib.contextmanager

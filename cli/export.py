@@ -3,7 +3,8 @@
 The onnx package is an optional extra; without it the command says so in one line.
 Every check (the extra, the checkpoint, the output path, every layer's export) runs
 before the file is written, and the file is written atomically: a refused or failed
-export leaves nothing behind.
+export leaves nothing behind, and neither does one stopped by a signal (Ctrl-C,
+SIGTERM): the file appears whole, or not at all, and once it has, the export is done.
 """
 
 from __future__ import annotations
@@ -11,18 +12,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from purenet.cli.console import fail, say
+from purenet.cli.console import fail, ignore_stop_signals, say
+from purenet.cli.extras import needs_extra
 from purenet.cli.models import open_model, trained_on
-
-NEEDS_ONNX = 'purenet export needs the onnx extra: pip install "purenet[onnx]"'
 
 
 def run_export(model: Optional[Path], out: Path, force: bool) -> None:
-    """Write the checkpoint ``model`` (default: the last one trained) as an ONNX model at ``out``."""
+    """Write the checkpoint ``model`` (default: ./model.npz, else the last one trained) as an ONNX model at ``out``."""
     try:
         import onnx  # noqa: F401 - only to know the extra is installed, before any other work
     except ImportError:
-        fail(NEEDS_ONNX)
+        fail(needs_extra("purenet export", "onnx"))
     from purenet.export import OPSET, ExportError, check_output, save_onnx, to_onnx
     from purenet.files import WriteRefused, check_not_input
 
@@ -38,11 +38,12 @@ def run_export(model: Optional[Path], out: Path, force: bool) -> None:
     if note:
         say(note)
     try:
-        save_onnx(out, exported, force=force)
+        save_onnx(out, exported, force=force)  # atomic: a signal before its rename leaves nothing of it
     except WriteRefused as error:  # the file changed since the check
         fail(str(error))
     except OSError as error:  # a full disk, a quota, a read-only file system: atomic_write left nothing
         fail(f"{out}: cannot write the ONNX model ({error.strerror or error}); nothing was written")
+    ignore_stop_signals()  # written whole: a signal now would only report a finished export as stopped
     arch = checkpoint.model.arch
     sizes = "-".join(str(n) for n in arch.sizes)
     print(f"{out}: ONNX opset {OPSET}, {sizes} {arch.act}, {arch.loss} loss; "

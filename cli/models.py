@@ -1,20 +1,18 @@
-"""How every command opens a checkpoint: the one given, or the last one ``purenet train`` wrote.
+"""How every command opens a checkpoint: the one given, else ./model.npz, else the last one ``purenet train`` wrote.
 
 Loaded and checked by ``purenet.checkpoint.load``; any problem is one line and exit 2.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
 from purenet.checkpoint import Checkpoint, CheckpointError
 from purenet.checkpoint import load as load_checkpoint
 from purenet.cli.console import fail
-from purenet.cli.state import last_model
-
-LAST_MODEL = "model.npz in the current folder, else the last model purenet train wrote"
-"""What a command uses when no model is given (the rule of purenet.cli.state), for --help."""
+from purenet.cli.state import last_model, recorded_model
 
 
 def open_model(model: Optional[Path]) -> tuple[Path, Checkpoint, Optional[str]]:
@@ -27,8 +25,7 @@ def open_model(model: Optional[Path]) -> tuple[Path, Checkpoint, Optional[str]]:
         return model, open_checkpoint(model), None
     found = last_model()
     if found is None:
-        fail("no model given, no model.npz in the current folder and none trained yet: "
-             "run `purenet train` or give a checkpoint file")
+        fail(_no_model())
     return found.path, open_checkpoint(found.path, f" ({found.why})"), f"using {found.path} ({found.why})"
 
 
@@ -44,3 +41,14 @@ def trained_on(checkpoint: Checkpoint) -> Optional[str]:
     """The data the checkpoint's run was trained on, as recorded in it (None: not recorded)."""
     recorded = checkpoint.config.data if checkpoint.config is not None else checkpoint.settings.get("data")
     return recorded if isinstance(recorded, str) and recorded else None
+
+
+def _no_model() -> str:
+    """Why there is no model to use: none trained yet, or the remembered one is gone (said by name)."""
+    recorded = recorded_model()
+    if recorded is None:
+        return ("no model given, no model.npz in the current folder and none trained yet: "
+                "run `purenet train` or give a checkpoint file")
+    gone = "is no longer a file" if os.path.lexists(recorded) else "is gone (deleted or moved)"
+    return (f"no model given and no model.npz in the current folder; the last model purenet train wrote, "
+            f"{recorded}, {gone}: give a checkpoint file or run `purenet train`")

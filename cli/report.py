@@ -5,8 +5,8 @@
     classes.png         precision, recall, F1 and support per class, with the averages
     curves.png          loss and accuracy per epoch, from the checkpoint's history
 
-matplotlib is an optional extra (``pip install -e ".[plot]"``); without it the
-command says so in one line. Each picture is written atomically and carries a PNG
+matplotlib is an optional extra (plot); without it the command says so in one
+line, with the command that installs it (``purenet.cli.extras``). Each picture is written atomically and carries a PNG
 text chunk ``Software: purenet``: that is how a later report knows the file is its
 own to replace. A picture without it (one of the user's) is never replaced without
 ``--force``, and the check happens before any work.
@@ -22,6 +22,7 @@ from typing import Any, BinaryIO, Mapping, Optional, Sequence
 import numpy as np
 
 from purenet.cli.console import fail
+from purenet.cli.extras import needs_extra
 from purenet.data import Split
 from purenet.metrics import ClassScores
 from purenet.files import (WriteRefused, atomic_write, check_folder_writable, check_not_input, check_target, make_folder,
@@ -38,7 +39,7 @@ def pyplot():
     try:
         import matplotlib
     except ImportError:
-        fail('--report needs matplotlib, an optional extra: pip install -e ".[plot]"')
+        fail(needs_extra("purenet evaluate --report", "plot"))
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

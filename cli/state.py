@@ -1,4 +1,4 @@
-"""Which model ``predict`` and ``evaluate`` use when none is given: the rule users expect.
+"""Which model ``evaluate``, ``predict``, ``export`` and ``serve`` use when none is given: the rule users expect.
 
 1. ``model.npz`` in the current folder, the file ``purenet train`` writes by default:
    what is in front of the user wins, as with any tool that reads a file by default;
@@ -8,7 +8,8 @@
 
 The state file is one line, the absolute path, written atomically. Losing it is
 harmless, and a state file that is not ours to read (binary, huge, a folder, a
-relative or missing path) is ignored (a FIFO or device there is not even opened): the command then asks for a model.
+relative or missing path) is ignored (a FIFO or device there is not even opened): the command then
+asks for a model. A remembered model that was deleted or moved since is named when the command asks for one.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import BinaryIO, NamedTuple, Optional
 from purenet.files import atomic_write, open_regular
 
 DEFAULT_MODEL = Path("model.npz")
+DEFAULT_MODEL_RULE = "model.npz in the current folder, else the last model purenet train wrote"
+"""The rule above in words: every command's --help shows it as its model's default."""
 MAX_STATE_BYTES = 4096
 """A longer state file is not one purenet wrote: ignored, not read whole."""
 
@@ -57,13 +60,24 @@ def remember_model(path: Path) -> None:
 
 def remembered_model() -> Optional[Path]:
     """The path in the state file, if it is one purenet wrote and the file is still there."""
-    try:  # never blocks: a FIFO or device there (or a link to one) is not opened for reading
-        with open_regular(state_file()) as handle:
+    remembered = recorded_model()
+    if remembered is not None and remembered.is_file():
+        return remembered
+    return None
+
+
+def recorded_model() -> Optional[Path]:
+    """The path in the state file, if it is one purenet wrote, whether or not the file is still there."""
+    try:
+        with open_regular(state_file()) as handle:  # never blocks: a FIFO or device there is not opened
             text = handle.read(MAX_STATE_BYTES + 1)
         if len(text) > MAX_STATE_BYTES:
             return None
-        remembered = Path(text.decode("utf-8").strip())
-        if remembered.is_absolute() and remembered.is_file():
+        line = text.decode("utf-8").strip()
+        if "\x00" in line or "\n" in line:  # one line and a path: not a file purenet wrote
+            return None
+        remembered = Path(line)
+        if remembered.is_absolute():
             return remembered
     except (OSError, ValueError):  # missing, a folder, unreadable, not UTF-8, a NUL byte in it
         pass

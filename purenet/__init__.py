@@ -40,18 +40,22 @@ _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 
 def __getattr__(name: str) -> object:
-    if name not in _HOME_OF:
+    if name == "__version__":  # read on first use too: the metadata takes a tenth of a second to load
+        value: object = _installed_version()
+    elif name not in _HOME_OF:
         raise AttributeError(f"module 'purenet' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOME_OF[name]), name)
+    else:
+        value = getattr(importlib.import_module(_HOME_OF[name]), name)
     globals()[name] = value  # later lookups skip this function
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOME_OF))
+    return sorted(set(globals()) | set(_HOME_OF) | {"__version__"})
 
 
 if TYPE_CHECKING:  # what static checkers and IDEs see
+    __version__: str
     from purenet.activations import ACTIVATIONS
     from purenet.data import DataError, Dataset, Split
     from purenet.layers import INIT_SCHEMES
@@ -76,8 +80,6 @@ def _installed_version() -> str:
     except PackageNotFoundError:  # imported from a checkout that was never installed
         return "0+unknown"
 
-
-__version__ = _installed_version()
 
 __all__ = [
     # the pure functions of one training step

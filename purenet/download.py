@@ -32,7 +32,9 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import stat
 import urllib.error
+import urllib.parse
 import urllib.request
 import zlib
 from pathlib import Path
@@ -40,7 +42,7 @@ from typing import IO, Callable, Iterable, Iterator
 
 from purenet.data import DataError, missing_idx_files
 from purenet.data.idx import IDX_NAMES
-from purenet.files import WriteRefused, atomic_write, check_folder_writable, make_folder, open_regular, remove_made
+from purenet.files import WriteRefused, atomic_write, check_folder_writable, file_kind, make_folder, open_regular, remove_made
 from purenet.words import counted
 
 MIRRORS = (
@@ -222,6 +224,7 @@ def _fetch(target: Path, digest: str, mirrors: tuple[str, ...], progress: Downlo
 
 def _stream(url: str, out: IO[bytes], name: str, digest: str, progress: DownloadCallback | None, timeout: float) -> None:
     """Write the answer to ``url`` into ``out``; raise ``_Rejected`` unless its content has the SHA-256 ``digest``."""
+    _refuse_special_file(url)
     try:
         response = urllib.request.urlopen(url, timeout=timeout)
     except (OSError, ValueError, http.client.HTTPException) as error:
@@ -237,7 +240,7 @@ def _received(response, out: IO[bytes], name: str, progress: DownloadCallback | 
 
     Errors of the connection become ``_Rejected``; errors writing ``out`` pass through as they are.
     """
-    total = response.length  # None when the server sends no Content-Length
+    total = _announced_size(response)
     done = 0
     if progress:
         progress(name, 0, total)
@@ -253,8 +256,33 @@ def _received(response, out: IO[bytes], name: str, progress: DownloadCallback | 
         if progress:
             progress(name, done, total)
         yield block
-    if response.length:  # http.client counts down what is left, and stops quietly if the server hangs up
+    if total is not None and done < total:  # http.client stops quietly when a server hangs up early
         raise _Rejected(f"the connection closed after {done} of {counted(total, 'byte')}")
+
+
+def _announced_size(response) -> int | None:
+    """The bytes an answer announces (its Content-Length), or None when it says nothing.
+
+    An HTTP answer is ``http.client``'s response, whose ``length`` is the announced
+    size before any read; a ``file://`` mirror's is a plain file with headers only.
+    """
+    if isinstance(response, http.client.HTTPResponse):
+        return response.length
+    announced = (response.headers.get("Content-Length") or "").strip()
+    return int(announced) if announced.isdigit() else None
+
+
+def _refuse_special_file(url: str) -> None:
+    """A ``file://`` mirror's file must be a regular file: a FIFO or a device would block the read forever."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() != "file":
+        return
+    try:
+        mode = os.stat(urllib.request.url2pathname(parts.path)).st_mode
+    except (OSError, ValueError):
+        return  # urlopen says what is wrong (no such file...)
+    if not stat.S_ISREG(mode):
+        raise _Rejected(f"is {file_kind(mode)}, not a file")
 
 
 def _gunzipped_sha256(blocks: Iterable[bytes]) -> str:
@@ -279,6 +307,8 @@ def _reason(error: Exception) -> str:
     if isinstance(error, urllib.error.HTTPError):
         return f"HTTP {error.code} {error.reason}"
     if isinstance(error, urllib.error.URLError):
+        if isinstance(error.reason, OSError) and error.reason.filename is not None:  # a file:// mirror
+            return f"cannot read it: {error.reason.strerror or error.reason}"
         return f"cannot connect: {error.reason}"
     if isinstance(error, http.client.IncompleteRead):
         return f"the connection closed after {counted(len(error.partial), 'byte')}"

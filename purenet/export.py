@@ -17,7 +17,7 @@ The graph computes in float32 whatever the checkpoint's dtype: float32 is what O
 runtimes run fastest and everywhere, and the float64 difference is far below the
 probabilities' meaningful digits (tests/test_export.py measures both).
 
-The ``onnx`` package is an optional extra (``pip install "purenet[onnx]"``), imported
+The ``onnx`` package is an optional extra (purenet's ``onnx`` extra), imported
 inside the functions that need it, so the library loads without it.
 """
 

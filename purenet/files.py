@@ -63,8 +63,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], *, 
     path = written_path(given) if overwrite else given
     remove_stale_temps(path)
     temp = _temp_path(path)
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # 0o666: the umask decides
-    try:
+    try:  # from the creation on: a signal that arrives just after it still removes the file
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # 0o666: the umask decides
         with os.fdopen(fd, "wb") as handle:
             if overwrite:
                 _keep_mode(handle.fileno(), path)
@@ -268,7 +268,9 @@ def check_folder_writable(folder: str | os.PathLike, *, purpose: str = "write th
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except OSError as error:
         raise WriteRefused(f"{folder}: cannot {purpose} ({error.strerror or error})") from None
-    probe.unlink(missing_ok=True)
+    finally:  # also when a signal interrupts: no probe is left behind
+        with contextlib.suppress(OSError):  # never created (a name too long, a full disk)
+            probe.unlink()
     return folder
 
 

@@ -86,6 +86,16 @@ from purenet.imaging import (
     upper_plane,
 )
 
+# 0. Reading the file ----------------------------------------------------------------------------
+
+MAX_PIXELS = 40_000_000
+"""The most pixels purenet decodes of one image: 40 megapixels (a 600 dpi scan of an A4
+page has 35). Decoding and preparing an image takes about 12 bytes a pixel (a 40-megapixel
+PNG, half a gigabyte), and a small file can declare a huge image (a 500 KB PNG of
+13000x13000 pixels), so the size the file's header declares is checked before anything is
+decoded. A JPEG is decoded at a reduced size (its draft), and that size is the one
+checked: a phone's 50-megapixel photo passes."""
+
 # 1. A float RGB picture at working size -------------------------------------------------------
 
 WORK_SIZE = 400
@@ -620,7 +630,8 @@ def load_digit(path: str | os.PathLike, warned: list[str] | None = None) -> np.n
     Pillow reads works (JPEG, PNG, BMP, GIF, TIFF, WebP...). Raises ``ImageError``
     naming the file when it is missing, empty, not a regular file (a folder, a FIFO,
     a device: refused after ``os.stat``, never opened for reading, so nothing blocks),
-    not an image, truncated, too large for Pillow's decompression-bomb limit, or blank.
+    not an image, truncated, larger than MAX_PIXELS (refused on the size its header
+    declares, before decoding) or Pillow's decompression-bomb limit, or blank.
 
     Warnings raised while the file is read (Pillow's about damaged EXIF data or an image
     over its decompression-bomb warning size, NumPy's...) never escape as they are, whatever
@@ -668,10 +679,13 @@ def _decode(file: BinaryIO, name: str | os.PathLike) -> Image.Image:
     """Decode ``file`` and turn it upright (EXIF orientation) into an image in memory.
     JPEGs are decoded at a reduced size (DCT scaling): much faster for photos."""
     try:
-        with Image.open(file) as image:
+        with Image.open(file) as image:  # reads the header only
             if image.format == "JPEG":
                 image.draft(image.mode, _draft_size(image.size))
+            check_pixels(image.size, name)
             return ImageOps.exif_transpose(image)  # a new image: this loads the file
+    except ImageError:
+        raise
     except Image.UnidentifiedImageError:
         raise ImageError(f"{name}: not an image file (or a format Pillow cannot read)") from None
     except Image.DecompressionBombError as error:
@@ -680,6 +694,15 @@ def _decode(file: BinaryIO, name: str | os.PathLike) -> Image.Image:
         raise ImageError(f"{name}: cannot decode the image ({_one_line(str(error))})") from None
     except Exception as error:  # a damaged file can make a Pillow plugin fail in any way
         raise ImageError(f"{name}: cannot decode the image ({type(error).__name__}: {_one_line(str(error))})") from None
+
+
+def check_pixels(size: tuple[int, int], name: str | os.PathLike, error: type[Exception] = ImageError) -> None:
+    """Refuse an image whose declared size is over MAX_PIXELS, before it is decoded: raise
+    ``error`` naming ``name`` (every reader of images calls this between Image.open and decoding)."""
+    width, height = size
+    if width * height > MAX_PIXELS:
+        raise error(f"{name}: the image is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels), "
+                    f"more than the {MAX_PIXELS // 1_000_000} megapixels purenet decodes; scale it down first")
 
 
 def _open_regular_file(path: str | os.PathLike) -> BinaryIO:

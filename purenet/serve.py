@@ -1,6 +1,6 @@
 """The draw-a-digit page and its JSON API, as an ASGI app over one loaded network.
 
-    make_app(params, max_bytes=MAX_BYTES, workers=None) -> a Starlette app:
+    make_app(params, max_bytes=MAX_BYTES, workers=None) -> the ASGI app (Starlette, in ``read_before_answering``):
         GET  /              the page (purenet/static/draw.html: no external script, font or CDN)
         POST /api/predict   the bytes of an image -> {"digit", "probabilities", "image", "warnings"}
     answer(params, data)    what POST /api/predict answers, as a dict
@@ -11,15 +11,25 @@ prepared digit goes through ``purenet.predict_image``, the step the command take
 as 28 rows of 28 grey levels (0 black, 255 ink).
 
 Every answer is JSON, errors included (``{"error": "one line"}``): 400 for a body
-that is not a readable image (or shows no digit), 413 for one over ``max_bytes`` (said
-as soon as Content-Length announces it, else as soon as the bytes streamed in pass
-it: the rest is never read), 404 and 405 for other paths and methods, 500 for a
-bug, without its traceback. Decoding and the network run in worker threads, so a
+that is not a readable image (or shows no digit), 413 for one over ``max_bytes``, 404
+and 405 for other paths and methods, 500 for a bug, without its traceback.
+
+An answer must reach a client that sends its whole body before reading any (most HTTP
+libraries, browsers): a server that answers and closes with the body still arriving
+makes the client's system report "connection reset" instead of the answer. So before
+any answer (a 413, a 404 or 405 to a POST elsewhere, a 400, a 500) the rest of the
+body is read and thrown away, up to ``DRAIN_BYTES`` in all (``read_before_answering``).
+Only a client that waits for the server's word before sending (``Expect:
+100-continue``, as curl does for large bodies), or whose Content-Length is over
+``DRAIN_BYTES``, is answered at once, without the body read (the latter may then see
+the connection reset: reading more for it would cost more than the answer is worth).
+
+Decoding and the network run in worker threads, so a
 slow photo does not hold up other clients, at most ``workers`` (default: one per
 CPU) at a time: a decoded photo can take hundreds of megabytes, and more threads
 than cores would only share them; other requests wait their turn.
 
-starlette is an optional extra (``pip install "purenet[serve]"``), imported inside
+starlette is an optional extra (purenet's ``serve`` extra), imported inside
 ``make_app``; nothing here prints or binds a socket (``purenet serve`` does both).
 """
 
@@ -35,6 +45,10 @@ from purenet.records import Params
 MAX_BYTES = 10 * 1024 * 1024
 """The largest body /api/predict reads: 10 MiB, more than a phone's JPEG photo (3-6 MB)
 and far less than a server that reads whatever it is sent can afford."""
+
+DRAIN_BYTES = 32 * 1024 * 1024
+"""The most of a request's body the server reads, and discards, to answer a client that
+sends it all before reading (a 413, say): 32 MiB, a photo three times too large."""
 
 PAGE = "draw.html"
 
@@ -71,7 +85,7 @@ SECURITY_HEADERS = {
 }
 
 
-def make_app(params: Params, *, max_bytes: int = MAX_BYTES, workers: int | None = None):
+def make_app(params: Params, *, max_bytes: int = MAX_BYTES, workers: int | None = None, drain_bytes: int = DRAIN_BYTES):
     """The ASGI app serving ``params``: the page at / and the JSON API at /api/predict;
     ``workers`` images prepared at once at most (default: the CPU count)."""
     import anyio
@@ -100,7 +114,7 @@ def make_app(params: Params, *, max_bytes: int = MAX_BYTES, workers: int | None 
             if not announced.isdigit():
                 return error(400, "Content-Length is not a number of bytes")
             if int(announced) > max_bytes:
-                return error(413, too_large)
+                return error(413, too_large)  # (read_before_answering reads the body first, where it can)
         body = bytearray()
         try:
             async for chunk in request.stream():
@@ -130,7 +144,45 @@ def make_app(params: Params, *, max_bytes: int = MAX_BYTES, workers: int | None 
     async def bug(_request: Request, _problem: Exception) -> Response:
         return error(500, "internal error in purenet serve (its console says more)")
 
-    return Starlette(
+    return read_before_answering(Starlette(
         routes=[Route("/", home, methods=["GET"]), Route("/api/predict", predict_image, methods=["POST"])],
         exception_handlers={HTTPException: http_error, Exception: bug},
-    )
+    ), drain_bytes)
+
+
+def read_before_answering(app, drain_bytes: int = DRAIN_BYTES):
+    """``app`` (ASGI), reading the rest of a request's body, and discarding it, before the answer
+    starts, up to ``drain_bytes`` of body in all: a client that sends its whole body before reading
+    then gets the answer, not a reset connection. A client waiting for ``Expect: 100-continue``
+    has sent nothing (reading would invite it to), and a body announced over ``drain_bytes``
+    would cost too much: both are answered at once."""
+
+    async def wrapped(scope, receive, send):
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        headers = {name.lower(): value for name, value in scope["headers"]}
+        announced = headers.get(b"content-length", b"").strip()
+        waits = headers.get(b"expect", b"").strip().lower() == b"100-continue"
+        has_body = (announced.isdigit() and int(announced) > 0) or b"transfer-encoding" in headers
+        too_much = announced.isdigit() and int(announced) > drain_bytes
+        state = {"ended": not has_body or waits or too_much, "read": 0}
+
+        async def counting_receive():
+            message = await receive()
+            if message["type"] == "http.request":
+                state["read"] += len(message.get("body", b""))
+                state["ended"] = state["ended"] or not message.get("more_body", False)
+            else:  # http.disconnect: nothing more will come
+                state["ended"] = True
+            return message
+
+        async def send_after_reading(message):
+            if message["type"] == "http.response.start":
+                while not state["ended"] and state["read"] <= drain_bytes:
+                    await counting_receive()
+            await send(message)
+
+        await app(scope, counting_receive, send_after_reading)
+
+    return wrapped

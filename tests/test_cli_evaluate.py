@@ -96,5 +96,8 @@ def test_report_without_matplotlib_says_how_to_get_it(small_model, tmp_path, mon
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
     result = run(str(small_model), "--report", str(tmp_path / "report"))
     assert result.exit_code == 2
-    assert 'pip install -e ".[plot]"' in result.stderr
+    from purenet.cli.extras import needs_extra
+
+    assert result.stderr == f"purenet: error: {needs_extra('purenet evaluate --report', 'plot')}\n"
+    assert 'pip install "matplotlib>=' in result.stderr
     assert not (tmp_path / "report").exists()

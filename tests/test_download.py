@@ -11,6 +11,7 @@ The server, a thread in the test session, plays several mirrors, one per path pr
 
 from __future__ import annotations
 
+import os
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -107,6 +108,43 @@ def test_unreachable_mirror_is_reported(tmp_path, server):
     with pytest.raises(DownloadError, match="cannot connect"):
         download_mnist(tmp_path, mirrors=[closed], timeout=2)
     assert list(tmp_path.iterdir()) == []
+
+
+# --- file:// mirrors: a folder of the .gz files (a USB stick, a network share) ------------------------
+
+
+def file_mirror(folder: Path, files: dict[str, bytes]) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return folder.as_uri() + "/"
+
+
+def test_a_file_mirror_downloads_and_verifies(tmp_path, mnist):
+    calls = []
+    folder = download_mnist(tmp_path / "mnist", mirrors=[file_mirror(tmp_path / "stick", REAL)],
+                            progress=lambda *call: calls.append(call))
+    assert_complete(folder)
+    assert load(folder) == mnist
+    for name in NAMES:  # the size is known, as from an HTTP mirror
+        assert (name, len(REAL[name]), len(REAL[name])) in calls
+
+
+def test_bad_file_mirrors_fall_back_to_the_next(tmp_path):
+    """A missing file, a damaged one, a FIFO (refused, never opened: it would block), then a good mirror."""
+    missing = file_mirror(tmp_path / "empty", {})
+    damaged = file_mirror(tmp_path / "damaged", {name: corrupt(data) for name, data in REAL.items()})
+    (tmp_path / "pipes").mkdir()
+    for name in NAMES:
+        os.mkfifo(tmp_path / "pipes" / name)
+    pipes = (tmp_path / "pipes").as_uri() + "/"
+    with pytest.raises(DownloadError) as info:
+        download_mnist(tmp_path / "out", mirrors=[missing, damaged, pipes])
+    message = str(info.value)
+    assert "cannot read it: No such file or directory" in message and "not a valid gzip file" in message and "is a named pipe (FIFO), not a file" in message
+    assert not (tmp_path / "out").exists()
+    download_mnist(tmp_path / "out", mirrors=[missing, damaged, pipes, file_mirror(tmp_path / "good", REAL)])
+    assert_complete(tmp_path / "out")
 
 
 def test_progress_is_reported_for_every_file(tmp_path, mirror):

@@ -213,7 +213,8 @@ def test_a_layer_it_cannot_export_is_one_line(small_model, isolated, monkeypatch
 def test_without_the_onnx_extra_the_command_says_how_to_install_it(small_model, isolated, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "onnx", None)  # `import onnx` now raises ImportError
     result = export(str(small_model))
-    assert (result.exit_code, result.stderr) == (2, 'purenet: error: purenet export needs the onnx extra: pip install "purenet[onnx]"\n')
+    assert (result.exit_code, result.stderr) == (2, 'purenet: error: purenet export needs the onnx extra: '
+                                                    'pip install "onnx>=1.14" "onnxruntime>=1.16"\n')
 
 
 # --- docs/api.md's example ---------------------------------------------------------------------
@@ -236,3 +237,68 @@ def test_the_api_docs_onnxruntime_example_runs_and_gives_purenet_predicts_digit(
     printed = capsys.readouterr().out
     result = CliRunner().invoke(app, ["predict", "--json", "--model", str(small_model), "digit.png"])
     assert printed == f"digit {json.loads(result.stdout)['digit']}\n" == "digit 2\n"
+
+
+# --- signals: the file appears whole, or not at all -------------------------------------------------
+
+
+def test_a_signal_just_after_the_temporary_file_is_created_leaves_nothing(tmp_path, monkeypatch):
+    """A signal's handler runs between two bytecodes: also right after os.open returned the
+    temporary file, before anything could note it. Ctrl-C (KeyboardInterrupt) stands for it."""
+    import os
+
+    from purenet.files import atomic_write, check_folder_writable
+
+    real_open = os.open
+
+    def open_then_signal(*args, **kwargs):
+        real_open(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "open", open_then_signal)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(tmp_path / "model.onnx", lambda handle: handle.write(b"onnx"))
+    with pytest.raises(KeyboardInterrupt):
+        check_folder_writable(tmp_path)  # its probe file
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_sigterm_or_ctrl_c_during_export_leaves_the_old_file_or_the_whole_new_one(tmp_path):
+    """Real processes, stopped at moments spread over an export of a 14 MB network: each ends
+    with 143 (130) and one line, or 0; model.onnx is the old export or the new one, never a
+    part of one, and no temporary file is left."""
+    import signal
+    import subprocess
+    import time
+
+    from serving import installed_purenet
+
+    from purenet.checkpoint import Checkpoint, save
+    from purenet.optim import make_optimizer
+
+    for name, sizes in (("small.npz", [784, 8, 10]), ("big.npz", [784, 1800, 1200, 10])):
+        params = init(sizes, rng=np.random.default_rng(0))
+        save(tmp_path / name, Checkpoint(params=params, opt_state=make_optimizer("sgd", 0.1).init(params), epoch=1,
+                                         rng_state=np.random.default_rng(1).bit_generator.state))
+    command = [installed_purenet(), "export", "big.npz", "-o", "model.onnx"]
+    env = {"XDG_STATE_HOME": str(tmp_path / "state"), "PATH": "/usr/bin:/bin"}
+    started = time.monotonic()
+    assert subprocess.run(command, cwd=tmp_path, env=env, capture_output=True).returncode == 0
+    whole, seconds = (tmp_path / "model.onnx").read_bytes(), time.monotonic() - started
+    assert subprocess.run([*command[:2], "small.npz", "-o", "model.onnx"], cwd=tmp_path, env=env).returncode == 0
+    old = (tmp_path / "model.onnx").read_bytes()
+    for fraction, signum in [(0.4, signal.SIGTERM), (0.6, signal.SIGTERM), (0.75, signal.SIGINT), (0.85, signal.SIGTERM),
+                             (0.95, signal.SIGTERM), (1.05, signal.SIGINT)]:
+        (tmp_path / "model.onnx").write_bytes(old)
+        child = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(fraction * seconds)
+        child.send_signal(signum)
+        out, err = child.communicate(timeout=60)
+        shown = f"at {fraction} of {seconds:.2f} s: exit {child.returncode}\n{out}{err}"
+        assert child.returncode in (0, 128 + signum) and "Traceback" not in err, shown
+        if child.returncode:
+            assert err.splitlines()[-1] == ("purenet: terminated" if signum == signal.SIGTERM else "purenet: interrupted"), shown
+        assert (tmp_path / "model.onnx").read_bytes() in (old, whole), shown
+        assert sorted(path.name for path in tmp_path.iterdir()) == ["big.npz", "model.onnx", "small.npz"], shown

@@ -568,3 +568,51 @@ def test_bytes_that_are_no_image_are_an_image_error_naming_the_upload(monkeypatc
     warned = []
     with pytest.raises(ImageError, match=r"^upload: too large to decode safely"):
         read_digit(buffer.getvalue(), "upload", warned)
+
+
+# --- images that declare more pixels than purenet decodes -------------------------------------------
+
+MEASURE = """
+import resource, sys
+from pathlib import Path
+from purenet.image import ImageError, load_digit, read_digit
+data = Path(sys.argv[1]).read_bytes()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for read in (lambda: load_digit(sys.argv[1]), lambda: read_digit(data, "upload")):
+    try:
+        read()
+    except ImageError as error:
+        print(error)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+def test_an_image_declaring_too_many_pixels_is_refused_before_it_is_decoded(tmp_path):
+    """A 164 KB PNG of 13000x13000 pixels: decoding it alone would take 169 MB (preparing it,
+    2 GB); refused on its header, the process's peak memory grows by less than 30 MB."""
+    import subprocess
+    import sys
+
+    from corpus_cases_serve import blank_png
+
+    from purenet.image import MAX_PIXELS
+
+    (tmp_path / "huge.png").write_bytes(blank_png(13000, 13000))
+    done = subprocess.run([sys.executable, "-c", MEASURE, str(tmp_path / "huge.png")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    *messages, grown_kb = done.stdout.splitlines()
+    said = "the image is 13000x13000 pixels (169 megapixels), more than the 40 megapixels purenet decodes; scale it down first"
+    assert messages == [f"{tmp_path / 'huge.png'}: {said}", f"upload: {said}"]
+    assert int(grown_kb) < 30_000  # ru_maxrss is in KB on Linux
+    assert MAX_PIXELS == 40_000_000
+
+
+def test_the_pixel_cap_is_checked_on_a_jpegs_reduced_size(tmp_path, seven, monkeypatch):
+    """A JPEG is decoded at a reduced size (its draft): a photo over the cap in full size is read."""
+    picture = photo(seven, np.random.default_rng(18)).resize((1600, 1200))
+    picture.save(tmp_path / "photo.jpg", quality=85)
+    picture.save(tmp_path / "photo.png")
+    monkeypatch.setattr("purenet.image.MAX_PIXELS", 1600 * 1200 - 1)  # the full size is over it; the draft is not
+    assert load_digit(tmp_path / "photo.jpg").shape == (28, 28)
+    with pytest.raises(ImageError, match=r"photo\.png: the image is 1600x1200 pixels"):
+        load_digit(tmp_path / "photo.png")

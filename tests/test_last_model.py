@@ -62,11 +62,10 @@ def test_train_remembers_what_it_wrote(here, small_mnist_dir):
 @pytest.mark.parametrize("content", [
     b"\xff\xfe\x00garbage\x89PNG",                    # binary
     b"relative/model.npz\n",                          # not absolute
-    b"/no/such/folder/model.npz\n",                   # gone
     b"/" + b"a" * 10_000 + b"\n",                     # far longer than any state file purenet writes
     b"/tmp/x\x00y\n",                                 # a NUL byte: not a path
     b'{"last_model": "model.npz"}\n',                 # some other program's file
-], ids=["binary", "relative", "missing", "huge", "nul", "foreign"])
+], ids=["binary", "relative", "huge", "nul", "foreign"])
 def test_a_corrupt_or_foreign_state_file_is_ignored(here, content):
     state_file().parent.mkdir(parents=True)
     state_file().write_bytes(content)
@@ -84,3 +83,37 @@ def test_a_folder_where_the_state_file_should_be_is_ignored(here, small_model):
     result = predict()
     assert result.exit_code == 0 and "found in the current folder" in result.stderr
     remember_model(here / "model.npz")  # cannot replace a folder: ignored, no traceback
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict", "export", "serve"])
+def test_a_remembered_model_deleted_since_is_named_not_taken_for_none_trained(here, small_model, command):
+    remembered = Path(shutil.copy(small_model, here / "old-run.npz"))
+    remember_model(remembered)
+    remembered.unlink()
+    args = {"predict": ["predict", "seven.png"]}.get(command, [command])
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        f"purenet: error: no model given and no model.npz in the current folder; the last model purenet train wrote, "
+        f"{remembered}, is gone (deleted or moved): give a checkpoint file or run `purenet train`"]
+
+
+def test_every_command_that_reads_a_model_states_the_one_default_rule():
+    """--help of evaluate, predict, export and serve, docs/cli.md and the README all say the rule the code follows."""
+    import typer.main
+
+    from conftest import ROOT
+    from purenet.cli.state import DEFAULT_MODEL_RULE
+
+    commands = typer.main.get_command(app).commands
+    for name in ("evaluate", "predict", "export", "serve"):
+        model = next(param for param in commands[name].params if param.name == "model")
+        assert model.show_default == DEFAULT_MODEL_RULE, name
+    rule = DEFAULT_MODEL_RULE.replace("else the", "else the").split(", else ")
+    for doc in ("docs/cli.md", "README.md"):
+        text = " ".join((ROOT / doc).read_text().replace("`", "").split())
+        assert "default: the last model" not in text, doc
+    cli_doc = " ".join((ROOT / "docs" / "cli.md").read_text().replace("`", "").split())
+    for name in ("evaluate", "predict", "export", "serve"):
+        section = cli_doc.split(f"## purenet {name}", 1)[1].split("## ", 1)[0]
+        assert rule[0] in section and f"else {rule[1]}" in section, name

@@ -2,7 +2,8 @@
 
 What a client may send is checked against what it gets: the answer of ``purenet
 predict`` for the same file, to the bit; JSON errors (400, 404, 405, 413) for
-everything else, never a traceback; 413 said before a large body is read. The
+everything else, never a traceback; a 413 that reaches clients which send their whole
+body first, and is said at once to those that wait (Expect: 100-continue). The
 command's own failures (no extra, no model, a port in use) are one line and exit 2
 before anything listens, and Ctrl-C stops it with 130. The page itself is driven in a
 browser by tests/test_browser.py.
@@ -32,7 +33,7 @@ from serving import Server, post_image, request, serving
 
 from purenet.cli.app import app
 from purenet.image import load_digit
-from purenet.serve import MAX_BYTES, make_app
+from purenet.serve import DRAIN_BYTES, MAX_BYTES, make_app
 
 
 def photo_of(mnist_digit: np.ndarray, kind: str, size: int = 280) -> bytes:
@@ -86,6 +87,15 @@ def test_bodies_that_are_no_digit_are_a_400_with_a_json_message(server, samples)
         status, answer = post_image(server.port, body)
         assert status == 400 and answer["error"].startswith(message), answer
         assert list(answer) == ["error"] and "\n" not in answer["error"] and "Traceback" not in answer["error"]
+
+
+def test_an_image_declaring_too_many_pixels_is_a_400_before_it_is_decoded(server):
+    """The 164 KB PNG of 13000x13000 pixels that once took the server to 2.2 GB (test_image.py measures the memory)."""
+    from corpus_cases_serve import blank_png
+
+    status, answer = post_image(server.port, blank_png(13000, 13000))
+    assert status == 400 and answer == {"error": "image: the image is 13000x13000 pixels (169 megapixels), more than "
+                                                  "the 40 megapixels purenet decodes; scale it down first"}
 
 
 def test_other_paths_and_methods_are_json_404_and_405(server):
@@ -154,9 +164,39 @@ def _header(answer: bytes, name: bytes) -> bytes | None:
     return None
 
 
-def test_a_body_announced_over_the_limit_is_refused_before_it_is_sent(server):
+WHOLE_BODY_FIRST = {
+    "413-just-over": ("POST", "/api/predict", MAX_BYTES + 1, 413, f"the image is larger than the limit of {MAX_BYTES} bytes"),
+    "413-three-times": ("POST", "/api/predict", DRAIN_BYTES, 413, f"the image is larger than the limit of {MAX_BYTES} bytes"),
+    "405-post-to-the-page": ("POST", "/", 5_000_000, 405, "method not allowed: POST an image to /api/predict"),
+    "405-put": ("PUT", "/api/predict", 5_000_000, 405, "method not allowed: POST an image to /api/predict"),
+    "404-post-elsewhere": ("POST", "/upload", 5_000_000, 404, "not found: the page is at / and the API at POST /api/predict"),
+}
+
+
+@pytest.mark.parametrize("case", list(WHOLE_BODY_FIRST))
+def test_a_client_that_sends_its_whole_body_first_gets_the_answer(server, case):
+    """urllib, like most HTTP libraries and browsers, sends all of the body before reading an
+    answer (and asks to close after it): the server reads the body to its end, then answers,
+    whatever the answer, instead of closing on a body still arriving (a reset connection)."""
+    import urllib.error
+    import urllib.request
+
+    method, path, size, status, message = WHOLE_BODY_FIRST[case]
+    upload = urllib.request.Request(f"http://127.0.0.1:{server.port}{path}", data=b"\xff" * size, method=method,
+                                    headers={"Content-Type": "image/jpeg"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(upload, timeout=30)
+    assert refused.value.code == status
+    assert json.loads(refused.value.read()) == {"error": message}
+
+
+@pytest.mark.parametrize("announced, expect", [(MAX_BYTES + 1, True), (DRAIN_BYTES + 1, False)],
+                         ids=["expect-100-continue", "over-the-drain-cap"])
+def test_a_body_announced_over_the_limit_is_refused_before_it_is_sent(server, announced, expect):
+    """A client that waits for the server's word before sending (curl, for large bodies), and any
+    body announced over DRAIN_BYTES, get the 413 at once: not a byte of the body is read."""
     head = (f"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
-            f"Content-Length: {MAX_BYTES + 1}\r\n\r\n").encode()
+            f"{'Expect: 100-continue' + chr(13) + chr(10) if expect else ''}Content-Length: {announced}\r\n\r\n").encode()
     started = time.monotonic()
     answer, sent = raw_post(server.port, head, [])  # not one byte of the body
     assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
@@ -164,20 +204,84 @@ def test_a_body_announced_over_the_limit_is_refused_before_it_is_sent(server):
     assert time.monotonic() - started < 10
 
 
-def test_a_streamed_body_is_cut_off_once_it_passes_the_limit(server):
-    """Chunked, with no Content-Length: the server counts, answers 413 at the limit and reads no further."""
+def test_a_streamed_body_is_read_no_further_than_the_drain_cap(server):
+    """Chunked, with no Content-Length: past the limit the server reads on, discarding, to DRAIN_BYTES
+    at most (for a client that sends it all first), then answers 413 and reads no further."""
     head = b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nTransfer-Encoding: chunked\r\n\r\n"
     piece = 256 * 1024
     chunk = f"{piece:x}\r\n".encode() + b"\xff" * piece + b"\r\n"
 
     def slow_chunks():
-        for _ in range(4 * MAX_BYTES // piece):  # up to 40 MiB, if the server kept reading
+        for _ in range(2 * DRAIN_BYTES // piece):  # up to 64 MiB, if the server kept reading
             yield chunk
-            time.sleep(0.002)
+            time.sleep(0.001)
 
     answer, sent = raw_post(server.port, head, slow_chunks())
     assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
-    assert sent < 2 * MAX_BYTES  # it stopped reading soon after the limit, not at the end
+    assert DRAIN_BYTES < sent < DRAIN_BYTES + 8 * 1024 * 1024  # read to the cap, then no further (socket buffers hold a few MB)
+
+
+# --- malformed HTTP: purenet's JSON, not the HTTP server's plain text -------------------------------
+
+MALFORMED = {
+    "content-length-letters": (b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+                               400, "Content-Length is not a number of bytes"),
+    "content-length-negative": (b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+                                400, "Content-Length is not a number of bytes"),
+    "two-content-lengths": (b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+                            400, "conflicting Content-Length headers"),
+    "header-line-of-1-mb": (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 1_000_000 + b"\r\n\r\n",
+                            431, "the request line and headers are over 16 KiB"),
+    "path-not-ascii": ("GET /é HTTP/1.1\r\nHost: x\r\n\r\n".encode(), 400, "the request line is not METHOD /path HTTP/1.1"),
+    "path-latin-1": (b"GET /\xe9 HTTP/1.1\r\nHost: x\r\n\r\n", 400, "the request line is not METHOD /path HTTP/1.1"),
+    "tls-hello": (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(40) + b"\r\n\r\n", 400, "the request line is not"),
+    "no-host": (b"GET / HTTP/1.1\r\n\r\n", 400, "Missing mandatory Host: header"),
+    "header-without-colon": (b"GET / HTTP/1.1\r\nHost: x\r\nbroken header\r\n\r\n", 400, "illegal header line"),
+    "bad-chunk-size": (b"POST /api/predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+                       400, "illegal chunk header"),
+    "unknown-transfer-encoding": (b"POST /api/predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+                                  501, "Only Transfer-Encoding: chunked is supported"),
+}
+
+
+def raw_exchange(port: int, data: bytes) -> bytes:
+    """Send ``data`` as it is; all the server answers until it closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        try:
+            connection.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused before the end (the 1 MB header): the answer is there to read all the same
+        answer = b""
+        while True:
+            try:
+                received = connection.recv(65536)
+            except ConnectionResetError:
+                break
+            if not received:
+                break
+            answer += received
+    return answer
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_a_malformed_request_gets_a_json_error_naming_the_problem(server, case):
+    data, status, problem = MALFORMED[case]
+    answer = raw_exchange(server.port, data)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(f"HTTP/1.1 {status} ".encode()), answer[:300]
+    assert _header(answer, b"content-type") == b"application/json", answer[:300]
+    error = json.loads(body)["error"]
+    assert error.startswith(f"malformed HTTP request: {problem}") and "\n" not in error, error
+    assert not any("WARNING" in line or "Traceback" in line for line in server.lines), server.stderr
+
+
+def test_an_upgrade_request_is_answered_as_plain_http(server):
+    """WebSocket and HTTP/2 upgrades are not served: the request is answered as any other, in JSON."""
+    upgrade = (b"GET /socket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nConnection: close\r\n\r\n")
+    answer = raw_exchange(server.port, upgrade)
+    assert answer.startswith(b"HTTP/1.1 404 ") and _header(answer, b"content-type") == b"application/json", answer[:300]
+    assert not any("WARNING" in line for line in server.lines), server.stderr
 
 
 # --- bugs: a JSON 500, never a traceback -------------------------------------------------------
@@ -266,6 +370,82 @@ def test_ctrl_c_stops_it_cleanly_with_130_and_sigterm_with_143(small_model, tmp_
         assert "Traceback" not in server.stderr and len(server.lines) == 2, server.stderr
 
 
+def test_ctrl_c_while_it_starts_is_one_line_and_130(small_model, tmp_path):
+    """While the program loads, the model loads or the server starts: whenever Ctrl-C comes, the same clean end."""
+    for delay in (0.2, 0.35, 0.5, 0.8):
+        server = Server(["--model", str(small_model), "--port", "0"], tmp_path)
+        time.sleep(delay)
+        assert server.stop(signal.SIGINT) == 130, (delay, server.stderr)
+        assert server.lines[-1] == "purenet: interrupted" and "Traceback" not in server.stderr, (delay, server.stderr)
+
+
+LOADING = """
+import builtins, os, signal
+from purenet.cli import entry
+
+real_import = builtins.__import__
+
+def import_and_interrupt(name, *args, **kwargs):
+    if name == "purenet.cli.app":  # Ctrl-C while the command line loads (typer, click, rich...)
+        os.kill(os.getpid(), signal.SIGINT)
+    return real_import(name, *args, **kwargs)
+
+builtins.__import__ = import_and_interrupt
+entry.main()
+"""
+
+
+def test_ctrl_c_while_the_program_loads_is_one_line_and_130(tmp_path):
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", LOADING, "serve"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (130, "purenet: interrupted\n")
+
+
+def stalled_upload(port: int) -> socket.socket:
+    """A request in flight that never ends: its body announced, three bytes of it sent once the
+    app reads it (the server's "100 Continue" says so: from then on the stop must wait for it)."""
+    connection = socket.create_connection(("127.0.0.1", port), timeout=30)
+    connection.sendall(b"POST /api/predict HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1000\r\n\r\n")
+    assert connection.recv(1024).startswith(b"HTTP/1.1 100 ")
+    connection.sendall(b"abc")
+    return connection
+
+
+@pytest.mark.parametrize("first, second, stalled", [
+    (signal.SIGINT, signal.SIGINT, True),    # Ctrl-C twice while a request holds the graceful stop: stops at once
+    (signal.SIGINT, signal.SIGTERM, False),
+    (signal.SIGTERM, signal.SIGINT, True),
+], ids=["int-int-stalled", "int-term", "term-int-stalled"])
+def test_a_second_signal_stops_it_as_cleanly_as_the_first(small_model, tmp_path, first, second, stalled):
+    """Whichever signal the exit reports (the second, if it came while stopping), it is one line and its code."""
+    lines = {130: "purenet: interrupted", 143: "purenet: terminated"}
+    for gap in (0.1, 0.4):  # not 0: two signals pending at once are delivered as one
+        server = Server(["--model", str(small_model), "--port", "0"], tmp_path)
+        port = server.wait_until_serving()
+        held = stalled_upload(port) if stalled else None
+        server.proc.send_signal(first)
+        time.sleep(gap)
+        if server.proc.poll() is None:
+            server.proc.send_signal(second)
+        code = server.stop(first)  # sends nothing more once it has exited
+        if held is not None:
+            held.close()
+        assert code in (128 + first, 128 + second), (gap, code, server.stderr)
+        assert "Traceback" not in server.stderr and server.lines[-1] == lines[code], (gap, server.stderr)
+        assert all(line.startswith(("serving ", "purenet: ")) for line in server.lines), server.stderr
+
+
+@pytest.mark.slow
+def test_a_stop_that_cuts_off_a_request_in_flight_says_so_in_one_line(small_model, tmp_path):
+    """The graceful stop waits 5 s for the requests in flight, then one line, not a traceback per request."""
+    server = Server(["--model", str(small_model), "--port", "0"], tmp_path)
+    held = stalled_upload(server.wait_until_serving())
+    assert server.stop(signal.SIGTERM) == 143
+    held.close()
+    assert server.lines[1:] == ["purenet: warning: stopped 1 request(s) still unfinished after 5 s", "purenet: terminated"]
+
+
 @pytest.mark.slow
 def test_it_listens_on_loopback_unless_told_and_warns_when_bound_wider(small_model, tmp_path):
     with serving(small_model, tmp_path) as local:
@@ -306,4 +486,5 @@ def test_a_port_in_use_is_one_line(isolated, small_model):
 
 def test_without_the_serve_extra_it_says_how_to_install_it(isolated, small_model, monkeypatch):
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # `import uvicorn` now raises ImportError
-    assert serve_fails("--model", str(small_model)) == 'purenet: error: purenet serve needs the serve extra: pip install "purenet[serve]"'
+    assert serve_fails("--model", str(small_model)) == ('purenet: error: purenet serve needs the serve extra: '
+                                                         'pip install "starlette>=0.37" "uvicorn>=0.29"')

@@ -11,6 +11,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from purenet.data.splits import DataError, Dataset, Split, make_dataset, open_error, open_regular
 from purenet.files import file_kind
+from purenet.image import check_pixels
 
 IMAGE_LAYOUTS = (("train", ("test",)), ("trainingSet", ("testSet", "testingSet")))
 """Folder pairs (train, possible test names) that may hold class folders ``0/``, ``1/``, ..."""
@@ -138,6 +139,7 @@ def read_image(path: Path, size: tuple[int, int] = IMAGE_SIZE) -> np.ndarray:
             warnings.simplefilter("ignore")
             with Image.open(handle) as image:
                 image.draft("L", size)  # JPEG only: decode at a reduced scale, much faster for photos
+                check_pixels(image.size, path, DataError)  # before decoding: a small file may declare 2 GB of pixels
                 grey = _grey(ImageOps.exif_transpose(image))
             if grey.size != size:
                 grey = grey.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
