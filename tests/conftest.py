@@ -112,3 +112,16 @@ def serve_locally(handler) -> Iterator[str]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+PEAK_RESIDENT = """
+def peak_resident_bytes():
+    # VmHWM: this process's own high-water mark of resident memory. Not ru_maxrss: Linux
+    # carries a forked parent's resident size across exec into the child's ru_maxrss, so a
+    # child of a large test process would report the test process's size.
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+"""
+"""Source of ``peak_resident_bytes()``, for the scripts that tests run in a process of their own."""
+
+has_peak_resident = os.path.exists("/proc/self/status")

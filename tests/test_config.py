@@ -12,6 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import PEAK_RESIDENT, has_peak_resident
+
 from purenet.augment import Augmenter
 from purenet.config import (
     DEFAULT_LR, RUN_SETTINGS, ConfigError, RunConfig, check_fits, memory_needed, parameter_count,
@@ -175,8 +177,8 @@ def test_a_refusal_names_the_batch_size_and_the_batch_that_fits(monkeypatch):
         check_fits(RunConfig(layers=ACTIVATIONS_HEAVY, batch_size=fits + 1))
 
 
-ESTIMATE_RUN = """
-import json, os, resource, sys
+ESTIMATE_RUN = PEAK_RESIDENT + """
+import json, os, sys
 from purenet.config import RunConfig, memory_needed
 from purenet.run import checkpoint_after, prepare
 from purenet.training import EpochRecord
@@ -190,7 +192,7 @@ for record in run.records():
     if isinstance(record, EpochRecord):
         last = checkpoint_after(record, last)  # as purenet train keeps it until the next epoch's
 print(json.dumps({"before": before, "estimate": memory_needed(config, samples=len(run.train)),
-                  "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+                  "peak": peak_resident_bytes()}))
 """
 
 

@@ -21,6 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import PEAK_RESIDENT, has_peak_resident
+
 from purenet.data import DataError
 from purenet.npzfile import MAX_MEMBERS, MAX_NAME_LENGTH, read_npz
 
@@ -433,19 +435,24 @@ GIB_BOMB_IMAGES = 2**30 // 784 + 1  # a little over 1 GiB of 28x28 images
 
 
 def peak_of_command(args: list[str], cwd: Path) -> tuple[int, str, int]:
-    """(exit code, stderr, peak resident memory in bytes) of ``python -m purenet.cli.app`` run
-    as a process of its own (``os.wait4`` gives that one child's ``ru_maxrss``)."""
-    command = [sys.executable, "-c", "import sys; from purenet.cli.app import main; sys.argv[0] = 'purenet'; main()", *args]
-    with open(cwd / "stderr.txt", "w+b") as err:
-        child = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                                 env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
-        _, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)
-        err.seek(0)
-        return child.returncode, err.read().decode(), usage.ru_maxrss * 1024
+    """(exit code, stderr, peak resident memory in bytes) of ``purenet ARGS`` run as a process
+    of its own, which writes its own peak (``peak_resident_bytes``) to a file as it exits."""
+    report = cwd / "peak.txt"
+    script = PEAK_RESIDENT + f"""
+import atexit, sys
+atexit.register(lambda: open({str(report)!r}, "w").write(str(peak_resident_bytes())))
+from purenet.cli.app import main
+sys.argv[0] = "purenet"
+main()
+"""
+    report.unlink(missing_ok=True)
+    done = subprocess.run([sys.executable, "-c", script, *args], cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"}, timeout=600)
+    return done.returncode, done.stderr, int(report.read_text())
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not has_peak_resident, reason="reads the peak resident size from /proc")
 @pytest.mark.parametrize("method", METHODS)
 def test_a_gib_bomb_is_refused_by_the_command_line_in_little_memory(tmp_path, method):
     """The bombs of the issue: a data set of a few KB (bzip2, LZMA) or 1 MB (deflate) that
