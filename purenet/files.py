@@ -1,6 +1,7 @@
 """Writing files so that nobody ever sees half of one, and nothing of the user's is replaced.
 
     atomic_write(path, write)              create or replace ``path`` in one step (``overwrite=False``: create only)
+    atomic_write_all([(path, write), ...]) several files together: none is replaced unless all could be written
     written_path(path)                     the file a write of ``path`` replaces: a link's target, the link kept
     check_target(path, is_ours, force=...) refuse, before any work, a path whose file is not purenet's
     check_not_input(path, inputs)          refuse, before any work, an output that is (or is inside) an input
@@ -31,7 +32,7 @@ import re
 import secrets
 import stat
 from pathlib import Path
-from typing import IO, BinaryIO, Callable, Iterable, Optional
+from typing import IO, BinaryIO, Callable, Iterable, Optional, Sequence
 
 try:  # advisory locks exist on POSIX systems; elsewhere OutputLock does nothing
     import fcntl
@@ -61,22 +62,58 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], *, 
     """
     given = Path(path)
     path = written_path(given) if overwrite else given
-    remove_stale_temps(path)
-    temp = _temp_path(path)
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # 0o666: the umask decides
+    temp = _written_temp(path, write, keep_mode=overwrite)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            if overwrite:
-                _keep_mode(handle.fileno(), path)
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
         _move_into_place(temp, path, overwrite)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
     fsync_folder(path.parent)
     return given
+
+
+def atomic_write_all(writes: Sequence[tuple[str | os.PathLike, Callable[[BinaryIO], None]]]) -> list[Path]:
+    """Create or replace several files together, as ``atomic_write`` does one: (path, write) each.
+
+    Every file is first written whole to its temporary file and flushed to disk; only then
+    are they renamed into place, one after the other (a rename needs no space). If writing
+    any of them fails (a full disk, a quota, an interruption), none is replaced and no
+    temporary file is left: a set of files that belong together (a report's pictures) is
+    never left half old, half new. Returns the paths given.
+    """
+    targets = [written_path(path) for path, _ in writes]
+    temps: list[Path] = []
+    try:
+        for target, (_, write) in zip(targets, writes):
+            temps.append(_written_temp(target, write, keep_mode=True))
+        for temp, target in zip(temps, targets):
+            os.replace(temp, target)
+    except BaseException:
+        for temp in temps:
+            temp.unlink(missing_ok=True)
+        raise
+    for folder in dict.fromkeys(target.parent for target in targets):
+        fsync_folder(folder)
+    return [Path(path) for path, _ in writes]
+
+
+def _written_temp(path: Path, write: Callable[[BinaryIO], None], *, keep_mode: bool) -> Path:
+    """A temporary file beside ``path`` holding what ``write`` wrote, flushed to disk; with
+    ``keep_mode``, the permission bits of the file at ``path``. Removed again if anything fails."""
+    remove_stale_temps(path)
+    temp = _temp_path(path)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # 0o666: the umask decides
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            if keep_mode:
+                _keep_mode(handle.fileno(), path)
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return temp
 
 
 def written_path(path: str | os.PathLike) -> Path:

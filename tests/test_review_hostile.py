@@ -1,0 +1,94 @@
+"""What the second hostile review found (issue 22), where a corpus case cannot say it: a report
+half old, half new after a full disk; a stop signal lost in a garbage collector's callback or
+killing the process after its work; mirrors that are not web addresses."""
+
+from __future__ import annotations
+
+import errno
+import gc
+import os
+import signal
+import weakref
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import write_idx
+from purenet.files import atomic_write_all
+
+pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals and file systems")
+
+PICTURES = ("confusion.png", "misclassified.png", "classes.png", "curves.png")
+
+
+def write_bytes(data: bytes):
+    return lambda handle: handle.write(data)
+
+
+def failing_on(call: int, monkeypatch) -> None:
+    """The ``call``-th file purenet.files fills (counted from 1) fails as on a full disk."""
+    import purenet.files
+
+    real, calls = purenet.files.os.fdopen, []
+
+    def fdopen(fd, mode):
+        calls.append(fd)
+        if len(calls) == call:
+            os.close(fd)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(fd, mode)
+
+    monkeypatch.setattr(purenet.files.os, "fdopen", fdopen)
+
+
+# --- several files that belong together: all replaced, or none ----------------------------------------
+
+
+def test_atomic_write_all_replaces_none_when_one_cannot_be_written(tmp_path, monkeypatch):
+    paths = [tmp_path / name for name in ("a", "b", "c")]
+    for path in paths:
+        path.write_bytes(b"old " + path.name.encode())
+    failing_on(3, monkeypatch)
+    with pytest.raises(OSError):
+        atomic_write_all([(path, write_bytes(b"new")) for path in paths])
+    assert [path.read_bytes() for path in paths] == [b"old a", b"old b", b"old c"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "c"]  # no temporary file left
+
+
+def test_atomic_write_all_writes_through_links_and_keeps_modes(tmp_path):
+    (tmp_path / "real").write_bytes(b"old")
+    os.chmod(tmp_path / "real", 0o600)
+    (tmp_path / "link").symlink_to("real")
+    atomic_write_all([(tmp_path / "link", write_bytes(b"new")), (tmp_path / "other", write_bytes(b"x"))])
+    assert (tmp_path / "link").is_symlink() and (tmp_path / "real").read_bytes() == b"new"
+    assert (tmp_path / "real").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "other").read_bytes() == b"x"
+
+
+@pytest.fixture
+def few_test_images(tmp_path, mnist) -> Path:
+    """An IDX folder with 40 test images: a report drawn in a second."""
+    folder = tmp_path / "few"
+    folder.mkdir()
+    for prefix, split in (("train", mnist.train), ("t10k", mnist.test)):
+        part = split.take(slice(0, 40))
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", part.images.reshape(-1, 28, 28))
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", part.labels)
+    return folder
+
+
+def test_a_report_that_cannot_be_written_whole_replaces_no_picture(small_model, few_test_images, isolated, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from purenet.cli.app import app
+
+    (isolated / "R").mkdir()
+    for name in PICTURES:  # an earlier report's pictures (with --force, any file may be replaced)
+        (isolated / "R" / name).write_bytes(f"earlier {name}".encode())
+    before = {name: (isolated / "R" / name).read_bytes() for name in PICTURES}
+    failing_on(3, monkeypatch)  # the third picture meets a full disk
+    result = CliRunner().invoke(app, ["evaluate", str(small_model), "--data", str(few_test_images), "--report", "R", "--force"])
+    lines = result.stderr.splitlines()
+    assert result.exit_code == 2 and len(lines) == 1 and "R" in lines[0] and "No space left" in lines[0], result.output
+    assert {name: (isolated / "R" / name).read_bytes() for name in PICTURES} == before
+    assert sorted(p.name for p in (isolated / "R").iterdir()) == sorted(PICTURES)
