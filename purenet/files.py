@@ -256,7 +256,8 @@ def check_not_input(path: str | os.PathLike, inputs: Iterable[tuple[Optional[str
     ``inputs`` are (path, what it is, e.g. "the training data"): a file is refused as the
     output itself (or through a link, or a hard link, to it), a folder together with
     everything inside it, existing or not, since a reader of the folder (a data set's
-    loader) would see the new file. ``--force`` never lifts this. ``option`` names the
+    loader) would see the new file, and everything its reader reaches by other names: a
+    hard link to a file in it, the file or folder a link inside it leads to. ``--force`` never lifts this. ``option`` names the
     option to change in the message.
     """
     path = Path(path)
@@ -274,13 +275,58 @@ def _is_or_holds(source: str | os.PathLike, path: Path, written: str) -> bool:
     """Whether ``path`` (``written``: its real path) is the file ``source`` or lies in the folder ``source``."""
     real = os.path.realpath(source)
     if os.path.isdir(real):
-        return written == real or written.startswith(real.rstrip(os.sep) + os.sep)
+        return written == real or written.startswith(real.rstrip(os.sep) + os.sep) or _reached_inside(real, path)
     if written == real:
         return True
     try:
         return os.path.samefile(path, source)  # a hard link to the input
     except (OSError, ValueError):
         return False
+
+
+READ_DEPTH = 3
+"""How deep a data set's loader reads into its folder (train/test class folders: ``train/3/x.png``)."""
+
+
+def _reached_inside(folder: str, path: Path) -> bool:
+    """Whether a reader of ``folder`` reaches ``path`` by other names: a hard link to a file in
+    it, the file a link inside it leads to, or a folder holding ``path`` that a link inside it
+    leads to. Looks as deep as ``READ_DEPTH``."""
+    wanted_file = _identity(path)
+    holders = {_identity(parent) for parent in Path(os.path.abspath(path)).parents} - {None}
+    seen, level = {_identity(folder)}, [folder]
+    for _ in range(READ_DEPTH):
+        below = []
+        for current in level:
+            try:
+                entries = list(os.scandir(current))
+            except OSError:
+                continue
+            for entry in entries:
+                try:
+                    is_folder = entry.is_dir()  # follows a link, as the loaders do
+                    if not is_folder and (wanted_file is None or not (entry.is_symlink() or entry.stat().st_nlink > 1)):
+                        continue  # a file with one name, not a link: the path's own check covers it
+                    found = entry.stat()
+                except OSError:
+                    continue
+                found_id = (found.st_dev, found.st_ino)
+                if found_id == wanted_file or (is_folder and found_id in holders):
+                    return True
+                if is_folder and found_id not in seen:
+                    seen.add(found_id)
+                    below.append(entry.path)
+        level = below
+    return False
+
+
+def _identity(path: str | os.PathLike) -> Optional[tuple[int, int]]:
+    """(device, inode) of what ``path`` leads to, None if nothing."""
+    try:
+        status = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return status.st_dev, status.st_ino
 
 
 def check_folder_writable(folder: str | os.PathLike, *, purpose: str = "write there", probe_name: str = "") -> Path:

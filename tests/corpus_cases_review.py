@@ -1,0 +1,61 @@
+"""Corpus cases of the second hostile review (issue 22): outputs that reach the data by other
+names.
+
+Registered in ``corpus_cases.CASES`` by ``corpus_cases._load_more_cases``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from corpus_cases import World, _ck, case, class_folders, idx_folder, mnist_here, then, train
+
+LABELS_GZ = "t10k-labels-idx1-ubyte.gz"
+
+
+# --- an output the data's reader reaches by another name: a hard link, a link inside the data ---------------
+
+
+def _hard_link_to_data(w: World, here: Path, name: str) -> str:
+    """A hard link ``name`` to a file of the IDX folder ``mnist``."""
+    idx_folder(w, here / "mnist")
+    os.link(here / "mnist" / LABELS_GZ, here / name)
+    return "mnist"
+
+
+def _data_linking_out(w: World, here: Path) -> str:
+    """An IDX folder whose labels file is a link to keep/labels.gz, outside it."""
+    idx_folder(w, here / "mnist")
+    (here / "keep").mkdir()
+    os.rename(here / "mnist" / LABELS_GZ, here / "keep" / "labels.gz")
+    (here / "mnist" / LABELS_GZ).symlink_to("../keep/labels.gz")
+    return "mnist"
+
+
+def _class_folder_linking_out(w: World, here: Path) -> str:
+    """Class folders whose folder 3 is a link to threes/, outside them."""
+    class_folders(w, here / "digits", per_class=2)
+    os.rename(here / "digits" / "3", here / "threes")
+    (here / "digits" / "3").symlink_to("../threes")
+    return "digits"
+
+
+case("review-out-force-a-hard-link-to-a-data-file", lambda w, here: train(_hard_link_to_data(w, here, "m.npz"), "--force"),
+     needle="m.npz")
+case("review-log-force-a-hard-link-to-a-data-file",
+     lambda w, here: train(_hard_link_to_data(w, here, "run.csv"), "--force", "--log", "run.csv"), needle="run.csv")
+case("review-report-force-a-picture-hard-linked-to-a-data-file",
+     lambda w, here: then((here / "R").mkdir(), _hard_link_to_data(w, here, "R/curves.png"),
+                          ["evaluate", _ck(w, here), "--data", "mnist", "--report", "R", "--force"]), needle="curves.png")
+case("review-out-force-the-file-a-data-link-leads-to", lambda w, here: train(_data_linking_out(w, here), "--force", out="keep/labels.gz"),
+     needle="keep/labels.gz")
+case("review-out-in-the-folder-a-class-link-leads-to", lambda w, here: train(_class_folder_linking_out(w, here), out="threes/m.npz"),
+     needle="threes/m.npz")
+case("review-report-in-the-folder-a-class-link-leads-to",
+     lambda w, here: ["evaluate", _ck(w, here), "--data", _class_folder_linking_out(w, here), "--report", "threes/R"], needle="threes/R")
+case("review-out-beside-linked-class-folders-works", lambda w, here: train(_class_folder_linking_out(w, here), out="m.npz"),
+     code=0, lines=None)
+case("review-out-hard-linked-outside-the-data-works",
+     lambda w, here: then(mnist_here(w, here), _ck(w, here, "m.npz"), os.link(here / "m.npz", here / "copy.npz"), train("mnist")),
+     code=0, lines=None, changes=["m.npz"])
