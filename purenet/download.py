@@ -33,6 +33,7 @@ import hashlib
 import http.client
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 import zlib
 from pathlib import Path
@@ -112,12 +113,14 @@ def download_mnist(
 
     Files already there, under any naming purenet reads, are kept as they are, whatever
     their content. For each missing file every mirror is tried in turn. Raises
-    ``DownloadError`` before any network access when ``folder`` is not a folder or
-    cannot be written, and when no mirror delivers a file intact.
+    ``DownloadError`` before any network access when a mirror is not an http(s) address
+    (``check_mirrors``), when ``folder`` is not a folder or cannot be written, and when
+    no mirror delivers a file intact.
     """
     folder, mirrors = Path(folder).expanduser(), tuple(mirrors)
     if folder.is_dir() and not missing_idx_files(folder):
         return folder  # nothing to write: a read-only folder that is complete is fine
+    check_mirrors(mirrors)
     try:
         created = make_folder(folder)
     except WriteRefused as error:
@@ -137,6 +140,23 @@ def download_mnist(
         remove_made(created)
         raise
     return folder
+
+
+WEB_SCHEMES = ("http", "https")
+"""What a mirror's address may start with: a ``file:`` one could name a FIFO that blocks the
+read for ever, a ``data:`` or ``ftp:`` one answers in ways the download does not expect."""
+
+
+def check_mirrors(mirrors: Iterable[str]) -> None:
+    """Raise ``DownloadError`` naming the first mirror that is not an http(s) address with a host."""
+    for mirror in mirrors:
+        try:
+            parts = urllib.parse.urlsplit(mirror)
+            usable = parts.scheme.lower() in WEB_SCHEMES and bool(parts.hostname)
+        except ValueError:  # a port that is no number, a bracket left open...
+            usable = False
+        if not usable:
+            raise DownloadError(f"{mirror}: not a web address a mirror can have; give one such as {MIRRORS[0]}")
 
 
 def mnist_files(folder: str | os.PathLike) -> dict[str, Path]:

@@ -1,5 +1,5 @@
 """Corpus cases of the second hostile review (issue 22): outputs that reach the data by other
-names.
+names, mirrors that are not web addresses.
 
 Registered in ``corpus_cases.CASES`` by ``corpus_cases._load_more_cases``.
 """
@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Callable
 
-from corpus_cases import World, _ck, case, class_folders, idx_folder, mnist_here, then, train
+from corpus_cases import IMAGES, World, _ck, case, class_folders, fifo, idx_folder, mnist_here, then, train
 
 LABELS_GZ = "t10k-labels-idx1-ubyte.gz"
 
@@ -59,3 +60,24 @@ case("review-out-beside-linked-class-folders-works", lambda w, here: train(_clas
 case("review-out-hard-linked-outside-the-data-works",
      lambda w, here: then(mnist_here(w, here), _ck(w, here, "m.npz"), os.link(here / "m.npz", here / "copy.npz"), train("mnist")),
      code=0, lines=None, changes=["m.npz"])
+
+
+# --- mirrors: only web addresses (a file: one may be a FIFO, a data: one crashed the download) -----------------
+
+
+def _file_mirror(make: Callable[[Path], object]) -> Callable[[World, Path], list[str]]:
+    def build(w: World, here: Path) -> list[str]:
+        (here / "mirror").mkdir()
+        make(here / "mirror" / f"{IMAGES}.gz")
+        return ["download", "d", "--mirror", (here / "mirror").as_uri() + "/"]
+    return build
+
+
+case("review-download-file-mirror-of-a-fifo", _file_mirror(fifo), needle="file://", process=True)
+case("review-download-file-mirror-of-dev-zero", _file_mirror(lambda path: path.symlink_to("/dev/zero")), needle="file://",
+     process=True)
+case("review-download-data-url-mirror", lambda w, here: ["download", "d", "--mirror", "data:,hello"], needle="data:,hello")
+case("review-download-ftp-mirror", lambda w, here: ["download", "d", "--mirror", "ftp://127.0.0.1:9/"], needle="ftp://")
+case("review-download-mirror-without-a-host", lambda w, here: ["download", "d", "--mirror", "http://"], needle="http://")
+case("review-download-file-mirror-in-the-environment", lambda w, here: ["download", "d"], needle="file:///",
+     env={"PURENET_MIRRORS": "file:///nowhere/"}, process=True)

@@ -92,3 +92,15 @@ def test_a_report_that_cannot_be_written_whole_replaces_no_picture(small_model, 
     assert result.exit_code == 2 and len(lines) == 1 and "R" in lines[0] and "No space left" in lines[0], result.output
     assert {name: (isolated / "R" / name).read_bytes() for name in PICTURES} == before
     assert sorted(p.name for p in (isolated / "R").iterdir()) == sorted(PICTURES)
+
+
+# --- mirrors --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mirror", ["file:///tmp/", "data:,hello", "ftp://127.0.0.1/", "http://", "https:///path", "mirror.example.org/mnist/"])
+def test_a_mirror_that_is_not_a_web_address_is_refused_before_anything_is_made(tmp_path, mirror):
+    from purenet.download import DownloadError, download_mnist
+
+    with pytest.raises(DownloadError, match="not a web address"):
+        download_mnist(tmp_path / "d", mirrors=[mirror])
+    assert list(tmp_path.iterdir()) == []
