@@ -94,6 +94,49 @@ def test_a_report_that_cannot_be_written_whole_replaces_no_picture(small_model, 
     assert sorted(p.name for p in (isolated / "R").iterdir()) == sorted(PICTURES)
 
 
+# --- stop signals ------------------------------------------------------------------------------------------
+
+
+def test_a_stop_signal_caught_in_a_garbage_collector_callback_still_stops_the_command(capsys):
+    """A handler that raises inside a weakref callback (matplotlib frees figures so) has its
+    exception dropped by Python: the signal must reach the command all the same."""
+    from purenet.cli.console import Terminated, signals_as_interrupts
+
+    class Thing:
+        pass
+
+    def callback(_ref) -> None:
+        signal.raise_signal(signal.SIGTERM)  # the handler runs at the next line: inside this callback
+        sum(range(1000))
+
+    with pytest.raises(Terminated) as stopped:
+        with signals_as_interrupts():
+            thing = Thing()
+            ref = weakref.ref(thing, callback)  # noqa: F841 - kept alive so that its callback runs
+            del thing
+            gc.collect()
+            for _ in range(10**7):  # the command's next steps: the signal must stop them
+                pass
+            pytest.fail("the signal was lost")
+    assert stopped.value.signum == signal.SIGTERM
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_once_the_console_scripts_command_is_over_a_stop_signal_is_ignored(monkeypatch):
+    """The process only exits then: a late signal must not kill it silently on the way out."""
+    from purenet.cli import console
+
+    previous = {s: signal.getsignal(s) for s in console.SIGNAL_NAMES}
+    monkeypatch.setattr(console._stop, "whole_process", True)
+    try:
+        with console.signals_as_interrupts():
+            pass
+        assert all(signal.getsignal(s) == signal.SIG_IGN for s in console.SIGNAL_NAMES)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 # --- mirrors --------------------------------------------------------------------------------------------------
 
 
