@@ -81,3 +81,14 @@ case("review-download-ftp-mirror", lambda w, here: ["download", "d", "--mirror",
 case("review-download-mirror-without-a-host", lambda w, here: ["download", "d", "--mirror", "http://"], needle="http://")
 case("review-download-file-mirror-in-the-environment", lambda w, here: ["download", "d"], needle="file:///",
      env={"PURENET_MIRRORS": "file:///nowhere/"}, process=True)
+
+
+# --- layer lists: digits are 0-9, as for every whole number typed (int() takes '٧٨٤' and '７') -----------------
+
+UNICODE_LAYERS = {"arabic-indic-width": "\u0667\u0668\u0664,16,10", "fullwidth-width": "784,\uff11\uff16,10",
+                  "arabic-indic-conv": "conv\u0663k5,10", "arabic-indic-dropout-rate": "784,dropout\u0660.5,10"}
+for _label, _layers in UNICODE_LAYERS.items():
+    case(f"review-train-layers-{_label}", lambda w, here, _l=_layers: train(mnist_here(w, here), "--layers", _l), needle="--layers")
+    case(f"review-summary-layers-{_label}", lambda w, here, _l=_layers: ["summary", "--layers", _l], needle="--layers")
+    case(f"review-bench-layers-{_label}", lambda w, here, _l=_layers: ["bench", "--layers", _l, "--seconds", "0.01", "--repeats", "1"],
+         needle="--layers")
