@@ -29,6 +29,7 @@ when a mirror starts sending a file, then after every block received.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import os
@@ -247,9 +248,22 @@ def _stream(url: str, out: IO[bytes], name: str, digest: str, progress: Download
     except (OSError, ValueError, http.client.HTTPException) as error:
         raise _Rejected(_reason(error)) from None
     with response:
+        _check_room(out, response.length)
         got = _gunzipped_sha256(_received(response, out, name, progress))
     if got != digest:
         raise _Rejected("its content does not match the MNIST checksum")
+
+
+def _check_room(out: IO[bytes], size: int | None) -> None:
+    """Raise ENOSPC before the first byte when the file system of ``out`` has less room than
+    the ``size`` the server announced: a full disk is said at once, not after megabytes."""
+    try:
+        status = os.fstatvfs(out.fileno())
+    except (OSError, AttributeError, ValueError):  # not a real file, or a system without statvfs
+        return
+    free = status.f_bavail * status.f_frsize
+    if size and free < size:
+        raise OSError(errno.ENOSPC, f"No space left on device: {size / 1e6:.1f} MB to write, {free / 1e6:.1f} MB free")
 
 
 def _received(response, out: IO[bytes], name: str, progress: DownloadCallback | None) -> Iterator[bytes]:
