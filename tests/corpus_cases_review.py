@@ -92,3 +92,18 @@ for _label, _layers in UNICODE_LAYERS.items():
     case(f"review-summary-layers-{_label}", lambda w, here, _l=_layers: ["summary", "--layers", _l], needle="--layers")
     case(f"review-bench-layers-{_label}", lambda w, here, _l=_layers: ["bench", "--layers", _l, "--seconds", "0.01", "--repeats", "1"],
          needle="--layers")
+
+
+# --- the state file (where purenet remembers the last model) is no output: rewritten after each save ------------
+
+
+def _state_folder(here: Path) -> str:
+    (here / "state" / "purenet").mkdir(parents=True)
+    return "state/purenet/last-model"
+
+
+case("review-out-is-the-state-file", lambda w, here: train(mnist_here(w, here), out=_state_folder(here)), needle="last-model")
+case("review-out-force-is-the-state-file", lambda w, here: train(mnist_here(w, here), "--force", out=_state_folder(here)), needle="last-model")
+case("review-log-is-the-state-file", lambda w, here: train(mnist_here(w, here), "--log", _state_folder(here)), needle="last-model")
+case("review-out-links-to-the-state-file",
+     lambda w, here: then((here / "m.npz").symlink_to(_state_folder(here)), train(mnist_here(w, here))), needle="m.npz")

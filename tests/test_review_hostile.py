@@ -147,3 +147,16 @@ def test_a_mirror_that_is_not_a_web_address_is_refused_before_anything_is_made(t
     with pytest.raises(DownloadError, match="not a web address"):
         download_mnist(tmp_path / "d", mirrors=[mirror])
     assert list(tmp_path.iterdir()) == []
+
+
+# --- the state file --------------------------------------------------------------------------------------------
+
+
+def test_the_state_file_is_never_rewritten_over_the_model_it_would_name(isolated):
+    from purenet.cli.state import remember_model, state_file
+
+    model = state_file()
+    model.parent.mkdir(parents=True)
+    model.write_bytes(b"a checkpoint written here by a script")
+    remember_model(model)
+    assert model.read_bytes() == b"a checkpoint written here by a script"
