@@ -221,6 +221,9 @@ def check_target(path: str | os.PathLike, is_ours: Callable[[Path], bool], *, wh
     file's own: a name the system finds too long is refused now, not after an epoch).
     """
     path = Path(path)
+    if is_bookkeeping_name(path.name):
+        raise WriteRefused(f"{path}: is named as purenet names its lock and temporary files (.NAME.lock, "
+                           ".NAME.PID.RANDOM.tmp), which it replaces and removes; choose another name")
     try:
         status = os.stat(path)
     except FileNotFoundError:
@@ -242,6 +245,16 @@ def check_target(path: str | os.PathLike, is_ours: Callable[[Path], bool], *, wh
         raise WriteRefused(f"{path}: cannot write there ({error.strerror or error})") from None
     _check_names_fit(target, purpose=f"replace {path.name}" if target == path else f"replace {target}, which {path} links to")
     return path
+
+
+_LOCK_NAME = re.compile(r"^\..+\.lock$")
+_PROBE_NAME = re.compile(r"^\.purenet-probe\.")
+
+
+def is_bookkeeping_name(name: str) -> bool:
+    """Whether ``name`` has the form of purenet's own lock, temporary or probe files: an output
+    named so would be taken for one (a lock held over it, a stale temporary file removed)."""
+    return any(pattern.match(name) for pattern in (_LOCK_NAME, _TEMP, _PROBE_NAME))
 
 
 def _check_names_fit(path: Path, *, purpose: str) -> None:

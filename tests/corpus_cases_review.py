@@ -107,3 +107,12 @@ case("review-out-force-is-the-state-file", lambda w, here: train(mnist_here(w, h
 case("review-log-is-the-state-file", lambda w, here: train(mnist_here(w, here), "--log", _state_folder(here)), needle="last-model")
 case("review-out-links-to-the-state-file",
      lambda w, here: then((here / "m.npz").symlink_to(_state_folder(here)), train(mnist_here(w, here))), needle="m.npz")
+
+
+# --- outputs named as purenet's own lock and temporary files (a lock held over them, a stale temp removed) --------
+
+case("review-log-is-the-lock-file-of-out", lambda w, here: train(mnist_here(w, here), "--log", ".m.npz.lock"), needle=".m.npz.lock")
+case("review-out-is-the-lock-file-of-log", lambda w, here: train(mnist_here(w, here), "--log", "run.csv", out=".run.csv.lock"),
+     needle=".run.csv.lock")
+case("review-out-named-as-a-temporary-file", lambda w, here: train(mnist_here(w, here), out=".m.npz.123.0123abcd.tmp"), needle=".m.npz.123")
+case("review-export-named-as-a-lock-file", lambda w, here: ["export", _ck(w, here), "-o", ".ck.npz.lock"], needle=".ck.npz.lock")
