@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from corpus_cases import IMAGES, World, _ck, case, class_folders, fifo, idx_folder, mnist_here, then, train
+from corpus_cases import IMAGES, SMALL, World, _ck, case, class_folders, fifo, idx_folder, mnist_here, then, train
 
 LABELS_GZ = "t10k-labels-idx1-ubyte.gz"
 
@@ -116,3 +116,12 @@ case("review-out-is-the-lock-file-of-log", lambda w, here: train(mnist_here(w, h
      needle=".run.csv.lock")
 case("review-out-named-as-a-temporary-file", lambda w, here: train(mnist_here(w, here), out=".m.npz.123.0123abcd.tmp"), needle=".m.npz.123")
 case("review-export-named-as-a-lock-file", lambda w, here: ["export", _ck(w, here), "-o", ".ck.npz.lock"], needle=".ck.npz.lock")
+
+
+# --- an output named with a final '.' or '..' names a folder (Path drops the '.': a file took the folder's name) ----
+
+for _option, _args in (("out", lambda value: ["--out", value]), ("log", lambda value: ["--log", value])):
+    for _label, _value in (("newdir-dot", "newdir/."), ("dot", "."), ("dotdot", "sub/..")):
+        case(f"review-train-{_option}-{_label}", lambda w, here, _a=_args, _v=_value: then(mnist_here(w, here), ["train", *SMALL, "--data", "mnist", *_a(_v)]),
+             needle=f"--{_option}")
+case("review-export-o-newdir-dot", lambda w, here: ["export", _ck(w, here), "-o", "newdir/."], needle="-o")
