@@ -33,10 +33,13 @@ MODEL, OPTIMISATION, REGULARISATION, DATA, OUTPUT = "Model", "Optimisation", "Re
 
 
 def _file_to_write(text: str | Path) -> Path:
-    """An output file's name as typed: a trailing slash names a folder (Path would drop
-    the slash, and the file would silently take the folder's name)."""
+    """An output file's name as typed: a trailing slash, '.' or '..' names a folder (Path would
+    drop a slash or a '.', and the file would silently take the folder's name)."""
     if isinstance(text, str) and text.endswith(("/", os.sep)):
         raise typer.BadParameter(f"{text} ends with '/', so it names a folder; give a file name (e.g. {text}model.npz)")
+    if isinstance(text, str) and os.path.basename(text) in (".", ".."):
+        raise typer.BadParameter(f"{text} ends with '{os.path.basename(text)}', so it names a folder; give a file name "
+                                 f"(e.g. {os.path.join(text, 'model.npz')})")
     return Path(text)
 
 

@@ -15,6 +15,8 @@ import os
 import re
 import signal
 import sys
+import threading
+import time
 import warnings
 from typing import Iterator, NoReturn, Sequence
 
@@ -376,9 +378,9 @@ def _on_stop_signal(signum, _frame) -> None:
 
 
 def the_process_is_the_command() -> None:
-    """Say that this process ends when the command does (the console script): once the
-    command is done or stopped, stop signals stay ignored until the process exits, instead of
-    killing it on the way out."""
+    """Say that this process ends when the command does (the console script): once the command
+    is over (stopped by a signal, or done), a stop signal is ignored until the process exits,
+    instead of killing it on the way out with nothing said."""
     _stop.whole_process = True
 
 
@@ -401,15 +403,40 @@ def signals_as_interrupts() -> Iterator[None]:
     except ValueError:  # not the main thread (an embedding program): leave signals alone
         yield
         return
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = _stop_raised_where_it_cannot_be_caught(previous_hook)
     try:
         with _stop.watching_arrivals():
             yield
     finally:
-        # The console script's process ends with its command: a signal from now on (a second
-        # one, or one after the command finished) would only cut the exit short, or report a
-        # finished command as stopped. Within a program that embeds the CLI, handlers go back.
+        sys.unraisablehook = previous_hook
         for s, handler in previous.items():
+            # the console script's command is over (its files written, its line said), the process
+            # only exits now: a signal that comes in this last moment is ignored rather than
+            # killing it silently on the way out
             signal.signal(s, signal.SIG_IGN if _stop.whole_process else handler)
+
+
+def _stop_raised_where_it_cannot_be_caught(previous_hook):
+    """An unraisable-exception hook for a stop signal whose handler ran inside a weakref callback
+    or a ``__del__`` (the garbage collector's, as it frees a figure): Python would print its
+    traceback and drop it, and the command would go on, deaf to any later signal. The signal is
+    sent again instead, a moment later (from a thread, so that it lands once this hook has
+    returned, not inside it), to reach the command at its next step."""
+
+    def hook(unraisable) -> None:
+        if not isinstance(unraisable.exc_value, Terminated):
+            previous_hook(unraisable)
+            return
+        _stop.first = None  # not delivered yet: the handler takes it again
+        threading.Thread(target=_send_again, args=(unraisable.exc_value.signum,), daemon=True).start()
+
+    return hook
+
+
+def _send_again(signum: int) -> None:
+    time.sleep(0.01)
+    os.kill(os.getpid(), signum)
 
 
 @contextlib.contextmanager

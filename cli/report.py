@@ -6,9 +6,10 @@
     curves.png          loss and accuracy per epoch, from the checkpoint's history
 
 matplotlib is an optional extra (plot); without it the command says so in one
-line, with the command that installs it (``purenet.cli.extras``). Each picture is written atomically and carries a PNG
-text chunk ``Software: purenet``: that is how a later report knows the file is its
-own to replace. A picture without it (one of the user's) is never replaced without
+line, with the command that installs it (``purenet.cli.extras``). The four pictures are drawn first, then written together
+(``purenet.files.atomic_write_all``): a full disk or a stop signal never leaves a report
+half old, half new. Each carries a PNG text chunk ``Software: purenet``: that is how a
+later report knows the file is its own to replace. A picture without it (one of the user's) is never replaced without
 ``--force``, and the check happens before any work.
 """
 
@@ -21,11 +22,11 @@ from typing import Any, BinaryIO, Mapping, Optional, Sequence
 
 import numpy as np
 
-from purenet.cli.console import fail
+from purenet.cli.console import fail, signals_deferred
 from purenet.cli.extras import needs_extra
 from purenet.data import Split
 from purenet.metrics import ClassScores
-from purenet.files import (WriteRefused, atomic_write, check_folder_writable, check_not_input, check_target, make_folder,
+from purenet.files import (WriteRefused, atomic_write_all, check_folder_writable, check_not_input, check_target, make_folder,
                            open_regular, remove_made)
 
 MAX_MISTAKES = 100
@@ -126,23 +127,29 @@ def write_report(folder: Path, confusion: np.ndarray, scores: ClassScores, split
         "curves.png": lambda: _curves(plt, history),
     }
     try:
-        return [_save(plt, figure(), folder / name) for name, figure in figures.items()]
-    except OSError as error:
+        pictures = {name: _png(plt, figure()) for name, figure in figures.items()}  # drawn first: nothing written yet
+        with signals_deferred():  # a stop signal waits for the four files, then stops the command
+            return atomic_write_all([(folder / name, _writer(data)) for name, data in pictures.items()])
+    except OSError as error:  # none of the pictures was replaced, no temporary file is left
         remove_made(created)
-        fail(f"{folder}: cannot write the report ({error.strerror or error})")
+        fail(f"{folder}: cannot write the report ({error.strerror or error}); no picture was written")
     except BaseException:
         remove_made(created)
         raise
 
 
-def _save(plt, figure, path: Path) -> Path:
+def _png(plt, figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight", metadata={"Software": SOFTWARE})
     plt.close(figure)
-    def write(handle: BinaryIO) -> None:
-        handle.write(buffer.getvalue())
+    return buffer.getvalue()
 
-    return atomic_write(path, write)
+
+def _writer(data: bytes):
+    def write(handle: BinaryIO) -> None:
+        handle.write(data)
+
+    return write
 
 
 def _confusion(plt, confusion: np.ndarray):

@@ -47,6 +47,8 @@ def remember_model(path: Path) -> None:
         state = state_file()
         if os.path.islink(state) or (os.path.lexists(state) and not os.path.isfile(state)):
             return  # a link or a special file there is not ours to write through or replace
+        if os.path.lexists(state) and os.path.samefile(state, path):
+            return  # the model itself was written there: never replace it with its own path
         state.parent.mkdir(parents=True, exist_ok=True)
         line = f"{Path(path).resolve()}\n".encode()
 

@@ -29,7 +29,7 @@ from purenet.cli.download import ensure_default_data
 from purenet.cli.epochlog import is_epoch_log, log_rows, write_log
 from purenet.cli.models import open_checkpoint
 from purenet.cli.recipes import config_error_message, config_from_options, in_words, option_name, resumed_config
-from purenet.cli.state import remember_model
+from purenet.cli.state import remember_model, state_file
 from purenet.cli.views import make_view
 from purenet.config import ConfigError, RunConfig
 from purenet.data import DataError, default_data_dir
@@ -184,7 +184,7 @@ def _check_out(options: TrainOptions, config: RunConfig) -> None:
     the data: not its file, and nothing inside its folder, where the loader would read it."""
     out, data = options.out, Path(config.data or default_data_dir())
     try:
-        check_not_input(out, [(data, "the training data")], option="--out")
+        check_not_input(out, [(data, "the training data"), _state_record()], option="--out")
         check_target(out, is_checkpoint, what="a purenet checkpoint", force=options.force)
     except WriteRefused as error:
         fail(str(error))
@@ -198,10 +198,16 @@ def _check_log(options: TrainOptions, config: RunConfig) -> None:
         return
     try:
         check_not_input(log, [(data, "the training data"), (options.out, "the checkpoint (--out)"),
-                              (options.resume, "the resumed checkpoint (--resume)")], option="--log")
+                              (options.resume, "the resumed checkpoint (--resume)"), _state_record()], option="--log")
         check_target(log, is_epoch_log, what="a purenet epoch log (CSV)", force=options.force)
     except WriteRefused as error:
         fail(str(error))
+
+
+def _state_record() -> tuple[str, str]:
+    """The state file, as an input no output may be: after each save it is rewritten with the
+    checkpoint's path, which would replace a checkpoint (or log) written there."""
+    return str(state_file()), "where purenet remembers the last model trained"
 
 
 class _locked:

@@ -131,6 +131,9 @@ def parse_layers(value: str | Sequence[int | str]) -> tuple[int | str, ...]:
     parts = value.replace(" ", "").split(",") if isinstance(value, str) else value
     if isinstance(parts, (bytes, Mapping)) or not isinstance(parts, Sequence) or any(isinstance(p, (bool, float)) for p in parts):
         raise ConfigError("layers", f"must be comma-separated widths and layer names such as 784,200,10, got {_short(value)}")
+    for position, part in enumerate(parts, start=1):
+        if isinstance(part, str) and not part.isascii():  # int() and the layer patterns take '٧٨٤' or '７' as digits
+            raise ConfigError("layers", f"item {position}, {part}: not a layer; write it with the digits 0-9 and plain letters")
     widths_only = all(is_width(p) for p in parts)
     parts, added = with_input_width(parts)
     if len(parts) < 2:

@@ -29,6 +29,7 @@ when a mirror starts sending a file, then after every block received.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import os
@@ -114,12 +115,14 @@ def download_mnist(
 
     Files already there, under any naming purenet reads, are kept as they are, whatever
     their content. For each missing file every mirror is tried in turn. Raises
-    ``DownloadError`` before any network access when ``folder`` is not a folder or
-    cannot be written, and when no mirror delivers a file intact.
+    ``DownloadError`` before any network access when a mirror is not an http(s) address
+    (``check_mirrors``), when ``folder`` is not a folder or cannot be written, and when
+    no mirror delivers a file intact.
     """
     folder, mirrors = Path(folder).expanduser(), tuple(mirrors)
     if folder.is_dir() and not missing_idx_files(folder):
         return folder  # nothing to write: a read-only folder that is complete is fine
+    check_mirrors(mirrors)
     try:
         created = make_folder(folder)
     except WriteRefused as error:
@@ -139,6 +142,28 @@ def download_mnist(
         remove_made(created)
         raise
     return folder
+
+
+WEB_SCHEMES = ("http", "https")
+"""The schemes of a mirror on the network (with a host); besides them, a ``file:`` URL of a
+folder on this machine. Others (``data:``, ``ftp:``) answer in ways the download does not expect."""
+
+
+def check_mirrors(mirrors: Iterable[str]) -> None:
+    """Raise ``DownloadError`` naming the first mirror that is neither an http(s) address with
+    a host nor a ``file:`` URL of a local folder (whose files are checked as they are read:
+    a FIFO or device there is refused, never opened)."""
+    for mirror in mirrors:
+        try:
+            parts = urllib.parse.urlsplit(mirror)
+            scheme = parts.scheme.lower()
+            usable = (scheme in WEB_SCHEMES and bool(parts.hostname)) or (
+                scheme == "file" and parts.hostname in (None, "localhost") and parts.path.startswith("/"))
+        except ValueError:  # a port that is no number, a bracket left open...
+            usable = False
+        if not usable:
+            raise DownloadError(f"{mirror}: not an address a mirror can have; give a web address such as "
+                                f"{MIRRORS[0]} or a folder as file:///path/to/folder/")
 
 
 def mnist_files(folder: str | os.PathLike) -> dict[str, Path]:
@@ -230,9 +255,22 @@ def _stream(url: str, out: IO[bytes], name: str, digest: str, progress: Download
     except (OSError, ValueError, http.client.HTTPException) as error:
         raise _Rejected(_reason(error)) from None
     with response:
+        _check_room(out, _announced_size(response))
         got = _gunzipped_sha256(_received(response, out, name, progress))
     if got != digest:
         raise _Rejected("its content does not match the MNIST checksum")
+
+
+def _check_room(out: IO[bytes], size: int | None) -> None:
+    """Raise ENOSPC before the first byte when the file system of ``out`` has less room than
+    the ``size`` the server announced: a full disk is said at once, not after megabytes."""
+    try:
+        status = os.fstatvfs(out.fileno())
+    except (OSError, AttributeError, ValueError):  # not a real file, or a system without statvfs
+        return
+    free = status.f_bavail * status.f_frsize
+    if size and free < size:
+        raise OSError(errno.ENOSPC, f"No space left on device: {size / 1e6:.1f} MB to write, {free / 1e6:.1f} MB free")
 
 
 def _received(response, out: IO[bytes], name: str, progress: DownloadCallback | None) -> Iterator[bytes]:

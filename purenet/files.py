@@ -1,6 +1,7 @@
 """Writing files so that nobody ever sees half of one, and nothing of the user's is replaced.
 
     atomic_write(path, write)              create or replace ``path`` in one step (``overwrite=False``: create only)
+    atomic_write_all([(path, write), ...]) several files together: none is replaced unless all could be written
     written_path(path)                     the file a write of ``path`` replaces: a link's target, the link kept
     check_target(path, is_ours, force=...) refuse, before any work, a path whose file is not purenet's
     check_not_input(path, inputs)          refuse, before any work, an output that is (or is inside) an input
@@ -31,7 +32,7 @@ import re
 import secrets
 import stat
 from pathlib import Path
-from typing import IO, BinaryIO, Callable, Iterable, Optional
+from typing import IO, BinaryIO, Callable, Iterable, Optional, Sequence
 
 try:  # advisory locks exist on POSIX systems; elsewhere OutputLock does nothing
     import fcntl
@@ -61,22 +62,59 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], *, 
     """
     given = Path(path)
     path = written_path(given) if overwrite else given
-    remove_stale_temps(path)
-    temp = _temp_path(path)
-    try:  # from the creation on: a signal that arrives just after it still removes the file
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # 0o666: the umask decides
-        with os.fdopen(fd, "wb") as handle:
-            if overwrite:
-                _keep_mode(handle.fileno(), path)
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
+    temp = _written_temp(path, write, keep_mode=overwrite)
+    try:
         _move_into_place(temp, path, overwrite)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
     fsync_folder(path.parent)
     return given
+
+
+def atomic_write_all(writes: Sequence[tuple[str | os.PathLike, Callable[[BinaryIO], None]]]) -> list[Path]:
+    """Create or replace several files together, as ``atomic_write`` does one: (path, write) each.
+
+    Every file is first written whole to its temporary file and flushed to disk; only then
+    are they renamed into place, one after the other (a rename needs no space). If writing
+    any of them fails (a full disk, a quota, an interruption), none is replaced and no
+    temporary file is left: a set of files that belong together (a report's pictures) is
+    never left half old, half new. Returns the paths given.
+    """
+    targets = [written_path(path) for path, _ in writes]
+    temps: list[Path] = []
+    try:
+        for target, (_, write) in zip(targets, writes):
+            temps.append(_written_temp(target, write, keep_mode=True))
+        for temp, target in zip(temps, targets):
+            os.replace(temp, target)
+    except BaseException:
+        for temp in temps:
+            temp.unlink(missing_ok=True)
+        raise
+    for folder in dict.fromkeys(target.parent for target in targets):
+        fsync_folder(folder)
+    return [Path(path) for path, _ in writes]
+
+
+def _written_temp(path: Path, write: Callable[[BinaryIO], None], *, keep_mode: bool) -> Path:
+    """A temporary file beside ``path`` holding what ``write`` wrote, flushed to disk; with
+    ``keep_mode``, the permission bits of the file at ``path``. Removed again if anything fails."""
+    remove_stale_temps(path)
+    temp = _temp_path(path)
+    try:  # from the creation on: a signal that arrives just after it still removes the file
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # 0o666: the umask decides
+        with os.fdopen(fd, "wb") as handle:
+            if keep_mode:
+                _keep_mode(handle.fileno(), path)
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):  # never created, if a name too long or a full disk stopped it
+            temp.unlink()
+        raise
+    return temp
 
 
 def written_path(path: str | os.PathLike) -> Path:
@@ -184,6 +222,9 @@ def check_target(path: str | os.PathLike, is_ours: Callable[[Path], bool], *, wh
     file's own: a name the system finds too long is refused now, not after an epoch).
     """
     path = Path(path)
+    if is_bookkeeping_name(path.name):
+        raise WriteRefused(f"{path}: is named as purenet names its lock and temporary files (.NAME.lock, "
+                           ".NAME.PID.RANDOM.tmp), which it replaces and removes; choose another name")
     try:
         status = os.stat(path)
     except FileNotFoundError:
@@ -207,6 +248,16 @@ def check_target(path: str | os.PathLike, is_ours: Callable[[Path], bool], *, wh
     return path
 
 
+_LOCK_NAME = re.compile(r"^\..+\.lock$")
+_PROBE_NAME = re.compile(r"^\.purenet-probe\.")
+
+
+def is_bookkeeping_name(name: str) -> bool:
+    """Whether ``name`` has the form of purenet's own lock, temporary or probe files: an output
+    named so would be taken for one (a lock held over it, a stale temporary file removed)."""
+    return any(pattern.match(name) for pattern in (_LOCK_NAME, _TEMP, _PROBE_NAME))
+
+
 def _check_names_fit(path: Path, *, purpose: str) -> None:
     """``check_folder_writable`` of ``path``'s folder, probing with the name of ``path``'s
     own temporary file (the longest name a write of ``path`` creates, longer than its lock's)."""
@@ -219,7 +270,8 @@ def check_not_input(path: str | os.PathLike, inputs: Iterable[tuple[Optional[str
     ``inputs`` are (path, what it is, e.g. "the training data"): a file is refused as the
     output itself (or through a link, or a hard link, to it), a folder together with
     everything inside it, existing or not, since a reader of the folder (a data set's
-    loader) would see the new file. ``--force`` never lifts this. ``option`` names the
+    loader) would see the new file, and everything its reader reaches by other names: a
+    hard link to a file in it, the file or folder a link inside it leads to. ``--force`` never lifts this. ``option`` names the
     option to change in the message.
     """
     path = Path(path)
@@ -237,13 +289,58 @@ def _is_or_holds(source: str | os.PathLike, path: Path, written: str) -> bool:
     """Whether ``path`` (``written``: its real path) is the file ``source`` or lies in the folder ``source``."""
     real = os.path.realpath(source)
     if os.path.isdir(real):
-        return written == real or written.startswith(real.rstrip(os.sep) + os.sep)
+        return written == real or written.startswith(real.rstrip(os.sep) + os.sep) or _reached_inside(real, path)
     if written == real:
         return True
     try:
         return os.path.samefile(path, source)  # a hard link to the input
     except (OSError, ValueError):
         return False
+
+
+READ_DEPTH = 3
+"""How deep a data set's loader reads into its folder (train/test class folders: ``train/3/x.png``)."""
+
+
+def _reached_inside(folder: str, path: Path) -> bool:
+    """Whether a reader of ``folder`` reaches ``path`` by other names: a hard link to a file in
+    it, the file a link inside it leads to, or a folder holding ``path`` that a link inside it
+    leads to. Looks as deep as ``READ_DEPTH``."""
+    wanted_file = _identity(path)
+    holders = {_identity(parent) for parent in Path(os.path.abspath(path)).parents} - {None}
+    seen, level = {_identity(folder)}, [folder]
+    for _ in range(READ_DEPTH):
+        below = []
+        for current in level:
+            try:
+                entries = list(os.scandir(current))
+            except OSError:
+                continue
+            for entry in entries:
+                try:
+                    is_folder = entry.is_dir()  # follows a link, as the loaders do
+                    if not is_folder and (wanted_file is None or not (entry.is_symlink() or entry.stat().st_nlink > 1)):
+                        continue  # a file with one name, not a link: the path's own check covers it
+                    found = entry.stat()
+                except OSError:
+                    continue
+                found_id = (found.st_dev, found.st_ino)
+                if found_id == wanted_file or (is_folder and found_id in holders):
+                    return True
+                if is_folder and found_id not in seen:
+                    seen.add(found_id)
+                    below.append(entry.path)
+        level = below
+    return False
+
+
+def _identity(path: str | os.PathLike) -> Optional[tuple[int, int]]:
+    """(device, inode) of what ``path`` leads to, None if nothing."""
+    try:
+        status = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return status.st_dev, status.st_ino
 
 
 def check_folder_writable(folder: str | os.PathLike, *, purpose: str = "write there", probe_name: str = "") -> Path:

@@ -424,3 +424,16 @@ def test_a_folder_under_home_is_expanded(tmp_path, fake, monkeypatch):
     assert ensure_mnist("~/mnist", mirrors=[fake]) == tmp_path / "mnist"
     assert list((tmp_path / "cwd").iterdir()) == []
     assert sorted(p.name for p in (tmp_path / "mnist").iterdir()) == sorted(PAYLOAD)
+
+
+def test_a_disk_without_room_for_a_file_is_said_before_its_first_byte(tmp_path, fake, monkeypatch):
+    """The server announces the size: a full disk is one error at once, no progress shown, nothing left."""
+
+    class NoRoom:
+        f_bavail, f_frsize = 0, 4096
+
+    monkeypatch.setattr(download.os, "fstatvfs", lambda fd: NoRoom)
+    progress: list[str] = []
+    with pytest.raises(DownloadError, match="No space left on device"):
+        download_mnist(tmp_path / "d", mirrors=[fake], progress=lambda name, done, total: progress.append(name))
+    assert progress == [] and list(tmp_path.iterdir()) == []
