@@ -31,7 +31,7 @@ from purenet.cli.models import open_checkpoint
 from purenet.cli.recipes import config_error_message, config_from_options, in_words, option_name, resumed_config
 from purenet.cli.state import remember_model, state_file
 from purenet.cli.views import make_view
-from purenet.config import ConfigError, RunConfig
+from purenet.config import ConfigError, RunConfig, check_fits
 from purenet.data import DataError, default_data_dir
 from purenet.files import OutputLock, WriteRefused, check_not_input, check_target
 from purenet.optim import learning_rate
@@ -71,6 +71,7 @@ def run_train(given: dict, explicit: frozenset[str] = frozenset()) -> None:
     try:  # SIGTERM and SIGHUP arrive as Terminated (purenet.cli.console.signals_as_interrupts)
         plan = plan_run(given, explicit)
         if given.get("dry_run"):
+            _check_memory(plan.config)  # what the run would refuse before reading its data
             show_settings(plan)
             return
         with _locked(plan.options):
@@ -79,6 +80,13 @@ def run_train(given: dict, explicit: frozenset[str] = frozenset()) -> None:
         what, code = stopped_by(error)
         say(f"{what} before training started; nothing was written")
         raise typer.Exit(code) from None
+
+
+def _check_memory(config: RunConfig) -> None:
+    try:
+        check_fits(config)
+    except ConfigError as error:
+        fail(config_error_message(error))
 
 
 def _train(plan: Plan) -> None:
