@@ -5,34 +5,14 @@ from __future__ import annotations
 
 import gzip
 import tracemalloc
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from bombs import gzipped_zeros
 from purenet.data import load
 from purenet.data.splits import DataError
-
-_PIECE = 1 << 22  # 4 MiB of zeros, deflated once and repeated
-
-
-def gzipped_zeros(header: bytes, zeros: int) -> bytes:
-    """A gzip file of ``header`` then ``zeros`` zero bytes, built without holding them: after a
-    full flush a deflate stream starts afresh, so one deflated piece serves for all."""
-    def deflated(data: bytes, final: bool = False) -> bytes:
-        compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
-        return compressor.compress(data) + compressor.flush(zlib.Z_FINISH if final else zlib.Z_FULL_FLUSH)
-
-    full, rest = divmod(zeros, _PIECE)
-    crc = zlib.crc32(header)
-    for _ in range(full):
-        crc = zlib.crc32(bytes(_PIECE), crc)
-    crc = zlib.crc32(bytes(rest), crc)
-    body = deflated(header) + deflated(bytes(_PIECE)) * full + deflated(bytes(rest), final=True)
-    trailer = crc.to_bytes(4, "little") + ((len(header) + zeros) % 2**32).to_bytes(4, "little")
-    return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + body + trailer
-
 
 def idx_header(*shape: int) -> bytes:
     return bytes([0, 0, 8, len(shape)]) + b"".join(n.to_bytes(4, "big") for n in shape)
