@@ -339,6 +339,8 @@ def test_an_idx_file_that_is_a_fifo(error_of, idx_folder, no_hang):
 def test_header_promising_more_than_the_file_holds(error_of, idx_folder):
     file = idx_folder / "train-images-idx3-ubyte"
     file.write_bytes(bytes([0, 0, 8, 3]) + np.array([4_000_000, 280, 280], ">u4").tobytes() + b"\0" * 64)
+    labels = idx_folder / "train-labels-idx1-ubyte"  # counts agree (they are compared first): the size is what is wrong
+    labels.write_bytes(bytes([0, 0, 8, 1]) + np.array([4_000_000], ">u4").tobytes() + b"\0" * 30)
     assert_names(error_of(idx_folder), file, "truncated")
 
 

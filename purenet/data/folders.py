@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -183,7 +184,7 @@ _BAND_PIXELS = 1 << 20
 its bytes, not five float64 copies of it (1.4 GB)."""
 
 
-def _bands(image: Image.Image):
+def _bands(image: Image.Image) -> Iterator[tuple[slice, np.ndarray]]:
     """(rows, float64 values with NaN made 0) for each band of rows of ``image``: read
     through a crop, so that no full-size copy of the image is ever made."""
     width, height = image.size
