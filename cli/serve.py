@@ -65,6 +65,11 @@ def run_serve(model: Optional[Path], host: str, port: int) -> None:
 GRACE_SECONDS = 5
 """How long a stop waits for the requests in flight before cutting them off."""
 
+HEAD_SECONDS = 10
+"""How long a connection may take to send a request's line and headers (from its opening,
+or from its previous answer): a slow or stalled client is answered 408 and closed, so
+that idle sockets cannot pile up."""
+
 MAX_HEAD_BYTES = 16 * 1024
 """The most bytes of a request line and headers buffered while they are incomplete (h11's
 own default, said here): a longer head is refused with 431 before the app sees it."""
@@ -84,12 +89,13 @@ def _json_errors_protocol():
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
     class JsonErrorsProtocol(H11Protocol):
+        head_timer: asyncio.TimerHandle | None = None
+
         def send_400_response(self, msg: str) -> None:
             problem = sys.exc_info()[1]
             status = getattr(problem, "error_status_hint", 400)
             body = json.dumps({"error": f"malformed HTTP request: {_parse_problem(problem)}"}).encode()
-            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                       (b"x-content-type-options", b"nosniff"), (b"connection", b"close")]
+            headers = _json_headers(body)
             reason = _phrase(status)
             try:
                 self.transport.write(self.conn.send(h11.Response(status_code=status, headers=headers, reason=reason)))
@@ -99,7 +105,47 @@ def _json_errors_protocol():
                 pass
             self.transport.close()
 
+        # A client that opens a connection, or starts a request, and never finishes its
+        # request line and headers would hold the connection forever (uvicorn times out only
+        # idle connections between requests): after HEAD_SECONDS it gets a 408 and is closed.
+        def connection_made(self, transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._await_head()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.conn.their_state is h11.IDLE:
+                self._await_head()
+            elif self.head_timer is not None:  # the head is complete: the request's own time begins
+                self.head_timer.cancel()
+                self.head_timer = None
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self.head_timer is not None:
+                self.head_timer.cancel()
+            super().connection_lost(exc)
+
+        def _await_head(self) -> None:
+            if self.head_timer is None:
+                self.head_timer = asyncio.get_running_loop().call_later(HEAD_SECONDS, self._head_too_slow)
+
+        def _head_too_slow(self) -> None:
+            self.head_timer = None
+            if self.conn.their_state is not h11.IDLE or self.transport.is_closing():
+                return
+            body = json.dumps({"error": f"request timeout: the request line and headers did not arrive "
+                                        f"within {HEAD_SECONDS} seconds"}).encode()
+            head = b"HTTP/1.1 408 Request Timeout\r\n" + b"".join(name + b": " + value + b"\r\n" for name, value in _json_headers(body))
+            self.transport.write(head + b"\r\n" + body)
+            self.transport.close()
+
     return JsonErrorsProtocol
+
+
+def _json_headers(body: bytes) -> list[tuple[bytes, bytes]]:
+    """The headers of a JSON error answer that closes the connection."""
+    return [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+            (b"x-content-type-options", b"nosniff"), (b"connection", b"close")]
 
 
 def _phrase(status: int) -> bytes:

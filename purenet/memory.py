@@ -108,7 +108,7 @@ def _number(path: Path) -> int | None:
         text = path.read_text().strip()
     except (OSError, UnicodeDecodeError):
         return None
-    return int(text) if text.isdigit() else None
+    return _digits(text)
 
 
 def _stat(path: Path, key: str) -> int:
@@ -116,11 +116,25 @@ def _stat(path: Path, key: str) -> int:
     try:
         for line in path.read_text().splitlines():
             name, _, value = line.partition(" ")
-            if name == key and value.strip().isdigit():
-                return int(value)
+            if name == key and (number := _digits(value.strip())) is not None:
+                return number
     except (OSError, UnicodeDecodeError):
         pass
     return 0
+
+
+_MAX_DIGITS = 30
+"""More digits than any byte count has: a longer "number" is garbage (and int() refuses
+strings of thousands of digits)."""
+
+
+def _digits(text: str) -> int | None:
+    """``text`` as a whole number when it is ASCII digits only, else None. Not str.isdigit():
+    it accepts superscripts, which int() refuses, and other scripts' digits, which no
+    kernel writes."""
+    if not text or len(text) > _MAX_DIGITS or not (text.isascii() and text.isdigit()):
+        return None
+    return int(text)
 
 
 def shown_bytes(count: float) -> str:

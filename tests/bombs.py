@@ -129,3 +129,23 @@ def stored(name: str, array: np.ndarray) -> Member:
     np.lib.format.write_array(buffer, np.asarray(array), allow_pickle=False)
     data = buffer.getvalue()
     return Member(name=f"{name}.npy", data=data, method=zipfile.ZIP_STORED, crc=zlib.crc32(data), size=len(data))
+
+
+_GZIP_PIECE = 1 << 22  # 4 MiB of zeros, deflated once and repeated
+
+
+def gzipped_zeros(header: bytes, zeros: int) -> bytes:
+    """A gzip file of ``header`` then ``zeros`` zero bytes, built without holding them: after a
+    full flush a deflate stream starts afresh, so one deflated piece serves for all."""
+    def deflated(data: bytes, final: bool = False) -> bytes:
+        compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+        return compressor.compress(data) + compressor.flush(zlib.Z_FINISH if final else zlib.Z_FULL_FLUSH)
+
+    full, rest = divmod(zeros, _GZIP_PIECE)
+    crc = zlib.crc32(header)
+    for _ in range(full):
+        crc = zlib.crc32(bytes(_GZIP_PIECE), crc)
+    crc = zlib.crc32(bytes(rest), crc)
+    body = deflated(header) + deflated(bytes(_GZIP_PIECE)) * full + deflated(bytes(rest), final=True)
+    trailer = crc.to_bytes(4, "little") + ((len(header) + zeros) % 2**32).to_bytes(4, "little")
+    return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + body + trailer

@@ -300,15 +300,19 @@ def gzip_idx(path: Path, shape: tuple[int, ...], data: bytes) -> Path:
 def test_gzip_idx_whose_header_disagrees_with_its_data(error_of, tmp_path, tiny):
     folder = write_idx_folder(tmp_path, tiny, gz=True)
     file = folder / "train-images-idx3-ubyte.gz"
+    labels = folder / "train-labels-idx1-ubyte.gz"  # as many labels as the header says (counts are compared first)
     gzip_idx(file, (31, 28, 28), tiny.train.images.tobytes())  # the ISIZE trailer disagrees: counted
+    gzip_idx(labels, (31,), tiny.train.labels.tobytes() + b"\0")
     assert_names(error_of(folder), file, "truncated", "24304 bytes", "holds 23520")
     gzip_idx(file, (29, 28, 28), tiny.train.images.tobytes())
+    gzip_idx(labels, (29,), tiny.train.labels.tobytes()[:29])
     assert_names(error_of(folder), file, "more data", "23520 bytes, not 22736")
 
 
 def test_gzip_idx_header_promising_more_than_deflate_can_hold(error_of, tmp_path, tiny):
     folder = write_idx_folder(tmp_path, tiny, gz=True)
     file = gzip_idx(folder / "train-images-idx3-ubyte.gz", (60000, 2800, 2800), b"\0" * 1000)
+    gzip_idx(folder / "train-labels-idx1-ubyte.gz", (60000,), bytes(60000))  # counts agree: the size is what is wrong
     assert_names(error_of(folder), file, "truncated", "cannot hold")
 
 
@@ -335,6 +339,8 @@ def test_an_idx_file_that_is_a_fifo(error_of, idx_folder, no_hang):
 def test_header_promising_more_than_the_file_holds(error_of, idx_folder):
     file = idx_folder / "train-images-idx3-ubyte"
     file.write_bytes(bytes([0, 0, 8, 3]) + np.array([4_000_000, 280, 280], ">u4").tobytes() + b"\0" * 64)
+    labels = idx_folder / "train-labels-idx1-ubyte"  # counts agree (they are compared first): the size is what is wrong
+    labels.write_bytes(bytes([0, 0, 8, 1]) + np.array([4_000_000], ">u4").tobytes() + b"\0" * 30)
     assert_names(error_of(idx_folder), file, "truncated")
 
 

@@ -85,6 +85,17 @@ def test_unreadable_cgroup_files_leave_the_host(tmp_path, content):
     assert available_memory(root) == 20 * GB // 1024 * 1024
 
 
+@pytest.mark.parametrize("garbage", ["\u00b2", "\u0661\u0662", "9" * 5000, "１２"])
+@pytest.mark.parametrize("file", ["memory.max", "memory.current", "memory.stat"])
+def test_a_cgroup_number_that_is_not_plain_digits_is_ignored_not_a_crash(tmp_path, file, garbage):
+    """Digits Python's isdigit() accepts but int() refuses (superscripts), other scripts' digits,
+    and numbers longer than int() converts are no number: that file is read as absent."""
+    files = {"memory.max": "1000000000\n", "memory.current": "300000000\n", "memory.stat": "inactive_file 0\n"}
+    files[file] = f"inactive_file {garbage}\n" if file == "memory.stat" else f"{garbage}\n"
+    room = available_memory(fake_root(tmp_path, cgroup="0::/\n", files=files))
+    assert room == {"memory.max": 20 * GB // 1024 * 1024, "memory.current": GB, "memory.stat": 700_000_000}[file]
+
+
 def test_nothing_readable_gives_none(tmp_path):
     assert available_memory(fake_root(tmp_path, host=None)) is None
 

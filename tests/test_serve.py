@@ -12,6 +12,7 @@ browser by tests/test_browser.py.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import io
 import json
 import select
@@ -32,6 +33,7 @@ from conftest import ROOT
 from serving import Server, post_image, request, serving
 
 from purenet.cli.app import app
+from purenet.cli.serve import HEAD_SECONDS
 from purenet.image import load_digit
 from purenet.serve import DRAIN_BYTES, MAX_BYTES, make_app
 
@@ -282,6 +284,41 @@ def test_an_upgrade_request_is_answered_as_plain_http(server):
     answer = raw_exchange(server.port, upgrade)
     assert answer.startswith(b"HTTP/1.1 404 ") and _header(answer, b"content-type") == b"application/json", answer[:300]
     assert not any("WARNING" in line for line in server.lines), server.stderr
+
+
+STALLED_HEADS = {
+    "nothing-sent": [b""],
+    "half-a-request-line": [b"GET /api/pre"],
+    "headers-never-ended": [b"POST /api/predict HTTP/1.1\r\nHost: x\r\n", b"X-Slow: 1\r\n"],
+    "stalled-after-an-answer": [b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", b"GET /nope HTTP/1.1\r\n"],
+}
+
+
+def answer_to_stalled_head(port: int, pieces: list[bytes]) -> tuple[bytes, float]:
+    """Send ``pieces`` a second apart and never finish the head: the last answer, and when it came."""
+    with socket.create_connection(("127.0.0.1", port), timeout=HEAD_SECONDS + 20) as connection:
+        started = time.monotonic()
+        for piece in pieces:
+            connection.sendall(piece)
+            time.sleep(1)
+        answer = b""
+        while received := connection.recv(65536):
+            answer += received
+        return answer[answer.rfind(b"HTTP/1.1 "):], time.monotonic() - started
+
+
+@pytest.mark.slow
+def test_a_client_that_never_finishes_its_request_head_gets_a_json_408_and_is_closed(server):
+    """Slowloris: a connection that sends no head, or half of one, is not held open forever."""
+    with concurrent.futures.ThreadPoolExecutor(len(STALLED_HEADS)) as pool:
+        answers = dict(zip(STALLED_HEADS, pool.map(lambda pieces: answer_to_stalled_head(server.port, pieces),
+                                                  STALLED_HEADS.values())))
+    for case, (answer, seconds) in answers.items():
+        assert answer.startswith(b"HTTP/1.1 408 "), (case, answer[:300])
+        assert _header(answer, b"content-type") == b"application/json", (case, answer[:300])
+        assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"].startswith("request timeout"), case
+        assert seconds < HEAD_SECONDS + 10, (case, seconds)
+    assert not any("WARNING" in line or "Traceback" in line for line in server.lines), server.stderr
 
 
 # --- bugs: a JSON 500, never a traceback -------------------------------------------------------

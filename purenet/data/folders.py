@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -140,7 +141,8 @@ def read_image(path: Path, size: tuple[int, int] = IMAGE_SIZE) -> np.ndarray:
             with Image.open(handle) as image:
                 image.draft("L", size)  # JPEG only: decode at a reduced scale, much faster for photos
                 check_pixels(image.size, path, DataError)  # before decoding: a small file may declare 2 GB of pixels
-                grey = _grey(ImageOps.exif_transpose(image))
+                ImageOps.exif_transpose(image, in_place=True)  # in place: a copy would double a large image's cost
+                grey = _grey(image)
             if grey.size != size:
                 grey = grey.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
             return np.asarray(grey)
@@ -164,19 +166,51 @@ def _grey(image: Image.Image) -> Image.Image:
     if mode == "L":
         return image
     if mode.startswith("I;16") or mode in ("I", "F"):
-        with np.errstate(all="ignore"):
-            values = np.nan_to_num(np.asarray(image, dtype=np.float64))
-            low, high = (values.min(), values.max()) if values.size else (0, 0)
-            if mode.startswith("I;16") or (mode == "I" and high > 255):
-                values = values / 257
-            elif mode == "F" and low >= 0 and high <= 1:
-                values = values * 255
-            pixels = np.rint(np.clip(values, 0, 255)).astype(np.uint8)
-        return Image.fromarray(pixels)
+        low, high = _value_range(image)
+        factor = 1.0
+        if mode.startswith("I;16") or (mode == "I" and high > 255):
+            factor = 1 / 257
+        elif mode == "F" and low >= 0 and high <= 1:
+            factor = 255.0
+        return Image.fromarray(_scaled_bytes(image, factor))
     try:
         return image.convert("L")
     except ValueError:  # a mode Pillow cannot make grey directly
         return image.convert("RGBA").convert("L")
+
+
+_BAND_PIXELS = 1 << 20
+"""Pixels converted to float at a time: a 40-megapixel float image costs its own size and
+its bytes, not five float64 copies of it (1.4 GB)."""
+
+
+def _bands(image: Image.Image) -> Iterator[tuple[slice, np.ndarray]]:
+    """(rows, float64 values with NaN made 0) for each band of rows of ``image``: read
+    through a crop, so that no full-size copy of the image is ever made."""
+    width, height = image.size
+    rows = max(1, _BAND_PIXELS // max(1, width))
+    for top in range(0, height, rows):
+        bottom = min(height, top + rows)
+        with np.errstate(all="ignore"):
+            yield slice(top, bottom), np.nan_to_num(np.asarray(image.crop((0, top, width, bottom)), dtype=np.float64))
+
+
+def _value_range(image: Image.Image) -> tuple[float, float]:
+    """The least and greatest value of ``image``, NaN taken as 0 (0, 0 when it is empty)."""
+    ranges = [(float(band.min()), float(band.max())) for _, band in _bands(image) if band.size]
+    if not ranges:
+        return 0.0, 0.0
+    lows, highs = zip(*ranges)
+    return min(lows), max(highs)
+
+
+def _scaled_bytes(image: Image.Image, factor: float) -> np.ndarray:
+    """``image`` times ``factor``, clipped to 0-255 and rounded, as uint8, a band at a time."""
+    pixels = np.empty((image.height, image.width), np.uint8)
+    for rows, band in _bands(image):
+        with np.errstate(all="ignore"):
+            pixels[rows] = np.rint(np.clip(band * factor, 0, 255))
+    return pixels
 
 
 def _one_line(error: BaseException) -> str:

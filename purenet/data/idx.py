@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import math
 import os
 import zlib
 from pathlib import Path
@@ -22,6 +23,7 @@ import numpy as np
 
 from purenet.data.splits import DataError, Dataset, Split, make_dataset, open_regular
 from purenet.files import READ_CHUNK, read_into
+from purenet.memory import available_memory, shown_bytes
 from purenet.records import readonly
 from purenet.words import counted
 
@@ -74,11 +76,27 @@ def _find_idx(folder: Path, names: tuple[str, ...], any_kind: bool = False) -> P
 
 
 def _idx_split(images_path: Path, labels_path: Path) -> Split:
+    # The counts are compared on the headers first: a file whose data is never used is never decompressed.
+    _check_counts(images_path, idx_header(images_path, ndim=3)[0], labels_path, idx_header(labels_path, ndim=1)[0])
     images = read_idx(images_path, ndim=3)
     labels = read_idx(labels_path, ndim=1)
-    if len(images) != len(labels):
-        raise DataError(f"{images_path}: {counted(len(images), 'image')} but {labels_path.name} has {counted(len(labels), 'label')}")
+    _check_counts(images_path, len(images), labels_path, len(labels))
     return Split(images=images.reshape(len(images), -1), labels=labels, image_shape=images.shape[1:])
+
+
+def _check_counts(images_path: Path, images: int, labels_path: Path, labels: int) -> None:
+    if images != labels:
+        raise DataError(f"{images_path}: {counted(images, 'image')} but {labels_path.name} has {counted(labels, 'label')}")
+
+
+def idx_header(path: Path, ndim: int | None = None) -> tuple[int, ...]:
+    """The shape an IDX file's header declares (checked as ``read_idx`` checks it), its data unread."""
+    with open_regular(path) as raw:
+        try:
+            with _open_maybe_gzip(path, raw) as (stream, _isize):
+                return _idx_shape(path, stream, ndim)
+        except (OSError, EOFError, zlib.error) as error:
+            raise DataError(f"{path}: cannot read, truncated or corrupt ({error})") from None
 
 
 def read_idx(path: Path, ndim: int | None = None) -> np.ndarray:
@@ -155,22 +173,35 @@ def _check_fits(path: Path, raw: IO[bytes], stream: IO[bytes], shape: tuple[int,
     """
     size = os.fstat(raw.fileno()).st_size
     header = 4 + 4 * len(shape)
-    promised = 1
-    for n in shape:
-        promised *= n
+    promised = math.prod(shape)
     if isize is None:
         if size - header != promised:
             _wrong_size(path, shape, promised, size - header)
+        _check_memory(path, shape, promised)
         return
     if promised > size * _DEFLATE_MAX_RATIO:
         raise DataError(f"{path}: truncated: header promises {promised} bytes for shape {shape}; "
                         f"a gzip file of {size} bytes cannot hold them")
+    from purenet.npzfile import EXPANSION_FLOOR, MAX_EXPANSION  # here: npzfile imports the data package
+
+    if promised > max(EXPANSION_FLOOR, MAX_EXPANSION * size):  # the rule .npz members follow
+        raise DataError(f"{path}: its header promises {shown_bytes(promised)} (shape {shape}) from a gzip file of "
+                        f"{shown_bytes(size)}, {promised // size:,} times its size; real data compresses less than "
+                        f"{MAX_EXPANSION} times (a decompression bomb?)")
+    _check_memory(path, shape, promised)
     if (header + promised) % 2**32 == isize:
         return
     held = _count_bytes(stream)
     if held != promised:
         _wrong_size(path, shape, promised, held)
     stream.seek(header)  # back to the data: decompresses the header again
+
+
+def _check_memory(path: Path, shape: tuple[int, ...], promised: int) -> None:
+    available = available_memory()
+    if available is not None and promised > available:
+        raise DataError(f"{path}: its header's shape {shape} needs {shown_bytes(promised)} of memory; "
+                        f"{shown_bytes(available)} is available")
 
 
 def _wrong_size(path: Path, shape: tuple[int, ...], promised: int, held: int) -> None:
