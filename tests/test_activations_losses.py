@@ -12,6 +12,8 @@ from purenet import ACTIVATIONS, init, predict
 from purenet.activations import get_activation, sigmoid
 from purenet.losses import LOSSES, get_loss, log_softmax, softmax
 
+pytestmark = pytest.mark.core  # the core math: `pytest -m core` runs it alone, in seconds
+
 REFERENCE = {  # the textbook formulas, for moderate z where they are safe
     "identity": lambda z: z,
     "sigmoid": lambda z: 1 / (1 + np.exp(-z)),

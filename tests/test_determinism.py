@@ -8,6 +8,8 @@ import pytest
 from purenet import SGD, Adam, Momentum, Nesterov, Split, init, train, train_step
 from purenet.data import batches, to_float
 
+pytestmark = pytest.mark.core  # the core math: `pytest -m core` runs it alone, in seconds
+
 OPTIMIZERS = [SGD(0.1), Momentum(0.05), Nesterov(0.05), Adam(1e-3, weight_decay=1e-4)]
 
 

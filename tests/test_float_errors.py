@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.core  # the core math: `pytest -m core` runs it alone, in seconds
+
 
 def test_overflow_raises_in_the_suite():
     with pytest.raises(FloatingPointError):

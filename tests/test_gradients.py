@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 
 from purenet import ACTIVATIONS, LOSSES, Dense, Params, backward, forward, init, loss
 
+pytestmark = pytest.mark.core  # the core math: `pytest -m core` runs it alone, in seconds
+
 TOLERANCE = 1e-6
 KINKED = ("relu", "leaky_relu", "elu")  # the derivative (or its derivative) jumps at z = 0
 SMOOTH_STEP, KINKED_STEP = 1e-3, 1e-5

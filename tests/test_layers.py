@@ -29,6 +29,8 @@ from purenet.layers.conv import conv_forward, paddings
 from purenet.layers.pool import avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_forward
 from purenet.records import Arch
 
+pytestmark = pytest.mark.core  # the core math: `pytest -m core` runs it alone, in seconds
+
 TOLERANCE = 1e-6
 STEP = 1e-6
 KINKED = ("relu", "leaky_relu", "elu")  # the derivative (or, for ELU, its derivative) jumps at z = 0, as in test_gradients.py

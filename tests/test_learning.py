@@ -8,6 +8,8 @@ import pytest
 from purenet import SGD, Adam, Split, TrainingDiverged, accuracy, backward, forward, init, sgd, train
 from purenet.data import batches
 
+pytestmark = pytest.mark.core  # the core math: `pytest -m core` runs it alone, in seconds
+
 
 def blobs(rng: np.random.Generator, n: int = 600, dims: int = 8, classes: int = 4):
     """Well separated Gaussian clusters: a problem any working classifier solves."""

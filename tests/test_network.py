@@ -7,6 +7,8 @@ import pytest
 
 from purenet import Arch, backward, forward, init, loss, predict
 
+pytestmark = pytest.mark.core  # the core math: `pytest -m core` runs it alone, in seconds
+
 
 def test_architecture_is_readable_from_the_record():
     params = init([784, 200, 200, 10], act="sigmoid", rng=0, loss="mse")

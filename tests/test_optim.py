@@ -7,6 +7,8 @@ import pytest
 
 from purenet import SGD, Adam, Momentum, Nesterov, Params, init, make_optimizer, sgd, tree_map
 
+pytestmark = pytest.mark.core  # the core math: `pytest -m core` runs it alone, in seconds
+
 
 @pytest.fixture
 def params():

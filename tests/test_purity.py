@@ -25,6 +25,8 @@ from purenet import (
     tree_map,
 )
 
+pytestmark = pytest.mark.core  # the core math: `pytest -m core` runs it alone, in seconds
+
 OPTIMIZERS = [SGD(0.1), SGD(0.1, weight_decay=1e-3), Momentum(0.1), Nesterov(0.1), Adam(1e-3, weight_decay=1e-4)]
 
 
