@@ -6,9 +6,10 @@ import contextlib
 import os
 import signal
 import threading
+import tracemalloc
 from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 # One BLAS thread for the suite (before NumPy loads): on a shared 2-core machine a
 # second BLAS thread that waits for a busy core can make a small product 10x slower.
@@ -125,3 +126,14 @@ def peak_resident_bytes():
 """Source of ``peak_resident_bytes()``, for the scripts that tests run in a process of their own."""
 
 has_peak_resident = os.path.exists("/proc/self/status")
+
+
+def traced_peak(call: Callable[[], Any]) -> tuple[Any, int]:
+    """(what ``call()`` returned, the most bytes allocated while it ran, as tracemalloc sees
+    Python's and NumPy's allocations): how the refusal tests show nothing big was allocated."""
+    tracemalloc.start()
+    try:
+        result = call()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()

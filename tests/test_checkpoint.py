@@ -179,7 +179,7 @@ def test_a_missing_file(tmp_path):
 
 # ----------------------------------------------------------------- decompression bombs
 
-import tracemalloc  # noqa: E402
+from conftest import traced_peak  # noqa: E402
 
 from bombs import METHODS, archive, member, npy_header, stored  # noqa: E402
 
@@ -193,13 +193,7 @@ def with_member(path, key: str, bomb) -> None:
 
 
 def refused_with_peak(path) -> tuple[str, int]:
-    tracemalloc.start()
-    try:
-        with pytest.raises(CheckpointError) as caught:
-            load(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    caught, peak = traced_peak(lambda: pytest.raises(CheckpointError, load, path))
     message = str(caught.value)
     assert message.startswith(f"{path}: ") and "\n" not in message
     return message, peak
@@ -248,10 +242,5 @@ def test_is_checkpoint_reads_only_the_start_of_a_bomb(checkpoint, tmp_path, meth
     path = save(tmp_path / "m.npz", checkpoint)
     declared = len(npy_header((), "<U100")) + 400
     with_member(path, "meta", member("meta", (), "<U100", METHODS[method], zeros=60 * 2**20, declared=declared))
-    tracemalloc.start()
-    try:
-        assert not is_checkpoint(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 8 * 2**20
+    ours, peak = traced_peak(lambda: is_checkpoint(path))
+    assert not ours and peak < 8 * 2**20

@@ -13,7 +13,6 @@ import os
 import re
 import signal
 import socket
-import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from typer.testing import CliRunner
 from purenet.cli.app import app
 from purenet.data import DataError, Dataset, Split, load, read_idx
 
-from conftest import write_idx
+from conftest import traced_peak, write_idx
 from test_data_formats import csv_text, save_images, write_idx_folder
 
 
@@ -319,13 +318,8 @@ def test_gzip_idx_header_promising_more_than_deflate_can_hold(error_of, tmp_path
 def test_a_lying_gzip_idx_header_allocates_nothing(tmp_path):
     noise = np.random.default_rng(0).integers(0, 256, 200_000, dtype=np.uint8).tobytes()  # 200 KB, incompressible
     file = gzip_idx(tmp_path / "train-images-idx3-ubyte.gz", (300, 1000, 1000), noise)  # claims 300 MB
-    tracemalloc.start()
-    try:
-        with pytest.raises(DataError, match="truncated: header promises 300000000 bytes"):
-            read_idx(file, ndim=3)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    caught, peak = traced_peak(lambda: pytest.raises(DataError, read_idx, file, ndim=3))
+    assert "truncated: header promises 300000000 bytes" in str(caught.value)
     assert peak < 20 * 2**20
 
 
@@ -446,12 +440,8 @@ def test_csv_that_is_not_plain_text(error_of, tmp_path, tiny, packed):
 def test_csv_first_row_wider_than_the_file_allocates_nothing(tmp_path):
     path = tmp_path / "wide.csv"
     path.write_text("1," + ",".join(["0"] * 100_000) + "\n" + "1,2\n" * 5000)  # 5000 x 100,000 cells: 500 MB
-    tracemalloc.start()
-    try:
-        message = str(pytest.raises(DataError, load, path).value)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    caught, peak = traced_peak(lambda: pytest.raises(DataError, load, path))
+    message = str(caught.value)
     assert_names(message, path, "line 2 has 2 columns, expected 100001")
     assert peak < 50 * 2**20
 
@@ -825,14 +815,6 @@ from bombs import METHODS, archive, member, stored  # noqa: E402
 BIG = 60 * 2**20 // 784  # 60 MB of images: under the archive's expansion floor, so the counts decide
 
 
-def traced_peak(call) -> int:
-    tracemalloc.start()
-    try:
-        call()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
 
 @pytest.mark.parametrize("method", METHODS)
 def test_npz_images_and_labels_that_disagree_are_refused_before_decompressing(tmp_path, method):
@@ -844,13 +826,13 @@ def test_npz_images_and_labels_that_disagree_are_refused_before_decompressing(tm
         with pytest.raises(DataError, match=f"{BIG} images in 'x_train' but 300 labels in 'y_train'"):
             load(path)
 
-    assert traced_peak(refused) < 16 * 2**20
+    assert traced_peak(refused)[1] < 16 * 2**20
 
 
 def test_npz_members_outside_the_layout_are_never_decompressed(tmp_path, tiny):
     path = tmp_path / "data.npz"
     path.write_bytes(archive([stored("images", tiny.train.images), stored("labels", tiny.train.labels),
                               member("notes", (BIG * 784,), np.uint8, METHODS["bzip2"])]))
-    found: list = []
-    assert traced_peak(lambda: found.append(load(path))) < 16 * 2**20
-    assert np.array_equal(found[0].train.images, tiny.train.images)
+    loaded, peak = traced_peak(lambda: load(path))
+    assert peak < 16 * 2**20
+    assert np.array_equal(loaded.train.images, tiny.train.images)

@@ -4,13 +4,13 @@ any of their data is decompressed into memory (the rule .npz archives follow).""
 from __future__ import annotations
 
 import gzip
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bombs import gzipped_zeros
+from conftest import traced_peak
 from purenet.data import load
 from purenet.data.splits import DataError
 
@@ -36,13 +36,8 @@ def folder_with(tmp_path: Path, images: int, labels: int, side: int = 28) -> Pat
 
 def peak_of_loading(folder: Path) -> tuple[str, int]:
     """The error loading ``folder`` gives, and the peak of memory allocated meanwhile."""
-    tracemalloc.start()
-    try:
-        with pytest.raises(DataError) as refused:
-            load(folder)
-        return str(refused.value), tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    refused, peak = traced_peak(lambda: pytest.raises(DataError, load, folder))
+    return str(refused.value), peak
 
 
 @pytest.mark.parametrize("images, labels, side", [(1_000_000, 300, 28), (1, 300, 20_000)], ids=["a-million-images", "one-huge-image"])

@@ -3,23 +3,19 @@ float64 copies of it (a 250 KB float TIFF of 39 megapixels cost 1.4 GB to read).
 
 from __future__ import annotations
 
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import traced_peak
+
 from purenet.data.folders import read_image
 
 
 def peak_of_reading(path: Path) -> tuple[np.ndarray, int]:
-    tracemalloc.start()
-    try:
-        image = read_image(path)
-        return image, tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    return traced_peak(lambda: read_image(path))
 
 
 @pytest.mark.parametrize("mode", ["I;16", "F"])

@@ -12,7 +12,6 @@ import os
 import struct
 import subprocess
 import sys
-import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import PEAK_RESIDENT, has_peak_resident
+from conftest import PEAK_RESIDENT, has_peak_resident, traced_peak
 
 from purenet.data import DataError
 from purenet.npzfile import MAX_MEMBERS, MAX_NAME_LENGTH, read_npz
@@ -207,12 +206,7 @@ def test_a_header_claiming_terabytes_is_refused_before_allocating(tmp_path, comp
     array = np.zeros((4, 5), dtype=np.float64)
     member = tampered_header(array, (1_000_000, 1_000_000))  # 8 TB of float64
     path = write_zip(tmp_path / "x.npz", {"w.npy": member}, compression)
-    tracemalloc.start()
-    try:
-        message = message_of(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    message, peak = traced_peak(lambda: message_of(path))
     assert "'w' claims more bytes than it holds" in message and "8000000000000 bytes" in message
     assert "(1000000, 1000000)" in message and "160 bytes" in message
     assert peak < 10 * 2**20
@@ -353,13 +347,7 @@ SMALL_PEAK = 16 * 2**20
 
 
 def refusal_and_peak(path: Path) -> tuple[str, int]:
-    tracemalloc.start()
-    try:
-        message = message_of(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    return message, peak
+    return traced_peak(lambda: message_of(path))
 
 
 @pytest.mark.parametrize("method", METHODS)
