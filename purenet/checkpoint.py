@@ -272,13 +272,8 @@ def _member(archive: NpzArchive, key: str, shape: tuple[int, ...], dtype: np.dty
     it against the size the zip declares, and ``read`` decompresses no more than that)."""
     found_shape, found_dtype = archive.header(key)
     if found_shape != shape or found_dtype != dtype:
-        raise CheckpointError(f"array {key!r} is {_dtype_text(found_dtype)}{list(found_shape)}, expected {dtype}{list(shape)}")
+        raise CheckpointError(f"array {key!r} is {_cut(str(found_dtype), 40)}{list(found_shape)}, expected {dtype}{list(shape)}")
     return archive.read(key)
-
-
-def _dtype_text(dtype: np.dtype) -> str:
-    text = str(dtype)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _from_arrays(meta: dict, arch: Arch, dtype: np.dtype, slots: int, has_best: bool,
@@ -352,8 +347,12 @@ def _number(value: Any) -> bool:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return _cut(repr(value), 60)
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text``, shortened to ``limit`` characters with "..." if longer (a tampered value can be huge)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 MAX_TOKEN = 64
