@@ -19,7 +19,7 @@ import io
 from pathlib import Path
 from typing import BinaryIO, Callable, Mapping, Sequence
 
-from purenet.files import atomic_write
+from purenet.files import atomic_write, open_regular
 
 FIELDS = ("epoch", "step", "lr", "loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
           "seconds", "eval_seconds", "best_epoch", "stopped_early")
@@ -33,7 +33,7 @@ HEADER = ",".join(FIELDS)
 def is_epoch_log(path: Path) -> bool:
     """Whether ``path`` is a log this command wrote (its first line is the header): one it may replace."""
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path, OSError) as handle:  # a FIFO or device is not ours, and never opened
             first = handle.read(len(HEADER) + 2)
     except OSError:
         return False
