@@ -4,7 +4,7 @@
 
 Times, each as the median of ``--runs`` runs:
 
-* a plain epoch: ``purenet.training`` for one epoch on MNIST's 60,000 training images,
+* a plain epoch: ``purenet.core.training`` for one epoch on MNIST's 60,000 training images,
   784-200-200-10 relu, SGD 0.1, batches of 128 (the record's ``seconds``);
 * augmenting all 60,000 images in batches of 128, for ``Augmenter()`` with its
   default magnitudes (affine and elastic: heavier than ``purenet train``'s default,
@@ -37,10 +37,10 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 from purenet import SGD, init, train  # noqa: E402
-from purenet.allocator import tune_malloc  # noqa: E402
-from purenet.augment import Augmenter  # noqa: E402
+from purenet.apps.allocator import tune_malloc  # noqa: E402
+from purenet.data.augment import Augmenter  # noqa: E402
 from purenet.data import Split, batches, load, to_float  # noqa: E402
-from purenet.training import train_step  # noqa: E402
+from purenet.core.training import train_step  # noqa: E402
 
 BATCH = 128
 LAYERS = [784, 200, 200, 10]
@@ -53,7 +53,7 @@ VARIANTS = {
 
 
 def plain_epoch(split: Split, seed: int) -> float:
-    """Seconds of training in one ``purenet.training`` epoch."""
+    """Seconds of training in one ``purenet.core.training`` epoch."""
     params = init(LAYERS, act="relu", rng=np.random.default_rng(seed))
     records = train(params, split, optimizer=SGD(0.1), epochs=1, batch_size=BATCH, rng=np.random.default_rng(seed))
     return [record for record in records][-1].seconds
@@ -98,7 +98,7 @@ def measure(split: Split, runs: int) -> dict[str, float]:
 
 
 def main() -> None:
-    tune_malloc()  # as `purenet` does: steps reuse freed pages (purenet.allocator; PURENET_TUNE_MALLOC=0 opts out)
+    tune_malloc()  # as `purenet` does: steps reuse freed pages (purenet.apps.allocator; PURENET_TUNE_MALLOC=0 opts out)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parent.parent / "data" / "mnist")
     parser.add_argument("--runs", type=int, default=5)
@@ -109,7 +109,7 @@ def main() -> None:
           f"{len(split)} images, batches of {BATCH}, median of {args.runs} runs")
     median = measure(split, args.runs)
     plain = median["plain epoch"]
-    print(f"plain epoch (purenet.training, {'-'.join(map(str, LAYERS))} relu, SGD 0.1): {plain:.3f} s")
+    print(f"plain epoch (purenet.core.training, {'-'.join(map(str, LAYERS))} relu, SGD 0.1): {plain:.3f} s")
     for name in VARIANTS:
         seconds, per_batch = median[name], 1000 * median[name] / -(-len(split) // BATCH)
         print(f"augment all, {name:31s} {seconds:.3f} s ({per_batch:.3f} ms/batch), "

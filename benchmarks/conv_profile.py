@@ -22,12 +22,12 @@ from collections import defaultdict
 import numpy as np
 
 from purenet import Adam, init
-from purenet.allocator import tune_malloc
-from purenet.config import parse_layers
-from purenet.layers import Context, Conv2D, kind_of
-from purenet.layers.conv import _pads, im2col, input_grad
-from purenet.losses import get_loss
-from purenet.network import backward, forward, layer_activations
+from purenet.apps.allocator import tune_malloc
+from purenet.runs.config import parse_layers
+from purenet.core.layers import Context, Conv2D, kind_of
+from purenet.core.layers.conv import _pads, im2col, input_grad
+from purenet.core.losses import get_loss
+from purenet.core.network import backward, forward, layer_activations
 
 
 def profile(layers, batch_size: int, rounds: int) -> dict[str, list[float]]:

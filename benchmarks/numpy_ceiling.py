@@ -24,8 +24,9 @@ import statistics
 
 import numpy as np
 
-from purenet import bench, init
-from purenet.allocator import tune_malloc
+from purenet import init
+from purenet.apps import bench
+from purenet.apps.allocator import tune_malloc
 from purenet.cli.torchstep import torch_step_fn
 
 
@@ -78,7 +79,7 @@ def _step(p: np.ndarray, g: np.ndarray, lr: float) -> np.ndarray:
 
 
 def main() -> None:
-    tune_malloc()  # as `purenet` does: steps reuse freed pages (purenet.allocator; PURENET_TUNE_MALLOC=0 opts out)
+    tune_malloc()  # as `purenet` does: steps reuse freed pages (purenet.apps.allocator; PURENET_TUNE_MALLOC=0 opts out)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layers", default="784,200,200,10")
     parser.add_argument("--batch-size", type=int, default=128)

@@ -3,7 +3,7 @@
 A development script, not part of the library or the test suite. It trains plain
 MLPs with the library (Adam 1e-3, 8 epochs, batch 128, no augmentation; cached in
 the system's temporary folder after the first run), and can add checkpoints made by ``purenet train`` (the
-project's default recipe); then it runs ``purenet.image.load_digit`` and
+project's default recipe); then it runs ``purenet.photo.prepare.load_digit`` and
 ``purenet.predict`` on every photo listed in the photo folder's manifest.csv
 (columns file, label, kind, width, height, source), and prints, per model, the
 count read right and each miss with its true and predicted label and its kind.
@@ -34,10 +34,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from purenet import Adam, Arch, Dense, Params, init, predict, train
-from purenet.allocator import tune_malloc
-from purenet.checkpoint import load as load_checkpoint
+from purenet.apps.allocator import tune_malloc
+from purenet.runs.checkpoint import load as load_checkpoint
 from purenet.data import load
-from purenet.image import ImageError, load_digit
+from purenet.photo.prepare import ImageError, load_digit
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = {
@@ -102,7 +102,7 @@ def contact_sheet(images: np.ndarray, rows: list[dict[str, str]], guesses: np.nd
 
 
 def main() -> None:
-    tune_malloc()  # as `purenet` does: steps reuse freed pages (purenet.allocator; PURENET_TUNE_MALLOC=0 opts out)
+    tune_malloc()  # as `purenet` does: steps reuse freed pages (purenet.apps.allocator; PURENET_TUNE_MALLOC=0 opts out)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=Path, default=Path(os.environ.get("PURENET_PHOTOS", "photos")),
                         help="folder of photos with a manifest.csv (default: $PURENET_PHOTOS, else ./photos)")

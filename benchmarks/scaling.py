@@ -3,7 +3,7 @@
     python benchmarks/scaling.py                  # measure, write benchmarks/scaling.json and the plot
     python benchmarks/scaling.py --plot-only      # redraw docs/img/scaling.png from the JSON
 
-Every point is ``purenet.bench.train_rate``: the public composition
+Every point is ``purenet.apps.bench.train_rate``: the public composition
 ``sgd(params, backward(params, forward(params, x), y), lr)`` on synthetic batches,
 median of --repeats timed runs after a warm-up, with the spread. The matmul peak is
 measured in the same run, so "% of peak" compares like with like.
@@ -15,8 +15,8 @@ import argparse
 import json
 from pathlib import Path
 
-from purenet import bench
-from purenet.allocator import tune_malloc
+from purenet.apps import bench
+from purenet.apps.allocator import tune_malloc
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "scaling.json"
@@ -74,7 +74,7 @@ def plot(results: dict) -> None:
 
 
 def main() -> None:
-    tune_malloc()  # as `purenet` does: steps reuse freed pages (purenet.allocator; PURENET_TUNE_MALLOC=0 opts out)
+    tune_malloc()  # as `purenet` does: steps reuse freed pages (purenet.apps.allocator; PURENET_TUNE_MALLOC=0 opts out)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=0.5)
     parser.add_argument("--repeats", type=int, default=5)

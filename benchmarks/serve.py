@@ -13,7 +13,7 @@ to answered. Two images:
     jpeg1mp   a 1000x1000 JPEG photo-like picture of the same digit: dark ink on
               unevenly lit paper, with sensor noise (quality 90, about 150 kB)
 
-For scale it also times ``purenet.image.read_digit`` alone on each image, in this
+For scale it also times ``purenet.photo.prepare.read_digit`` alone on each image, in this
 process, one at a time (median of 10): the preparation of the picture, which is
 most of a request's work. The server and the clients share the machine, so the
 figures are a floor for what a separate client would see, and they move with
@@ -120,7 +120,7 @@ def measure(port: int, body: bytes, kind: str, requests: int, clients: int) -> d
 
 def preparation_ms(body: bytes, repeats: int = 10) -> float:
     """The median time of ``read_digit`` on ``body`` in this process, in milliseconds."""
-    from purenet.image import read_digit
+    from purenet.photo.prepare import read_digit
 
     read_digit(body)
     times = []

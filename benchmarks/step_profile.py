@@ -5,7 +5,7 @@
 Prints, as medians of 5 timed loops (microseconds per call):
 
 * the whole public step ``sgd(p, backward(p, forward(p, x), y), lr)``, with glibc's
-  malloc tuned (``purenet.allocator.tune_malloc()``, which ``purenet train`` calls)
+  malloc tuned (``purenet.apps.allocator.tune_malloc()``, which ``purenet train`` calls)
   and untuned (PURENET_TUNE_MALLOC=0), each in a fresh process, since the setting
   is per process;
 * its parts: forward, backward, sgd, and the bare matrix products alone;
@@ -96,7 +96,7 @@ def main() -> None:
     args = parser.parse_args()
     layers = [int(n) for n in args.layers.split(",")]
     if args.child:
-        from purenet.allocator import tune_malloc
+        from purenet.apps.allocator import tune_malloc
 
         tune_malloc()  # as `purenet` does; PURENET_TUNE_MALLOC=0 (the untuned run) makes it do nothing
         print(json.dumps(measure(layers, args.batch_size, args.act)))

@@ -203,10 +203,10 @@ def main() -> None:
     """What the ``purenet`` console script runs (``purenet.cli.entry`` loads it, a stop signal meanwhile ending it in one line).
 
     Before any command, the program makes a process-wide choice: glibc's malloc
-    keeps freed memory for the next training step (``purenet.allocator.tune_malloc``;
+    keeps freed memory for the next training step (``purenet.apps.allocator.tune_malloc``;
     ``PURENET_TUNE_MALLOC=0`` opts out). Importing the library never does this.
     """
-    from purenet.allocator import tune_malloc
+    from purenet.apps.allocator import tune_malloc
     from purenet.cli.console import the_process_is_the_command
     from purenet.cli.streams import guard_output_streams
 

@@ -7,11 +7,11 @@ import math
 import os
 from typing import Optional
 
-from purenet import bench
+from purenet.apps import bench
 from purenet.cli.console import fail, say, stdout_console
 from purenet.cli.recipes import config_error_message
 from purenet.cli.torchstep import torch_step_fn
-from purenet.config import ConfigError, RunConfig, check_fits
+from purenet.runs.config import ConfigError, RunConfig, check_fits
 from purenet.data import default_data_dir, missing_idx_files
 
 

@@ -109,7 +109,7 @@ class PurenetGroup(TyperGroup):
         except Terminated as error:  # a command with nothing to save: stop at once, in one line
             what, code = stopped_by(error)
             say(f"purenet: {what}")
-        except MemoryError:  # the last net under the memory estimate of purenet.config
+        except MemoryError:  # the last net under the memory estimate of purenet.runs.config
             say("purenet: error: out of memory; try a smaller network (--layers) or --batch-size")
             code = EXIT_USER_ERROR
         except OSError as error:  # the last net for a file the system refuses; the commands check first
@@ -186,7 +186,7 @@ def value_kind(param) -> str | None:
 # --- values typed on the command line, checked before typer converts them --------------------
 
 MAX_WHOLE = 2**63 - 1
-"""The largest whole number an option takes (as purenet.config's settings: a NumPy int64)."""
+"""The largest whole number an option takes (as purenet.runs.config's settings: a NumPy int64)."""
 
 _WHOLE = re.compile(r"[+-]?[0-9]+")
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)", re.IGNORECASE)

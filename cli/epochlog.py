@@ -1,7 +1,7 @@
 """``purenet train --log run.csv``: one CSV row per epoch with every figure of the epoch.
 
 The rows come from the run's history, the metrics the checkpoint keeps of every epoch
-(``purenet.run.checkpoint_after``), with the step count and learning rate added. The
+(``purenet.runs.run.checkpoint_after``), with the step count and learning rate added. The
 file is rewritten whole after every save of the checkpoint, atomically, like the
 checkpoint itself: a run stopped or killed at any moment leaves a whole file with a
 row for every epoch the checkpoint holds (at most the last one missing, after a
@@ -19,7 +19,7 @@ import io
 from pathlib import Path
 from typing import BinaryIO, Callable, Mapping, Sequence
 
-from purenet.files import atomic_write, open_regular
+from purenet.io.files import atomic_write, open_regular
 
 FIELDS = ("epoch", "step", "lr", "loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
           "seconds", "eval_seconds", "best_epoch", "stopped_early")
@@ -47,7 +47,7 @@ def log_rows(history: Sequence[Mapping], steps_per_epoch: int, lr_at: Callable[[
     rows, best, best_acc = [], None, None
     for entry in history:
         epoch, val_acc = entry["epoch"], entry.get("val_acc")
-        if val_acc is not None and (best_acc is None or val_acc > best_acc):  # as purenet.training keeps its best
+        if val_acc is not None and (best_acc is None or val_acc > best_acc):  # as purenet.core.training keeps its best
             best, best_acc = epoch, val_acc
         step = epoch * steps_per_epoch
         rows.append({**{name: entry.get(name) for name in FIELDS}, "step": step, "lr": lr_at(step - 1),

@@ -23,8 +23,8 @@ def run_export(model: Optional[Path], out: Path, force: bool) -> None:
         import onnx  # noqa: F401 - only to know the extra is installed, before any other work
     except ImportError:
         fail(needs_extra("purenet export", "onnx"))
-    from purenet.export import OPSET, ExportError, check_output, save_onnx, to_onnx
-    from purenet.files import WriteRefused, check_not_input
+    from purenet.apps.export import OPSET, ExportError, check_output, save_onnx, to_onnx
+    from purenet.io.files import WriteRefused, check_not_input
 
     path, checkpoint, note = open_model(model)
     try:

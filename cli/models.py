@@ -1,6 +1,6 @@
 """How every command opens a checkpoint: the one given, else ./model.npz, else the last one ``purenet train`` wrote.
 
-Loaded and checked by ``purenet.checkpoint.load``; any problem is one line and exit 2.
+Loaded and checked by ``purenet.runs.checkpoint.load``; any problem is one line and exit 2.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from purenet.checkpoint import Checkpoint, CheckpointError
-from purenet.checkpoint import load as load_checkpoint
+from purenet.runs.checkpoint import Checkpoint, CheckpointError
+from purenet.runs.checkpoint import load as load_checkpoint
 from purenet.cli.console import fail
 from purenet.cli.state import last_model, recorded_model
 

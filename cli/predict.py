@@ -19,11 +19,11 @@ import sys
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
-from purenet.checkpoint import is_checkpoint
+from purenet.runs.checkpoint import is_checkpoint
 from purenet.cli.console import EXIT_USER_ERROR, color_output, fail, say, stdout_console
 from purenet.cli.models import open_model
-from purenet.image import ImageError
-from purenet.recognise import DigitPrediction, predict_image
+from purenet.photo.prepare import ImageError
+from purenet.photo.recognise import DigitPrediction, predict_image
 
 TOP = 3
 

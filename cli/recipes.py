@@ -1,6 +1,6 @@
 """From ``purenet train``'s options to a ``RunConfig``: names only, the library checks the values.
 
-A run is fully described by its ``RunConfig`` (``purenet.config``), and the named
+A run is fully described by its ``RunConfig`` (``purenet.runs.config``), and the named
 recipes (``--preset``) and augmentations (``--augment``) are the library's
 ``PRESETS`` and ``AUGMENTATIONS``. This module only translates the options a user
 typed into settings, and the library's ``ConfigError`` back into the option's name.
@@ -12,8 +12,8 @@ from typing import Any, Iterable, Optional
 
 import attrs
 
-from purenet.augment import Augmenter
-from purenet.config import AUGMENTATIONS, PRESET_ALIASES, PRESETS, ConfigError, RunConfig, augment_fields, preset, to_augmenter
+from purenet.data.augment import Augmenter
+from purenet.runs.config import AUGMENTATIONS, PRESET_ALIASES, PRESETS, ConfigError, RunConfig, augment_fields, preset, to_augmenter
 
 PLAIN_OPTIONS = (
     "layers", "act", "loss", "init", "epochs", "batch_size", "optimizer", "lr", "weight_decay", "schedule",

@@ -1,4 +1,4 @@
-"""``purenet serve``: the draw-a-digit page and its JSON API (``purenet.serve``) on a local port.
+"""``purenet serve``: the draw-a-digit page and its JSON API (``purenet.apps.serve``) on a local port.
 
 Everything that can go wrong before serving is one line and exit 2, before the server
 starts: the serve extra missing, the model missing or broken, an address that cannot
@@ -39,7 +39,7 @@ def run_serve(model: Optional[Path], host: str, port: int) -> None:
         import uvicorn
     except ImportError:
         fail(needs_extra("purenet serve", "serve"))
-    from purenet.serve import make_app
+    from purenet.apps.serve import make_app
 
     path, checkpoint, note = open_model(model)
     params = checkpoint.model

@@ -2,7 +2,7 @@
 
 The command of a model file (``purenet summary model.npz``) or of a layer list
 (``purenet summary --layers 784,200,10``, nothing drawn); the numbers are
-``purenet.summary``'s record, rendered with rich or printed as one JSON object.
+``purenet.core.summary``'s record, rendered with rich or printed as one JSON object.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ def _layer_list(layers: str):
     """The summary of ``--layers``, checked as ``purenet train --layers`` checks it."""
     from purenet.cli.console import fail
     from purenet.cli.recipes import config_error_message
-    from purenet.config import ConfigError, parse_layers
-    from purenet.summary import summary as summarise
+    from purenet.runs.config import ConfigError, parse_layers
+    from purenet.core.summary import summary as summarise
 
     try:
         tokens = parse_layers(layers)
@@ -55,7 +55,7 @@ def _layer_list(layers: str):
 def _model(model: Optional[Path]):
     """The summary of a checkpoint: the one given, else the one every command picks."""
     from purenet.cli.models import open_model
-    from purenet.summary import summary as summarise
+    from purenet.core.summary import summary as summarise
 
     path, checkpoint, note = open_model(model)
     arch = checkpoint.model.arch

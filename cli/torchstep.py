@@ -3,7 +3,7 @@
     torch_step_fn(layers, act, batch_size) -> step   the same network in PyTorch
 
 The same network, loss, SGD step and synthetic batches as
-``purenet.bench.train_step_fn``, so that ``purenet.bench.paired_rates`` can time the
+``purenet.apps.bench.train_step_fn``, so that ``purenet.apps.bench.paired_rates`` can time the
 two in turn. PyTorch is never a dependency of purenet: it is imported when a step is
 built, and ``torch_step_fn`` raises ImportError when it is not installed (the caller
 says so in its own words). The core library (``purenet/``) never imports it.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from purenet.bench import synthetic_batches
+from purenet.apps.bench import synthetic_batches
 
 
 def torch_step_fn(layers: Sequence[int | str], act: str, batch_size: int, *, lr: float = 0.01) -> Callable[[], int]:
@@ -39,8 +39,8 @@ def torch_step_fn(layers: Sequence[int | str], act: str, batch_size: int, *, lr:
 def _torch_model(torch, layers: Sequence[int | str], act: str):
     """The layer list as a ``torch.nn.Sequential`` (NCHW, as PyTorch computes fastest;
     only the order of the flattened features differs from purenet's, not the work)."""
-    from purenet.layers import plan_layers
-    from purenet.layers.conv import paddings
+    from purenet.core.layers import plan_layers
+    from purenet.core.layers.conv import paddings
 
     nn = torch.nn
     activations = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "elu": nn.ELU,

@@ -3,7 +3,7 @@
 The order is the promise: every option, the checkpoint to resume, the file to write
 and the data are checked before the first step, and a mistake is one line (exit 2)
 with nothing written. Then the loop only renders and saves: every number comes from
-``purenet.training``'s records. The checkpoint is written atomically after every
+``purenet.core.training``'s records. The checkpoint is written atomically after every
 epoch, under an advisory lock, so a crash, Ctrl-C or SIGTERM loses at most the epoch
 in progress and two runs never write the same file. A stop signal that comes during the
 save waits for it (``signals_deferred``), so the last line names the epoch the file holds.
@@ -21,8 +21,8 @@ import numpy as np
 import typer
 from rich import box
 
-from purenet.checkpoint import Checkpoint, CheckpointError, is_checkpoint
-from purenet.checkpoint import save as save_checkpoint
+from purenet.runs.checkpoint import Checkpoint, CheckpointError, is_checkpoint
+from purenet.runs.checkpoint import save as save_checkpoint
 from purenet.cli.console import (EXIT_DIVERGED, Terminated, fail, plain_output, say, signals_deferred, stdout_console,
                                  stopped_by)
 from purenet.cli.download import ensure_default_data
@@ -31,12 +31,12 @@ from purenet.cli.models import open_checkpoint
 from purenet.cli.recipes import config_error_message, config_from_options, in_words, option_name, resumed_config
 from purenet.cli.state import remember_model, state_file
 from purenet.cli.views import make_view
-from purenet.config import ConfigError, RunConfig, check_fits
+from purenet.runs.config import ConfigError, RunConfig, check_fits
 from purenet.data import DataError, default_data_dir
-from purenet.files import OutputLock, WriteRefused, check_not_input, check_target
-from purenet.optim import learning_rate
-from purenet.run import Run, checkpoint_after, epochs_to_reach, prepare, prepare_resumed, run_schedule
-from purenet.training import Progress, TrainingDiverged, evaluate
+from purenet.io.files import OutputLock, WriteRefused, check_not_input, check_target
+from purenet.core.optim import learning_rate
+from purenet.runs.run import Run, checkpoint_after, epochs_to_reach, prepare, prepare_resumed, run_schedule
+from purenet.core.training import Progress, TrainingDiverged, evaluate
 
 PROGRESS_UPDATES_PER_EPOCH = 50
 

@@ -3,7 +3,7 @@
 Each view has the same methods, called in this order:
 start, live (a context for the epochs), progress / held_out / epoch while training,
 then predictions (optional) and finish. ``progress`` receives the training loop's
-``purenet.training.Progress`` records (where the epoch has got to) and ``epoch`` its
+``purenet.core.training.Progress`` records (where the epoch has got to) and ``epoch`` its
 ``EpochRecord``s; only the rich view draws a bar (rich's own ``Progress`` class,
 imported here as ``RichProgress``).
 """
@@ -22,8 +22,8 @@ import numpy as np
 from purenet.cli.console import can_show, color_output, stdout_console
 from purenet.cli.digits import BLOCKS, digit_grid
 from purenet.data import Split, to_float
-from purenet.network import predict
-from purenet.words import counted
+from purenet.core.network import predict
+from purenet.base.words import counted
 
 COLUMNS = ("epoch", "loss", "train acc", "val acc", "test acc", "seconds")
 
@@ -150,7 +150,7 @@ class RichView(TextView):
             self._live.update(self.table)  # the finished run leaves just the table
 
     def progress(self, record) -> None:
-        """Move the bar to where a ``purenet.training.Progress`` record says the epoch is."""
+        """Move the bar to where a ``purenet.core.training.Progress`` record says the epoch is."""
         rate = record.seen / record.seconds if record.seconds > 0 else 0.0
         self.bar.update(self.task, completed=record.seen, epoch=record.epoch, rate=rate, loss=f"{record.loss:.4f}")
 

@@ -18,23 +18,27 @@ See docs/math.md for the equations each function implements.
 import importlib
 from typing import TYPE_CHECKING
 
+from purenet import _moved
+
+_moved.install()  # the module paths of 0.1 (purenet.checkpoint, ...) as deprecated aliases
+
 # Names load on first use (PEP 562) so that `purenet --help`, which lives in the
 # subpackage purenet.cli, does not pay for numpy and the whole library.
 _HOMES = {
-    "purenet.activations": ["ACTIVATIONS"],
+    "purenet.core.activations": ["ACTIVATIONS"],
     "purenet.data": ["DataError", "Dataset", "Split"],
-    "purenet.layers": ["INIT_SCHEMES"],
-    "purenet.losses": ["LOSSES"],
-    "purenet.network": ["accuracy", "backward", "forward", "init", "loss", "predict"],
-    "purenet.optim": ["OPTIMIZERS", "SGD", "Adam", "Momentum", "Nesterov", "Optimizer", "OptState", "make_optimizer", "sgd"],
-    "purenet.records": ["Arch", "Cache", "Dense", "DenseCache", "Grads", "Params", "tree_map"],
-    "purenet.metrics": ["confusion_matrix", "evaluate"],
-    "purenet.training": ["EpochRecord", "Progress", "TrainingDiverged", "train", "train_step"],
-    "purenet.config": ["ConfigError", "PRESETS", "RunConfig", "preset"],
-    "purenet.run": ["Run", "checkpoint_after", "prepare", "prepare_resumed", "resume", "start"],
-    "purenet.recognise": ["DigitPrediction", "predict_image"],
-    "purenet.pictures": ["DigitsPicture", "show_digits"],
-    "purenet.summary": ["LayerRow", "Summary", "summary"],
+    "purenet.core.layers": ["INIT_SCHEMES"],
+    "purenet.core.losses": ["LOSSES"],
+    "purenet.core.network": ["accuracy", "backward", "forward", "init", "loss", "predict"],
+    "purenet.core.optim": ["OPTIMIZERS", "SGD", "Adam", "Momentum", "Nesterov", "Optimizer", "OptState", "make_optimizer", "sgd"],
+    "purenet.core.records": ["Arch", "Cache", "Dense", "DenseCache", "Grads", "Params", "tree_map"],
+    "purenet.core.metrics": ["confusion_matrix", "evaluate"],
+    "purenet.core.training": ["EpochRecord", "Progress", "TrainingDiverged", "train", "train_step"],
+    "purenet.runs.config": ["ConfigError", "PRESETS", "RunConfig", "preset"],
+    "purenet.runs.run": ["Run", "checkpoint_after", "prepare", "prepare_resumed", "resume", "start"],
+    "purenet.photo.recognise": ["DigitPrediction", "predict_image"],
+    "purenet.photo.grid": ["DigitsPicture", "show_digits"],
+    "purenet.core.summary": ["LayerRow", "Summary", "summary"],
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
@@ -42,6 +46,8 @@ _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 def __getattr__(name: str) -> object:
     if name == "__version__":  # read on first use too: the metadata takes a tenth of a second to load
         value: object = _installed_version()
+    elif name in _moved.MOVED and name not in _HOME_OF:
+        return _moved.moved_module(f"purenet.{name}")
     elif name not in _HOME_OF:
         raise AttributeError(f"module 'purenet' has no attribute {name!r}")
     else:
@@ -56,20 +62,20 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what static checkers and IDEs see
     __version__: str
-    from purenet.activations import ACTIVATIONS
+    from purenet.core.activations import ACTIVATIONS
     from purenet.data import DataError, Dataset, Split
-    from purenet.layers import INIT_SCHEMES
-    from purenet.losses import LOSSES
-    from purenet.network import accuracy, backward, forward, init, loss, predict
-    from purenet.optim import OPTIMIZERS, SGD, Adam, Momentum, Nesterov, Optimizer, OptState, make_optimizer, sgd
-    from purenet.records import Arch, Cache, Dense, DenseCache, Grads, Params, tree_map
-    from purenet.metrics import confusion_matrix, evaluate
-    from purenet.training import EpochRecord, Progress, TrainingDiverged, train, train_step
-    from purenet.config import ConfigError, PRESETS, RunConfig, preset
-    from purenet.run import Run, checkpoint_after, prepare, prepare_resumed, resume, start
-    from purenet.recognise import DigitPrediction, predict_image
-    from purenet.pictures import DigitsPicture, show_digits
-    from purenet.summary import LayerRow, Summary, summary
+    from purenet.core.layers import INIT_SCHEMES
+    from purenet.core.losses import LOSSES
+    from purenet.core.network import accuracy, backward, forward, init, loss, predict
+    from purenet.core.optim import OPTIMIZERS, SGD, Adam, Momentum, Nesterov, Optimizer, OptState, make_optimizer, sgd
+    from purenet.core.records import Arch, Cache, Dense, DenseCache, Grads, Params, tree_map
+    from purenet.core.metrics import confusion_matrix, evaluate
+    from purenet.core.training import EpochRecord, Progress, TrainingDiverged, train, train_step
+    from purenet.runs.config import ConfigError, PRESETS, RunConfig, preset
+    from purenet.runs.run import Run, checkpoint_after, prepare, prepare_resumed, resume, start
+    from purenet.photo.recognise import DigitPrediction, predict_image
+    from purenet.photo.grid import DigitsPicture, show_digits
+    from purenet.core.summary import LayerRow, Summary, summary
 
 def _installed_version() -> str:
     """The version in the installed metadata (pyproject.toml's), the one source of truth."""

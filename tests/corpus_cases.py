@@ -372,7 +372,7 @@ TAMPERED.update({
 
 def holds_epoch(name: str, epoch: int) -> Callable[[Path, Any, World], None]:
     def check(here: Path, result, w: World) -> None:
-        from purenet.checkpoint import load
+        from purenet.runs.checkpoint import load
 
         checkpoint = load(here / name)
         assert checkpoint.epoch == epoch, f"{name} holds epoch {checkpoint.epoch}, expected {epoch}"
@@ -382,7 +382,7 @@ def holds_epoch(name: str, epoch: int) -> Callable[[Path, Any, World], None]:
 
 def is_checkpoint_file(name: str) -> Callable[[Path, Any, World], None]:
     def check(here: Path, result, w: World) -> None:
-        from purenet.checkpoint import load
+        from purenet.runs.checkpoint import load
 
         assert load(here / name).epoch >= 1
     return check
@@ -990,9 +990,9 @@ case("report-in-a-new-nested-folder", lambda w, here: ["evaluate", _ck(w, here),
 
 def _nonsquare_model(w: World, here: Path, lone: bool) -> list[str]:
     """A 300-pixel model (trained by a script), evaluated with --report on 300-pixel data."""
-    from purenet.checkpoint import Checkpoint, save
-    from purenet.network import init
-    from purenet.optim import make_optimizer
+    from purenet.runs.checkpoint import Checkpoint, save
+    from purenet.core.network import init
+    from purenet.core.optim import make_optimizer
 
     params = init([300, 16, 10], rng=np.random.default_rng(0))
     save(here / "m300.npz", Checkpoint(params=params, opt_state=make_optimizer("sgd", 0.1).init(params), epoch=1,

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from purenet import ACTIVATIONS, init, predict
-from purenet.activations import get_activation, sigmoid
-from purenet.losses import LOSSES, get_loss, log_softmax, softmax
+from purenet.core.activations import get_activation, sigmoid
+from purenet.core.losses import LOSSES, get_loss, log_softmax, softmax
 
 pytestmark = pytest.mark.core  # the core math: `pytest -m core` runs it alone, in seconds
 

@@ -73,8 +73,8 @@ MALLOC_VARIABLES = ("PURENET_TUNE_MALLOC", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMA
 
 @pytest.fixture
 def allocator(monkeypatch):
-    """purenet.allocator as if this process had not been tuned, in a clean environment."""
-    from purenet import allocator
+    """purenet.apps.allocator as if this process had not been tuned, in a clean environment."""
+    from purenet.apps import allocator
 
     monkeypatch.setattr(allocator, "_tuned", False)
     for name in MALLOC_VARIABLES:

@@ -1,4 +1,4 @@
-"""Tests for purenet.augment: shapes and purity, exact geometry, elastic fields, labels kept."""
+"""Tests for purenet.data.augment: shapes and purity, exact geometry, elastic fields, labels kept."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from purenet import Adam, init
-from purenet.augment import (
+from purenet.data.augment import (
     NO_AUGMENT,
     Augmenter,
     affine,
@@ -22,8 +22,8 @@ from purenet.augment import (
     warp,
 )
 from purenet.data import batches, to_float
-from purenet.network import forward
-from purenet.training import train_step
+from purenet.core.network import forward
+from purenet.core.training import train_step
 
 SEEDS = st.integers(0, 2**32 - 1)
 SIDES = st.integers(1, 12)

@@ -33,7 +33,7 @@ from purenet.cli.app import app
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SCREENSHOT = ROOT / "docs" / "img" / "serve.png"
-PAD = 280  # the drawing pad's size in CSS pixels (purenet/static/draw.html)
+PAD = 280  # the drawing pad's size in CSS pixels (purenet/apps/static/draw.html)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from purenet import Adam, backward, forward, init
-from purenet.checkpoint import Checkpoint, CheckpointError, load, save
+from purenet.runs.checkpoint import Checkpoint, CheckpointError, load, save
 
 
 @pytest.fixture
@@ -183,7 +183,7 @@ from conftest import traced_peak  # noqa: E402
 
 from bombs import METHODS, archive, member, npy_header, stored  # noqa: E402
 
-from purenet.checkpoint import is_checkpoint  # noqa: E402
+from purenet.runs.checkpoint import is_checkpoint  # noqa: E402
 
 
 def with_member(path, key: str, bomb) -> None:

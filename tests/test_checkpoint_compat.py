@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from purenet.checkpoint import FORMAT_VERSION, load
+from purenet.runs.checkpoint import FORMAT_VERSION, load
 from purenet.cli.app import app
 
 FIXTURES = Path(__file__).parent / "fixtures"

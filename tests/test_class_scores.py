@@ -1,4 +1,4 @@
-"""Precision, recall and F1 per class (purenet.metrics.class_scores), and where they are shown:
+"""Precision, recall and F1 per class (purenet.core.metrics.class_scores), and where they are shown:
 `evaluate`'s table and --json, the report's mistakes by confidence, --show-predictions."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from purenet.cli.app import app
-from purenet.metrics import class_scores, confusion_matrix
+from purenet.core.metrics import class_scores, confusion_matrix
 
 pytestmark = pytest.mark.usefixtures("isolated")
 

@@ -8,7 +8,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from purenet.bench import Rate, train_flops_per_sample
+from purenet.apps.bench import Rate, train_flops_per_sample
 from purenet.cli.app import app
 
 KEYS = ("train_samples_per_s", "infer_samples_per_s", "batch1_samples_per_s", "peak_gflops", "percent_of_peak", "peak_rss_mb")
@@ -50,7 +50,7 @@ def test_compare_torch_times_both_steps():
 
 
 def test_the_torch_step_lives_beside_the_command_not_in_the_library():
-    from purenet import bench
+    from purenet.apps import bench
     from purenet.cli.torchstep import torch_step_fn
 
     assert not hasattr(bench, "torch_step_fn")
@@ -72,7 +72,7 @@ def test_rate_summary():
 
 
 def test_paired_rates_alternate_and_divide_run_by_run():
-    from purenet.bench import paired_rates
+    from purenet.apps.bench import paired_rates
 
     calls = []
 
@@ -93,7 +93,7 @@ def test_paired_rates_alternate_and_divide_run_by_run():
 def test_rates_in_turn_times_each_step_in_turn_each_round():
     from itertools import groupby
 
-    from purenet.bench import rates_in_turn
+    from purenet.apps.bench import rates_in_turn
 
     calls = []
 

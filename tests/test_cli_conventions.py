@@ -96,12 +96,12 @@ def test_narrow_help_wraps_choices_between_values_never_inside_one(columns):
 
 def test_the_listed_choices_are_the_library_s():
     # The command line writes its lists out (the library's tables import numpy); they must agree.
-    from purenet.activations import ACTIVATIONS
-    from purenet.config import AUGMENTATIONS, PRESET_ALIASES, PRESETS
-    from purenet.layers import INIT_SCHEMES
-    from purenet.losses import LOSSES
-    from purenet.optim import OPTIMIZERS
-    from purenet.schedules import SCHEDULES
+    from purenet.core.activations import ACTIVATIONS
+    from purenet.runs.config import AUGMENTATIONS, PRESET_ALIASES, PRESETS
+    from purenet.core.layers import INIT_SCHEMES
+    from purenet.core.losses import LOSSES
+    from purenet.core.optim import OPTIMIZERS
+    from purenet.core.schedules import SCHEDULES
 
     pairs = [(choices.ACTIVATIONS, ACTIVATIONS), (choices.LOSSES, LOSSES), (choices.INIT_SCHEMES, INIT_SCHEMES),
              (choices.OPTIMIZERS, OPTIMIZERS), (choices.SCHEDULES, SCHEDULES), (choices.AUGMENTATIONS, AUGMENTATIONS),
@@ -125,7 +125,7 @@ def test_the_old_preset_name_still_works_but_is_not_listed(captured):
     result = invoke("train", "--preset", "seed-92.7")
     assert result.exit_code == 0 and captured["preset"] == "per-sample-sigmoid"
     assert "seed-92.7" not in invoke("train", "--help").stdout
-    from purenet.config import preset
+    from purenet.runs.config import preset
 
     assert preset("seed-92.7") == preset("per-sample-sigmoid")
 
@@ -202,7 +202,7 @@ def test_one_epoch_is_singular(small_mnist_dir, tmp_path):
 
 
 def test_counted():
-    from purenet.words import counted
+    from purenet.base.words import counted
 
     assert [counted(n, "epoch") for n in (0, 1, 2)] == ["0 epochs", "1 epoch", "2 epochs"]
     assert counted(1, "training image") == "1 training image" and counted(2, "class", "classes") == "2 classes"

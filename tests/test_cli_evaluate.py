@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import write_idx
-from purenet.checkpoint import load as load_checkpoint
+from purenet.runs.checkpoint import load as load_checkpoint
 from purenet.cli.app import app
 
 

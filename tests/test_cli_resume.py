@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from purenet.checkpoint import load as load_checkpoint
+from purenet.runs.checkpoint import load as load_checkpoint
 from test_cli_train import installed_purenet
 
 RUN = ["--layers", "784,32,10", "--batch-size", "8", "--val-fraction", "0.1", "--optimizer", "momentum", "--seed", "3"]

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from conftest import write_idx
-from purenet.checkpoint import load as load_checkpoint
+from purenet.runs.checkpoint import load as load_checkpoint
 from test_cli_train import installed_purenet
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals")]

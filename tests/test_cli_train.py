@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from purenet.checkpoint import load as load_checkpoint
+from purenet.runs.checkpoint import load as load_checkpoint
 from purenet.cli.app import app
 
 SMALL = ["--layers", "784,32,10", "--batch-size", "64"]
@@ -129,7 +129,7 @@ def test_divergence_stops_with_a_clear_message(small_mnist_dir):
 
 
 def test_ctrl_c_keeps_the_last_finished_epoch_and_exits_130(small_mnist_dir, monkeypatch):
-    import purenet.run as run_module  # the library's run drives the training loop
+    import purenet.runs.run as run_module  # the library's run drives the training loop
 
     real_train = run_module.train
 
@@ -311,7 +311,7 @@ def test_bare_purenet_prints_its_help_once(tmp_path):
 
 @pytest.mark.parametrize("name", ["default", "best", "per-sample-sigmoid", "cnn", "cnn-best", "softmax-regression"])
 def test_dry_run_shows_a_preset_s_settings_and_trains_nothing(name, tmp_path):
-    from purenet.config import RunConfig, preset
+    from purenet.runs.config import RunConfig, preset
 
     as_json = run("--preset", name, "--dry-run", "--json", "--seed", "3")
     assert as_json.exit_code == 0, as_json.output
@@ -330,7 +330,7 @@ def test_dry_run_refuses_what_the_run_would_refuse(small_mnist_dir):
 
 
 def test_dry_run_refuses_a_network_the_memory_cannot_hold(monkeypatch):
-    monkeypatch.setattr("purenet.config.available_memory", lambda: 50 * 2**20)  # a machine with 50 MB free
+    monkeypatch.setattr("purenet.runs.config.available_memory", lambda: 50 * 2**20)  # a machine with 50 MB free
     dry = run("--layers", "784,4096,4096,10", "--dry-run")
     assert dry.exit_code == 2 and dry.stderr.startswith("purenet: error: --layers ") and len(dry.stderr.splitlines()) == 1, dry.output
     assert run("--layers", "784,16,10", "--dry-run").exit_code == 0  # a small one still fits
@@ -338,7 +338,7 @@ def test_dry_run_refuses_a_network_the_memory_cannot_hold(monkeypatch):
 
 def test_plain_output_says_where_a_long_epoch_is_every_30_seconds(capsys):
     from purenet.cli.views import PlainView
-    from purenet.training import Progress
+    from purenet.core.training import Progress
 
     now = [0.0]
     view = PlainView(clock=lambda: now[0])
@@ -396,7 +396,7 @@ def test_log_without_a_validation_split_leaves_its_cells_empty(small_mnist_dir):
 
 
 def test_a_second_run_writing_the_same_log_is_refused(small_mnist_dir):
-    from purenet.files import OutputLock
+    from purenet.io.files import OutputLock
 
     with OutputLock(Path("run.csv"), "--log"):  # as another run holds it
         result = run(*SMALL, "--epochs", "1", "--data", str(small_mnist_dir), "--log", "run.csv")
@@ -413,7 +413,7 @@ def test_pandas_reads_the_log(small_mnist_dir):
 
 def test_presets_lists_each_recipe_and_what_it_changes():
     from purenet.cli.app import app as the_app
-    from purenet.config import PRESETS, preset
+    from purenet.runs.config import PRESETS, preset
 
     shown = CliRunner().invoke(the_app, ["presets"])
     assert shown.exit_code == 0, shown.output

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from conftest import PEAK_RESIDENT, has_peak_resident
 
-from purenet.augment import Augmenter
-from purenet.config import (
+from purenet.data.augment import Augmenter
+from purenet.runs.config import (
     DEFAULT_LR, RUN_SETTINGS, ConfigError, RunConfig, check_fits, memory_needed, parameter_count,
 )
 
@@ -140,7 +140,7 @@ def test_memory_check_refuses_the_impossible_and_passes_the_default(monkeypatch)
         RunConfig(layers=(784, 10**11, 10))  # refused by the layer bounds before any estimate
     wide = RunConfig(layers=(784, 10**6, 10))
     assert parameter_count(wide.layers) == 784 * 10**6 + 10**6 + 10**6 * 10 + 10
-    monkeypatch.setattr("purenet.config.available_memory", lambda: 10**9)  # 1 GB free
+    monkeypatch.setattr("purenet.runs.config.available_memory", lambda: 10**9)  # 1 GB free
     with pytest.raises(ConfigError, match="^layers 784,1000000,10: training needs at least .* GB"):
         check_fits(wide)
     monkeypatch.undo()
@@ -158,7 +158,7 @@ ACTIVATIONS_HEAVY = (784, "conv1024k9", "maxpool28", 10)
 
 def test_a_refusal_names_layers_when_one_image_does_not_fit(monkeypatch):
     config = RunConfig(layers=ACTIVATIONS_HEAVY, batch_size=128)
-    monkeypatch.setattr("purenet.config.available_memory", lambda: 10**7)  # 10 MB
+    monkeypatch.setattr("purenet.runs.config.available_memory", lambda: 10**7)  # 10 MB
     with pytest.raises(ConfigError) as caught:
         check_fits(config)
     assert caught.value.field == "layers" and "even one image at a time" in str(caught.value)
@@ -167,7 +167,7 @@ def test_a_refusal_names_layers_when_one_image_does_not_fit(monkeypatch):
 
 def test_a_refusal_names_the_batch_size_and_the_batch_that_fits(monkeypatch):
     config = RunConfig(layers=ACTIVATIONS_HEAVY, batch_size=128)
-    monkeypatch.setattr("purenet.config.available_memory", lambda: 10**8)  # 100 MB
+    monkeypatch.setattr("purenet.runs.config.available_memory", lambda: 10**8)  # 100 MB
     with pytest.raises(ConfigError) as caught:
         check_fits(config)
     assert caught.value.field == "batch_size"
@@ -179,9 +179,9 @@ def test_a_refusal_names_the_batch_size_and_the_batch_that_fits(monkeypatch):
 
 ESTIMATE_RUN = PEAK_RESIDENT + """
 import json, os, sys
-from purenet.config import RunConfig, memory_needed
-from purenet.run import checkpoint_after, prepare
-from purenet.training import EpochRecord
+from purenet.runs.config import RunConfig, memory_needed
+from purenet.runs.run import checkpoint_after, prepare
+from purenet.core.training import EpochRecord
 
 config = RunConfig(layers=sys.argv[1].split(","), batch_size=int(sys.argv[2]), epochs=1, augment=None,
                    data=os.path.abspath(sys.argv[3]))

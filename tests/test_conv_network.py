@@ -13,9 +13,9 @@ import pytest
 
 import purenet
 from purenet import SGD, Adam, Momentum, Params, backward, forward, init, loss, predict, sgd, train_step, tree_map
-from purenet.arrays import fresh, learned, learned_names, static_names
-from purenet.checkpoint import Checkpoint, CheckpointError, load, save
-from purenet.layers import (
+from purenet.core.arrays import fresh, learned, learned_names, static_names
+from purenet.runs.checkpoint import Checkpoint, CheckpointError, load, save
+from purenet.core.layers import (
     Context, Conv2D, Dense, Dropout, Flatten, LayerKind, MaxPool, Plan, ToImage, kinds, register,
 )
 
@@ -204,7 +204,7 @@ def test_average_pooling_above_a_layer_that_writes_its_d_out(sizes, n):
 def test_the_network_check_catches_a_wrong_gradient(monkeypatch):
     """The comparison can fail: max pooling that sends its gradient to the last element of
     each window instead of the maximum is caught."""
-    import purenet.layers.pool as pool
+    import purenet.core.layers.pool as pool
 
     sizes, act = NETS["same-max-valid-avg"]
     rng = np.random.default_rng(0)
@@ -325,10 +325,10 @@ def test_each_kind_leaves_its_record_input_and_cache_alone(conv_batch, layer_ind
     params, x, y = conv_batch
     assert len(params.layers) == PURITY_RECORDS
     record = params.layers[layer_index]
-    kind = purenet.layers.kind_of(record)
+    kind = purenet.core.layers.kind_of(record)
     layer_input = np.array(_input_of(params, layer_index, x))  # a writeable array of the caller's
     before = snapshot(record, layer_input)
-    act = purenet.network.layer_activations(params)[layer_index]
+    act = purenet.core.network.layer_activations(params)[layer_index]
     out, layer_cache = kind.forward(record, layer_input, Context(act=act, rng=np.random.default_rng(4)))
     cache_before = snapshot(layer_cache)
     kind.backward(record, layer_cache, np.ones(out.shape, out.dtype), Context(act=act))
@@ -339,10 +339,10 @@ def test_each_kind_leaves_its_record_input_and_cache_alone(conv_batch, layer_ind
 
 def _input_of(params: Params, index: int, x) -> np.ndarray:
     """What layer ``index`` reads in an inference pass."""
-    acts = purenet.network.layer_activations(params)
+    acts = purenet.core.network.layer_activations(params)
     value = x
     for i in range(index):
-        value, _ = purenet.layers.kind_of(params.layers[i]).forward(params.layers[i], value, Context(act=acts[i]))
+        value, _ = purenet.core.layers.kind_of(params.layers[i]).forward(params.layers[i], value, Context(act=acts[i]))
     return value
 
 

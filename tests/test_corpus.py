@@ -100,10 +100,10 @@ def outcome(result) -> str:
 
 @pytest.fixture(scope="module")
 def world(mnist, tmp_path_factory) -> World:
-    from purenet.checkpoint import Checkpoint, save
+    from purenet.runs.checkpoint import Checkpoint, save
     from purenet.cli.app import app
-    from purenet.network import init
-    from purenet.optim import make_optimizer
+    from purenet.core.network import init
+    from purenet.core.optim import make_optimizer
 
     root = tmp_path_factory.mktemp("corpus-world")
     train_x = mnist.train.images[:300].reshape(-1, 28, 28).copy()
@@ -359,7 +359,7 @@ def test_two_runs_with_the_same_out(lab: Path):
     assert str(first.proc.pid) in lines[0], f"the line does not name the other run (process {first.proc.pid})\n{shown}"
     assert "Traceback" not in second.stdout + second.stderr + first.stderr, shown
     assert code == 0, shown
-    from purenet.checkpoint import load
+    from purenet.runs.checkpoint import load
 
     assert load(lab / "same.npz").epoch == EPOCHS_OF_THE_FIRST
     check_files(before, snapshot(lab), 0)
@@ -382,7 +382,7 @@ def signalled(args: list[str], lab: Path, event: str, signum: int):
 @pytest.mark.slow
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_after_an_epoch(lab: Path, signum: int, code: int):
-    from purenet.checkpoint import load
+    from purenet.runs.checkpoint import load
 
     before = snapshot(lab)
     child, got, lines, shown = signalled(long_run("run.npz"), lab, "epoch", signum)
@@ -412,7 +412,7 @@ def test_sigterm_during_the_first_epoch(lab: Path):
     assert got == 143, shown
     assert len(lines) == 1 and "Traceback" not in child.stderr, shown
     if (lab / "run.npz").exists():  # the epoch ended before the signal came: the line must say which
-        from purenet.checkpoint import load
+        from purenet.runs.checkpoint import load
 
         assert names_the_epoch(lines[0], load(lab / "run.npz").epoch), shown
         check_files(before, snapshot(lab), 0)
@@ -423,7 +423,7 @@ def test_sigterm_during_the_first_epoch(lab: Path):
 @pytest.mark.slow
 def test_ctrl_c_during_a_resumed_epoch(lab: Path):
     """Ctrl-C inside an epoch of a resumed run: the file still holds what it held (or the epoch that just ended)."""
-    from purenet.checkpoint import load
+    from purenet.runs.checkpoint import load
     from purenet.cli.app import app
 
     first = CliRunner().invoke(app, ["train", "--layers", "784,16,10", "--batch-size", "4", "--epochs", "1", "--data", "mnist",
@@ -443,7 +443,7 @@ def test_ctrl_c_during_a_resumed_epoch(lab: Path):
 
 @pytest.mark.slow
 def test_ctrl_c_then_resume_continues_into_the_same_file(lab: Path, world: World):
-    from purenet.checkpoint import load
+    from purenet.runs.checkpoint import load
 
     (lab / "model.npz").write_bytes(world.base.read_bytes())  # a checkpoint of the user's, not to be touched
     before = snapshot(lab)

@@ -1,4 +1,4 @@
-"""``purenet.download`` against a local HTTP server on 127.0.0.1 (never the internet).
+"""``purenet.data.download`` against a local HTTP server on 127.0.0.1 (never the internet).
 
 The server, a thread in the test session, plays several mirrors, one per path prefix:
 
@@ -19,7 +19,7 @@ import pytest
 from conftest import MNIST_DIR, serve_locally
 
 from purenet.data import load
-from purenet.download import SHA256, DownloadError, download_mnist, ensure_mnist
+from purenet.data.download import SHA256, DownloadError, download_mnist, ensure_mnist
 
 NAMES = [f"{name}.gz" for name in SHA256]
 REAL = {name: (MNIST_DIR / name).read_bytes() for name in NAMES}

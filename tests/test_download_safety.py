@@ -1,7 +1,7 @@
 """The downloader writes only what is missing and never touches what the user has.
 
 Against a local HTTP server on 127.0.0.1 (never the internet) that serves small fake
-payloads; ``purenet.download.SHA256`` is patched to their checksums, so every test is fast.
+payloads; ``purenet.data.download.SHA256`` is patched to their checksums, so every test is fast.
 Real MNIST copies (data/mnist) stand for the files a user already has.
 
     /fake/NAME     a small gzip whose content checksum is the patched SHA256[NAME]
@@ -24,9 +24,9 @@ import pytest
 import typer
 from conftest import MNIST_DIR, serve_locally
 
-import purenet.download as download
+import purenet.data.download as download
 from purenet.data import missing_idx_files
-from purenet.download import DownloadError, download_mnist, ensure_mnist
+from purenet.data.download import DownloadError, download_mnist, ensure_mnist
 
 STEMS = list(download.SHA256)  # train-images, train-labels, t10k-images, t10k-labels
 CONTENT = {stem: f"fake {stem}\n".encode() * 50 for stem in STEMS}

@@ -1,4 +1,4 @@
-"""``purenet export`` and ``purenet.export``: the ONNX file is the same model.
+"""``purenet export`` and ``purenet.apps.export``: the ONNX file is the same model.
 
 Proof by running it: onnxruntime (CPU) on all 10,000 MNIST test images must give the
 argmax ``purenet predict`` computes for every image, and probabilities within 1e-5,
@@ -20,9 +20,9 @@ from typer.testing import CliRunner
 
 from purenet import ACTIVATIONS, LOSSES, Adam, backward, forward, init, predict, tree_map
 from purenet.cli.app import app
-from purenet.export import OPSET, ExportError, is_onnx_model, save_onnx, to_onnx
-from purenet.files import WriteRefused
-from purenet.records import Params
+from purenet.apps.export import OPSET, ExportError, is_onnx_model, save_onnx, to_onnx
+from purenet.io.files import WriteRefused
+from purenet.core.records import Params
 
 TOLERANCE = 1e-5
 
@@ -131,19 +131,19 @@ def test_the_file_describes_its_input_output_and_origin(mnist):
 
 def test_a_layer_kind_without_an_exporter_is_named(mnist, monkeypatch):
     """(Dense taken out of the table stands for any kind nobody has written an exporter for.)"""
-    from purenet.records import Dense
+    from purenet.core.records import Dense
 
-    monkeypatch.delitem(__import__("purenet.export").export.EXPORTERS, Dense)
+    monkeypatch.delitem(__import__("purenet.apps.export").apps.export.EXPORTERS, Dense)
     with pytest.raises(ExportError, match=r"^layer 0 \(Dense\): purenet cannot export this kind of layer to ONNX yet$"):
         to_onnx(trained(mnist, "relu", "ce", steps=1))
 
 
 def test_an_activation_or_loss_without_an_onnx_form_is_named(mnist, monkeypatch):
     params = trained(mnist, "elu", "mse", steps=1)
-    monkeypatch.delitem(__import__("purenet.export").export.ACTIVATION_NODES, "elu")
+    monkeypatch.delitem(__import__("purenet.apps.export").apps.export.ACTIVATION_NODES, "elu")
     with pytest.raises(ExportError, match=r"^layer 0 \(Dense\): the activation 'elu'"):
         to_onnx(params)
-    monkeypatch.delitem(__import__("purenet.export").export.OUTPUTS, "mse")
+    monkeypatch.delitem(__import__("purenet.apps.export").apps.export.OUTPUTS, "mse")
     with pytest.raises(ExportError, match=r"the loss 'mse'"):
         to_onnx(trained(mnist, "relu", "mse", steps=1))
 
@@ -177,7 +177,7 @@ def test_the_command_writes_a_model_onnxruntime_runs(small_model, isolated, test
     result = export(str(small_model), "-o", "small.onnx")
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(f"small.onnx: ONNX opset {OPSET}, 784-64-10 relu, ce loss;")
-    from purenet.checkpoint import load
+    from purenet.runs.checkpoint import load
 
     expected = predict(load(small_model).model, test_pixels)
     got = run(onnx.load("small.onnx"), test_pixels)
@@ -201,9 +201,9 @@ def test_the_command_refuses_in_one_line(small_model, isolated):
 
 
 def test_a_layer_it_cannot_export_is_one_line(small_model, isolated, monkeypatch):
-    from purenet.records import Dense
+    from purenet.core.records import Dense
 
-    monkeypatch.delitem(__import__("purenet.export").export.EXPORTERS, Dense)
+    monkeypatch.delitem(__import__("purenet.apps.export").apps.export.EXPORTERS, Dense)
     result = export(str(small_model))
     assert result.exit_code == 2
     assert result.stderr == f"purenet: error: {small_model}: layer 0 (Dense): purenet cannot export this kind of layer to ONNX yet\n"
@@ -247,7 +247,7 @@ def test_a_signal_just_after_the_temporary_file_is_created_leaves_nothing(tmp_pa
     temporary file, before anything could note it. Ctrl-C (KeyboardInterrupt) stands for it."""
     import os
 
-    from purenet.files import atomic_write, check_folder_writable
+    from purenet.io.files import atomic_write, check_folder_writable
 
     real_open = os.open
 
@@ -275,8 +275,8 @@ def test_sigterm_or_ctrl_c_during_export_leaves_the_old_file_or_the_whole_new_on
 
     from serving import installed_purenet
 
-    from purenet.checkpoint import Checkpoint, save
-    from purenet.optim import make_optimizer
+    from purenet.runs.checkpoint import Checkpoint, save
+    from purenet.core.optim import make_optimizer
 
     for name, sizes in (("small.npz", [784, 8, 10]), ("big.npz", [784, 1800, 1200, 10])):
         params = init(sizes, rng=np.random.default_rng(0))

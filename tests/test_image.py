@@ -1,4 +1,4 @@
-"""Tests for purenet.image: photos of handwritten digits -> MNIST-style 28x28 digits.
+"""Tests for purenet.photo.prepare: photos of handwritten digits -> MNIST-style 28x28 digits.
 
 The photos are made here from MNIST test digits, the way a person's photo of a digit
 looks: dark ink on light (white, grey or coloured) paper, ten times larger, off-centre
@@ -20,8 +20,9 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 from conftest import PEAK_RESIDENT, fail_if_blocked, has_peak_resident
 
-from purenet import Adam, image, init, predict, train
-from purenet.image import BOX, ImageError, ImageWarning, load_digit, preprocess, read_digit
+from purenet import Adam, init, predict, train
+from purenet.photo import prepare as image
+from purenet.photo.prepare import BOX, ImageError, ImageWarning, load_digit, preprocess, read_digit
 
 PAPERS = [  # (paper, ink) colours
     ((245, 245, 240), (20, 20, 25)),  # white paper, black pen
@@ -575,7 +576,7 @@ def test_bytes_that_are_no_image_are_an_image_error_naming_the_upload(monkeypatc
 MEASURE = PEAK_RESIDENT + """
 import sys
 from pathlib import Path
-from purenet.image import ImageError, load_digit, read_digit
+from purenet.photo.prepare import ImageError, load_digit, read_digit
 data = Path(sys.argv[1]).read_bytes()
 before = peak_resident_bytes()
 for read in (lambda: load_digit(sys.argv[1]), lambda: read_digit(data, "upload")):
@@ -596,7 +597,7 @@ def test_an_image_declaring_too_many_pixels_is_refused_before_it_is_decoded(tmp_
 
     from corpus_cases_serve import blank_png
 
-    from purenet.image import MAX_PIXELS
+    from purenet.photo.prepare import MAX_PIXELS
 
     (tmp_path / "huge.png").write_bytes(blank_png(13000, 13000))
     done = subprocess.run([sys.executable, "-c", MEASURE, str(tmp_path / "huge.png")], capture_output=True, text=True, timeout=120)
@@ -613,7 +614,7 @@ def test_the_pixel_cap_is_checked_on_a_jpegs_reduced_size(tmp_path, seven, monke
     picture = photo(seven, np.random.default_rng(18)).resize((1600, 1200))
     picture.save(tmp_path / "photo.jpg", quality=85)
     picture.save(tmp_path / "photo.png")
-    monkeypatch.setattr("purenet.image.MAX_PIXELS", 1600 * 1200 - 1)  # the full size is over it; the draft is not
+    monkeypatch.setattr("purenet.photo.prepare.MAX_PIXELS", 1600 * 1200 - 1)  # the full size is over it; the draft is not
     assert load_digit(tmp_path / "photo.jpg").shape == (28, 28)
     with pytest.raises(ImageError, match=r"photo\.png: the image is 1600x1200 pixels"):
         load_digit(tmp_path / "photo.png")

@@ -1,4 +1,4 @@
-"""Tests for purenet.imaging: the generic image operations, each against a plain definition."""
+"""Tests for purenet.photo.ops: the generic image operations, each against a plain definition."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from purenet.imaging import (
+from purenet.photo.ops import (
     block_max,
     box_blur,
     box_size,

@@ -1,5 +1,5 @@
 """Importing purenet changes nothing outside it: glibc's malloc is tuned only when a
-program asks (``purenet.allocator.tune_malloc()``), and the ``purenet`` command asks
+program asks (``purenet.apps.allocator.tune_malloc()``), and the ``purenet`` command asks
 at its entry point.
 
 Each check runs in a fresh interpreter, since the setting is the whole process's.
@@ -54,11 +54,11 @@ for name in names:
 for name in purenet.__all__ if hasattr(purenet, "__all__") else dir(purenet):
     getattr(purenet, name)  # the lazily loaded public names too
 
-import purenet.allocator
+import purenet.apps.allocator
 
 
 def state():
-    is_tuned = getattr(purenet.allocator, "is_tuned", lambda: None)
+    is_tuned = getattr(purenet.apps.allocator, "is_tuned", lambda: None)
     return {"mallopt_lookups": len(looked_up), "is_tuned": is_tuned()}
 
 
@@ -91,7 +91,7 @@ def test_importing_every_module_leaves_malloc_alone_and_the_command_tunes_it():
     found = probe()
     assert found["after_imports"] == {"mallopt_lookups": 0, "is_tuned": False}
     # the probe really imported the library, the command and the modules that time steps
-    assert {"purenet.network", "purenet.training", "purenet.run", "purenet.checkpoint", "purenet.bench",
+    assert {"purenet.core.network", "purenet.core.training", "purenet.runs.run", "purenet.runs.checkpoint", "purenet.apps.bench",
             "purenet.data", "purenet.cli.app", "purenet.cli.bench", "purenet.cli.torchstep"} <= set(found["modules"])
     if not ON_GLIBC:
         pytest.skip("tuning malloc (mallopt) exists only in glibc, the C library of most Linux systems; this one has another")

@@ -10,11 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from purenet import SGD, Adam, forward, init, train
-from purenet.augment import Augmenter
-from purenet.checkpoint import load as load_checkpoint
+from purenet.data.augment import Augmenter
+from purenet.runs.checkpoint import load as load_checkpoint
 from purenet.cli.app import app
-from purenet.network import dropout_mask
-from purenet.schedules import Constant, Cosine, StepDecay, Warmup, make_schedule
+from purenet.core.network import dropout_mask
+from purenet.core.schedules import Constant, Cosine, StepDecay, Warmup, make_schedule
 
 
 # ----------------------------------------------------------------- schedules

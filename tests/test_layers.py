@@ -18,16 +18,16 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import purenet
-from purenet.activations import ACTIVATIONS
-from purenet.arrays import learned_names, static_names
-from purenet.config import ConfigError, parse_layers
-from purenet.layers import (
+from purenet.core.activations import ACTIVATIONS
+from purenet.core.arrays import learned_names, static_names
+from purenet.runs.config import ConfigError, parse_layers
+from purenet.core.layers import (
     AvgPool, Context, Conv2D, Dense, Dropout, Flatten, LayerListError, MaxPool, ToImage, canonical_layers, col2im,
     im2col, kind_of, plan_layers,
 )
-from purenet.layers.conv import conv_forward, paddings
-from purenet.layers.pool import avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_forward
-from purenet.records import Arch
+from purenet.core.layers.conv import conv_forward, paddings
+from purenet.core.layers.pool import avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_forward
+from purenet.core.records import Arch
 
 pytestmark = pytest.mark.core  # the core math: `pytest -m core` runs it alone, in seconds
 
@@ -293,7 +293,7 @@ def test_dense_gradients_match_central_differences(fan_in, fan_out, n, act_name,
 def test_the_gradient_check_catches_a_wrong_gradient(monkeypatch):
     """The comparison above can fail: a convolution whose dx is off by one row (a padding
     split the wrong way round) or whose dw forgets the activation's derivative is caught."""
-    import purenet.layers.conv as conv
+    import purenet.core.layers.conv as conv
 
     rng = np.random.default_rng(3)
     layer = conv_layer(rng, 3, 2, 2, 1, "same")

@@ -1,4 +1,4 @@
-"""``purenet.memory.available_memory``: the host's available memory and the cgroup's limit.
+"""``purenet.base.memory.available_memory``: the host's available memory and the cgroup's limit.
 
 Each test makes a fake root (``proc/meminfo``, ``proc/self/cgroup``, ``sys/fs/cgroup/...``)
 and points the reader at it: real cgroups are never touched.
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from purenet.memory import available_memory, cgroup_available
+from purenet.base.memory import available_memory, cgroup_available
 
 GB = 10**9
 
@@ -102,9 +102,9 @@ def test_nothing_readable_gives_none(tmp_path):
 
 def test_the_memory_check_of_a_run_reads_the_cgroup(tmp_path, monkeypatch):
     """A run that fits the host but not the container is refused, not killed (exit 137)."""
-    from purenet.config import ConfigError, RunConfig, check_fits
+    from purenet.runs.config import ConfigError, RunConfig, check_fits
 
     root = fake_root(tmp_path, cgroup="0::/\n", files={"memory.max": "50000000\n", "memory.current": "10000000\n"})
-    monkeypatch.setattr("purenet.memory.SYSTEM_ROOT", str(root))
+    monkeypatch.setattr("purenet.base.memory.SYSTEM_ROOT", str(root))
     with pytest.raises(ConfigError, match="40.0 MB is available"):
         check_fits(RunConfig(layers=(784, 4096, 4096, 10)))

@@ -93,9 +93,9 @@ def test_only_float32_or_float64():
 
 @pytest.mark.parametrize("layers", [["conv4k5", "pool2", 10], ("dropout0.5", 16, 10), ["avgpool4", "flatten", 10]])
 def test_a_list_that_starts_with_a_layer_reads_28x28_images_as_layers_does(layers):
-    """init follows --layers' rule (purenet.config.parse_layers): no width first means MNIST's 784 pixels."""
-    from purenet.config import parse_layers
-    from purenet.records import same_structure
+    """init follows --layers' rule (purenet.runs.config.parse_layers): no width first means MNIST's 784 pixels."""
+    from purenet.runs.config import parse_layers
+    from purenet.core.records import same_structure
 
     params = init(layers, rng=0)
     assert params.arch.sizes == parse_layers(",".join(map(str, layers)))
@@ -112,9 +112,9 @@ def test_a_list_that_starts_with_a_layer_still_names_a_bad_item():
 def test_every_library_entry_taking_a_layer_list_reads_one_that_starts_with_a_layer():
     """init's rule holds wherever the library takes a layer list: the run's settings, the
     summary and the benchmarks."""
-    from purenet import bench
-    from purenet.config import RunConfig
-    from purenet.summary import summary
+    from purenet.apps import bench
+    from purenet.runs.config import RunConfig
+    from purenet.core.summary import summary
 
     written, full = ["conv4k5", "pool2", 10], [784, "conv4k5", "pool2", 10]
     assert RunConfig(layers=written).layers == RunConfig(layers=full).layers

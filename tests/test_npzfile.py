@@ -1,4 +1,4 @@
-"""``purenet.npzfile.read_npz``: the one safe way purenet opens an ``.npz``.
+"""``purenet.io.archive.read_npz``: the one safe way purenet opens an ``.npz``.
 
 Each test builds an archive with ``zipfile`` or NumPy, breaks one thing, and checks
 that ``read_npz`` raises the error class it was given, with a one-line message that
@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from conftest import PEAK_RESIDENT, has_peak_resident, traced_peak
 
 from purenet.data import DataError
-from purenet.npzfile import MAX_MEMBERS, MAX_NAME_LENGTH, read_npz
+from purenet.io.archive import MAX_MEMBERS, MAX_NAME_LENGTH, read_npz
 
 
 class MyError(ValueError):
@@ -334,10 +334,10 @@ def test_any_damage_gives_one_line_or_the_arrays(tmp_path, compressed, edits, cu
 from bombs import METHODS, archive, member, npy_header, stored  # noqa: E402 - the bombs are only for these tests
 
 from purenet import init  # noqa: E402
-from purenet.checkpoint import Checkpoint, save  # noqa: E402
-from purenet.optim import make_optimizer  # noqa: E402
+from purenet.runs.checkpoint import Checkpoint, save  # noqa: E402
+from purenet.core.optim import make_optimizer  # noqa: E402
 
-from purenet.npzfile import EXPANSION_FLOOR, NpzArchive  # noqa: E402
+from purenet.io.archive import EXPANSION_FLOOR, NpzArchive  # noqa: E402
 
 BOMB = 2 * EXPANSION_FLOOR
 """What the bombs here expand to: 128 MiB of zeros from a few KB, a thousand times their size."""
@@ -405,7 +405,7 @@ def test_an_lzma_dictionary_claiming_4_gib_costs_nothing(tmp_path):
 def test_an_archive_bigger_than_the_memory_available_is_refused_unread(tmp_path, monkeypatch):
     path = tmp_path / "x.npz"
     np.savez(path, w=np.zeros(3 * 2**20, dtype=np.uint8))
-    monkeypatch.setattr("purenet.npzfile.available_memory", lambda: 2**20)
+    monkeypatch.setattr("purenet.io.archive.available_memory", lambda: 2**20)
     assert "its arrays need 3.1 MB of memory; 1.0 MB is available" in message_of(path)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from purenet.files import OutputLock, OutputLocked, WriteRefused, atomic_write, check_not_input, check_target
+from purenet.io.files import OutputLock, OutputLocked, WriteRefused, atomic_write, check_not_input, check_target
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="links, FIFOs and signals (POSIX)")
 
@@ -137,7 +137,7 @@ def test_a_full_disk_while_taking_the_lock_leaves_nothing(tmp_path, monkeypatch,
     def full(fd, data):
         raise OSError(error, os.strerror(error))
 
-    monkeypatch.setattr("purenet.files.os.write", full)
+    monkeypatch.setattr("purenet.io.files.os.write", full)
     with pytest.raises(WriteRefused, match=os.strerror(error)):
         with OutputLock(tmp_path / "m.npz"):
             pass
@@ -148,7 +148,7 @@ def test_a_file_system_without_locks_is_one_refusal_and_leaves_nothing(tmp_path,
     def no_locks(fd, operation):
         raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
 
-    monkeypatch.setattr("purenet.files.fcntl.flock", no_locks)
+    monkeypatch.setattr("purenet.io.files.fcntl.flock", no_locks)
     with pytest.raises(WriteRefused, match="cannot lock it"):
         with OutputLock(tmp_path / "m.npz"):
             pass
@@ -181,10 +181,10 @@ class FullDisk:
 @pytest.fixture
 def full_disk(monkeypatch):
     """Every file ``atomic_write`` fills fails with ENOSPC."""
-    import purenet.files
+    import purenet.io.files
 
-    real = purenet.files.os.fdopen
-    monkeypatch.setattr(purenet.files.os, "fdopen", lambda fd, mode: FullDisk(real(fd, mode), errno.ENOSPC))
+    real = purenet.io.files.os.fdopen
+    monkeypatch.setattr(purenet.io.files.os, "fdopen", lambda fd, mode: FullDisk(real(fd, mode), errno.ENOSPC))
 
 
 def one_error_line(result) -> str:
@@ -238,7 +238,7 @@ def test_dev_stdin_redirected_from_a_file_is_not_read_as_an_image(small_model, t
 
 
 def test_a_lock_left_by_a_run_killed_with_sigkill_is_stale(small_mnist_dir, tmp_path):
-    from purenet.checkpoint import load
+    from purenet.runs.checkpoint import load
 
     env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"), "OPENBLAS_NUM_THREADS": "1"}
     args = [purenet_script(), "train", "--layers", "784,16,10", "--batch-size", "64", "--epochs", "1000", "--json",

@@ -12,11 +12,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from purenet import DigitPrediction, predict_image
-from purenet.checkpoint import load
+from purenet.runs.checkpoint import load
 from purenet.cli.app import app
 from purenet.data import to_float
-from purenet.image import ImageError, load_digit
-from purenet.network import predict
+from purenet.photo.prepare import ImageError, load_digit
+from purenet.core.network import predict
 
 pytestmark = pytest.mark.usefixtures("isolated")
 

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import write_idx
-from purenet.files import atomic_write_all
+from purenet.io.files import atomic_write_all
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals and file systems")
 
@@ -27,10 +27,10 @@ def write_bytes(data: bytes):
 
 
 def failing_on(call: int, monkeypatch) -> None:
-    """The ``call``-th file purenet.files fills (counted from 1) fails as on a full disk."""
-    import purenet.files
+    """The ``call``-th file purenet.io.files fills (counted from 1) fails as on a full disk."""
+    import purenet.io.files
 
-    real, calls = purenet.files.os.fdopen, []
+    real, calls = purenet.io.files.os.fdopen, []
 
     def fdopen(fd, mode):
         calls.append(fd)
@@ -39,7 +39,7 @@ def failing_on(call: int, monkeypatch) -> None:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real(fd, mode)
 
-    monkeypatch.setattr(purenet.files.os, "fdopen", fdopen)
+    monkeypatch.setattr(purenet.io.files.os, "fdopen", fdopen)
 
 
 # --- several files that belong together: all replaced, or none ----------------------------------------
@@ -143,7 +143,7 @@ def test_once_the_console_scripts_command_is_over_a_stop_signal_is_ignored(monke
 @pytest.mark.parametrize("mirror", ["file://elsewhere/tmp/", "file:relative/", "data:,hello", "ftp://127.0.0.1/", "http://",
                                     "https:///path", "mirror.example.org/mnist/"])
 def test_a_mirror_that_is_not_a_web_address_or_a_local_folder_is_refused_before_anything_is_made(tmp_path, mirror):
-    from purenet.download import DownloadError, download_mnist
+    from purenet.data.download import DownloadError, download_mnist
 
     with pytest.raises(DownloadError, match="not an address a mirror can have"):
         download_mnist(tmp_path / "d", mirrors=[mirror])

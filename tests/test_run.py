@@ -14,11 +14,11 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import ROOT
-from purenet.checkpoint import Checkpoint, CheckpointError, load, save
+from purenet.runs.checkpoint import Checkpoint, CheckpointError, load, save
 from purenet.cli.app import app
-from purenet.config import ConfigError, preset
-from purenet.run import checkpoint_after, prepare, prepare_resumed, resume, start
-from purenet.training import EpochRecord, Progress
+from purenet.runs.config import ConfigError, preset
+from purenet.runs.run import checkpoint_after, prepare, prepare_resumed, resume, start
+from purenet.core.training import EpochRecord, Progress
 
 API = (ROOT / "docs" / "api.md").read_text()
 
@@ -149,7 +149,7 @@ def test_the_layer_list_example_builds_a_convolutional_network():
 
 
 def test_the_layer_of_your_own_example_trains_and_checkpoints(tmp_path):
-    from purenet import checkpoint
+    from purenet.runs import checkpoint
 
     namespace = run_example("The layer protocol, and a layer of your own")  # asserts that the loss fell
     params = namespace["params"]

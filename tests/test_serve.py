@@ -34,8 +34,8 @@ from serving import Server, post_image, request, serving
 
 from purenet.cli.app import app
 from purenet.cli.serve import HEAD_SECONDS
-from purenet.image import load_digit
-from purenet.serve import DRAIN_BYTES, MAX_BYTES, make_app
+from purenet.photo.prepare import load_digit
+from purenet.apps.serve import DRAIN_BYTES, MAX_BYTES, make_app
 
 
 def photo_of(mnist_digit: np.ndarray, kind: str, size: int = 280) -> bytes:
@@ -122,8 +122,8 @@ def test_the_page_is_self_contained(server):
 def test_the_page_is_package_data():
     """An installed copy (a wheel, not this checkout) has the page: pyproject ships it."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    patterns = config["tool"]["setuptools"]["package-data"]["purenet"]
-    shipped = [p for p in (ROOT / "purenet" / "static").iterdir() if any(fnmatch(f"static/{p.name}", g) for g in patterns)]
+    patterns = config["tool"]["setuptools"]["package-data"]["purenet.apps"]
+    shipped = [p for p in (ROOT / "purenet" / "apps" / "static").iterdir() if any(fnmatch(f"static/{p.name}", g) for g in patterns)]
     assert [p.name for p in shipped] == ["draw.html"]
 
 
@@ -350,14 +350,14 @@ async def call_async(asgi_app, method: str, path: str, body: bytes = b"") -> tup
 
 
 def test_a_bug_is_a_json_500_without_its_traceback(small_model, samples, monkeypatch):
-    from purenet.checkpoint import load
+    from purenet.runs.checkpoint import load
 
     asgi_app = make_app(load(small_model).model)
 
     def broken(*_args, **_kwargs):
-        raise RuntimeError("secret internals at /home/someone/purenet/network.py line 12")
+        raise RuntimeError("secret internals at /home/someone/purenet/core/network.py line 12")
 
-    monkeypatch.setattr("purenet.serve.predict_image", broken)
+    monkeypatch.setattr("purenet.apps.serve.predict_image", broken)
     status, body = call(asgi_app, "POST", "/api/predict", samples[0].read_bytes())
     assert status == 500
     assert json.loads(body) == {"error": "internal error in purenet serve (its console says more)"}
@@ -370,7 +370,7 @@ def test_images_are_prepared_at_most_workers_at_a_time(small_model, monkeypatch)
     """Eight requests at once, two workers: two images in preparation at a time, the others wait."""
     import threading
 
-    from purenet.checkpoint import load
+    from purenet.runs.checkpoint import load
 
     busy, most, lock = [0], [0], threading.Lock()
 
@@ -383,7 +383,7 @@ def test_images_are_prepared_at_most_workers_at_a_time(small_model, monkeypatch)
             busy[0] -= 1
         return {"digit": 0}
 
-    monkeypatch.setattr("purenet.serve.answer", slow_answer)
+    monkeypatch.setattr("purenet.apps.serve.answer", slow_answer)
     asgi_app = make_app(load(small_model).model, workers=2)
 
     async def eight():

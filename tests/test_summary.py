@@ -1,4 +1,4 @@
-"""A network at a glance: ``purenet.summary`` (a record, never printed) and ``purenet summary``."""
+"""A network at a glance: ``purenet.core.summary`` (a record, never printed) and ``purenet summary``."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 import purenet
-from purenet.checkpoint import load as load_checkpoint
+from purenet.runs.checkpoint import load as load_checkpoint
 from purenet.cli.app import app
-from purenet.arrays import learned_names
-from purenet.layers import elements_per_sample
-from purenet.summary import LayerRow, Summary, summary
+from purenet.core.arrays import learned_names
+from purenet.core.layers import elements_per_sample
+from purenet.core.summary import LayerRow, Summary, summary
 
 CNN = ["conv4k5", "pool2", 16, 10]
 
@@ -86,9 +86,9 @@ def test_the_record_is_json_and_nothing_is_printed(capsys):
     assert capsys.readouterr() == ("", "")
 
 
-@pytest.mark.parametrize("first", ["import purenet", "import purenet.summary, purenet", "from purenet.summary import Summary; import purenet"])
+@pytest.mark.parametrize("first", ["import purenet", "import purenet.core.summary, purenet", "from purenet.core.summary import Summary; import purenet"])
 def test_purenet_summary_is_the_function_whatever_was_imported_first(first):
-    """The module purenet/summary.py and the function purenet.summary share a name."""
+    """The module purenet/core/summary.py and the function purenet.core.summary share a name."""
     code = f"{first}\nprint(purenet.summary([784, 10]).parameters)"
     ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert ran.stdout.strip() == "7850", ran.stderr

@@ -24,7 +24,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import MNIST_DIR, serve_locally, write_idx
-from purenet.checkpoint import load as load_checkpoint
+from purenet.runs.checkpoint import load as load_checkpoint
 from purenet.cli.app import app
 from test_cli_train import installed_purenet
 

@@ -48,8 +48,8 @@ def test_mypy_resolves_the_installed_package_and_its_types(tmp_path):
     assert "Cannot find implementation or library stub" not in checked.stdout
     assert "error" not in checked.stdout, checked.stdout
     revealed = [line.split("Revealed type is ", 1)[1] for line in checked.stdout.splitlines() if "Revealed type" in line]
-    assert revealed[0] == '"purenet.records.Params"'
-    assert "purenet.recognise.DigitPrediction" in revealed[1]
+    assert revealed[0] == '"purenet.core.records.Params"'
+    assert "purenet.photo.recognise.DigitPrediction" in revealed[1]
 
 
 def test_mypy_reports_a_type_error_in_a_script(tmp_path):

@@ -11,8 +11,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from purenet.data.splits import DataError, Dataset, Split, make_dataset, open_error, open_regular
-from purenet.files import file_kind
-from purenet.image import check_pixels
+from purenet.io.files import file_kind
+from purenet.photo.prepare import check_pixels
 
 IMAGE_LAYOUTS = (("train", ("test",)), ("trainingSet", ("testSet", "testingSet")))
 """Folder pairs (train, possible test names) that may hold class folders ``0/``, ``1/``, ..."""

@@ -1,6 +1,6 @@
 """``.npz`` archives in the layouts people use, read without ever unpickling.
 
-The archive itself is opened by ``purenet.npzfile.NpzArchive`` (no pickle, no
+The archive itself is opened by ``purenet.io.archive.NpzArchive`` (no pickle, no
 allocation the file cannot back, no bomb); this module reads only the arrays of its
 layout and checks what they hold.
 """
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from purenet import npzfile
+from purenet.io import archive as npzfile
 from purenet.data.splits import DataError, Dataset, Split, make_dataset, square_shape
-from purenet.words import counted
+from purenet.base.words import counted
 
 NPZ_LAYOUTS = (
     ("x_train", "y_train", "x_test", "y_test"),  # Keras' mnist.npz

@@ -19,10 +19,10 @@ from typing import BinaryIO, Iterator
 import attrs
 import numpy as np
 
-from purenet import files
-from purenet.files import cannot_read
-from purenet.records import readonly
-from purenet.words import counted
+from purenet.io import files
+from purenet.io.files import cannot_read
+from purenet.core.records import readonly
+from purenet.base.words import counted
 
 
 class DataError(ValueError):
@@ -122,7 +122,7 @@ def open_error(path: Path, error: OSError, error_type: type[Exception] = DataErr
 
 
 def open_regular(path: Path, error_type: type[Exception] = DataError) -> BinaryIO:
-    """``purenet.files.open_regular`` raising ``DataError`` (or ``error_type``): a FIFO or a
+    """``purenet.io.files.open_regular`` raising ``DataError`` (or ``error_type``): a FIFO or a
     device is refused, never opened for reading, so reading a data file never blocks."""
     return files.open_regular(path, error_type)
 

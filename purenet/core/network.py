@@ -1,0 +1,174 @@
+"""The network: each layer's pure triple folded over the layer list.
+
+    init(layers, act, rng=...)   -> Params
+    forward(params, x)           -> Cache     # everything backward needs (dropout=, rng= to train with dropout)
+    backward(params, cache, y)   -> Grads     # mean over the batch; same type as Params
+    predict(params, x)           -> (N, K) probabilities, rows sum to 1
+    loss(params, x or cache, y)  -> float     # mean over the batch
+    accuracy(params, x, y)       -> float
+
+Depth and kinds are never hard-coded: forward and backward fold over
+``params.layers``, a tuple of layer records of any registered kind (like
+stax.serial), each dispatched to its kind's forward and backward
+(``purenet.core.layers``). Dense and convolution layers use ``params.arch.act``; the
+output layer is linear and its nonlinearity (softmax or sigmoid) belongs to the
+loss (``purenet.core.losses``).
+The same calls serve a batch of 1, a mini-batch or the whole data set.
+
+>>> import numpy as np
+>>> params = init([784, 200, 200, 10], act="sigmoid", rng=np.random.default_rng(0))
+>>> x = np.zeros((5, 784), np.float32); y = np.arange(5)
+>>> grads = backward(params, forward(params, x), y)
+>>> predict(params, x).shape
+(5, 10)
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from purenet.core.arrays import learned_names
+from purenet.core.activations import ACTIVATIONS, Activation, get_activation
+from purenet.core.layers import Context, Dense, dropout_mask, kind_of, plan_layers, resolve_scheme, with_input_width
+from purenet.core.losses import get_loss
+from purenet.core.records import Arch, Cache, Grads, Params
+
+_FLOAT_DTYPES = (np.float32, np.float64)
+
+
+def init(
+    layers: Sequence[int | str],
+    act: str = "relu",
+    *,
+    rng: np.random.Generator | int,
+    init: str = "auto",
+    dtype=np.float32,
+    loss: str = "ce",
+) -> Params:
+    """New params for a network with layer list ``layers`` (input first), e.g. [784, 200, 10]
+    or [784, "conv32k5", "pool2", 256, 10] (``purenet.core.layers`` lists the tokens). A list
+    that starts with a layer reads 28x28x1 images, as ``--layers`` does: ["conv32k5", "pool2", 10].
+
+    ``rng`` is a ``numpy.random.Generator`` (an int is taken as its seed); ``init`` one of
+    ``purenet.core.layers.INIT_SCHEMES``; ``dtype`` float32 (default) or float64; ``loss``
+    "ce" (softmax + cross-entropy) or "mse" (sigmoid + squared error). Weights are drawn
+    layer by layer, in order.
+    """
+    arch = Arch(sizes=with_input_width(layers)[0], act=act, loss=loss)
+    get_activation(act), get_loss(loss)  # fail early, with the list of choices
+    if np.dtype(dtype).type not in _FLOAT_DTYPES:
+        raise ValueError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
+    if isinstance(rng, (int, np.integer)):
+        rng = np.random.default_rng(rng)
+    scheme = resolve_scheme(init, act)
+    records = tuple(
+        planned.kind.make(planned.spec, planned.in_shape, rng, dtype, scheme)[0] for planned in plan_layers(arch.sizes)
+    )
+    return Params(arch=arch, layers=records)
+
+
+def layer_activations(params: Params) -> tuple[Activation | None, ...]:
+    """The activation of each layer: the hidden one for dense and convolution layers,
+    the identity for the last layer, None for layers that take none."""
+    hidden = get_activation(params.arch.act)
+    last = len(params.layers) - 1
+    return tuple(
+        (ACTIVATIONS["identity"] if i == last else hidden) if kind_of(layer).activated else None
+        for i, layer in enumerate(params.layers)
+    )
+
+
+def forward(params: Params, x: np.ndarray, *, dropout: float = 0.0, rng: np.random.Generator | None = None) -> Cache:
+    """Run a batch ``x`` (N, inputs), floating point, through every layer.
+
+    ``x`` is converted to the params' dtype (no copy when it already matches). ``rng``
+    marks a training pass: ``Dropout`` layers draw their masks from it (without it they
+    pass their input through). With ``dropout=p`` each unit of every hidden dense layer is
+    also zeroed with probability p, drawn from ``rng``, and the survivors scaled by
+    1/(1-p) ("inverted" dropout, so nothing changes at test time).
+    """
+    out = _check_inputs(params, x)
+    inputs = out
+    if dropout and rng is None:
+        raise ValueError("dropout needs an explicit rng (a numpy.random.Generator)")
+    caches = []
+    last = len(params.layers) - 1
+    for i, (layer, act) in enumerate(zip(params.layers, layer_activations(params))):
+        keep = None
+        if dropout and i < last and type(layer) is Dense:
+            keep = dropout_mask(rng, (len(out), layer.b.shape[0]), dropout, params.dtype)
+        out, cache = kind_of(layer).forward(layer, out, Context(act=act, rng=rng, keep=keep))
+        caches.append(cache)
+    return Cache(layers=caches, inputs=inputs)
+
+
+def backward(params: Params, cache: Cache, y: np.ndarray) -> Grads:
+    """Gradients of the mean loss over the batch, as a record shaped like ``params``.
+
+    ``y`` holds integer labels (N,). The output error comes from the loss in closed
+    form (BP1); each layer then turns dL/d(out) into its grads and dL/dx (BP2-BP4).
+    """
+    y = _check_labels(params, y, len(cache.logits))
+    d_out = get_loss(params.arch.loss).delta(cache.logits, y)
+    acts = layer_activations(params)
+    grads = list(params.layers)  # layers below the first learned one keep their record: nothing to learn there
+    first = _first_learned(params)
+    for i in reversed(range(first, len(params.layers))):
+        layer = params.layers[i]
+        # d_out is always an array made here (the loss's delta, or the layer above's dx),
+        # so a layer may write into it; below the first learned layer nobody needs dx
+        context = Context(act=acts[i], need_dx=i > first)
+        grads[i], d_out = kind_of(layer).backward(layer, cache.layers[i], d_out, context)
+    return Params(arch=params.arch, layers=grads)
+
+
+def _first_learned(params: Params) -> int:
+    """The index of the first layer with learned arrays (a ``ToImage`` may come before it)."""
+    for i, layer in enumerate(params.layers):
+        if learned_names(type(layer)):
+            return i
+    return len(params.layers)
+
+
+def predict(params: Params, x: np.ndarray) -> np.ndarray:
+    """Class probabilities (N, K) for a batch ``x``; each row sums to 1.
+
+    With the "mse" loss the sigmoid outputs are scaled to sum to 1 per row.
+    """
+    return get_loss(params.arch.loss).output(forward(params, x).logits)
+
+
+def loss(params: Params, x: np.ndarray | Cache, y: np.ndarray) -> float:
+    """The mean loss over a batch; ``x`` may be inputs or a ``Cache`` already computed."""
+    cache = x if isinstance(x, Cache) else forward(params, x)
+    y = _check_labels(params, y, len(cache.logits))
+    return get_loss(params.arch.loss).value(cache.logits, y)
+
+
+def accuracy(params: Params, x: np.ndarray, y: np.ndarray) -> float:
+    """The fraction of rows of ``x`` whose most probable class is the label in ``y``."""
+    y = _check_labels(params, y, len(x))
+    return float(np.mean(forward(params, x).logits.argmax(axis=1) == y))
+
+
+def _check_inputs(params: Params, x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x)
+    width = params.arch.inputs
+    if x.ndim != 2 or x.shape[1] != width or len(x) == 0:
+        raise ValueError(f"inputs must have shape (N, {width}) with N >= 1, got {x.shape}")
+    if x.dtype.kind != "f":
+        raise ValueError(f"inputs must be floating point (scale uint8 pixels to [0, 1] first), got {x.dtype}")
+    return x.astype(params.dtype, copy=False)
+
+
+def _check_labels(params: Params, y: np.ndarray, n: int) -> np.ndarray:
+    y = np.asarray(y)
+    classes = params.arch.classes
+    if y.shape != (n,) or y.dtype.kind not in "iu":
+        raise ValueError(f"labels must be integers of shape ({n},), got {y.dtype} {y.shape}")
+    # one pass for both bounds: seen as unsigned, a negative label is a huge one
+    if n and y.astype(np.int64, copy=False).view(np.uint64).max() >= classes:
+        raise ValueError(f"labels must lie in 0..{classes - 1}, got {y.min()}..{y.max()}")
+    return y

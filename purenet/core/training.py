@@ -1,0 +1,194 @@
+"""The training loop as a pure generator of records.
+
+    train_step(params, state, x, y, optimizer) -> (params, state, cache)
+    train(params, split, optimizer=..., epochs=..., batch_size=..., rng=...)
+        yields Progress records inside an epoch (when asked) and one EpochRecord per epoch
+
+Nothing here prints: the CLI renders the records, a script consumes them as it
+likes. The only state that moves is the ``numpy.random.Generator`` the caller
+passes in (one permutation per epoch), so the same inputs give the same records,
+bit for bit (timings aside).
+
+>>> for record in train(params, mnist.train, optimizer=SGD(0.1), epochs=3,   # doctest: +SKIP
+...                     batch_size=64, rng=np.random.default_rng(0), test=mnist.test):
+...     print(record.epoch, record.test_acc)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable, Iterator
+
+import attrs
+import numpy as np
+
+from purenet.data import Split, batches, to_float
+from purenet.core.losses import get_loss
+from purenet.core.metrics import evaluate
+from purenet.core.network import backward, forward
+from purenet.core.optim import Optimizer, OptState
+from purenet.core.records import Cache, Params
+
+
+class TrainingDiverged(ArithmeticError):
+    """The loss became NaN or infinite; lower the learning rate."""
+
+
+@attrs.frozen
+class Progress:
+    """Where an epoch has got to: ``seen`` of ``total`` samples, with running averages."""
+
+    epoch: int
+    step: int
+    seen: int
+    total: int
+    loss: float
+    accuracy: float
+    seconds: float
+    params: Params
+
+
+@attrs.frozen
+class Best:
+    """The epoch with the highest validation accuracy so far, and its params."""
+
+    epoch: int
+    val_acc: float
+    params: Params
+
+
+@attrs.frozen
+class EpochRecord:
+    """One finished epoch: the params and optimizer state after it, and how it went.
+
+    ``loss`` and ``train_acc`` are running averages over the epoch's batches (what the
+    network saw while it learned, with dropout and augmentation if any); ``val_acc``
+    and ``test_acc`` are measured after the epoch on the held-out splits, None where
+    there is none. ``seconds`` is training time, ``eval_seconds`` the time the held-out
+    measurements took. ``best`` is the best epoch on the validation split so far (None
+    without one); ``stopped_early`` says early stopping ended the run after this epoch.
+    ``rng_state`` is the training generator's ``bit_generator.state`` after the epoch: with
+    the params and optimizer state, all a checkpoint needs to continue bit for bit.
+    """
+
+    epoch: int
+    params: Params
+    opt_state: OptState
+    loss: float
+    train_acc: float
+    val_acc: float | None
+    test_acc: float | None
+    seconds: float
+    eval_seconds: float
+    val_loss: float | None = None
+    test_loss: float | None = None
+    best: Best | None = None
+    stopped_early: bool = False
+    rng_state: dict | None = attrs.field(default=None, eq=False, repr=False)
+
+
+Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+"""A batch transform: uint8 images (N, pixels) and a generator -> new uint8 images (N, pixels)."""
+
+
+def train_step(
+    params: Params, state: OptState, x: np.ndarray, y: np.ndarray, optimizer: Optimizer,
+    *, dropout: float = 0.0, rng: np.random.Generator | None = None,
+) -> tuple[Params, OptState, Cache]:
+    """One update on one batch: forward (with dropout drawn from ``rng``), backward,
+    optimizer. Returns the cache too, whose logits give the batch's loss and accuracy
+    without another forward pass."""
+    cache = forward(params, x, dropout=dropout, rng=rng)
+    params, state = optimizer.update(params, backward(params, cache, y), state)
+    return params, state, cache
+
+
+@attrs.frozen
+class _Plan:
+    """How every epoch of one ``train`` call runs (its keyword arguments, bundled)."""
+
+    split: Split
+    optimizer: Optimizer
+    batch_size: int
+    rng: np.random.Generator
+    progress_every: int
+    dropout: float
+    augment: Augment | None
+
+
+def train(
+    params: Params,
+    split: Split,
+    *,
+    optimizer: Optimizer,
+    epochs: int,
+    batch_size: int,
+    rng: np.random.Generator,
+    val: Split | None = None,
+    test: Split | None = None,
+    state: OptState | None = None,
+    start_epoch: int = 0,
+    progress_every: int = 0,
+    dropout: float = 0.0,
+    augment: Augment | None = None,
+    patience: int | None = None,
+    best: Best | None = None,
+) -> Iterator[Progress | EpochRecord]:
+    """Train from epoch ``start_epoch`` up to ``epochs``, yielding records as it goes.
+
+    Each epoch draws one permutation of ``split`` from ``rng`` and takes batches of
+    ``batch_size`` (1 gives per-sample SGD); ``augment`` transforms each uint8 batch
+    and ``dropout`` drops hidden units, both drawing from ``rng``. With
+    ``progress_every=k`` a ``Progress`` record comes every k steps. With a ``val``
+    split and ``patience=k``, training stops once k epochs pass without a better
+    validation accuracy (``best`` carries the best so far across a resume). Raises
+    ``TrainingDiverged`` if the loss stops being finite.
+    """
+    state = optimizer.init(params) if state is None else state
+    plan = _Plan(split, optimizer, batch_size, rng, progress_every, dropout, augment)
+    for epoch in range(start_epoch + 1, epochs + 1):
+        params, state, totals = yield from _run_epoch(params, state, plan, epoch)
+        started = time.perf_counter()
+        val_loss, val_acc = evaluate(params, val) if val is not None else (None, None)
+        test_loss, test_acc = evaluate(params, test) if test is not None else (None, None)
+        if val_acc is not None and (best is None or val_acc > best.val_acc):
+            best = Best(epoch=epoch, val_acc=val_acc, params=params)
+        stop = patience is not None and best is not None and epoch - best.epoch >= patience
+        yield EpochRecord(
+            epoch=epoch, params=params, opt_state=state, loss=totals.loss, train_acc=totals.accuracy,
+            val_acc=val_acc, test_acc=test_acc, seconds=totals.seconds, eval_seconds=time.perf_counter() - started,
+            val_loss=val_loss, test_loss=test_loss, best=best, stopped_early=stop, rng_state=rng.bit_generator.state,
+        )
+        if stop:
+            return
+
+
+def _run_epoch(params: Params, state: OptState, plan: _Plan, epoch: int):
+    """One pass over the split; yields Progress records, returns (params, state, last Progress)."""
+    loss_of = get_loss(params.arch.loss).value
+    loss_sum, correct, seen, step = 0.0, 0, 0, 0
+    started = time.perf_counter()
+    for step, index in enumerate(batches(len(plan.split), plan.batch_size, plan.rng), start=1):
+        y = plan.split.labels[index]
+        images = plan.split.images[index]
+        if plan.augment is not None:
+            images = plan.augment(images, plan.rng)
+        x = to_float(images, params.dtype)
+        params, state, cache = train_step(params, state, x, y, plan.optimizer, dropout=plan.dropout, rng=plan.rng)
+        batch_loss = loss_of(cache.logits, y)
+        if not math.isfinite(batch_loss):
+            raise TrainingDiverged(f"the loss became {batch_loss} at epoch {epoch}, step {step}")
+        loss_sum += batch_loss * len(index)
+        correct += int(np.count_nonzero(cache.logits.argmax(axis=1) == y))
+        seen += len(index)
+        if plan.progress_every and step % plan.progress_every == 0:
+            yield _progress(epoch, step, seen, len(plan.split), loss_sum, correct, started, params)
+    return params, state, _progress(epoch, step, seen, len(plan.split), loss_sum, correct, started, params)
+
+
+def _progress(epoch, step, seen, total, loss_sum, correct, started, params) -> Progress:
+    return Progress(
+        epoch=epoch, step=step, seen=seen, total=total, loss=loss_sum / max(seen, 1),
+        accuracy=correct / max(seen, 1), seconds=time.perf_counter() - started, params=params,
+    )

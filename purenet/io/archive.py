@@ -1,0 +1,538 @@
+"""Opening an ``.npz`` safely: the one way purenet reads a zip archive of arrays.
+
+    read_npz(path, error=DataError) -> {key: array}
+    with NpzArchive(path, error) as archive:    member by member: declared sizes and
+        archive.declared_size(key)               headers first, then the arrays wanted
+        archive.header(key) -> (shape, dtype)
+        archive.read(key) -> array
+
+``np.load`` trusts the file: a member's ``.npy`` header may claim any shape, and
+NumPy allocates it before reading a byte of data; a corrupt archive raises any
+of a dozen exception types. ``read_npz`` checks every member *before* reading
+its data, never unpickles, and turns every problem into one ``error`` whose
+message starts with the file's path:
+
+- the file must be a regular file (never opened if a FIFO, socket or device) that
+  starts like a zip archive;
+- at most ``MAX_MEMBERS`` members, each named (``key.npy``) in at most
+  ``MAX_NAME_LENGTH`` characters, no name twice, no folders, no encryption, and
+  stored or compressed with deflate, bzip2 or LZMA;
+- a member's compressed bytes must lie inside the file, and its uncompressed size
+  (as the zip records it) must be one a stored or deflated member can have;
+- all members together may not declare more than ``MAX_EXPANSION`` times the file's
+  size (or ``EXPANSION_FLOOR``, for small files): real data compresses a few dozen
+  times at most, a decompression bomb (a few KB of bzip2 that expand to a GiB)
+  thousands of times; nor more than the memory available;
+- a member is decompressed by purenet itself, a bounded piece at a time, and never
+  beyond the size the zip declares: a member whose stream expands further is refused
+  the moment it does (``zipfile`` would inflate a whole bzip2 or LZMA chunk, gigabytes,
+  before cutting it to size);
+- each member must be a ``.npy`` array (magic string, then a version 1, 2 or 3
+  header), of a dtype without Python objects, whose shape needs exactly the bytes
+  the member holds: a tampered header claiming terabytes is refused before any
+  allocation, and so is a member with bytes left over;
+- the data is read into one preallocated array, a chunk at a time, and the zip's
+  CRC-32 of each member is checked.
+
+Data sets (``purenet.data.npz``) call ``read_npz`` with their own error class;
+checkpoints open an ``NpzArchive``, read the metadata, and check every other member's
+declared size and header against the shapes the network needs before decompressing it.
+"""
+
+from __future__ import annotations
+
+import bz2
+import importlib
+import lzma
+import os
+import struct
+import warnings
+import zipfile
+import zlib
+from pathlib import Path
+from typing import IO, Any, cast
+
+import numpy as np
+import numpy.lib.format as npy_format
+
+from purenet.data.splits import DataError
+from purenet.io.files import open_regular, read_into
+from purenet.base.memory import available_memory, shown_bytes
+
+try:  # an optional module of a Python build
+    from lzma import LZMAError
+
+    _CODEC_ERRORS: tuple[type[Exception], ...] = (LZMAError,)
+except ImportError:  # pragma: no cover
+    _CODEC_ERRORS = ()
+
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+"""How a zip archive starts: its first member, or (an empty archive) its end record."""
+
+MAX_MEMBERS = 10_000
+"""More members than any data set or checkpoint has (a checkpoint of 100 layers with Adam: ~1,000)."""
+
+MAX_NAME_LENGTH = 250
+"""The longest member name accepted (``np.savez`` names a member after its key)."""
+
+MAX_EXPANSION = 200
+"""How many times its own size an archive's members may declare in all. Real data sets
+compress far less (MNIST's pixels 5 times, binarized float32 images 60 to 150 times with
+deflate to bzip2); deflate itself stops at 1,032, and a bzip2 bomb reaches millions."""
+
+EXPANSION_FLOOR = 64 * 2**20
+"""Bytes any archive may declare whatever its size: a small file of zeros is no bomb."""
+
+_READ_SIZE = 1 << 16  # compressed bytes read at a time
+_OUT_SIZE = 1 << 20  # bytes decompressed at a time, at most
+_LZMA_DICT_MIN = 4096  # the smallest dictionary liblzma accepts
+_END_RECORD_MAX = 22 + 65535  # the zip's end record, with the longest comment
+_ENTRY_MAX = 512  # bytes of central directory per member: ample for a name of MAX_NAME_LENGTH
+_DEFLATE_MAX_RATIO = 1032  # deflate never expands more than this
+_SLACK = 1 << 16  # headers and the ratio's rounding, for tiny members
+_COMPRESSIONS = {
+    zipfile.ZIP_STORED: "stored",
+    zipfile.ZIP_DEFLATED: "deflate",
+    zipfile.ZIP_BZIP2: "bzip2",
+    zipfile.ZIP_LZMA: "LZMA",
+}
+
+_READ_ERRORS = (
+    zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, ValueError, OSError, NotImplementedError,
+    RuntimeError, RecursionError, OverflowError, struct.error, UnicodeDecodeError, KeyError, TypeError,
+    IndexError, *_CODEC_ERRORS,
+)
+"""What the zip, zlib and .npy machinery raise on a malformed file (RuntimeError: encrypted)."""
+
+
+def read_npz(path: str | os.PathLike, error: type[Exception] = DataError) -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` at ``path``, by key (the member name without ``.npy``).
+
+    Never unpickles, never allocates more than the archive can hold; any problem raises
+    ``error`` with a one-line message that starts with ``path`` (see the module docstring).
+    """
+    with NpzArchive(path, error) as archive:
+        return {key: archive.read(key) for key in archive.keys()}
+
+
+class NpzArchive:
+    """An ``.npz`` opened and its zip directory checked, no member decompressed yet.
+
+    ``keys()`` the members' keys; ``declared_size(key)`` the uncompressed size the zip
+    declares; ``header(key)`` the (shape, dtype) its ``.npy`` header claims (only the header
+    is decompressed); ``read(key)`` its array. Every problem raises ``error`` with a
+    one-line message that starts with the path. Use it as a context manager.
+    """
+
+    _handle: IO[bytes]  # the open file, from __enter__ to __exit__
+
+    def __init__(self, path: str | os.PathLike, error: type[Exception] = DataError) -> None:
+        self.path, self.error = Path(path), error
+        self._members: dict[str, zipfile.ZipInfo] = {}
+        self._size = 0
+
+    def __enter__(self) -> NpzArchive:
+        self._handle = open_regular(self.path, self.error)
+        try:
+            self._open()
+        except BaseException:
+            self._handle.close()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._handle.close()
+
+    def _open(self) -> None:
+        path, error, handle = self.path, self.error, self._handle
+        try:
+            self._size = os.fstat(handle.fileno()).st_size
+            head = handle.read(4)
+            handle.seek(0)
+        except OSError as failure:
+            raise error(f"{path}: cannot read ({failure.strerror or failure})") from None
+        if not head:
+            raise error(f"{path}: empty file (0 bytes), not an .npz archive")
+        if head not in ZIP_MAGIC:
+            raise error(f"{path}: not an .npz file (it does not start like a zip archive)")
+        with self._errors():
+            _check_directory(path, handle, self._size, error)
+            with zipfile.ZipFile(handle) as archive:  # parses the directory only
+                members = archive.infolist()
+            self._members = _checked_members(path, members, self._size, error)
+            _check_expansion(path, self._members, self._size, error)
+
+    def keys(self) -> list[str]:
+        return list(self._members)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._members
+
+    def declared_size(self, key: str) -> int:
+        """The uncompressed size of member ``key`` as the zip's directory declares it."""
+        return self._members[key].file_size
+
+    def header(self, key: str) -> tuple[tuple[int, ...], np.dtype]:
+        """(shape, dtype) of member ``key`` as its header claims, checked against the member's
+        declared size; only the header is decompressed."""
+        with self._errors():
+            stream = _MemberStream(self.path, self._handle, self._members[key], key, self._size, self.error)
+            shape, _, dtype, header_size = _read_header(self.path, stream, key, self.error)
+            _check_claim(self.path, key, shape, dtype, self._members[key].file_size - header_size, self.error)
+            return shape, dtype
+
+    def head(self, key: str, count: int) -> bytes:
+        """The first ``count`` bytes of member ``key``, decompressed (fewer if it is shorter)."""
+        with self._errors():
+            return _MemberStream(self.path, self._handle, self._members[key], key, self._size, self.error).read(count)
+
+    def read(self, key: str) -> np.ndarray:
+        """The array of member ``key``: header checked, then the data read into one array."""
+        with self._errors():
+            stream = _MemberStream(self.path, self._handle, self._members[key], key, self._size, self.error)
+            return _read_member(self.path, stream, self._members[key], key, self.error)
+
+    def _errors(self):
+        return _translated(self.path, self.error)
+
+
+class _translated:
+    """Turn what the zip, codec and .npy machinery raise into one ``error`` line."""
+
+    def __init__(self, path: Path, error: type[Exception]) -> None:
+        self.path, self.error = path, error
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, failure: BaseException | None, _traceback) -> None:
+        if failure is None or isinstance(failure, self.error):
+            return
+        if isinstance(failure, MemoryError):
+            raise self.error(f"{self.path}: not enough memory to read it") from None
+        if isinstance(failure, _READ_ERRORS):
+            raise self.error(f"{self.path}: not a readable .npz ({_detail(failure)})") from None
+
+
+def _check_directory(path: Path, handle: IO[bytes], size: int, error: type[Exception]) -> None:
+    """Refuse an archive whose end record announces more than ``MAX_MEMBERS`` members, or a
+    central directory bigger than they could need, before ``zipfile`` parses it: it builds
+    an object of some 500 bytes per 46-byte entry. (An archive without a readable end
+    record is left to ``zipfile``, which refuses it.)"""
+    tail_size = min(size, _END_RECORD_MAX)
+    handle.seek(size - tail_size)
+    tail = handle.read(tail_size)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < 22:
+        return
+    members, directory = struct.unpack("<HI", tail[at + 10 : at + 16])
+    locator = tail[at - 20 : at] if at >= 20 else b""
+    if locator[:4] == b"PK\x06\x07":  # zip64: the counts are in a record of their own
+        (offset,) = struct.unpack("<Q", locator[8:16])
+        handle.seek(offset)
+        record = handle.read(56)
+        if record[:4] == b"PK\x06\x06" and len(record) == 56:
+            members, directory = struct.unpack("<QQ", record[32:48])
+    handle.seek(0)
+    if members > MAX_MEMBERS or directory > MAX_MEMBERS * _ENTRY_MAX:
+        raise error(f"{path}: its zip directory announces {members} members in {directory} bytes; "
+                    f"an .npz purenet reads has at most {MAX_MEMBERS}")
+
+
+def _checked_members(path: Path, members: list[zipfile.ZipInfo], size: int,
+                     error: type[Exception]) -> dict[str, zipfile.ZipInfo]:
+    """The members by key, once each name, method and size the directory claims is checked."""
+    if len(members) > MAX_MEMBERS:
+        raise error(f"{path}: {len(members)} members in the archive; an .npz purenet reads has at most {MAX_MEMBERS}")
+    checked: dict[str, zipfile.ZipInfo] = {}
+    for info in members:
+        key = _key(path, info, error)
+        if key in checked:
+            raise error(f"{path}: two members named {info.filename!r}; which one is meant is unclear")
+        _check_sizes(path, info, key, size, error)
+        checked[key] = info
+    return checked
+
+
+def _check_expansion(path: Path, members: dict[str, zipfile.ZipInfo], size: int, error: type[Exception]) -> None:
+    """Refuse an archive whose members declare more than MAX_EXPANSION times its size (a
+    decompression bomb), or more than the memory available, before decompressing any."""
+    declared = sum(info.file_size for info in members.values())
+    if declared > max(EXPANSION_FLOOR, MAX_EXPANSION * size):
+        raise error(f"{path}: its members declare {shown_bytes(declared)} uncompressed from a file of "
+                    f"{shown_bytes(size)}, {declared // max(size, 1):,} times its size; real data compresses "
+                    f"less than {MAX_EXPANSION} times (a decompression bomb?)")
+    available = available_memory()
+    if available is not None and declared > available:
+        raise error(f"{path}: its arrays need {shown_bytes(declared)} of memory; {shown_bytes(available)} is available")
+
+
+def _key(path: Path, info: zipfile.ZipInfo, error: type[Exception]) -> str:
+    name = info.filename
+    if len(name) > MAX_NAME_LENGTH:
+        raise error(f"{path}: a member's name is {len(name)} characters long ({name[:40]!r}...); at most {MAX_NAME_LENGTH}")
+    if info.is_dir():
+        raise error(f"{path}: member {name!r} is a folder, not a NumPy array (.npy)")
+    return name.removesuffix(".npy")
+
+
+def _check_sizes(path: Path, info: zipfile.ZipInfo, key: str, size: int, error: type[Exception]) -> None:
+    """Refuse what the zip's directory claims about a member if the file cannot back it."""
+    if info.flag_bits & 0x1:
+        raise error(f"{path}: {key!r} is encrypted; an .npz is never encrypted")
+    method = _COMPRESSIONS.get(info.compress_type)
+    if method is None:
+        raise error(f"{path}: {key!r} uses compression method {info.compress_type}; "
+                    f"purenet reads {', '.join(_COMPRESSIONS.values())}")
+    if info.header_offset + info.compress_size > size:
+        raise error(f"{path}: {key!r} claims {info.compress_size} compressed bytes at offset "
+                    f"{info.header_offset}, past the end of the file ({size} bytes); truncated or corrupt")
+    limits = {"stored": info.compress_size, "deflate": info.compress_size * _DEFLATE_MAX_RATIO + _SLACK}
+    if method in limits and info.file_size > limits[method]:
+        raise error(f"{path}: {key!r} claims {info.file_size} bytes uncompressed from {info.compress_size} "
+                    f"bytes {method}, more than {method} can hold; truncated or tampered with")
+
+
+class _MemberStream:
+    """One member's bytes, decompressed here a bounded piece at a time: ``read(n)`` never
+    gives more than ``n`` bytes, nor more in all than the zip declares (a stream that goes
+    on is refused as soon as it does), and the CRC-32 is checked at the end."""
+
+    def __init__(self, path: Path, handle: IO[bytes], info: zipfile.ZipInfo, key: str, size: int,
+                 error: type[Exception]) -> None:
+        self.path, self.handle, self.key, self.error = path, handle, key, error
+        self.offset = _data_offset(path, handle, info, key, size, error)
+        self.compressed_left = info.compress_size
+        self.left = info.file_size  # bytes still to give, as declared
+        self.declared, self.expected_crc, self.crc = info.file_size, info.CRC, 0
+        self.position = 0
+        self.pending = b""  # compressed input the decompressor has not taken yet
+        self.decompressor = _decompressor(self, info)
+
+    def tell(self) -> int:
+        return self.position
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n is None or n < 0 else min(n, self.left)
+        buffer = bytearray(n)
+        return bytes(buffer[: self.readinto(buffer)])
+
+    def readinto(self, buffer) -> int:
+        """Fill ``buffer`` (or as much as the member has left), a decompressed piece at a time."""
+        view = memoryview(buffer).cast("B")
+        wanted, done = min(len(view), self.left), 0
+        while done < wanted:
+            piece = self._produce(min(wanted - done, _OUT_SIZE))
+            if not piece:
+                break
+            view[done : done + len(piece)] = piece
+            self.crc = zlib.crc32(piece, self.crc)
+            done += len(piece)
+        self.left -= done
+        self.position += done
+        if self.left == 0:
+            self._finish()
+        return done
+
+    def _input(self) -> bytes:
+        """The next compressed bytes of the member (b"" once all are read)."""
+        count = min(_READ_SIZE, self.compressed_left)
+        if count == 0:
+            return b""
+        self.handle.seek(self.offset)
+        data = self.handle.read(count)
+        if len(data) < count:
+            raise self.error(f"{self.path}: {self.key!r} is truncated: its compressed bytes end early")
+        self.offset += count
+        self.compressed_left -= count
+        return data
+
+    def _produce(self, n: int) -> bytes:
+        """Up to ``n`` (>= 1) decompressed bytes; b"" at the end of the stream."""
+        decompressor = self.decompressor
+        if decompressor is None:  # stored
+            return self._input_exactly(n)
+        while True:
+            if decompressor.eof:
+                return b""
+            if isinstance(decompressor, _Inflate):
+                data = self.pending or self._input()
+            else:
+                data = self._input() if decompressor.needs_input else b""
+            if not data and not isinstance(decompressor, _Inflate) and decompressor.needs_input:
+                return b""  # the compressed bytes are all used
+            out = decompressor.decompress(data, n)
+            self.pending = decompressor.unconsumed_tail if isinstance(decompressor, _Inflate) else b""
+            if out:
+                return out
+            if not data:
+                return b""
+
+    def _input_exactly(self, n: int) -> bytes:
+        parts, wanted = [], n
+        while wanted > 0:
+            count = min(wanted, self.compressed_left)
+            if count == 0:
+                break
+            self.handle.seek(self.offset)
+            data = self.handle.read(count)
+            if not data:
+                break
+            self.offset += len(data)
+            self.compressed_left -= len(data)
+            parts.append(data)
+            wanted -= len(data)
+        return b"".join(parts)
+
+    def _finish(self) -> None:
+        """Every declared byte was given: nothing may follow, and the CRC-32 must match."""
+        if self.decompressor is not None and self._produce(1):
+            raise self.error(f"{self.path}: {self.key!r} decompresses to more than the {self.declared} bytes its "
+                             "zip directory declares; a decompression bomb or a corrupt archive")
+        if self.crc != self.expected_crc:
+            raise self.error(f"{self.path}: {self.key!r} fails its CRC-32 check: the archive is corrupt")
+
+
+class _Inflate:
+    """zlib's raw deflate decompressor, with the attributes the stream reads."""
+
+    def __init__(self) -> None:
+        self._d = zlib.decompressobj(-15)
+
+    @property
+    def eof(self) -> bool:
+        return self._d.eof
+
+    @property
+    def unconsumed_tail(self) -> bytes:
+        return self._d.unconsumed_tail
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        return self._d.decompress(data, max_length)
+
+
+def _data_offset(path: Path, handle: IO[bytes], info: zipfile.ZipInfo, key: str, size: int,
+                 error: type[Exception]) -> int:
+    """Where the member's compressed bytes start: after its local header, name and extra field."""
+    handle.seek(info.header_offset)
+    local = handle.read(30)
+    if len(local) < 30 or local[:4] != b"PK\x03\x04":
+        raise error(f"{path}: {key!r} has no local header where the zip's directory puts it; corrupt")
+    name_length, extra_length = struct.unpack("<HH", local[26:30])
+    start = info.header_offset + 30 + name_length + extra_length
+    if start + info.compress_size > size:
+        raise error(f"{path}: {key!r} claims {info.compress_size} compressed bytes at offset {start}, "
+                    f"past the end of the file ({size} bytes); truncated or corrupt")
+    return start
+
+
+def _decompressor(stream: _MemberStream, info: zipfile.ZipInfo) -> Any:
+    """The member's decompressor (None: stored), each able to stop at a number of bytes out."""
+    if info.compress_type == zipfile.ZIP_STORED:
+        if info.compress_size != info.file_size:
+            raise stream.error(f"{stream.path}: {stream.key!r} is stored (not compressed) in {info.compress_size} "
+                               f"bytes but declares {info.file_size}; corrupt")
+        return None
+    if info.compress_type == zipfile.ZIP_DEFLATED:
+        return _Inflate()
+    if info.compress_type == zipfile.ZIP_BZIP2:
+        return bz2.BZ2Decompressor()
+    return _lzma_decompressor(stream, info.file_size)
+
+
+def _lzma_decompressor(stream: _MemberStream, declared: int) -> lzma.LZMADecompressor:
+    """A zip's LZMA member: a 4-byte header (version, size of the properties), the 5 bytes of
+    LZMA1 properties, then raw LZMA1. The dictionary is never made larger than the member
+    (no match can reach further back than its start), so a header claiming 4 GiB costs nothing."""
+    head = stream._input_exactly(4)
+    if len(head) < 4:
+        raise stream.error(f"{stream.path}: {stream.key!r} is a truncated LZMA member")
+    (properties_size,) = struct.unpack("<H", head[2:4])
+    properties = stream._input_exactly(properties_size)
+    if properties_size != 5 or len(properties) != 5 or properties[0] >= 9 * 5 * 5:
+        raise stream.error(f"{stream.path}: {stream.key!r} has unreadable LZMA properties")
+    lc_lp_pb, dictionary = properties[0], struct.unpack("<I", properties[1:5])[0]
+    pb, rest = divmod(lc_lp_pb, 45)
+    lp, lc = divmod(rest, 9)
+    dictionary = max(_LZMA_DICT_MIN, min(dictionary, declared))
+    lzma_filter = {"id": lzma.FILTER_LZMA1, "dict_size": dictionary, "lc": lc, "lp": lp, "pb": pb}
+    return lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[lzma_filter])
+
+
+def _read_member(path: Path, stream: _MemberStream, info: zipfile.ZipInfo, key: str, error: type[Exception]) -> np.ndarray:
+    """One member's array: header checked against the member's size before anything is allocated."""
+    shape, fortran_order, dtype, header_size = _read_header(path, stream, key, error)
+    count = _check_claim(path, key, shape, dtype, info.file_size - header_size, error)
+    claimed = count * dtype.itemsize
+    array = np.empty(count, dtype=dtype)
+    if claimed:
+        expected = array.nbytes
+        found = read_into(cast(IO[bytes], stream), array.reshape(-1).view(np.uint8))
+        if found < expected:
+            raise error(f"{path}: {key!r} is truncated: {expected} bytes of data expected, {found} found")
+    else:
+        stream.read()  # nothing left to give: checks that nothing follows, and the CRC-32
+    return array.reshape(shape[::-1]).transpose() if fortran_order else array.reshape(shape)
+
+
+def _check_claim(path: Path, key: str, shape: tuple[int, ...], dtype: np.dtype, held: int, error: type[Exception]) -> int:
+    """The number of elements a header claims, once sure they are plain numbers that need
+    exactly the ``held`` bytes of data the member declares (else ``error``)."""
+    if dtype.hasobject:
+        raise error(f"{path}: {key!r} holds pickled objects (an object array), never unpickled")
+    if any(n < 0 for n in shape):
+        raise error(f"{path}: {key!r} has a negative size in its shape {shape}")
+    count = 1
+    for n in shape:
+        count *= n
+    claimed = count * dtype.itemsize
+    if claimed != held:
+        what = "claims more bytes than" if claimed > held else "claims fewer bytes than"
+        raise error(f"{path}: {key!r} {what} it holds: its header says shape {shape} of {_dtype_name(dtype)} "
+                    f"({claimed} bytes), the member holds {held} bytes of data")
+    return count
+
+
+def _read_header(path: Path, stream: _MemberStream, key: str, error: type[Exception]):
+    """(shape, fortran_order, dtype, bytes the header took) of a member, or ``error``."""
+    try:
+        version = npy_format.read_magic(stream)
+    except ValueError:
+        raise error(f"{path}: member {key!r} is not a NumPy array (.npy); it does not start like one") from None
+    readers = {(1, 0): npy_format.read_array_header_1_0, (2, 0): npy_format.read_array_header_2_0}
+    if _read_any_header is not None:
+        readers[(3, 0)] = lambda fp: _read_any_header(fp, (3, 0))
+    if version not in readers:
+        raise error(f"{path}: {key!r} is a .npy of version {version[0]}.{version[1]}, which purenet does not read")
+    try:
+        with warnings.catch_warnings():  # NumPy warns about headers written by Python 2; never print
+            warnings.simplefilter("ignore")
+            shape, fortran_order, dtype = readers[version](stream)
+    except Exception as failure:  # noqa: BLE001 - NumPy's parse of untrusted text fails in many ways
+        # (ValueError, TypeError, SyntaxError, tokenize.TokenError, RecursionError, MemoryError, ...)
+        raise error(f"{path}: {key!r} has an unreadable .npy header ({_detail(failure)})") from None
+    return tuple(shape), bool(fortran_order), dtype, stream.tell()
+
+
+def _private_header_reader():
+    """NumPy's reader of every .npy header version (3.0 has no public one), if this NumPy has it."""
+    for name in ("numpy.lib._format_impl", "numpy.lib.format"):
+        try:
+            return importlib.import_module(name)._read_array_header
+        except (ImportError, AttributeError):
+            continue
+    return None  # pragma: no cover
+
+
+_read_any_header = _private_header_reader()
+
+
+def _dtype_name(dtype: np.dtype) -> str:
+    text = str(dtype)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _detail(failure: BaseException) -> str:
+    """An exception as a short single line, for the end of a message."""
+    text = " ".join(str(failure).split()) or type(failure).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
