@@ -13,7 +13,8 @@ from purenet import SGD, Adam, forward, init, train
 from purenet.data.augment import Augmenter
 from purenet.runs.checkpoint import load as load_checkpoint
 from purenet.cli.app import app
-from purenet.core.network import dropout_mask
+from purenet.core.layers import dropout_mask
+from purenet.core.network import with_dropout
 from purenet.core.schedules import Constant, Cosine, StepDecay, Warmup, make_schedule
 
 
@@ -71,20 +72,20 @@ def test_dropout_keeps_the_expected_output_of_a_linear_net():
     params = init([6, 30, 4], act="identity", rng=rng, dtype=np.float64)
     x = rng.random((3, 6))
     plain = forward(params, x).logits
-    draws = np.mean([forward(params, x, dropout=0.5, rng=rng).logits for _ in range(4000)], axis=0)
+    net = with_dropout(params, 0.5)
+    draws = np.mean([forward(net, x, rng=rng).logits for _ in range(4000)], axis=0)
     np.testing.assert_allclose(draws, plain, atol=0.05 * np.abs(plain).max())
 
 
-def test_dropout_draws_from_the_generator_and_needs_one():
+def test_dropout_draws_from_the_generator_and_only_with_one():
     params = init([6, 8, 3], act="relu", rng=0)
+    net = with_dropout(params, 0.5)
     x = np.ones((2, 6), np.float32)
-    a = forward(params, x, dropout=0.5, rng=np.random.default_rng(3)).logits
-    b = forward(params, x, dropout=0.5, rng=np.random.default_rng(3)).logits
-    c = forward(params, x, dropout=0.5, rng=np.random.default_rng(4)).logits
+    a = forward(net, x, rng=np.random.default_rng(3)).logits
+    b = forward(net, x, rng=np.random.default_rng(3)).logits
+    c = forward(net, x, rng=np.random.default_rng(4)).logits
     assert np.array_equal(a, b) and not np.array_equal(a, c)
-    assert np.array_equal(forward(params, x, dropout=0.0).logits, forward(params, x).logits)
-    with pytest.raises(ValueError, match="explicit rng"):
-        forward(params, x, dropout=0.5)
+    assert np.array_equal(forward(net, x).logits, forward(params, x).logits)  # no generator: inference
 
 
 # ----------------------------------------------------------------- early stopping and augmentation in train
@@ -107,8 +108,8 @@ def test_training_with_augmentation_is_deterministic_and_learns(mnist):
     part = mnist.train.take(slice(0, 3000))
 
     def run():
-        return list(train(init([784, 64, 10], rng=0), part, optimizer=Adam(1e-3), epochs=2, batch_size=64,
-                          rng=np.random.default_rng(0), augment=Augmenter(elastic_alpha=0.0), dropout=0.2, test=mnist.test))[-1]
+        return list(train(init([784, 64, "dropout0.2", 10], rng=0), part, optimizer=Adam(1e-3), epochs=2, batch_size=64,
+                          rng=np.random.default_rng(0), augment=Augmenter(elastic_alpha=0.0), test=mnist.test))[-1]
 
     first, second = run(), run()
     assert first.params == second.params
