@@ -17,7 +17,10 @@ misshapen, out of range, of another version or not an npz at all raises
 ``CheckpointError`` naming the file.
 
 Versions: 3 (layer lists with any registered layer kind) is written; 2 (dense only,
-``config`` apart from ``settings``) and 1 (before that) still load.
+``config`` apart from ``settings``) and 1 (before that) still load. The layer list of
+a run with ``dropout`` holds the Dropout layers it places (``RunConfig.network_layers``);
+a file written before dropout was only a layer lacks them, and gets them on loading
+(``_dropout_placed``): they hold no arrays, so the file's arrays are read as they are.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from purenet.io.archive import NpzArchive
 from purenet.core.optim import OptState
 from purenet.core.arrays import learned_names
 from purenet.core.layers import plan_layers
+from purenet.core.network import with_layers
 from purenet.core.records import Arch, Params, same_structure
 from purenet.core.training import Best
 
@@ -147,8 +151,8 @@ def _check_structure(checkpoint: Checkpoint) -> None:
     config = checkpoint.config
     if config is not None:
         arch = params.arch
-        if (tuple(config.layers), config.act, config.loss) != (arch.sizes, arch.act, arch.loss):
-            raise ValueError(f"config describes {config.layers} {config.act} {config.loss}, the params {arch}")
+        if (config.network_layers, config.act, config.loss) != (arch.sizes, arch.act, arch.loss):
+            raise ValueError(f"config describes {config.network_layers} {config.act} {config.loss}, the params {arch}")
         if config.slots != len(checkpoint.opt_state.slots):
             raise ValueError(f"config's optimizer {config.optimizer} keeps {config.slots} slots, opt_state has {len(checkpoint.opt_state.slots)}")
 
@@ -285,10 +289,24 @@ def _from_arrays(meta: dict, arch: Arch, dtype: np.dtype, slots: int, has_best: 
     best = _read_best(meta, arrays, arch, dtype, epoch) if has_best else None
     config, settings = _read_config(meta)
     try:
+        params, state, best = _dropout_placed(config, params, state, best)
         return Checkpoint(params=params, opt_state=state, epoch=epoch, rng_state=meta.get("rng_state"),
                           history=_read_history(meta), settings=settings, best=best, config=config)
     except (ValueError, TypeError) as error:
         raise CheckpointError(f"malformed metadata ({error})") from None
+
+
+def _dropout_placed(config: RunConfig | None, params: Params, state: OptState,
+                    best: Best | None) -> tuple[Params, OptState, Best | None]:
+    """The records of a run whose ``dropout`` the network applied itself (before it was only a
+    layer): its layer list is the config's ``layers``, without the Dropout layers that
+    ``network_layers`` places. They get them, where the network applied it; the learned
+    arrays stay as read. Any other records are returned as they are."""
+    if config is None or params.arch.sizes != config.layers or config.network_layers == config.layers:
+        return params, state, best
+    placed = lambda record: with_layers(record, config.network_layers)
+    state = attrs.evolve(state, slots=[placed(slot) for slot in state.slots])
+    return placed(params), state, None if best is None else attrs.evolve(best, params=placed(best.params))
 
 
 def _read_meta(meta: np.ndarray | None) -> dict:

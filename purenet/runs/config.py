@@ -26,7 +26,7 @@ import attrs
 
 from purenet.core.activations import ACTIVATIONS
 from purenet.data.augment import Augmenter
-from purenet.core.layers import (INIT_SCHEMES, LayerListError, canonical_layers, is_width, plan_layers,
+from purenet.core.layers import (INIT_SCHEMES, LayerListError, canonical_layers, is_width, place_dropout, plan_layers,
                             training_elements_per_sample, with_input_width)
 from purenet.core.losses import LOSSES
 from purenet.base.memory import available_memory
@@ -192,8 +192,10 @@ class RunConfig:
     """Every setting of a training run (``purenet train``'s options that define the run).
 
     ``epochs`` is the length the run was planned with (a schedule such as cosine spans
-    it; a resumed run may go further). ``augment`` is an ``Augmenter`` or None;
-    ``data`` the absolute path of the data set, or None for the default MNIST.
+    it; a resumed run may go further). ``dropout`` is a shorthand for Dropout layers:
+    the network is built from ``network_layers``, ``layers`` with one after every hidden
+    dense layer. ``augment`` is an ``Augmenter`` or None; ``data`` the absolute path of
+    the data set, or None for the default MNIST.
     """
 
     layers: tuple[int | str, ...] = attrs.field(default=(784, 200, 200, 10), converter=parse_layers)
@@ -245,6 +247,12 @@ class RunConfig:
         if missing:
             raise ConfigError("settings", f"lack {', '.join(missing)}")
         return cls(**settings)
+
+    @property
+    def network_layers(self) -> tuple[int | str, ...]:
+        """The layer list the run's network is built from: ``layers``, with a ``dropout<p>``
+        layer after every hidden dense layer when ``dropout`` is p > 0 (``place_dropout``)."""
+        return place_dropout(self.layers, self.dropout)
 
     @property
     def slots(self) -> int:
@@ -327,9 +335,10 @@ def parameter_copies(config: RunConfig) -> int:
 
 def sample_elements(config: RunConfig) -> int:
     """Numbers one sample of a batch costs at the peak of a training step: the layers' work
-    (``training_elements_per_sample``) and the augmentation's (five images of floats)."""
+    (``training_elements_per_sample``, the Dropout layers ``dropout`` places included) and
+    the augmentation's (five images of floats)."""
     augment = 5 * int(config.layers[0]) if config.augment is not None else 0
-    return training_elements_per_sample(tuple(config.layers)) + augment
+    return training_elements_per_sample(config.network_layers) + augment
 
 
 def memory_needed(config: RunConfig, samples: int | None = None, itemsize: int = 4) -> int:

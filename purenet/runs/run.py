@@ -111,7 +111,7 @@ class Run:
         return train(
             start.params, self.train, optimizer=run_optimizer(config, self.steps_per_epoch), epochs=self.epochs,
             batch_size=config.batch_size, rng=rng, val=self.val, test=test, state=start.opt_state,
-            start_epoch=start.epoch, progress_every=progress_every, dropout=config.dropout, augment=self.augmenter,
+            start_epoch=start.epoch, progress_every=progress_every, augment=self.augmenter,
             patience=config.patience or None, best=start.best,
         )
 
@@ -122,7 +122,7 @@ def prepare(config: RunConfig) -> Run:
     config = _located(config)
     dataset = _load_checked(config)
     init_rng, split_rng, train_rng = seeds(config.seed)
-    params = init(config.layers, act=config.act, loss=config.loss, init=config.init, rng=init_rng)
+    params = init(config.network_layers, act=config.act, loss=config.loss, init=config.init, rng=init_rng)
     state = make_optimizer(config.optimizer, config.lr).init(params)
     fresh = Checkpoint(params=params, opt_state=state, epoch=0, rng_state=train_rng.bit_generator.state, config=config)
     return _run(config, dataset, split_rng, fresh, config.epochs)
