@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from purenet.io import archive as npzfile
-from purenet.data.splits import DataError, Dataset, Split, make_dataset, square_shape
 from purenet.base.words import counted
+from purenet.data.splits import DataError, Dataset, Split, make_dataset, square_shape
+from purenet.io.archive import NpzArchive
 
 NPZ_LAYOUTS = (
     ("x_train", "y_train", "x_test", "y_test"),  # Keras' mnist.npz
@@ -58,7 +58,7 @@ def _read_layout(path: Path) -> dict[str, np.ndarray]:
     """The arrays of the archive's layout, and only those (of another member only the
     header is decompressed, to check that it is an array); images and labels that declare different counts in their headers are
     refused before either is (a 40 KB bomb that claims a million images has few labels)."""
-    with npzfile.NpzArchive(path, DataError) as archive:
+    with NpzArchive(path, DataError) as archive:
         keys = set(archive.keys())
         layout = next((layout for layout in NPZ_LAYOUTS if {layout[0], layout[1]} <= keys), None)
         if layout is None:
