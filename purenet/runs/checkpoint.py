@@ -39,8 +39,7 @@ from purenet.io.archive import NpzArchive
 from purenet.core.optim import OptState
 from purenet.core.arrays import learned_names
 from purenet.core.layers import plan_layers
-from purenet.core.records import Arch, Params, same_structure
-from purenet.core.training import Best
+from purenet.core.records import Arch, Best, Params, same_structure
 
 FORMAT = "purenet-checkpoint"
 FORMAT_VERSION = 3
