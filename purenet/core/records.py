@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator
 import attrs
 import numpy as np
 
+from purenet.base.checks import cut
 from purenet.core.arrays import array_field, fresh, learned_names, optional_readonly, readonly, static_names
 from purenet.core.layers import LayerListError, canonical_layers, plan_layers
 from purenet.core.layers.dense import Dense, DenseCache
@@ -39,8 +40,7 @@ def _layer_list(layers) -> tuple[int | str, ...]:
 
 def _shown(layers) -> str:
     """A layer list for a message, cut short: a tampered file may hold thousands of tokens."""
-    text = str(list(layers))
-    return text if len(text) <= 80 else text[:77] + "..."
+    return cut(str(list(layers)), 80)
 
 
 @attrs.frozen

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from purenet.base.checks import cut
 from purenet.base.words import counted
 from purenet.data.splits import DataError, Dataset, Split, make_dataset, square_shape
 from purenet.io.archive import NpzArchive
@@ -101,8 +102,7 @@ def _check_numbers(path: Path, key: str, array: np.ndarray, expected: str) -> No
     """Refuse an array of anything but integers or floats, and a single value (0-d)."""
     kind = array.dtype.kind
     if kind not in "uif":
-        dtype = str(array.dtype) if len(str(array.dtype)) <= 40 else str(array.dtype)[:37] + "..."
-        raise DataError(f"{path}: '{key}' holds {dtype} ({_NOT_NUMBERS.get(kind, 'not numbers')}); expected {expected} as numbers")
+        raise DataError(f"{path}: '{key}' holds {cut(str(array.dtype), 40)} ({_NOT_NUMBERS.get(kind, 'not numbers')}); expected {expected} as numbers")
     if array.ndim == 0:
         raise DataError(f"{path}: '{key}' is a single value, shape (); expected {expected}")
 

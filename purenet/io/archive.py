@@ -57,6 +57,7 @@ from typing import IO, Any, cast
 import numpy as np
 import numpy.lib.format as npy_format
 
+from purenet.base.checks import cut, one_line
 from purenet.base.memory import available_memory, shown_bytes
 from purenet.io.files import open_regular, read_into
 
@@ -533,11 +534,9 @@ _read_any_header = _private_header_reader()
 
 
 def _dtype_name(dtype: np.dtype) -> str:
-    text = str(dtype)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return cut(str(dtype), 60)
 
 
 def _detail(failure: BaseException) -> str:
-    """An exception as a short single line, for the end of a message."""
-    text = " ".join(str(failure).split()) or type(failure).__name__
-    return text if len(text) <= 160 else text[:157] + "..."
+    """An exception as a short single line, for the end of a message (its type when it says nothing)."""
+    return one_line(str(failure)) or type(failure).__name__
