@@ -30,6 +30,7 @@ from typing import Callable
 
 import numpy as np
 
+from purenet.base.version import installed_version
 from purenet.core.activations import ELU_ALPHA, LEAKY_SLOPE, Activation
 from purenet.io.files import atomic_write, check_target, open_regular
 from purenet.core.network import layer_activations
@@ -217,8 +218,6 @@ def to_onnx(params: Params) -> "onnx.ModelProto":  # noqa: F821 - onnx is import
     """
     from onnx import TensorProto, helper
 
-    from purenet import __version__
-
     graph = _Graph()
     out = INPUT
     shapes = [planned.in_shape for planned in plan_layers(params.arch.sizes)]
@@ -244,7 +243,7 @@ def to_onnx(params: Params) -> "onnx.ModelProto":  # noqa: F821 - onnx is import
         graph.initializers,
     )
     model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="purenet", producer_version=__version__,
+                              producer_name="purenet", producer_version=installed_version(),
                               doc_string=f"A purenet network: {INPUT} {PREPROCESSING} -> {OUTPUT}, rows summing to 1.")
     model.ir_version = IR_VERSION
     helper.set_model_props(model, metadata(params))
@@ -253,11 +252,9 @@ def to_onnx(params: Params) -> "onnx.ModelProto":  # noqa: F821 - onnx is import
 
 def metadata(params: Params) -> dict[str, str]:
     """What a user of the file needs to know, as the model's metadata_props (strings)."""
-    from purenet import __version__
-
     arch = params.arch
     return {
-        "purenet_version": __version__,
+        "purenet_version": installed_version(),
         "architecture": json.dumps({"sizes": list(arch.sizes), "act": arch.act, "loss": arch.loss,
                                     "layers": [type(layer).__name__ for layer in params.layers],
                                     "trained_dtype": str(params.dtype)}),

@@ -9,6 +9,7 @@ copies an array).
     Params    an ``Arch`` and one layer record per layer (``Dense``, ``Conv2D``, ``MaxPool``, ...)
     Grads     the same type as ``Params`` (as in optax, gradients and updates have the params' structure)
     Cache     what ``forward`` computed: one cache per layer, kept for backward
+    Best      the epoch with the best validation accuracy so far, and its params (training and checkpoints)
 
 Each layer record declares which of its fields are learned arrays
 (``purenet.core.arrays.learned``); ``tree_map`` and everything built on it walk that
@@ -22,11 +23,12 @@ from typing import Any, Callable, Iterator
 import attrs
 import numpy as np
 
+from purenet.base.checks import cut
 from purenet.core.arrays import array_field, fresh, learned_names, optional_readonly, readonly, static_names
 from purenet.core.layers import LayerListError, canonical_layers, plan_layers
 from purenet.core.layers.dense import Dense, DenseCache
 
-__all__ = ["Arch", "Params", "Grads", "Cache", "Dense", "DenseCache", "tree_map", "readonly", "fresh", "array_field"]
+__all__ = ["Arch", "Params", "Grads", "Best", "Cache", "Dense", "DenseCache", "tree_map", "readonly", "fresh", "array_field"]
 
 
 def _layer_list(layers) -> tuple[int | str, ...]:
@@ -38,8 +40,7 @@ def _layer_list(layers) -> tuple[int | str, ...]:
 
 def _shown(layers) -> str:
     """A layer list for a message, cut short: a tampered file may hold thousands of tokens."""
-    text = str(list(layers))
-    return text if len(text) <= 80 else text[:77] + "..."
+    return cut(str(list(layers)), 80)
 
 
 @attrs.frozen
@@ -115,6 +116,19 @@ class Params:
 
 Grads = Params
 """Gradients have exactly the structure of the params they belong to."""
+
+
+@attrs.frozen
+class Best:
+    """The epoch with the highest validation accuracy so far, and its params.
+
+    Here rather than beside the training loop that makes it: a checkpoint holds one,
+    and loading a checkpoint must not load the training loop.
+    """
+
+    epoch: int
+    val_acc: float
+    params: Params
 
 
 def tree_map(fn: Callable[..., np.ndarray], first: Params, *rest: Params) -> Params:

@@ -28,7 +28,7 @@ from purenet.core.losses import get_loss
 from purenet.core.metrics import evaluate
 from purenet.core.network import backward, forward
 from purenet.core.optim import Optimizer, OptState
-from purenet.core.records import Cache, Params
+from purenet.core.records import Best, Cache, Params
 
 
 class TrainingDiverged(ArithmeticError):
@@ -46,15 +46,6 @@ class Progress:
     loss: float
     accuracy: float
     seconds: float
-    params: Params
-
-
-@attrs.frozen
-class Best:
-    """The epoch with the highest validation accuracy so far, and its params."""
-
-    epoch: int
-    val_acc: float
     params: Params
 
 

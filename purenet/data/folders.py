@@ -10,6 +10,7 @@ from typing import Iterator
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from purenet.base.checks import one_line
 from purenet.data.splits import DataError, Dataset, Split, make_dataset, open_error, open_regular
 from purenet.io.files import file_kind
 from purenet.photo.prepare import check_pixels
@@ -155,7 +156,7 @@ def read_image(path: Path, size: tuple[int, int] = IMAGE_SIZE) -> np.ndarray:
     except MemoryError:
         raise DataError(f"{path}: not enough memory to read this image") from None
     except Exception as error:  # Pillow signals a corrupt file with many types (OSError, SyntaxError, ...)
-        raise DataError(f"{path}: not an image Pillow can read ({type(error).__name__}: {_one_line(error)})") from None
+        raise DataError(f"{path}: not an image Pillow can read ({type(error).__name__}: {one_line(str(error))})") from None
 
 
 def _grey(image: Image.Image) -> Image.Image:
@@ -212,7 +213,3 @@ def _scaled_bytes(image: Image.Image, factor: float) -> np.ndarray:
             pixels[rows] = np.rint(np.clip(band * factor, 0, 255))
     return pixels
 
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return text if len(text) <= 160 else text[:157] + "..."

@@ -18,7 +18,7 @@ from typing import Union
 import attrs
 import numpy as np
 
-from purenet.data import to_float
+from purenet.base.mnist import to_float
 from purenet.photo.prepare import load_digit, preprocess
 from purenet.core.network import predict
 from purenet.core.records import Params

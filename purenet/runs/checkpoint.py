@@ -26,7 +26,6 @@ a file written before dropout was only a layer lacks them, and gets them on load
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -34,8 +33,9 @@ from typing import Any, Mapping
 import attrs
 import numpy as np
 
+from purenet.base.checks import cut, is_real, is_whole, shown
 from purenet.core.activations import ACTIVATIONS
-from purenet.runs.config import MAX_WHOLE, RUN_SETTINGS, ConfigError, RunConfig
+from purenet.runs.config import RUN_SETTINGS, ConfigError, RunConfig
 from purenet.io.files import atomic_write, open_regular
 from purenet.core.losses import LOSSES
 from purenet.io.archive import NpzArchive
@@ -43,8 +43,7 @@ from purenet.core.optim import OptState
 from purenet.core.arrays import learned_names
 from purenet.core.layers import plan_layers
 from purenet.core.network import with_layers
-from purenet.core.records import Arch, Params, same_structure
-from purenet.core.training import Best
+from purenet.core.records import Arch, Best, Params, same_structure
 
 FORMAT = "purenet-checkpoint"
 FORMAT_VERSION = 3
@@ -54,6 +53,8 @@ DTYPES = ("float32", "float64")
 MAX_SLOTS = 2
 MAX_JSON_DEPTH = 16
 """Deepest nesting of the metadata's JSON (the real thing is 4 deep); deeper is tampering."""
+_QUOTED = 60
+"""How many characters of a value a message quotes (a tampered value can be huge)."""
 
 
 class CheckpointError(ValueError):
@@ -68,8 +69,8 @@ def _to_int(value: Any) -> int:
 
 
 def _non_negative_int(_instance, attribute, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{attribute.name} must be a whole number >= 0, got {value!r}")
+    if not is_whole(value, 0):
+        raise ValueError(f"{attribute.name} must be a whole number >= 0, got {shown(value, _QUOTED)}")
 
 
 def _json_value(_instance, attribute, value) -> None:
@@ -83,10 +84,10 @@ def _mappings(_instance, attribute, value) -> None:
     """History: one mapping per epoch, of metric names to finite numbers (or None)."""
     for entry in value:
         if not isinstance(entry, Mapping) or not all(isinstance(key, str) for key in entry):
-            raise ValueError(f"{attribute.name} must hold one mapping of metric names per epoch, got {_shown(entry)}")
+            raise ValueError(f"{attribute.name} must hold one mapping of metric names per epoch, got {shown(entry, _QUOTED)}")
         bad = [key for key, number in entry.items() if number is not None and not _number(number)]
         if bad:
-            raise ValueError(f"{attribute.name} must hold finite numbers (or None), got {bad[0]}: {_shown(entry[bad[0]])}")
+            raise ValueError(f"{attribute.name} must hold finite numbers (or None), got {bad[0]}: {shown(entry[bad[0]], _QUOTED)}")
 
 
 def check_rng_state(state: Any) -> None:
@@ -276,7 +277,7 @@ def _member(archive: NpzArchive, key: str, shape: tuple[int, ...], dtype: np.dty
     it against the size the zip declares, and ``read`` decompresses no more than that)."""
     found_shape, found_dtype = archive.header(key)
     if found_shape != shape or found_dtype != dtype:
-        raise CheckpointError(f"array {key!r} is {_cut(str(found_dtype), 40)}{list(found_shape)}, expected {dtype}{list(shape)}")
+        raise CheckpointError(f"array {key!r} is {cut(str(found_dtype), 40)}{list(found_shape)}, expected {dtype}{list(shape)}")
     return archive.read(key)
 
 
@@ -351,26 +352,13 @@ def _field(meta: Mapping, key: str, kind: type, ok, expected: str, where: str = 
     else:
         right_kind = isinstance(value, kind) and not isinstance(value, (int, float))
     if not right_kind or not ok(value):
-        raise CheckpointError(f"metadata {where}{key!r} is {_shown(value)}; expected {expected}")
+        raise CheckpointError(f"metadata {where}{key!r} is {shown(value, _QUOTED)}; expected {expected}")
     return value
 
 
 def _number(value: Any) -> bool:
     """A JSON number a checkpoint may hold: an int within int64, or a finite float."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    if isinstance(value, int):
-        return abs(value) <= MAX_WHOLE
-    return math.isfinite(value)
-
-
-def _shown(value: Any) -> str:
-    return _cut(repr(value), 60)
-
-
-def _cut(text: str, limit: int) -> str:
-    """``text``, shortened to ``limit`` characters with "..." if longer (a tampered value can be huge)."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return is_whole(value) or (isinstance(value, float) and is_real(value))
 
 
 MAX_TOKEN = 64
@@ -389,7 +377,7 @@ def _read_arch(meta: Mapping) -> Arch:
     except ValueError as error:
         raise CheckpointError(f"metadata 'arch' is not a network purenet can build: {error}") from None
     if built.sizes != tuple(sizes):
-        raise CheckpointError(f"metadata 'arch sizes' {_shown(sizes)} is not in canonical form")
+        raise CheckpointError(f"metadata 'arch sizes' {shown(sizes, _QUOTED)} is not in canonical form")
     return built
 
 
@@ -400,7 +388,7 @@ def _token(value: Any, tokens_ok: bool) -> bool:
 
 
 def _positive_int(value: Any) -> bool:
-    return _number(value) and isinstance(value, int) and value >= 1
+    return is_whole(value, 1)
 
 
 def _expected_shapes(arch: Arch, slots: int, has_best: bool) -> dict[str, tuple[int, ...]]:
@@ -441,7 +429,7 @@ def _read_history(meta: Mapping) -> list[dict]:
     for entry in history:
         for key, value in entry.items():
             if value is not None and not _number(value):
-                raise CheckpointError(f"metadata 'history' holds {key!r}: {_shown(value)}; expected finite numbers")
+                raise CheckpointError(f"metadata 'history' holds {key!r}: {shown(value, _QUOTED)}; expected finite numbers")
     return history
 
 

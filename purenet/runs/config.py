@@ -29,6 +29,7 @@ from purenet.data.augment import Augmenter
 from purenet.core.layers import (INIT_SCHEMES, LayerListError, canonical_layers, is_width, place_dropout, plan_layers,
                             training_elements_per_sample, with_input_width)
 from purenet.core.losses import LOSSES
+from purenet.base.checks import MAX_WHOLE, is_real, is_whole, shown
 from purenet.base.memory import available_memory
 from purenet.base.memory import shown_bytes as _bytes
 from purenet.core.optim import OPTIMIZERS
@@ -81,32 +82,20 @@ def _choice(choices) -> Any:
     return check
 
 
-MAX_WHOLE = 2**63 - 1
-"""The largest whole-number setting (a NumPy int64): anything larger is a typo or tampering."""
-
-
 def _whole(low: int) -> Any:
     def check(_instance, attribute, value) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_WHOLE:
+        if not is_whole(value, low, MAX_WHOLE):
             raise ConfigError(attribute.name, f"must be a whole number from {low} to {MAX_WHOLE}, got {_short(value)}")
 
     return check
 
 
-def _short(value: Any) -> str:
-    """``repr(value)``, cut short: a tampered file may hold a number of a thousand digits."""
-    text = repr(value) if not isinstance(value, int) or value.bit_length() < 200 else f"{str(value)[:12]}... ({len(str(value))} digits)"
-    return text if len(text) <= 80 else text[:77] + "..."
+_short = shown  # a value in a message, cut short: a tampered file may hold a number of a thousand digits
 
 
 def _check_real(name: str, value: Any, low: float, high: float = math.inf, above: bool = False) -> None:
     """``value`` must be a finite number in [low, high] (in (low, high] with ``above``)."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    try:
-        finite = number and math.isfinite(float(value))
-    except OverflowError:  # an int beyond any float
-        finite = False
-    if not finite or value < low or value > high or (above and value == low):
+    if not is_real(value) or value < low or value > high or (above and value == low):
         bound = f"above {low:g}" if above else f">= {low:g}"
         limit = "" if high == math.inf else f" and at most {high:g}"
         raise ConfigError(name, f"must be a finite number {bound}{limit}, got {_short(value)}")

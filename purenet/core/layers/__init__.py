@@ -24,6 +24,7 @@ from typing import Any, Sequence
 
 import attrs
 
+from purenet.base.checks import cut
 from purenet.core.layers.base import (
     INIT_SCHEMES, MAX_ELEMENTS_PER_SAMPLE, MAX_FILTERS, MAX_PARAMETERS, MAX_WIDTH, MAX_WINDOW, Context, LayerKind, Plan,
     Shape, draw_weights, init_from_plan, kind_of, kinds, parse_token, register, resolve_scheme,
@@ -97,14 +98,9 @@ def canonical_layers(layers: Sequence[int | str]) -> tuple[int | str, ...]:
         try:
             _, spec = parse_token(token)
         except ValueError as error:
-            raise LayerListError(position, _shown(token), _problem(error, token)) from None
+            raise LayerListError(position, cut(str(token), 24), _problem(error, token)) from None
         tokens.append(spec.token)
     return tuple(tokens)
-
-
-def _shown(token: Any) -> str:
-    text = str(token)
-    return text if len(text) <= 24 else text[:21] + "..."
 
 
 def _problem(error: ValueError, token: Any) -> str:
