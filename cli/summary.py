@@ -69,11 +69,11 @@ def _render(described, about: dict) -> None:
     from purenet.runs.settings import DEFAULTS
 
     console = stdout_console()
-    sizes = ",".join(str(token) for token in described.layers)
+    network = ",".join(str(token) for token in described.layers)
     if about:
-        console.print(f"{about['model']}: {sizes}, {about['act']} hidden units, {about['loss']} loss, {described.dtype}")
+        console.print(f"{about['model']}: {network}, {about['act']} hidden units, {about['loss']} loss, {described.dtype}")
     else:
-        console.print(f"{sizes} ({described.dtype} weights)")
+        console.print(f"{network} ({described.dtype} weights)")
     table = Table("#", "layer", "output shape", "parameters", "output per sample", title_justify="left")
     for column in table.columns[3:]:
         column.justify = "right"

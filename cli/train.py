@@ -96,7 +96,7 @@ def _train(checked: CheckedRequest) -> None:
     run = _prepared(checked)
     options = checked.options
     view = make_view(json_output=options.json_output, plain=plain_output())
-    view.start(run.config.to_json(), run.start.epoch, run.epochs, len(run.train))
+    view.start(run.config.to_json(), run.initial_checkpoint.epoch, run.epochs, len(run.train))
     last = _train_and_save(options, run, view)
     try:
         if options.show_predictions and run.dataset.has_test:
@@ -275,7 +275,7 @@ def _prepared(checked: CheckedRequest) -> Run:
 def _train_and_save(options: TrainOptions, run: Run, view) -> Checkpoint:
     """Run the epochs, saving after each; handles Ctrl-C, SIGTERM and divergence."""
     bar_every = max(1, run.steps_per_epoch // PROGRESS_UPDATES_PER_EPOCH)
-    start = last = run.start
+    start = last = run.initial_checkpoint
     try:
         with np.errstate(all="ignore"), view.live():
             for record in run.records(progress_every=progress_interval(bar_every, options.every)):
@@ -336,7 +336,7 @@ def _write_log(options: TrainOptions, run: Run, saved: Checkpoint, stopped_early
 def _stopped(error: BaseException, options: TrainOptions, run: Run, last: Checkpoint) -> None:
     """One line naming the epoch the file really holds; exit 128 + the signal."""
     what, code = stopped_by(error)
-    out, start = options.out, run.start
+    out, start = options.out, run.initial_checkpoint
     if last.epoch > start.epoch:
         more = "" if run.epochs == run.config.epochs else f" --epochs {run.epochs}"
         say(f"{what}: {out} holds epoch {last.epoch}; continue with: purenet train --resume {out}{more}")

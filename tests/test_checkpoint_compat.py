@@ -104,7 +104,7 @@ def v2_folder(isolated, mnist) -> Path:
 def test_a_version_2_checkpoint_loads_as_a_dense_network(v2_folder):
     checkpoint = load("checkpoint-v2-epoch1.npz")
     assert FORMAT_VERSION > 2 and checkpoint.epoch == 1
-    assert checkpoint.params.arch.sizes == (784, 6, 10) and [type(l).__name__ for l in checkpoint.params.layers] == ["Dense", "Dense"]
+    assert checkpoint.params.arch.layers == (784, 6, 10) and [type(l).__name__ for l in checkpoint.params.layers] == ["Dense", "Dense"]
     assert (checkpoint.config.optimizer, checkpoint.config.weight_decay, len(checkpoint.opt_state.slots)) == ("adam", 1e-4, 2)
 
 

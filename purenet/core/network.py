@@ -56,7 +56,7 @@ def init(
     "ce" (softmax + cross-entropy) or "mse" (sigmoid + squared error). Weights are drawn
     layer by layer, in order.
     """
-    arch = Arch(sizes=with_input_width(layers)[0], act=act, loss=loss)
+    arch = Arch(layers=with_input_width(layers)[0], act=act, loss=loss)
     get_activation(act), get_loss(loss)  # fail early, with the list of choices
     if np.dtype(dtype).type not in _FLOAT_DTYPES:
         raise ValueError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
@@ -64,7 +64,7 @@ def init(
         rng = np.random.default_rng(rng)
     scheme = resolve_scheme(init, act)
     records = tuple(
-        planned.kind.make(planned.spec, planned.in_shape, rng, dtype, scheme)[0] for planned in plan_layers(arch.sizes)
+        planned.kind.make(planned.spec, planned.in_shape, rng, dtype, scheme)[0] for planned in plan_layers(arch.layers)
     )
     return Params(arch=arch, layers=records)
 
