@@ -15,7 +15,6 @@ pure function from records to records:
 See docs/math.md for the equations each function implements.
 """
 
-import ast
 import functools
 import importlib
 from typing import TYPE_CHECKING
@@ -67,6 +66,8 @@ if TYPE_CHECKING:
 @functools.cache
 def _public() -> dict[str, str]:
     """Each public name and the module it comes from: the imports of the block above."""
+    import ast  # here, on first use: `import purenet` alone stays as light as it can
+
     source = __spec__.loader.get_source(__name__)  # type: ignore[union-attr]
     block = next(node for node in ast.parse(source).body if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING")
     return {alias.asname or alias.name: str(node.module) for node in block.body if isinstance(node, ast.ImportFrom)
