@@ -57,7 +57,7 @@ def model(name: str, mnist_dir: Path, cache_dir: Path, epochs: int = 8) -> Param
     if cache.exists():
         arrays = np.load(cache)
         layers = [Dense(w=arrays[f"w{i}"], b=arrays[f"b{i}"]) for i in range(len(sizes) - 1)]
-        return Params(arch=Arch(sizes=sizes, act="relu", loss="ce"), layers=layers)
+        return Params(arch=Arch(layers=sizes, act="relu", loss="ce"), layers=layers)
     mnist = load(mnist_dir)
     params = init(sizes, act="relu", rng=np.random.default_rng(seed))
     for record in train(params, mnist.train, optimizer=Adam(1e-3), epochs=epochs, batch_size=128,

@@ -43,8 +43,8 @@ def run_serve(model: Optional[Path], host: str, port: int) -> None:
 
     path, checkpoint, note = open_model(model)
     params = checkpoint.model
-    if params.arch.sizes[0] != 784:
-        fail(f"{path}: the model reads {params.arch.sizes[0]} pixels per image; the page prepares 28x28 = 784 "
+    if params.arch.inputs != 784:
+        fail(f"{path}: the model reads {params.arch.inputs} pixels per image; the page prepares 28x28 = 784 "
              "(give --model a checkpoint trained on 28x28 images)")
     app = make_app(params)
     listening = listen(host, port)

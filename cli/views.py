@@ -37,10 +37,10 @@ def make_view(json_output: bool, plain: bool):
 
 def describe(settings: dict) -> str:
     """One line naming the run, e.g. '784-200-10 relu, ce loss, adam lr 0.001, batch 128'."""
-    sizes = "-".join(str(n) for n in settings["layers"])
+    network = "-".join(str(n) for n in settings["layers"])
     decay = f", weight decay {settings['weight_decay']:g}" if settings["weight_decay"] else ""
     return (
-        f"{sizes} {settings['act']}, {settings['loss']} loss, {settings['optimizer']} lr {settings['lr']:g}"
+        f"{network} {settings['act']}, {settings['loss']} loss, {settings['optimizer']} lr {settings['lr']:g}"
         f"{decay}, batch {settings['batch_size']}, seed {settings['seed']}"
     )
 

@@ -106,7 +106,7 @@ def v2_folder(isolated, mnist) -> Path:
 def test_a_version_2_checkpoint_loads_as_a_dense_network(v2_folder):
     checkpoint = load("checkpoint-v2-epoch1.npz")
     assert FORMAT_VERSION > 2 and checkpoint.epoch == 1
-    assert checkpoint.params.arch.sizes == (784, 6, 10) and [type(l).__name__ for l in checkpoint.params.layers] == ["Dense", "Dense"]
+    assert checkpoint.params.arch.layers == (784, 6, 10) and [type(l).__name__ for l in checkpoint.params.layers] == ["Dense", "Dense"]
     assert (checkpoint.config.optimizer, checkpoint.config.weight_decay, len(checkpoint.opt_state.slots)) == ("adam", 1e-4, 2)
 
 
@@ -158,7 +158,7 @@ def test_an_old_dropout_checkpoint_loads_with_dropout_layers_where_dropout_put_t
     config = checkpoint.config
     assert (config.layers, config.dropout, config.network_layers) == ((784, "avgpool4", 5, 4, 10), 0.3, DROPOUT_PLACED)
     for record in (checkpoint.params, checkpoint.best.params, *checkpoint.opt_state.slots):
-        assert record.arch.sizes == DROPOUT_PLACED
+        assert record.arch.layers == DROPOUT_PLACED
         assert [type(layer).__name__ for layer in record.layers] == [
             "ToImage", "AvgPool", "Flatten", "Dense", "Dropout", "Dense", "Dropout", "Dense"]
         assert record.layers[4] == record.layers[6] == Dropout(0.3)

@@ -187,7 +187,7 @@ config = RunConfig(layers=sys.argv[1].split(","), batch_size=int(sys.argv[2]), e
                    data=os.path.abspath(sys.argv[3]))
 run = prepare(config)
 before = int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-last = run.start
+last = run.initial_checkpoint
 for record in run.records():
     if isinstance(record, EpochRecord):
         last = checkpoint_after(record, last)  # as purenet train keeps it until the next epoch's

@@ -61,9 +61,9 @@ def test_with_dropout_keeps_the_learned_records_and_with_layers_takes_them_out()
     params = init([12, 5, 4, 3], rng=0)
     net = with_dropout(params, 0.3)
     assert kind_names(net) == ["Dense", "Dropout", "Dense", "Dropout", "Dense"]
-    assert net.arch.sizes == (12, 5, "dropout0.3", 4, "dropout0.3", 3)
+    assert net.arch.layers == (12, 5, "dropout0.3", 4, "dropout0.3", 3)
     assert [net.layers[i] for i in (0, 2, 4)] == list(params.layers) and net.layers[0] is params.layers[0]
-    assert with_layers(net, params.arch.sizes) == params
+    assert with_layers(net, params.arch.layers) == params
     assert with_dropout(params, 0) is params
     with pytest.raises(ValueError, match="other learned layers"):
         with_layers(params, [12, 6, 4, 3])
@@ -146,7 +146,7 @@ def test_a_checkpoint_refuses_params_without_the_layers_its_config_places():
         Checkpoint(params=init(config.layers, rng=0), opt_state=OptState(step=0), epoch=0, rng_state=state, config=config)
     placed = Checkpoint(params=init(config.network_layers, rng=0), opt_state=OptState(step=0), epoch=0,
                         rng_state=state, config=config)
-    assert placed.params.arch.sizes == config.network_layers
+    assert placed.params.arch.layers == config.network_layers
 
 
 @pytest.fixture
@@ -161,7 +161,7 @@ def cli(isolated, small_mnist_dir):
 def test_a_dropout_run_saves_its_dropout_layers_and_round_trips(cli):
     cli("--layers", "784,16,8,10", "--dropout", "0.3", "--epochs", "1", "--out", "model.npz")
     saved = load("model.npz")
-    assert saved.params.arch.sizes == (784, 16, "dropout0.3", 8, "dropout0.3", 10)
+    assert saved.params.arch.layers == (784, 16, "dropout0.3", 8, "dropout0.3", 10)
     assert kind_names(saved.params) == ["Dense", "Dropout", "Dense", "Dropout", "Dense"]
     assert saved.params.layers[1] == Dropout(0.3) and saved.config.layers == (784, 16, 8, 10)
     save("again.npz", saved)

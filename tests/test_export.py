@@ -105,7 +105,7 @@ def test_convolutional_networks_give_purenets_answers_on_all_test_images(mnist, 
     got = in_chunks(lambda x: session.run(["probabilities"], {"pixels": x})[0], test_pixels)
     assert_same_answers(got, in_chunks(lambda x: predict(params, x), test_pixels))
     architecture = json.loads({prop.key: prop.value for prop in model.metadata_props}["architecture"])
-    assert architecture["sizes"] == list(params.arch.sizes)
+    assert architecture["sizes"] == list(params.arch.layers)
 
 
 @pytest.mark.parametrize("batch", [1, 257])

@@ -131,7 +131,7 @@ def test_cli_ingredients_reach_the_checkpoint(cli):
     checkpoint = load_checkpoint("model.npz")
     settings = checkpoint.config.to_json()
     assert settings["dropout"] == 0.2 and settings["schedule"] == "cosine" and settings["warmup"] == 0.5
-    assert checkpoint.params.arch.sizes == (784, 32, "dropout0.2", 10)  # the dropout is a layer of the network
+    assert checkpoint.params.arch.layers == (784, 32, "dropout0.2", 10)  # the dropout is a layer of the network
     assert settings["augment"] == {"shift": 2.0, "rotation": 5.0, "scale": 0.1, "shear": 0.0, "elastic_alpha": 0.0, "elastic_sigma": 4.0}
 
 

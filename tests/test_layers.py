@@ -520,14 +520,14 @@ def test_avg_pool_spreads_a_ninth_over_a_3x3_window():
 
 def test_tokens_parse_to_the_right_records():
     params = purenet.init([64, "conv3k3s2valid", "avgpool2", "flatten", "dropout0.5", 10], rng=0)
-    assert params.arch.sizes == (64, "conv3k3s2valid", "avgpool2", "flatten", "dropout0.5", 10)
+    assert params.arch.layers == (64, "conv3k3s2valid", "avgpool2", "flatten", "dropout0.5", 10)
     assert [type(layer) for layer in params.layers] == [ToImage, Conv2D, AvgPool, Flatten, Dropout, Dense]
     to_image, conv, pool, _, dropout, dense = params.layers
     assert to_image.side == 8
     assert (conv.stride, conv.padding, conv.w.shape, conv.b.shape) == (2, "valid", (3, 3, 1, 3), (3,))
     assert pool.size == 2 and dropout.rate == 0.5
     assert dense.w.shape == (3, 10)  # 8x8 -> conv valid s2: 3x3x3 -> avgpool2: 1x1x3
-    planned = plan_layers(params.arch.sizes)
+    planned = plan_layers(params.arch.layers)
     assert [p.plan.out_shape for p in planned] == [(8, 8, 1), (3, 3, 3), (1, 1, 3), (3,), (3,), (10,)]
     assert [p.position for p in planned] == [0, 2, 3, 4, 5, 6]
 
@@ -601,7 +601,7 @@ def test_every_layer_field_is_bounded_at_parse_and_at_load(layers, position, pro
         plan_layers(canonical_layers(layers))
     assert caught.value.position == position and problem in caught.value.problem
     with pytest.raises(ValueError, match=rf"item {position} \("):
-        Arch(sizes=layers, act="relu", loss="ce")  # what checkpoint.load builds from its metadata
+        Arch(layers=layers, act="relu", loss="ce")  # what checkpoint.load builds from its metadata
     with pytest.raises(ConfigError, match=rf"^layers item {position}, "):
         parse_layers(",".join(map(str, layers)))
 

@@ -127,7 +127,7 @@ def test_a_model_file(here, small_model):
     shown = json.loads(result.stdout)
     params = load_checkpoint(small_model).model
     assert shown["model"] == str(small_model) and shown["act"] == params.arch.act and shown["loss"] == params.arch.loss
-    assert shown["parameters"] == params.size and shown["layers"] == list(params.arch.sizes)
+    assert shown["parameters"] == params.size and shown["layers"] == list(params.arch.layers)
     table = invoke(str(small_model))
     assert table.exit_code == 0 and "dense 64" in table.stdout and str(small_model) in table.stdout
 

@@ -220,9 +220,9 @@ def to_onnx(params: Params) -> "onnx.ModelProto":  # noqa: F821 - onnx is import
 
     graph = _Graph()
     out = INPUT
-    shapes = [planned.in_shape for planned in plan_layers(params.arch.sizes)]
+    shapes = [planned.in_shape for planned in plan_layers(params.arch.layers)]
     if len(shapes) != len(params.layers):
-        raise ExportError(f"the params hold {len(params.layers)} layers, but their architecture {list(params.arch.sizes)} has {len(shapes)}")
+        raise ExportError(f"the params hold {len(params.layers)} layers, but their architecture {list(params.arch.layers)} has {len(shapes)}")
     for index, (layer, act) in enumerate(zip(params.layers, layer_activations(params))):
         exporter = EXPORTERS.get(type(layer))
         if exporter is None:
@@ -234,12 +234,11 @@ def to_onnx(params: Params) -> "onnx.ModelProto":  # noqa: F821 - onnx is import
     out = OUTPUTS[loss](graph, out)
     graph.nodes.append(helper.make_node("Identity", [out], [OUTPUT], name=OUTPUT))
 
-    sizes = params.arch.sizes
     onnx_graph = helper.make_graph(
         graph.nodes,
         "purenet",
-        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["batch", sizes[0]])],
-        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["batch", sizes[-1]])],
+        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["batch", params.arch.inputs])],
+        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["batch", params.arch.classes])],
         graph.initializers,
     )
     model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)],
@@ -255,7 +254,7 @@ def metadata(params: Params) -> dict[str, str]:
     arch = params.arch
     return {
         "purenet_version": installed_version(),
-        "architecture": json.dumps({"sizes": list(arch.sizes), "act": arch.act, "loss": arch.loss,
+        "architecture": json.dumps({"sizes": list(arch.layers), "act": arch.act, "loss": arch.loss,
                                     "layers": [type(layer).__name__ for layer in params.layers],
                                     "trained_dtype": str(params.dtype)}),
         "preprocessing": PREPROCESSING,

@@ -34,7 +34,7 @@ EVAL_BUDGET = 64 * 2**20
 
 def chunk_rows(params: Params) -> int:
     """Rows per evaluation chunk: EVAL_CHUNK, or fewer to keep within EVAL_BUDGET."""
-    per_row = elements_per_sample(params.arch.sizes) * params.dtype.itemsize
+    per_row = elements_per_sample(params.arch.layers) * params.dtype.itemsize
     return max(1, min(EVAL_CHUNK, EVAL_BUDGET // per_row))
 
 

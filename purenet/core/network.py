@@ -60,7 +60,7 @@ def init(
     "ce" (softmax + cross-entropy) or "mse" (sigmoid + squared error). Weights are drawn
     layer by layer, in order.
     """
-    arch = Arch(sizes=with_input_width(layers)[0], act=act, loss=loss)
+    arch = Arch(layers=with_input_width(layers)[0], act=act, loss=loss)
     get_activation(act), get_loss(loss)  # fail early, with the list of choices
     if np.dtype(dtype).type not in _FLOAT_DTYPES:
         raise ValueError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
@@ -68,7 +68,7 @@ def init(
         rng = np.random.default_rng(rng)
     scheme = resolve_scheme(init, act)
     records = tuple(
-        planned.kind.make(planned.spec, planned.in_shape, rng, dtype, scheme)[0] for planned in plan_layers(arch.sizes)
+        planned.kind.make(planned.spec, planned.in_shape, rng, dtype, scheme)[0] for planned in plan_layers(arch.layers)
     )
     return Params(arch=arch, layers=records)
 
@@ -138,25 +138,25 @@ def _first_learned(params: Params) -> int:
 
 def with_layers(params: Params, layers: Sequence[int | str]) -> Params:
     """``params`` (or grads) as the network of the layer list ``layers``, a list that differs
-    from ``params.arch.sizes`` only by layers without learned arrays, added or left out.
+    from ``params.arch.layers`` only by layers without learned arrays, added or left out.
 
     Each layer with learned arrays keeps its record, in order; every other layer is made
     from the list (its record is its static fields, such as ``Dropout(rate)``). ValueError
     when the learned layers of the two lists differ.
     """
-    arch = Arch(sizes=layers, act=params.arch.act, loss=params.arch.loss)
+    arch = Arch(layers=layers, act=params.arch.act, loss=params.arch.loss)
     learned = iter([layer for layer in params.layers if learned_names(type(layer))])
     records = []
-    for planned in plan_layers(arch.sizes):
+    for planned in plan_layers(arch.layers):
         if not planned.plan.shapes:
             records.append(planned.kind.record(**planned.plan.static))
             continue
         layer = next(learned, None)
         if not _is_planned(layer, planned):
-            raise ValueError(f"{list(arch.sizes)} has other learned layers than {list(params.arch.sizes)}")
+            raise ValueError(f"{list(arch.layers)} has other learned layers than {list(params.arch.layers)}")
         records.append(layer)
     if next(learned, None) is not None:
-        raise ValueError(f"{list(arch.sizes)} has fewer learned layers than {list(params.arch.sizes)}")
+        raise ValueError(f"{list(arch.layers)} has fewer learned layers than {list(params.arch.layers)}")
     return Params(arch=arch, layers=records)
 
 
@@ -173,7 +173,7 @@ def with_dropout(params: Params, rate: float) -> Params:
     the same params when ``rate`` is 0."""
     if not rate:
         return params
-    return with_layers(params, place_dropout(params.arch.sizes, rate))
+    return with_layers(params, place_dropout(params.arch.layers, rate))
 
 
 def predict(params: Params, x: np.ndarray) -> np.ndarray:
@@ -241,4 +241,4 @@ def _forward_with_dropout(params: Params, x: np.ndarray, rate: float, rng: np.ra
 
 def _backward_with_dropout(params: Params, cache: _DropoutShorthandCache, y: np.ndarray) -> Grads:
     grads = backward(with_dropout(params, cache.rate), Cache(layers=cache.layers, inputs=cache.inputs), y)
-    return with_layers(grads, params.arch.sizes)
+    return with_layers(grads, params.arch.layers)

@@ -96,7 +96,7 @@ def train_step(
 
 
 @attrs.frozen
-class _Plan:
+class _EpochSettings:
     """How every epoch of one ``train`` call runs (its keyword arguments, bundled)."""
 
     split: Split
@@ -137,7 +137,7 @@ def train(
     ``TrainingDiverged`` if the loss stops being finite.
     """
     state = optimizer.init(params) if state is None else state
-    plan = _Plan(split, optimizer, batch_size, rng, progress_every, dropout, augment)
+    plan = _EpochSettings(split, optimizer, batch_size, rng, progress_every, dropout, augment)
     for epoch in range(start_epoch + 1, epochs + 1):
         params, state, totals = yield from _run_epoch(params, state, plan, epoch)
         started = time.perf_counter()
@@ -155,7 +155,7 @@ def train(
             return
 
 
-def _run_epoch(params: Params, state: OptState, plan: _Plan, epoch: int):
+def _run_epoch(params: Params, state: OptState, plan: _EpochSettings, epoch: int):
     """One pass over the split; yields Progress records, returns (params, state, last Progress)."""
     loss_of = get_loss(params.arch.loss).value
     loss_sum, correct, seen, step = 0.0, 0, 0, 0

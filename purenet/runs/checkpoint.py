@@ -152,7 +152,7 @@ def _check_structure(checkpoint: Checkpoint) -> None:
     config = checkpoint.config
     if config is not None:
         arch = params.arch
-        if (config.network_layers, config.act, config.loss) != (arch.sizes, arch.act, arch.loss):
+        if (config.network_layers, config.act, config.loss) != (arch.layers, arch.act, arch.loss):
             raise ValueError(f"config describes {config.network_layers} {config.act} {config.loss}, the params {arch}")
         if config.slots != len(checkpoint.opt_state.slots):
             raise ValueError(f"config's optimizer {config.optimizer} keeps {config.slots} slots, opt_state has {len(checkpoint.opt_state.slots)}")
@@ -177,7 +177,7 @@ def _meta(checkpoint: Checkpoint) -> dict:
     return {
         "format": FORMAT,
         "version": FORMAT_VERSION,
-        "arch": {"sizes": list(arch.sizes), "act": arch.act, "loss": arch.loss},
+        "arch": {"sizes": list(arch.layers), "act": arch.act, "loss": arch.loss},  # the file names Arch.layers "sizes"
         "dtype": str(checkpoint.params.dtype),
         "epoch": checkpoint.epoch,
         "opt_step": checkpoint.opt_state.step,
@@ -303,7 +303,7 @@ def _dropout_placed(config: RunConfig | None, params: Params, state: OptState,
     layer): its layer list is the config's ``layers``, without the Dropout layers that
     ``network_layers`` places. They get them, where the network applied it; the learned
     arrays stay as read. Any other records are returned as they are."""
-    if config is None or params.arch.sizes != config.layers or config.network_layers == config.layers:
+    if config is None or params.arch.layers != config.layers or config.network_layers == config.layers:
         return params, state, best
     placed = lambda record: with_layers(record, config.network_layers)
     state = attrs.evolve(state, slots=[placed(slot) for slot in state.slots])
@@ -373,10 +373,10 @@ def _read_arch(meta: Mapping) -> Arch:
     act = _field(arch, "act", str, lambda v: v in ACTIVATIONS, f"one of {', '.join(ACTIVATIONS)}", "arch ")
     loss = _field(arch, "loss", str, lambda v: v in LOSSES, f"one of {', '.join(LOSSES)}", "arch ")
     try:
-        built = Arch(sizes=sizes, act=act, loss=loss)
+        built = Arch(layers=sizes, act=act, loss=loss)
     except ValueError as error:
         raise CheckpointError(f"metadata 'arch' is not a network purenet can build: {error}") from None
-    if built.sizes != tuple(sizes):
+    if built.layers != tuple(sizes):
         raise CheckpointError(f"metadata 'arch sizes' {shown(sizes, _QUOTED)} is not in canonical form")
     return built
 
@@ -395,12 +395,12 @@ def _expected_shapes(arch: Arch, slots: int, has_best: bool) -> dict[str, tuple[
     """Every array the checkpoint must hold, by key, and its shape."""
     prefixes = ["param", *(f"slot.{k}" for k in range(slots)), *(["best"] if has_best else [])]
     return {f"{prefix}.{i}.{name}": tuple(shape) for prefix in prefixes
-            for i, planned in enumerate(plan_layers(arch.sizes)) for name, shape in planned.plan.shapes.items()}
+            for i, planned in enumerate(plan_layers(arch.layers)) for name, shape in planned.plan.shapes.items()}
 
 
 def _read_record(arrays: dict[str, np.ndarray], prefix: str, arch: Arch, dtype: np.dtype) -> Params:
     layers = []
-    for i, planned in enumerate(plan_layers(arch.sizes)):
+    for i, planned in enumerate(plan_layers(arch.layers)):
         learned = {name: _read_array(arrays, f"{prefix}.{i}.{name}", shape, dtype) for name, shape in planned.plan.shapes.items()}
         layers.append(planned.kind.record(**planned.plan.static, **learned))
     return Params(arch=arch, layers=layers)

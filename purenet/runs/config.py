@@ -34,6 +34,7 @@ from purenet.base.memory import available_memory
 from purenet.base.memory import shown_bytes as _bytes
 from purenet.core.optim import OPTIMIZERS
 from purenet.core.schedules import SCHEDULES
+from purenet.runs.settings import AUGMENTATION_MAGNITUDES, DEFAULTS, PRESET_ALIASES, RECIPES, SETTINGS, check_choices
 
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adam": 3e-3}
 """The learning rate each optimizer gets when none is given (docs/results.md says how they were chosen)."""
@@ -44,17 +45,16 @@ OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2}
 AUGMENT_FIELDS = ("shift", "rotation", "scale", "shear", "elastic_alpha", "elastic_sigma")
 """The ``Augmenter`` fields a run's settings hold (its image shape comes from the data)."""
 
-MILD = Augmenter(shift=1.0, rotation=8.0, scale=0.08, elastic_alpha=0.0)
+AUGMENTATIONS: dict[str, Augmenter | None] = {
+    name: None if fields is None else Augmenter(**fields) for name, fields in AUGMENTATION_MAGNITUDES.items()
+}
+"""Named augmentations (``purenet train --augment NAME``), made of purenet.runs.settings' magnitudes."""
+
+MILD = AUGMENTATIONS["mild"]
 """The default augmentation: shift 1 pixel, rotate 8 degrees, scale 8% (docs/results.md)."""
 
-AUGMENTATIONS: dict[str, Augmenter | None] = {
-    "none": None,
-    "mild": MILD,
-    "affine": Augmenter(shift=2.0, rotation=10.0, scale=0.1, elastic_alpha=0.0),
-    "elastic": Augmenter(shift=2.0, rotation=10.0, scale=0.1, elastic_alpha=34.0, elastic_sigma=4.0),
-}
-"""Named augmentations (``purenet train --augment NAME``); docs/results.md says where the magnitudes come from.
-The elastic one is Simard, Steinkraus & Platt (2003)'s distortion on top of the affine one."""
+check_choices({"act": ACTIVATIONS, "loss": LOSSES, "init": INIT_SCHEMES, "optimizer": OPTIMIZERS, "schedule": SCHEDULES})
+# the command line's lists of names (purenet.runs.settings) hold the registries' names
 
 
 class ConfigError(ValueError):
@@ -176,6 +176,22 @@ MAX_EPOCHS = 1e9
 # --- the record ---------------------------------------------------------------------------
 
 
+def _low(name: str) -> int:
+    """The least value of a whole-number setting, as purenet.runs.settings states it."""
+    low = SETTINGS[name].low
+    if low is None:
+        raise ValueError(f"purenet.runs.settings states no least value for {name}")
+    return int(low)
+
+
+def _range(name: str) -> tuple[float, float]:
+    """The range of a number setting, as purenet.runs.settings states it."""
+    low, high = SETTINGS[name].low, SETTINGS[name].high
+    if low is None or high is None:
+        raise ValueError(f"purenet.runs.settings states no range for {name}")
+    return low, high
+
+
 @attrs.frozen(kw_only=True)
 class RunConfig:
     """Every setting of a training run (``purenet train``'s options that define the run).
@@ -184,28 +200,29 @@ class RunConfig:
     it; a resumed run may go further). ``dropout`` is a shorthand for Dropout layers:
     the network is built from ``network_layers``, ``layers`` with one after every hidden
     dense layer. ``augment`` is an ``Augmenter`` or None; ``data`` the absolute path of
-    the data set, or None for the default MNIST.
+    the data set, or None for the default MNIST. The defaults, and the ranges the command
+    line states, are purenet.runs.settings'.
     """
 
-    layers: tuple[int | str, ...] = attrs.field(default=(784, 200, 200, 10), converter=parse_layers)
-    act: str = attrs.field(default="relu", validator=_choice(ACTIVATIONS))
-    loss: str = attrs.field(default="ce", validator=_choice(LOSSES))
-    init: str = attrs.field(default="auto", validator=_choice(INIT_SCHEMES))
-    epochs: int = attrs.field(default=20, validator=_whole(1))
-    batch_size: int = attrs.field(default=128, validator=_whole(1))
-    optimizer: str = attrs.field(default="adam", validator=_choice(OPTIMIZERS))
-    lr: float | None = attrs.field(default=None)
-    weight_decay: float = attrs.field(default=0.0, validator=_real(0.0))
-    schedule: str = attrs.field(default="step", validator=_choice(SCHEDULES))
-    warmup: float = attrs.field(default=0.0, validator=_real(0.0, MAX_EPOCHS))
-    decay_every: float = attrs.field(default=1.0, validator=_real(0.0, MAX_EPOCHS, above=True))
-    gamma: float = attrs.field(default=0.85, validator=_real(0.0, 1.0))
-    dropout: float = attrs.field(default=0.0, validator=_real(0.0, 0.95))
-    augment: Augmenter | None = attrs.field(default=MILD, converter=to_augmenter)
-    val_fraction: float = attrs.field(default=0.0, validator=_real(0.0, 0.9))
-    patience: int = attrs.field(default=0, validator=_whole(0))
-    seed: int = attrs.field(default=0, validator=_whole(0))
-    data: str | None = attrs.field(default=None)
+    layers: tuple[int | str, ...] = attrs.field(default=DEFAULTS["layers"], converter=parse_layers)
+    act: str = attrs.field(default=DEFAULTS["act"], validator=_choice(ACTIVATIONS))
+    loss: str = attrs.field(default=DEFAULTS["loss"], validator=_choice(LOSSES))
+    init: str = attrs.field(default=DEFAULTS["init"], validator=_choice(INIT_SCHEMES))
+    epochs: int = attrs.field(default=DEFAULTS["epochs"], validator=_whole(_low("epochs")))
+    batch_size: int = attrs.field(default=DEFAULTS["batch_size"], validator=_whole(_low("batch_size")))
+    optimizer: str = attrs.field(default=DEFAULTS["optimizer"], validator=_choice(OPTIMIZERS))
+    lr: float | None = attrs.field(default=DEFAULTS["lr"])
+    weight_decay: float = attrs.field(default=DEFAULTS["weight_decay"], validator=_real(0.0))
+    schedule: str = attrs.field(default=DEFAULTS["schedule"], validator=_choice(SCHEDULES))
+    warmup: float = attrs.field(default=DEFAULTS["warmup"], validator=_real(0.0, MAX_EPOCHS))
+    decay_every: float = attrs.field(default=DEFAULTS["decay_every"], validator=_real(0.0, MAX_EPOCHS, above=True))
+    gamma: float = attrs.field(default=DEFAULTS["gamma"], validator=_real(*_range("gamma")))
+    dropout: float = attrs.field(default=DEFAULTS["dropout"], validator=_real(*_range("dropout")))
+    augment: Augmenter | None = attrs.field(default=AUGMENTATIONS[DEFAULTS["augment"]], converter=to_augmenter)
+    val_fraction: float = attrs.field(default=DEFAULTS["val_fraction"], validator=_real(*_range("val_fraction")))
+    patience: int = attrs.field(default=DEFAULTS["patience"], validator=_whole(_low("patience")))
+    seed: int = attrs.field(default=DEFAULTS["seed"], validator=_whole(_low("seed")))
+    data: str | None = attrs.field(default=DEFAULTS["data"])
 
     def __attrs_post_init__(self) -> None:
         if self.lr is None:
@@ -256,41 +273,12 @@ RUN_SETTINGS = tuple(field.name for field in attrs.fields(RunConfig))
 # --- named recipes ------------------------------------------------------------------------
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "default": {},
-    # above 99.2%: a wide network, elastic distortions and dropout against overfitting, cosine annealing
-    "best": {
-        "layers": (784, 1024, 1024, 10), "act": "relu", "epochs": 50, "optimizer": "adam", "lr": 1e-3,
-        "schedule": "cosine", "warmup": 1.0, "dropout": 0.1, "augment": AUGMENTATIONS["elastic"],
-    },
-    # per-sample SGD on a sigmoid network with squared error, as in the classic "MNIST from scratch"
-    # scripts purenet grew out of (one reached 92.7%): 784-200-200-10, one pass over 50,000 images
-    # (a sixth held out)
-    "per-sample-sigmoid": {
-        "layers": (784, 200, 200, 10), "act": "sigmoid", "loss": "mse", "init": "uniform", "epochs": 1,
-        "batch_size": 1, "optimizer": "sgd", "lr": 0.2, "schedule": "constant", "val_fraction": 1 / 6, "augment": None,
-    },
-    # a convolutional network: Nielsen's chapter 6 layers (20 and 40 filters of 5x5, each followed by
-    # 2x2 max pooling, 100 ReLU units) trained with Adam and mild augmentation
-    "cnn": {
-        "layers": (784, "conv20k5valid", "maxpool2", "conv40k5valid", "maxpool2", 100, 10), "act": "relu",
-        "epochs": 12, "optimizer": "adam", "lr": 1e-3, "schedule": "cosine", "augment": MILD,
-    },
-    # wider convolutions, a dropout layer before the output, affine augmentation and more epochs
-    "cnn-best": {
-        "layers": (784, "conv32k5valid", "maxpool2", "conv64k5valid", "maxpool2", 256, "dropout0.5", 10),
-        "act": "relu", "epochs": 30, "optimizer": "adam", "lr": 1e-3, "schedule": "cosine", "warmup": 1.0,
-        "augment": AUGMENTATIONS["affine"],
-    },
-    # softmax regression (no hidden layer, the first model of most MNIST tutorials), per-sample SGD with rate 0.01
-    "softmax-regression": {
-        "layers": (784, 10), "act": "identity", "epochs": 1, "batch_size": 1, "optimizer": "sgd", "lr": 0.01,
-        "schedule": "constant", "augment": None,
-    },
+    name: {**recipe, **({"augment": AUGMENTATIONS[recipe["augment"]]} if "augment" in recipe else {})}
+    for name, recipe in RECIPES.items()
 }
-"""Named recipes: the settings each changes from RunConfig's defaults (docs/results.md: command, time, accuracy)."""
-
-PRESET_ALIASES = {"seed-92.7": "per-sample-sigmoid"}
-"""Former names of recipes, still accepted so that older commands and scripts keep working."""
+"""Named recipes: the settings each changes from RunConfig's defaults (purenet.runs.settings'
+``RECIPES``, each augmentation an ``Augmenter``; docs/results.md: command, time, accuracy).
+``PRESET_ALIASES`` holds former names of recipes, still accepted."""
 
 
 def preset(name: str, **changes: Any) -> RunConfig:

@@ -18,7 +18,7 @@ after every epoch, so a script that does the same gets the same weights, bit for
     from purenet.core.training import EpochRecord
 
     run = prepare(preset("default", epochs=2, seed=1))
-    saved = run.start
+    saved = run.initial_checkpoint
     for record in run.records():
         if isinstance(record, EpochRecord):
             saved = checkpoint_after(record, saved)
@@ -32,6 +32,7 @@ with a one-line message; nothing is printed.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -79,16 +80,24 @@ def run_schedule(config: RunConfig, steps_per_epoch: int) -> Callable[[int], flo
 @attrs.frozen
 class Run:
     """A run ready to go: its config (``data`` an absolute path), the data split as training
-    will use it, the images' (rows, columns) where known, the checkpoint it starts from, and
-    the epoch to reach. ``records()`` trains."""
+    will use it, the images' (rows, columns) where known, the checkpoint it starts from
+    (``initial_checkpoint``: epoch 0's fresh weights, or the one resumed), and the epoch to
+    reach. ``records()`` trains."""
 
     config: RunConfig
     dataset: Dataset
     train: Split
     val: Split | None
     image_shape: tuple[int, int] | None
-    start: Checkpoint
+    initial_checkpoint: Checkpoint
     epochs: int
+
+    @property
+    def start(self) -> Checkpoint:
+        """The 0.1 name of ``initial_checkpoint`` (deprecated: ``start()`` is the function that trains)."""
+        warnings.warn("Run.start is now Run.initial_checkpoint; the old name goes in the next release",
+                      DeprecationWarning, stacklevel=2)
+        return self.initial_checkpoint
 
     @property
     def steps_per_epoch(self) -> int:
@@ -104,7 +113,7 @@ class Run:
         """Train from the starting point to ``epochs``: ``Progress`` every ``progress_every``
         steps (0: never) and one ``EpochRecord`` per epoch (``purenet.core.training.train``).
         ``progress_every`` changes what is reported, never what is computed."""
-        config, start = self.config, self.start
+        config, start = self.config, self.initial_checkpoint
         rng = np.random.default_rng()
         rng.bit_generator.state = start.rng_state
         test = self.dataset.test if self.dataset.has_test else None
@@ -178,7 +187,7 @@ def resume(checkpoint: Checkpoint | str | os.PathLike, *, epochs: int | None = N
 
 def checkpoint_after(record: EpochRecord, previous: Checkpoint) -> Checkpoint:
     """The checkpoint of a run after the epoch ``record`` reports. ``previous`` is the one
-    before it: the last one saved, or the Run's ``start`` for the first epoch (it carries the
+    before it: the last one saved, or the Run's ``initial_checkpoint`` for the first epoch (it carries the
     run's config; the history grows by this epoch's metrics)."""
     metrics = {
         "epoch": record.epoch, "loss": record.loss, "train_acc": record.train_acc, "val_acc": record.val_acc,
@@ -242,4 +251,4 @@ def _split(train_split: Split, config: RunConfig, split_rng: np.random.Generator
 def _run(config: RunConfig, dataset: Dataset, split_rng: np.random.Generator, start_from: Checkpoint, epochs: int) -> Run:
     train_split, val_split = _split(dataset.train, config, split_rng)
     return Run(config=config, dataset=dataset, train=train_split, val=val_split,
-               image_shape=dataset.train.shape_or_square, start=start_from, epochs=epochs)
+               image_shape=dataset.train.shape_or_square, initial_checkpoint=start_from, epochs=epochs)
