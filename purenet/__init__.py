@@ -78,7 +78,9 @@ def __getattr__(name: str) -> object:
     if name == "__all__":  # what `from purenet import *` gives: every public name, in the order above
         value: object = list(_public())
     elif name == "__version__":  # read on first use too: the metadata takes a tenth of a second to load
-        value = _installed_version()
+        from purenet.base.version import installed_version
+
+        value = installed_version()
     elif name in _moved.MOVED and name not in _public():
         return _moved.moved_module(f"purenet.{name}")
     elif name not in _public():
@@ -92,12 +94,3 @@ def __getattr__(name: str) -> object:
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_public()) | {"__all__", "__version__"})
 
-
-def _installed_version() -> str:
-    """The version in the installed metadata (pyproject.toml's), the one source of truth."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("purenet")
-    except PackageNotFoundError:  # imported from a checkout that was never installed
-        return "0+unknown"
