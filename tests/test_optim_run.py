@@ -35,7 +35,8 @@ def test_a_run_builds_its_optimizer_once(small_mnist_dir, built, optimizer):
             saved = checkpoint_after(record, saved)
     assert built == [run.optimizer]
     assert run.optimizer.weight_decay == 1e-4 and run.optimizer.lr(0) == config.lr  # the run's schedule
-    assert len(saved.opt_state.slots) == len(type(run.optimizer).SLOTS) and saved.opt_state.step == 2 * run.steps_per_epoch
+    assert len(saved.opt_state.slots) == len(type(run.optimizer).SLOTS)
+    assert saved.opt_state.step == 2 * run.steps_per_epoch
 
     resumed = prepare_resumed(saved, epochs=3)
     assert built == [run.optimizer, resumed.optimizer] and resumed.optimizer == run.optimizer  # the same schedule

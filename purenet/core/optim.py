@@ -40,6 +40,7 @@ from purenet.core.records import Grads, Params, fresh, same_structure, tree_map
 
 Schedule = Callable[[int], float]
 LearningRate = Union[float, Schedule]
+Arrays = tuple[np.ndarray, ...]
 
 
 @attrs.frozen
@@ -98,7 +99,7 @@ class PerArrayRule:
     lr: LearningRate
     weight_decay: float
 
-    def direction(self, g: np.ndarray, slots: tuple[np.ndarray, ...], t: int) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    def direction(self, g: np.ndarray, slots: Arrays, t: int) -> tuple[np.ndarray, Arrays]:
         """The rule: (the direction to step in, the new slot arrays), for one array at update ``t``."""
         raise NotImplementedError
 
@@ -112,9 +113,11 @@ class PerArrayRule:
     def update(self, params: Params, grads: Grads, state: OptState) -> tuple[Params, OptState]:
         _check_same_structure(params, grads)
         if len(state.slots) != len(self.SLOTS):
-            raise ValueError(f"{type(self).__name__} keeps {len(self.SLOTS)} slot records, the state has {len(state.slots)}")
+            raise ValueError(f"{type(self).__name__} keeps {len(self.SLOTS)} slot records, "
+                             f"the state has {len(state.slots)}")
         t = state.step + 1
-        scale = -float(self.step_size(learning_rate(self.lr, state.step), t))  # a Python float keeps float32 arrays float32
+        # minus the step size, a Python float: it keeps float32 arrays float32
+        scale = -float(self.step_size(learning_rate(self.lr, state.step), t))
         moved: list[np.ndarray] = []
         kept: list[list[np.ndarray]] = [[] for _ in self.SLOTS]
         for p, g, decays, slots in zip(params.arrays(), grads.arrays(), _decay_flags(params), _by_array(state.slots)):
@@ -152,7 +155,7 @@ def _decay_flags(params: Params) -> Iterator[bool]:
             yield name in decayed
 
 
-def _by_array(slots: tuple[Params, ...]) -> Iterator[tuple[np.ndarray, ...]]:
+def _by_array(slots: tuple[Params, ...]) -> Iterator[Arrays]:
     """For each learned array, its arrays in every slot record."""
     if not slots:
         return itertools.repeat(())  # no slots: an empty tuple for every array

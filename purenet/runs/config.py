@@ -9,8 +9,8 @@ Every field has the default ``purenet train`` uses. A value out of range raises
 ``ConfigError`` (a ``ValueError``) naming the setting, so a script and the command
 line get the same one-line message: ``lr must be a finite number above 0, got nan``
 (the command line prints it as ``--lr must be ...``). ``lr=None`` takes the
-optimizer's default rate for a run (``purenet.core.lr_defaults.DEFAULT_LR``). ``to_json`` gives plain JSON types and
-``from_json(config.to_json()) == config`` exactly.
+optimizer's default rate for a run (``purenet.core.lr_defaults.DEFAULT_LR``).
+``to_json`` gives plain JSON types and ``from_json(config.to_json()) == config`` exactly.
 
 >>> RunConfig(layers=(784, 10), optimizer="sgd").lr
 0.1
