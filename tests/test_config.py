@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 
 from conftest import PEAK_RESIDENT, has_peak_resident
 
+from purenet.core.lr_defaults import DEFAULT_LR
 from purenet.data.augment import Augmenter
 from purenet.runs.config import (
-    DEFAULT_LR, RUN_SETTINGS, ConfigError, RunConfig, check_fits, memory_needed, parameter_count,
+    RUN_SETTINGS, ConfigError, RunConfig, check_fits, memory_needed, parameter_count,
 )
 
 FLOAT_SETTINGS = {  # name: (a good value, bad values)
@@ -91,7 +92,7 @@ def test_patience_needs_a_validation_split_and_data_must_be_absolute():
 
 @pytest.mark.parametrize("optimizer", DEFAULT_LR)
 def test_the_learning_rate_defaults_by_optimizer(optimizer):
-    assert RunConfig(optimizer=optimizer).lr == DEFAULT_LR[optimizer]
+    assert RunConfig(optimizer=optimizer).lr == DEFAULT_LR[optimizer].run
     assert RunConfig(optimizer=optimizer, lr=0.5).lr == 0.5
 
 

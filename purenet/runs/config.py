@@ -9,8 +9,8 @@ Every field has the default ``purenet train`` uses. A value out of range raises
 ``ConfigError`` (a ``ValueError``) naming the setting, so a script and the command
 line get the same one-line message: ``lr must be a finite number above 0, got nan``
 (the command line prints it as ``--lr must be ...``). ``lr=None`` takes the
-optimizer's default rate (``DEFAULT_LR``). ``to_json`` gives plain JSON types and
-``from_json(config.to_json()) == config`` exactly.
+optimizer's default rate for a run (``purenet.core.lr_defaults.DEFAULT_LR``).
+``to_json`` gives plain JSON types and ``from_json(config.to_json()) == config`` exactly.
 
 >>> RunConfig(layers=(784, 10), optimizer="sgd").lr
 0.1
@@ -32,15 +32,10 @@ from purenet.core.losses import LOSSES
 from purenet.base.checks import MAX_WHOLE, is_real, is_whole, shown
 from purenet.base.memory import available_memory
 from purenet.base.memory import shown_bytes as _bytes
+from purenet.core.lr_defaults import DEFAULT_LR
 from purenet.core.optim import OPTIMIZERS
 from purenet.core.schedules import SCHEDULES
 from purenet.runs.settings import AUGMENTATION_MAGNITUDES, DEFAULTS, PRESET_ALIASES, RECIPES, SETTINGS, check_choices
-
-DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adam": 3e-3}
-"""The learning rate each optimizer gets when none is given (docs/results.md says how they were chosen)."""
-
-OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2}
-"""How many parameter-shaped records each optimizer keeps in its state (velocity; Adam's two moments)."""
 
 AUGMENT_FIELDS = ("shift", "rotation", "scale", "shear", "elastic_alpha", "elastic_sigma")
 """The ``Augmenter`` fields a run's settings hold (its image shape comes from the data)."""
@@ -226,7 +221,7 @@ class RunConfig:
 
     def __attrs_post_init__(self) -> None:
         if self.lr is None:
-            object.__setattr__(self, "lr", DEFAULT_LR[self.optimizer])  # frozen: set once, here
+            object.__setattr__(self, "lr", DEFAULT_LR[self.optimizer].run)  # frozen: set once, here
         _check_real("lr", self.lr, 0.0, above=True)
         if self.patience and not self.val_fraction:
             raise ConfigError("patience", "needs a validation split: set val_fraction (--val-fraction) above 0")
@@ -262,8 +257,8 @@ class RunConfig:
 
     @property
     def slots(self) -> int:
-        """How many parameter-shaped records the optimizer keeps."""
-        return OPTIMIZER_SLOTS[self.optimizer]
+        """How many parameter-shaped records the optimizer keeps (the slots its ``init`` makes)."""
+        return len(OPTIMIZERS[self.optimizer].SLOTS)
 
 
 RUN_SETTINGS = tuple(field.name for field in attrs.fields(RunConfig))

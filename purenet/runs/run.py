@@ -68,6 +68,11 @@ def run_optimizer(config: RunConfig, steps_per_epoch: int) -> Optimizer:
     return make_optimizer(config.optimizer, run_schedule(config, steps_per_epoch), config.weight_decay)
 
 
+def _steps_per_epoch(train: Split, config: RunConfig) -> int:
+    """Optimizer steps in one epoch over ``train``: its batches, the last one maybe short."""
+    return -(-len(train) // config.batch_size)
+
+
 def run_schedule(config: RunConfig, steps_per_epoch: int) -> Callable[[int], float]:
     """The run's learning rate as a function of the optimizer's step (counted from 0)."""
     return make_schedule(
@@ -81,8 +86,9 @@ def run_schedule(config: RunConfig, steps_per_epoch: int) -> Callable[[int], flo
 class Run:
     """A run ready to go: its config (``data`` an absolute path), the data split as training
     will use it, the images' (rows, columns) where known, the checkpoint it starts from
-    (``initial_checkpoint``: epoch 0's fresh weights, or the one resumed), and the epoch to
-    reach. ``records()`` trains."""
+    (``initial_checkpoint``: epoch 0's fresh weights, or the one resumed), the epoch to
+    reach, and its optimizer (``run_optimizer``: built once, here, for the starting state
+    and for training). ``records()`` trains."""
 
     config: RunConfig
     dataset: Dataset
@@ -91,6 +97,7 @@ class Run:
     image_shape: tuple[int, int] | None
     initial_checkpoint: Checkpoint
     epochs: int
+    optimizer: Optimizer
 
     @property
     def start(self) -> Checkpoint:
@@ -101,7 +108,7 @@ class Run:
 
     @property
     def steps_per_epoch(self) -> int:
-        return -(-len(self.train) // self.config.batch_size)
+        return _steps_per_epoch(self.train, self.config)
 
     @property
     def augmenter(self) -> Augmenter | None:
@@ -118,7 +125,7 @@ class Run:
         rng.bit_generator.state = start.rng_state
         test = self.dataset.test if self.dataset.has_test else None
         return train(
-            start.params, self.train, optimizer=run_optimizer(config, self.steps_per_epoch), epochs=self.epochs,
+            start.params, self.train, optimizer=self.optimizer, epochs=self.epochs,
             batch_size=config.batch_size, rng=rng, val=self.val, test=test, state=start.opt_state,
             start_epoch=start.epoch, progress_every=progress_every, augment=self.augmenter,
             patience=config.patience or None, best=start.best,
@@ -132,9 +139,11 @@ def prepare(config: RunConfig) -> Run:
     dataset = _load_checked(config)
     init_rng, split_rng, train_rng = seeds(config.seed)
     params = init(config.network_layers, act=config.act, loss=config.loss, init=config.init, rng=init_rng)
-    state = make_optimizer(config.optimizer, config.lr).init(params)
-    fresh = Checkpoint(params=params, opt_state=state, epoch=0, rng_state=train_rng.bit_generator.state, config=config)
-    return _run(config, dataset, split_rng, fresh, config.epochs)
+    train_split, val_split = _split(dataset.train, config, split_rng)
+    optimizer = run_optimizer(config, _steps_per_epoch(train_split, config))
+    fresh = Checkpoint(params=params, opt_state=optimizer.init(params), epoch=0,
+                       rng_state=train_rng.bit_generator.state, config=config)
+    return _run(config, dataset, train_split, val_split, optimizer, fresh, config.epochs)
 
 
 def prepare_resumed(checkpoint: Checkpoint | str | os.PathLike, *, epochs: int | None = None,
@@ -155,7 +164,9 @@ def prepare_resumed(checkpoint: Checkpoint | str | os.PathLike, *, epochs: int |
     config = _located(config)
     dataset = _load_checked(config)
     _, split_rng, _ = seeds(config.seed)
-    return _run(config, dataset, split_rng, attrs.evolve(checkpoint, config=config), epochs)
+    train_split, val_split = _split(dataset.train, config, split_rng)
+    optimizer = run_optimizer(config, _steps_per_epoch(train_split, config))
+    return _run(config, dataset, train_split, val_split, optimizer, attrs.evolve(checkpoint, config=config), epochs)
 
 
 def epochs_to_reach(source: str, done: int, planned: int, asked: int | None) -> int:
@@ -248,7 +259,8 @@ def _split(train_split: Split, config: RunConfig, split_rng: np.random.Generator
     return split_validation(train_split, fraction, split_rng)
 
 
-def _run(config: RunConfig, dataset: Dataset, split_rng: np.random.Generator, start_from: Checkpoint, epochs: int) -> Run:
-    train_split, val_split = _split(dataset.train, config, split_rng)
+def _run(config: RunConfig, dataset: Dataset, train_split: Split, val_split: Split | None, optimizer: Optimizer,
+         start_from: Checkpoint, epochs: int) -> Run:
     return Run(config=config, dataset=dataset, train=train_split, val=val_split,
-               image_shape=dataset.train.shape_or_square, initial_checkpoint=start_from, epochs=epochs)
+               image_shape=dataset.train.shape_or_square, initial_checkpoint=start_from, epochs=epochs,
+               optimizer=optimizer)
