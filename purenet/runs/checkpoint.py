@@ -39,7 +39,7 @@ from purenet.runs.config import RUN_SETTINGS, ConfigError, RunConfig
 from purenet.io.files import atomic_write, open_regular
 from purenet.core.losses import LOSSES
 from purenet.io.archive import NpzArchive
-from purenet.core.optim import OptState
+from purenet.core.optim import OPTIMIZERS, OptState
 from purenet.core.arrays import learned_names
 from purenet.core.layers import plan_layers
 from purenet.core.network import with_layers
@@ -50,7 +50,8 @@ FORMAT_VERSION = 3
 READS_VERSIONS = (1, 2, 3)
 ZIP_MAGIC = b"PK\x03\x04"
 DTYPES = ("float32", "float64")
-MAX_SLOTS = 2
+MAX_SLOTS = max(len(kind.SLOTS) for kind in OPTIMIZERS.values())
+"""The most slot records an optimizer keeps (Adam's two moments): more in a file is tampering."""
 MAX_JSON_DEPTH = 16
 """Deepest nesting of the metadata's JSON (the real thing is 4 deep); deeper is tampering."""
 _QUOTED = 60
