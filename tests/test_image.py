@@ -21,8 +21,9 @@ from PIL import Image, ImageDraw, ImageFilter, ImageOps
 from conftest import PEAK_RESIDENT, fail_if_blocked, has_peak_resident
 
 from purenet import Adam, init, predict, train
+from purenet.base.mnist import BOX
 from purenet.photo import prepare as image
-from purenet.photo.prepare import BOX, ImageError, ImageWarning, load_digit, preprocess, read_digit
+from purenet.photo.prepare import ImageError, ImageWarning, load_digit, preprocess, read_digit
 
 PAPERS = [  # (paper, ink) colours
     ((245, 245, 240), (20, 20, 25)),  # white paper, black pen
@@ -120,12 +121,22 @@ def read(params, images: list[np.ndarray]) -> np.ndarray:
 
 
 def test_the_steps_are_defined_and_called_in_the_order_the_docstring_lists_them():
-    listed = re.findall(r"^\d+\. ``(\w+)``", image.__doc__, re.MULTILINE)
-    source, pipeline = inspect.getsource(image), inspect.getsource(preprocess)
-    assert len(listed) == 10 and all(callable(getattr(image, name)) for name in listed)
-    assert sorted(listed, key=lambda name: source.index(f"\ndef {name}(")) == listed
-    assert sorted(listed, key=lambda name: pipeline.index(f" {name}(")) == listed
-    assert source.index(f"\ndef {listed[-1]}(") < source.index("\ndef preprocess(") < source.index("\ndef load_digit(")
+    """The docstring lists the ten steps as ``module.function``; the modules, taken in that
+    order, define them in that order, each just below its own constants (the block
+    headed by the step's number), and ``preprocess`` calls them in that order."""
+    listed = re.findall(r"^(\d+)\. ``(\w+)\.(\w+)``", image.__doc__, re.MULTILINE)
+    assert [int(number) for number, _, _ in listed] == list(range(1, 11))
+    modules = list(dict.fromkeys(module for _, module, _ in listed))
+    sources = "".join(inspect.getsource(getattr(image, module)) for module in modules)
+    assert all(callable(getattr(getattr(image, module), name)) for _, module, name in listed)
+    at = [sources.index(f"\ndef {name}(") for _, _, name in listed]
+    assert at == sorted(at)
+    for number, _, name in listed:  # the step's block, then its constants, then the step itself
+        block = sources.index(f"\n# {number}. ")
+        assert block < sources.index(f"\ndef {name}(") and "\ndef " not in sources[block:sources.index(f"\ndef {name}(")]
+    pipeline = inspect.getsource(preprocess)
+    calls = [pipeline.index(f" {module}.{name}(") for _, module, name in listed]
+    assert calls == sorted(calls)
 
 
 # --- a network reads photos made from MNIST digits ----------------------------------------
@@ -597,7 +608,7 @@ def test_an_image_declaring_too_many_pixels_is_refused_before_it_is_decoded(tmp_
 
     from corpus_cases_serve import blank_png
 
-    from purenet.photo.prepare import MAX_PIXELS
+    from purenet.io.images import MAX_PIXELS
 
     (tmp_path / "huge.png").write_bytes(blank_png(13000, 13000))
     done = subprocess.run([sys.executable, "-c", MEASURE, str(tmp_path / "huge.png")], capture_output=True, text=True, timeout=120)
@@ -614,7 +625,7 @@ def test_the_pixel_cap_is_checked_on_a_jpegs_reduced_size(tmp_path, seven, monke
     picture = photo(seven, np.random.default_rng(18)).resize((1600, 1200))
     picture.save(tmp_path / "photo.jpg", quality=85)
     picture.save(tmp_path / "photo.png")
-    monkeypatch.setattr("purenet.photo.prepare.MAX_PIXELS", 1600 * 1200 - 1)  # the full size is over it; the draft is not
+    monkeypatch.setattr("purenet.io.images.MAX_PIXELS", 1600 * 1200 - 1)  # the full size is over it; the draft is not
     assert load_digit(tmp_path / "photo.jpg").shape == (28, 28)
     with pytest.raises(ImageError, match=r"photo\.png: the image is 1600x1200 pixels"):
         load_digit(tmp_path / "photo.png")
