@@ -71,12 +71,12 @@ def _inputs(images: Sequence[Path]) -> Iterator[tuple[Path, Optional[str]]]:
     """Each image to read, with None, or with the problem that keeps it from being read.
 
     A folder gives the image files directly in it (``_folder_images``); anything else is
-    given as it is, for ``load_digit`` to read or refuse (it stats before opening)."""
+    given as it is, for ``load_digit_image`` to read or refuse (it stats before opening)."""
     for path in images:
         try:
             is_folder = stat.S_ISDIR(os.stat(path).st_mode)
         except (OSError, ValueError):
-            is_folder = False  # missing or unusable: load_digit says which
+            is_folder = False  # missing or unusable: load_digit_image says which
         if not is_folder:
             yield path, None
             continue

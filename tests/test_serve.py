@@ -34,7 +34,7 @@ from serving import Server, post_image, request, serving
 
 from purenet.cli.app import app
 from purenet.cli.serve import HEAD_SECONDS
-from purenet.photo.prepare import load_digit
+from purenet.photo.prepare import load_digit_image
 from purenet.apps.serve import DRAIN_BYTES, MAX_BYTES, make_app
 
 
@@ -72,7 +72,7 @@ def test_an_image_gets_the_answer_purenet_predict_gives_for_the_same_file(server
         status, got = post_image(server.port, path.read_bytes(), "image/jpeg" if path.suffix == ".jpeg" else "image/png")
         assert status == 200, got
         assert got["digit"] == wanted["digit"] and got["probabilities"] == wanted["probabilities"], path.name  # to the bit
-        assert got["image"] == load_digit(path).tolist() and got["warnings"] == []
+        assert got["image"] == load_digit_image(path).tolist() and got["warnings"] == []
     assert [e["digit"] for e in expected] == [7, 2, 1, 0]  # MNIST's first test digits: the answers mean something
 
 

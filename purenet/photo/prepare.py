@@ -1,10 +1,13 @@
 """From a photo of a handwritten digit to an image of the digit as MNIST would have it.
 
-    load_digit(path, warned=None) -> (28, 28) uint8, a white digit on black, made the way MNIST was made
-    read_digit(data, name)  -> the same, from the bytes of an image file (an upload)
-    preprocess(image)  -> the same, from a PIL image that is already open
+    load_digit_image(path, warned=None) -> (28, 28) uint8, a white digit on black, made the way MNIST was made
+    read_digit_image(data, name)  -> the same, from the bytes of an image file (an upload)
+    preprocess(image)             -> the same, from a PIL image that is already open
     ImageError         the file is not a readable image, or no digit can be found in it
     ImageWarning       something odd about an image read all the same (when no ``warned`` list is given)
+
+(``load_digit`` and ``read_digit``, the names of 0.1, still work and warn: they
+return images, not digits.)
 
 MNIST's digits are NIST scans whose ink was scaled to fit a 20x20 box (keeping the
 aspect ratio, anti-aliased, hence the grey levels) and pasted into a 28x28 field so
@@ -64,7 +67,7 @@ from purenet.photo import field, ink, pieces
 from purenet.photo.errors import ImageError, ImageWarning
 from purenet.photo.reading import decode_photo, one_line, open_photo
 
-__all__ = ["ImageError", "ImageWarning", "load_digit", "preprocess", "read_digit"]
+__all__ = ["ImageError", "ImageWarning", "load_digit_image", "preprocess", "read_digit_image"]
 
 
 def preprocess(image: Image.Image) -> np.ndarray:
@@ -89,7 +92,7 @@ def preprocess(image: Image.Image) -> np.ndarray:
     return field.to_field(grey)  # 10
 
 
-def load_digit(path: str | os.PathLike, warned: list[str] | None = None) -> np.ndarray:
+def load_digit_image(path: str | os.PathLike, warned: list[str] | None = None) -> np.ndarray:
     """Read the image file at ``path`` and return the image of its digit as MNIST would have it.
 
     Returns a (28, 28) uint8 array, white (255) ink on black (0), the digit fitted
@@ -106,10 +109,10 @@ def load_digit(path: str | os.PathLike, warned: list[str] | None = None) -> np.n
     return _read(lambda: open_photo(path), path, warned)
 
 
-def read_digit(data: bytes, name: str = "image", warned: list[str] | None = None) -> np.ndarray:
+def read_digit_image(data: bytes, name: str = "image", warned: list[str] | None = None) -> np.ndarray:
     """The image of the digit in an image file given as bytes (an upload), read as
-    ``load_digit`` reads a file holding those bytes: the same decoding and steps, so
-    the same answer. Errors and warnings name ``name`` where ``load_digit``'s name the path."""
+    ``load_digit_image`` reads a file holding those bytes: the same decoding and steps, so
+    the same answer. Errors and warnings name ``name`` where ``load_digit_image``'s name the path."""
     return _read(lambda: decode_photo(data, name), name, warned)
 
 
@@ -130,3 +133,22 @@ def _read(open_image: Callable[[], Image.Image], name: str | os.PathLike, warned
             warnings.warn(line, ImageWarning, stacklevel=3)
     return digit
 
+
+# The names of 0.1, for one release -----------------------------------------------------------------
+
+
+def load_digit(path: str | os.PathLike, warned: list[str] | None = None) -> np.ndarray:
+    """Deprecated name of ``load_digit_image`` (it returns an image, not a digit); goes in the next release."""
+    _renamed("load_digit", "load_digit_image")
+    return load_digit_image(path, warned)
+
+
+def read_digit(data: bytes, name: str = "image", warned: list[str] | None = None) -> np.ndarray:
+    """Deprecated name of ``read_digit_image`` (it returns an image, not a digit); goes in the next release."""
+    _renamed("read_digit", "read_digit_image")
+    return read_digit_image(data, name, warned)
+
+
+def _renamed(old: str, new: str) -> None:
+    warnings.warn(f"purenet.photo.prepare.{old} is now {new}; the old name goes in the next release",
+                  DeprecationWarning, stacklevel=3)

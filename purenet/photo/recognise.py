@@ -19,7 +19,7 @@ import attrs
 import numpy as np
 
 from purenet.data import to_float
-from purenet.photo.prepare import load_digit, preprocess
+from purenet.photo.prepare import load_digit_image, preprocess
 from purenet.core.network import predict
 from purenet.core.records import Params
 
@@ -68,7 +68,7 @@ def predict_image(params: Params, source: ImageSource, *, prepared: bool = False
     (H, W) grey or (H, W, 3) colour, uint8 0-255 or floats 0-1, a photo, scan or drawing
     of one digit, prepared like a file (``purenet.photo.prepare.preprocess``). With
     ``prepared=True`` the array is already an MNIST digit, (28, 28) or (784,) with white
-    ink on black, and is used as it is. ``warned``: as in ``purenet.photo.prepare.load_digit``.
+    ink on black, and is used as it is. ``warned``: as in ``purenet.photo.prepare.load_digit_image``.
 
     Raises ``purenet.photo.prepare.ImageError`` when the image cannot be read or holds no
     digit, and ``ValueError`` when the network does not read 28x28 images.
@@ -86,7 +86,7 @@ def _prepared(source: ImageSource, prepared: bool, warned: list[str] | None) -> 
     if not isinstance(source, np.ndarray):
         if prepared:
             raise TypeError("prepared=True takes an array (a 28x28 digit), not a file")
-        return load_digit(source, warned)
+        return load_digit_image(source, warned)
     pixels = _as_uint8(source)
     if prepared:
         if pixels.size != SIDE * SIDE:
