@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
+from purenet.base.mnist import SIDE, check_reads_digits
 from purenet.runs.checkpoint import is_checkpoint
 from purenet.cli.console import EXIT_USER_ERROR, color_output, fail, say, stdout_console
 from purenet.cli.models import open_model
@@ -39,9 +40,9 @@ def run_predict(images: Sequence[Path], model: Optional[Path], show: bool, json_
                  f"purenet predict --model {given} IMAGE...")
     path, checkpoint, note = open_model(model)
     params = checkpoint.model
-    if params.arch.inputs != 784:
-        fail(f"{path}: the model reads {params.arch.inputs} pixels per image; predict prepares 28x28 = 784 "
-             "(give --model a checkpoint trained on 28x28 images)")
+    problem = check_reads_digits(params.arch.inputs)
+    if problem is not None:
+        fail(f"{path}: {problem} (give --model a checkpoint trained on {SIDE}x{SIDE} images)")
     if note:
         say(note)
     console = None if json_output else stdout_console()

@@ -510,6 +510,23 @@ def test_a_missing_or_broken_model_is_one_line_before_it_listens(isolated, small
                                           "none trained yet: run `purenet train` or give a checkpoint file")
 
 
+def test_a_model_of_another_input_size_is_one_line_before_it_listens(isolated):
+    """The page prepares 28x28 digits: a model reading 8x8 images is refused as `purenet predict` refuses it."""
+    from conftest import write_idx
+
+    (isolated / "tiny").mkdir()
+    rng = np.random.default_rng(0)
+    for prefix in ("train", "t10k"):
+        write_idx(isolated / "tiny" / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (20, 8, 8), dtype=np.uint8))
+        write_idx(isolated / "tiny" / f"{prefix}-labels-idx1-ubyte", np.arange(20, dtype=np.uint8) % 10)
+    trained = CliRunner().invoke(app, ["train", "--layers", "64,8,10", "--epochs", "1", "--augment", "none",
+                                       "--data", str(isolated / "tiny"), "--out", "tiny.npz"])
+    assert trained.exit_code == 0, trained.output
+    assert serve_fails("--model", "tiny.npz", "--port", "0") == (
+        "purenet: error: tiny.npz: the model reads 64 values per image; a digit prepared from a photo is "
+        "28x28 = 784 pixels (give --model a checkpoint trained on 28x28 images)")
+
+
 def test_a_port_in_use_is_one_line(isolated, small_model):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -18,13 +18,11 @@ from typing import Union
 import attrs
 import numpy as np
 
-from purenet.data import to_float
-from purenet.photo.prepare import load_digit_image, preprocess
+from purenet.base.mnist import PIXELS, SHAPE, SIDE, check_reads_digits
 from purenet.core.network import predict
 from purenet.core.records import Params
-
-SIDE = 28
-"""The prepared image is MNIST's: 28x28 pixels, so the network must read 784."""
+from purenet.data import to_float
+from purenet.photo.prepare import load_digit_image, preprocess
 
 ImageSource = Union[str, "os.PathLike[str]", np.ndarray]
 
@@ -73,9 +71,9 @@ def predict_image(params: Params, source: ImageSource, *, prepared: bool = False
     Raises ``purenet.photo.prepare.ImageError`` when the image cannot be read or holds no
     digit, and ``ValueError`` when the network does not read 28x28 images.
     """
-    inputs = params.arch.inputs
-    if inputs != SIDE * SIDE:
-        raise ValueError(f"the network reads {inputs} pixels per image; a prepared digit has {SIDE}x{SIDE} = {SIDE * SIDE}")
+    problem = check_reads_digits(params.arch.inputs)
+    if problem is not None:
+        raise ValueError(problem)
     image = _prepared(source, prepared, warned)
     probabilities = predict(params, to_float(image.reshape(1, -1), params.dtype))[0]
     return DigitPrediction(digit=int(np.argmax(probabilities)), probabilities=probabilities, image=image)
@@ -89,9 +87,9 @@ def _prepared(source: ImageSource, prepared: bool, warned: list[str] | None) -> 
         return load_digit_image(source, warned)
     pixels = _as_uint8(source)
     if prepared:
-        if pixels.size != SIDE * SIDE:
+        if pixels.size != PIXELS:
             raise ValueError(f"a prepared digit has {SIDE}x{SIDE} pixels, got an array of shape {source.shape}")
-        return pixels.reshape(SIDE, SIDE)
+        return pixels.reshape(SHAPE)
     if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] not in (1, 3, 4)):
         raise ValueError(f"an image array is (H, W) grey or (H, W, 3) colour, got shape {source.shape}")
     from PIL import Image
