@@ -56,7 +56,8 @@ def working_size(size: tuple[int, int], largest: int = WORK_SIZE) -> tuple[int, 
     """``size`` scaled so its long side is ``largest`` (if larger) or MIN_WORK_SIZE (if smaller)."""
     long_side = max(size)
     target = min(max(long_side, min(MIN_WORK_SIZE, largest)), largest)
-    return tuple(max(1, round(side * target / long_side)) for side in size)
+    width, height = (max(1, round(side * target / long_side)) for side in size)
+    return width, height
 
 
 def _flatten_alpha(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:

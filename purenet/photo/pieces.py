@@ -207,4 +207,4 @@ def _frames(boxes: np.ndarray, mass: np.ndarray) -> np.ndarray:
     big = mass >= BOXED_MIN * mass.max()  # only these can be boxed in
     outer, inner = boxes[:, None, :], boxes[None, big, :]
     inside = (inner[..., :2] > outer[..., :2]).all(axis=2) & (inner[..., 2:] < outer[..., 2:]).all(axis=2)
-    return (inside & (mass[None, big] >= FRAMED_SHARE * mass[:, None])).any(axis=1)
+    return np.asarray((inside & (mass[None, big] >= FRAMED_SHARE * mass[:, None])).any(axis=1))
