@@ -9,6 +9,7 @@ from typing import Optional
 
 from purenet.apps import bench
 from purenet.cli.choices import FRAMEWORKS
+from purenet.base.mnist import PIXELS
 from purenet.cli.console import fail, say, stdout_console
 from purenet.cli.recipes import config_error_message
 from purenet.cli.torchstep import torch_step_fn
@@ -34,7 +35,7 @@ def run_bench(layers: str, batch_size: int, act: str, compare: Optional[str], se
         "infer_samples_per_s": bench.infer_rate(layer_list, act, batch_size, **timing),
         "batch1_samples_per_s": bench.train_rate(layer_list, act, 1, **timing),
     }
-    if layer_list[0] == 784 and not missing_idx_files(default_data_dir()):
+    if layer_list[0] == PIXELS and not missing_idx_files(default_data_dir()):
         figures["load_mnist_seconds"] = bench.load_seconds(default_data_dir(), repeats=repeats)
     figures.update(versus)
     summary = _summary(layer_list, act, batch_size, figures, peak, train)

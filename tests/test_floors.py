@@ -46,10 +46,7 @@ FACADE = ("purenet", "purenet._moved")
 COMMAND_LINE_ONLY = ("typer", "rich", "click")
 """Libraries only the command line imports (click is typer's)."""
 
-ALLOWED_UPWARD = {
-    ("purenet.data.folders", "purenet.photo.prepare"):
-        "check_pixels (the pixel budget of an image file) moves to the io floor in the same issue (#23)",
-}
+ALLOWED_UPWARD: dict[tuple[str, str], str] = {}
 """Upward imports known and due to go; each entry must still be needed (see the test below)."""
 
 

@@ -51,7 +51,7 @@ INPUT, OUTPUT = "pixels", "probabilities"
 PREPROCESSING = (
     "float32 (N, 784) in [0, 1]: each row a 28x28 MNIST-style digit, white (1) ink on black (0), "
     "row-major, the digit fitted into the central 20x20 box by its centre of mass; "
-    "purenet.photo.prepare.load_digit(path).reshape(1, -1) / 255 prepares a photo"
+    "purenet.photo.prepare.load_digit_image(path).reshape(1, -1) / 255 prepares a photo"
 )
 """What the graph expects of its input, as a sentence stored in the file (metadata_props)."""
 

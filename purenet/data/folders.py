@@ -11,15 +11,16 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from purenet.base.checks import one_line
+from purenet.base.mnist import SIDE
 from purenet.data.splits import DataError, Dataset, Split, make_dataset, open_error, open_regular
 from purenet.io.files import file_kind
-from purenet.photo.prepare import check_pixels
+from purenet.io.images import REDUCING_GAP, check_pixels
 
 IMAGE_LAYOUTS = (("train", ("test",)), ("trainingSet", ("testSet", "testingSet")))
 """Folder pairs (train, possible test names) that may hold class folders ``0/``, ``1/``, ..."""
 
-IMAGE_SIZE = (28, 28)
-"""Images read from class folders are made grey and resized to this (width, height), like MNIST."""
+IMAGE_SIZE = (SIDE, SIDE)
+"""Images read from class folders are made grey and resized to this (width, height), MNIST's."""
 
 MAX_LABEL = 255
 """Class folders are named by a whole number 0-255 (``0/``..``9/`` for digits, up to 61 for EMNIST)."""
@@ -145,7 +146,7 @@ def read_image(path: Path, size: tuple[int, int] = IMAGE_SIZE) -> np.ndarray:
                 ImageOps.exif_transpose(image, in_place=True)  # in place: a copy would double a large image's cost
                 grey = _grey(image)
             if grey.size != size:
-                grey = grey.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+                grey = grey.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
             return np.asarray(grey)
     except DataError:
         raise

@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 import attrs
 
 from purenet.core.activations import ACTIVATIONS
-from purenet.data.augment import Augmenter
+from purenet.data.augment import AugmentError, Augmenter
 from purenet.core.layers import (INIT_SCHEMES, LayerListError, canonical_layers, is_width, place_dropout, plan_layers,
                             training_elements_per_sample, with_input_width)
 from purenet.core.losses import LOSSES
@@ -132,19 +132,11 @@ def parse_layers(value: str | Sequence[int | str]) -> tuple[int | str, ...]:
     return tokens
 
 
-_AUGMENT_RANGES = {
-    "shift": (0.0, 1e4, False),
-    "rotation": (0.0, 360.0, False),
-    "scale": (0.0, 0.9, False),
-    "shear": (0.0, 100.0, False),
-    "elastic_alpha": (0.0, 1e4, False),
-    "elastic_sigma": (0.0, 1e3, True),
-}
-"""Bounds of each Augmenter field: generous, but finite enough that no arithmetic overflows."""
-
-
 def to_augmenter(value: Augmenter | Mapping[str, float] | None) -> Augmenter | None:
-    """None, an Augmenter, or a mapping of some of its fields (the rest take its defaults)."""
+    """None, an Augmenter, or a mapping of some of its fields (the rest take its defaults).
+
+    The fields are checked by ``Augmenter`` itself (``purenet.data.augment.RANGES``), its
+    ``AugmentError`` made a ``ConfigError`` naming the same field."""
     if value is None:
         return None
     if isinstance(value, Augmenter):
@@ -154,9 +146,10 @@ def to_augmenter(value: Augmenter | Mapping[str, float] | None) -> Augmenter | N
     unknown = sorted(set(value) - set(AUGMENT_FIELDS))
     if unknown:
         raise ConfigError("augment", f"has unknown fields {unknown}; known: {', '.join(AUGMENT_FIELDS)}")
-    for name, number in value.items():
-        _check_real(name, number, *_AUGMENT_RANGES[name])
-    return Augmenter(**value)
+    try:
+        return Augmenter(**value)
+    except AugmentError as error:
+        raise ConfigError(error.field, error.problem) from None
 
 
 def augment_fields(augmenter: Augmenter) -> dict[str, float]:

@@ -25,6 +25,7 @@ from typing import Any, Sequence
 import attrs
 
 from purenet.base.checks import cut
+from purenet.base.mnist import PIXELS
 from purenet.core.layers.base import (
     INIT_SCHEMES, MAX_ELEMENTS_PER_SAMPLE, MAX_FILTERS, MAX_PARAMETERS, MAX_WIDTH, MAX_WINDOW, Context, LayerKind, Plan,
     Shape, draw_weights, init_from_plan, kind_of, kinds, parse_token, register, resolve_scheme,
@@ -65,7 +66,7 @@ class Planned:
     position: int
 
 
-MNIST_PIXELS = 784
+MNIST_PIXELS = PIXELS
 """The input width of a layer list that starts with a layer rather than a width: MNIST's 28x28x1 images."""
 
 
