@@ -100,7 +100,7 @@ class TrainRequest:
     augment: Annotated[str, setting("augment", REGULARISATION)] = DEFAULTS["augment"]
     shift: Annotated[Optional[float], typer.Option(help="With --augment: largest shift in pixels.", show_default="the --augment choice's", rich_help_panel=REGULARISATION)] = None
     rotation: Annotated[Optional[float], typer.Option(help="With --augment: largest rotation in degrees.", show_default="the --augment choice's", rich_help_panel=REGULARISATION)] = None
-    scale: Annotated[Optional[float], typer.Option(help="With --augment: largest relative scaling (0 to 0.9).", show_default="the --augment choice's", rich_help_panel=REGULARISATION)] = None
+    scale: Annotated[Optional[float], typer.Option(help="With --augment: largest relative scaling, a fraction (0.1: up to 10% larger or smaller).", show_default="the --augment choice's", rich_help_panel=REGULARISATION)] = None
     elastic_alpha: Annotated[Optional[float], typer.Option(help="With --augment elastic: strength of the distortion.", show_default=f"{(AUGMENTATION_MAGNITUDES['elastic'] or {})['elastic_alpha']:g}", rich_help_panel=REGULARISATION)] = None
     patience: Annotated[int, setting("patience", REGULARISATION)] = DEFAULTS["patience"]
     preset: Annotated[str, typer.Option(help="A named recipe (docs/results.md); options you give win over its settings.", rich_help_panel=MODEL, **choice(tuple(RECIPES), PRESET_ALIASES))] = "default"
