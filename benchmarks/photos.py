@@ -24,9 +24,9 @@ The photos are for measuring only: nothing here is fitted to them.
 from __future__ import annotations
 
 import argparse
-import tempfile
-import os
 import csv
+import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,9 +35,9 @@ from PIL import Image, ImageDraw
 
 from purenet import Adam, Arch, Dense, Params, init, predict, train
 from purenet.apps.allocator import tune_malloc
-from purenet.runs.checkpoint import load as load_checkpoint
 from purenet.data import load
 from purenet.photo.prepare import ImageError, load_digit_image
+from purenet.runs.checkpoint import load as load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = {

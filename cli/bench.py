@@ -8,13 +8,13 @@ import os
 from typing import Optional
 
 from purenet.apps import bench
-from purenet.cli.choices import FRAMEWORKS
 from purenet.base.mnist import PIXELS
+from purenet.cli.choices import FRAMEWORKS
 from purenet.cli.console import fail, say, stdout_console
 from purenet.cli.recipes import config_error_message
 from purenet.cli.torchstep import torch_step_fn
-from purenet.runs.config import ConfigError, RunConfig, check_fits
 from purenet.data import default_data_dir, missing_idx_files
+from purenet.runs.config import ConfigError, RunConfig, check_fits
 
 
 def run_bench(layers: str, batch_size: int, act: str, compare: Optional[str], seconds: float, repeats: int, json_output: bool) -> None:

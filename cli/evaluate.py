@@ -8,15 +8,15 @@ from typing import Optional
 
 import numpy as np
 
-from purenet.runs.checkpoint import Checkpoint
+from purenet.base.words import counted
 from purenet.cli.console import color_output, fail, say, stdout_console
 from purenet.cli.download import ensure_default_data
 from purenet.cli.models import open_model, trained_on
-from purenet.data import DataError, Split, default_data_dir
-from purenet.data import load as load_data
 from purenet.core.losses import get_loss
 from purenet.core.metrics import ClassScores, class_scores, confusion_matrix, logits, per_class_accuracy
-from purenet.base.words import counted
+from purenet.data import DataError, Split, default_data_dir
+from purenet.data import load as load_data
+from purenet.runs.checkpoint import Checkpoint
 
 
 def run_evaluate(model: Optional[Path], data: Optional[Path], json_output: bool, report: Optional[Path] = None,

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
 from purenet.base.mnist import SIDE, check_reads_digits
-from purenet.runs.checkpoint import is_checkpoint
 from purenet.cli.console import EXIT_USER_ERROR, color_output, fail, say, stdout_console
 from purenet.cli.models import open_model
 from purenet.photo.prepare import ImageError
 from purenet.photo.recognise import DigitPrediction, predict_image
+from purenet.runs.checkpoint import is_checkpoint
 
 TOP = 3
 
@@ -143,10 +143,8 @@ def _report(console, path: Path, answer: DigitPrediction, show: bool) -> None:
     console.print(f"{_printable(str(path))}: {answer.digit}   ({alternatives})", markup=False)
     digit = answer.image
     if show:
-        from purenet.cli.digits import digit_rows
-
         from purenet.cli.console import can_show
-        from purenet.cli.digits import BLOCKS
+        from purenet.cli.digits import BLOCKS, digit_rows
 
         for line in digit_rows(digit, color=color_output(), ascii_only=not can_show(BLOCKS, console)):
             console.print(line)

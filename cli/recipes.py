@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 import attrs
 
 from purenet.data.augment import Augmenter
-from purenet.runs.config import AUGMENTATIONS, PRESET_ALIASES, PRESETS, ConfigError, RunConfig, augment_fields, preset, to_augmenter
+from purenet.runs.config import (
+    AUGMENTATIONS,
+    PRESET_ALIASES,
+    PRESETS,
+    ConfigError,
+    RunConfig,
+    augment_fields,
+    preset,
+    to_augmenter,
+)
 from purenet.runs.settings import SETTINGS
 
 if TYPE_CHECKING:

@@ -42,8 +42,8 @@ def _layer_list(layers: str):
     """The summary of ``--layers``, checked as ``purenet train --layers`` checks it."""
     from purenet.cli.console import fail
     from purenet.cli.recipes import config_error_message
-    from purenet.runs.config import ConfigError, parse_layers
     from purenet.core.summary import summary as summarise
+    from purenet.runs.config import ConfigError, parse_layers
 
     try:
         tokens = parse_layers(layers)

@@ -21,22 +21,21 @@ import numpy as np
 import typer
 from rich import box
 
-from purenet.runs.checkpoint import Checkpoint, CheckpointError, is_checkpoint
-from purenet.runs.checkpoint import save as save_checkpoint
-from purenet.cli.console import (EXIT_DIVERGED, Terminated, fail, plain_output, say, signals_deferred, stdout_console,
-                                 stopped_by)
+from purenet.cli.console import EXIT_DIVERGED, Terminated, fail, plain_output, say, signals_deferred, stdout_console, stopped_by
 from purenet.cli.download import ensure_default_data
 from purenet.cli.epochlog import is_epoch_log, log_rows, write_log
 from purenet.cli.models import open_checkpoint
 from purenet.cli.recipes import config_error_message, config_from_options, in_words, option_name, resumed_config
 from purenet.cli.state import remember_model, state_file
 from purenet.cli.views import make_view
-from purenet.runs.config import ConfigError, RunConfig, check_fits
+from purenet.core.optim import learning_rate
+from purenet.core.training import Progress, TrainingDiverged, evaluate
 from purenet.data import DataError, default_data_dir
 from purenet.io.files import OutputLock, WriteRefused, check_not_input, check_target
-from purenet.core.optim import learning_rate
+from purenet.runs.checkpoint import Checkpoint, CheckpointError, is_checkpoint
+from purenet.runs.checkpoint import save as save_checkpoint
+from purenet.runs.config import ConfigError, RunConfig, check_fits
 from purenet.runs.run import Run, checkpoint_after, epochs_to_reach, prepare, prepare_resumed, run_schedule
-from purenet.core.training import Progress, TrainingDiverged, evaluate
 
 if TYPE_CHECKING:
     from purenet.cli.app import TrainRequest

@@ -19,11 +19,11 @@ from typing import Callable
 
 import numpy as np
 
+from purenet.base.words import counted
 from purenet.cli.console import can_show, color_output, stdout_console
 from purenet.cli.digits import BLOCKS, digit_grid
-from purenet.data import Split, to_float
 from purenet.core.network import predict
-from purenet.base.words import counted
+from purenet.data import Split, to_float
 
 COLUMNS = ("epoch", "loss", "train acc", "val acc", "test acc", "seconds")
 

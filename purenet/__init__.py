@@ -28,6 +28,8 @@ _moved.install()  # the module paths of 0.1 (purenet.checkpoint, ...) as depreca
 # from this file's source (``_public``), so that a name loads on first use (PEP 562):
 # `purenet --help`, which lives in the subpackage purenet.cli, never pays for numpy.
 if TYPE_CHECKING:
+    # the order of these imports is __all__'s: not sorted
+    # isort: off
     __version__: str
     # the pure functions of one training step
     from purenet.core.network import init as init, forward as forward, backward as backward
@@ -61,6 +63,7 @@ if TYPE_CHECKING:
     from purenet.core.losses import LOSSES as LOSSES
     from purenet.core.optim import OPTIMIZERS as OPTIMIZERS
     from purenet.core.layers import INIT_SCHEMES as INIT_SCHEMES
+    # isort: on
 
 
 @functools.cache
@@ -69,7 +72,8 @@ def _public() -> dict[str, str]:
     import ast  # here, on first use: `import purenet` alone stays as light as it can
 
     source = __spec__.loader.get_source(__name__)  # type: ignore[union-attr]
-    block = next(node for node in ast.parse(source).body if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING")
+    block = next(node for node in ast.parse(source).body
+                 if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING")
     return {alias.asname or alias.name: str(node.module) for node in block.body if isinstance(node, ast.ImportFrom)
             for alias in node.names}
 

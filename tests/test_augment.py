@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from augment_helpers import affine, elastic_displacement, pixel_grid, warp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from augment_helpers import affine, elastic_displacement, pixel_grid, warp
-
 from purenet import Adam, init
-from purenet.data import augment as augment_module
-from purenet.data.augment import RANGES, AugmentError, Augmenter, field_modes, gaussian_matrix
-from purenet.data import batches, to_float
 from purenet.core.network import forward
 from purenet.core.training import train_step
+from purenet.data import augment as augment_module
+from purenet.data import batches, to_float
+from purenet.data.augment import RANGES, Augmenter, AugmentError, field_modes, gaussian_matrix
 
 SEEDS = st.integers(0, 2**32 - 1)
 SIDES = st.integers(1, 12)

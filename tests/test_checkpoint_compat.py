@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from purenet.runs.checkpoint import FORMAT_VERSION, load
 from purenet.cli.app import app
 from purenet.core.layers import Dropout
+from purenet.runs.checkpoint import FORMAT_VERSION, load
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

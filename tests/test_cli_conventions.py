@@ -7,21 +7,19 @@ Python type names; output that survives a terminal without block characters; "1 
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import subprocess
-import sys
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 from PIL import Image
+from test_cli_train import installed_purenet
 from typer.testing import CliRunner
 
 from purenet.cli.app import app
 from purenet.runs.settings import PRESET_ALIASES, RECIPES, SETTINGS, check_choices
-from test_cli_train import installed_purenet
 
 pytestmark = pytest.mark.usefixtures("isolated")
 
@@ -102,12 +100,12 @@ def test_narrow_help_wraps_choices_between_values_never_inside_one(columns):
 def test_the_listed_choices_are_the_library_s():
     # The command line lists what purenet.runs.settings offers, without numpy; the registries import it.
     from purenet.core.activations import ACTIVATIONS
-    from purenet.runs.config import AUGMENTATIONS, PRESETS
-    from purenet.runs import config
     from purenet.core.layers import INIT_SCHEMES
     from purenet.core.losses import LOSSES
     from purenet.core.optim import OPTIMIZERS
     from purenet.core.schedules import SCHEDULES
+    from purenet.runs import config
+    from purenet.runs.config import AUGMENTATIONS, PRESETS
 
     pairs = [("act", ACTIVATIONS), ("loss", LOSSES), ("init", INIT_SCHEMES), ("optimizer", OPTIMIZERS),
              ("schedule", SCHEDULES), ("augment", AUGMENTATIONS), ("preset", PRESETS)]

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import Blocked, fail_if_blocked
 from PIL import Image
 from typer.testing import CliRunner
-from conftest import Blocked, fail_if_blocked
 
 from purenet.cli.app import app
 

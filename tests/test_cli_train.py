@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from purenet.runs.checkpoint import load as load_checkpoint
 from purenet.cli.app import app
+from purenet.runs.checkpoint import load as load_checkpoint
 
 SMALL = ["--layers", "784,32,10", "--batch-size", "64"]
 

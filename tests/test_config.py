@@ -9,15 +9,18 @@ import subprocess
 import sys
 
 import pytest
+from conftest import PEAK_RESIDENT
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from conftest import PEAK_RESIDENT, has_peak_resident
 
 from purenet.core.lr_defaults import DEFAULT_LR
 from purenet.data.augment import Augmenter
 from purenet.runs.config import (
-    RUN_SETTINGS, ConfigError, RunConfig, check_fits, memory_needed, parameter_count,
+    RUN_SETTINGS,
+    ConfigError,
+    RunConfig,
+    check_fits,
+    parameter_count,
 )
 
 FLOAT_SETTINGS = {  # name: (a good value, bad values)

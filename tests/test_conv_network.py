@@ -14,10 +14,20 @@ import pytest
 import purenet
 from purenet import SGD, Adam, Momentum, Params, backward, forward, init, loss, predict, sgd, train_step, tree_map
 from purenet.core.arrays import fresh, learned, learned_names, static_names
-from purenet.runs.checkpoint import Checkpoint, CheckpointError, load, save
 from purenet.core.layers import (
-    Context, Conv2D, Dense, Dropout, Flatten, LayerKind, MaxPool, Plan, ToImage, kinds, register,
+    Context,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    LayerKind,
+    MaxPool,
+    Plan,
+    ToImage,
+    kinds,
+    register,
 )
+from purenet.runs.checkpoint import Checkpoint, CheckpointError, load, save
 
 TOLERANCE = 1e-6
 STEP = 1e-5

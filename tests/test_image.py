@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFilter, ImageOps
 from conftest import PEAK_RESIDENT, fail_if_blocked, has_peak_resident
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from purenet import Adam, init, predict, train
 from purenet.base.mnist import BOX

@@ -10,13 +10,12 @@ import pytest
 from typer.testing import CliRunner
 
 from purenet import SGD, Adam, forward, init, train
-from purenet.data.augment import Augmenter
-from purenet.runs.checkpoint import load as load_checkpoint
 from purenet.cli.app import app
 from purenet.core.layers import dropout_mask
 from purenet.core.network import with_dropout
 from purenet.core.schedules import Constant, Cosine, StepDecay, Warmup, make_schedule
-
+from purenet.data.augment import Augmenter
+from purenet.runs.checkpoint import load as load_checkpoint
 
 # ----------------------------------------------------------------- schedules
 

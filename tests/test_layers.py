@@ -20,14 +20,26 @@ from hypothesis import strategies as st
 import purenet
 from purenet.core.activations import ACTIVATIONS
 from purenet.core.arrays import learned_names, static_names
-from purenet.runs.config import ConfigError, parse_layers
 from purenet.core.layers import (
-    AvgPool, Context, Conv2D, Dense, Dropout, Flatten, LayerListError, MaxPool, ToImage, canonical_layers, col2im,
-    im2col, kind_of, plan_layers,
+    AvgPool,
+    Context,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    LayerListError,
+    MaxPool,
+    ToImage,
+    canonical_layers,
+    col2im,
+    im2col,
+    kind_of,
+    plan_layers,
 )
 from purenet.core.layers.conv import conv_forward, paddings
 from purenet.core.layers.pool import avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_forward
 from purenet.core.records import Arch
+from purenet.runs.config import ConfigError, parse_layers
 
 pytestmark = pytest.mark.core  # the core math: `pytest -m core` runs it alone, in seconds
 

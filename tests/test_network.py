@@ -94,8 +94,8 @@ def test_only_float32_or_float64():
 @pytest.mark.parametrize("layers", [["conv4k5", "pool2", 10], ("dropout0.5", 16, 10), ["avgpool4", "flatten", 10]])
 def test_a_list_that_starts_with_a_layer_reads_28x28_images_as_layers_does(layers):
     """init follows --layers' rule (purenet.runs.config.parse_layers): no width first means MNIST's 784 pixels."""
-    from purenet.runs.config import parse_layers
     from purenet.core.records import same_structure
+    from purenet.runs.config import parse_layers
 
     params = init(layers, rng=0)
     assert params.arch.layers == parse_layers(",".join(map(str, layers)))
@@ -113,8 +113,8 @@ def test_every_library_entry_taking_a_layer_list_reads_one_that_starts_with_a_la
     """init's rule holds wherever the library takes a layer list: the run's settings, the
     summary and the benchmarks."""
     from purenet.apps import bench
-    from purenet.runs.config import RunConfig
     from purenet.core.summary import summary
+    from purenet.runs.config import RunConfig
 
     written, full = ["conv4k5", "pool2", 10], [784, "conv4k5", "pool2", 10]
     assert RunConfig(layers=written).layers == RunConfig(layers=full).layers

@@ -12,11 +12,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from purenet import DigitPrediction, predict_image
-from purenet.runs.checkpoint import load
 from purenet.cli.app import app
+from purenet.core.network import predict
 from purenet.data import to_float
 from purenet.photo.prepare import ImageError, load_digit_image
-from purenet.core.network import predict
+from purenet.runs.checkpoint import load
 
 pytestmark = pytest.mark.usefixtures("isolated")
 

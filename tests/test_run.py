@@ -11,14 +11,14 @@ import re
 
 import numpy as np
 import pytest
+from conftest import ROOT
 from typer.testing import CliRunner
 
-from conftest import ROOT
-from purenet.runs.checkpoint import Checkpoint, CheckpointError, load, save
 from purenet.cli.app import app
+from purenet.core.training import EpochRecord, Progress
+from purenet.runs.checkpoint import Checkpoint, CheckpointError, load, save
 from purenet.runs.config import ConfigError, preset
 from purenet.runs.run import checkpoint_after, prepare, prepare_resumed, resume, start
-from purenet.core.training import EpochRecord, Progress
 
 API = (ROOT / "docs" / "api.md").read_text()
 

@@ -20,22 +20,21 @@ import signal
 import socket
 import sys
 import time
-import tomllib
 from fnmatch import fnmatch
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
+from conftest import ROOT
 from PIL import Image
+from serving import Server, post_image, request, serving
 from typer.testing import CliRunner
 
-from conftest import ROOT
-from serving import Server, post_image, request, serving
-
+from purenet.apps.serve import DRAIN_BYTES, MAX_BYTES, make_app
 from purenet.cli.app import app
 from purenet.cli.serve import HEAD_SECONDS
 from purenet.photo.prepare import load_digit_image
-from purenet.apps.serve import DRAIN_BYTES, MAX_BYTES, make_app
 
 
 def photo_of(mnist_digit: np.ndarray, kind: str, size: int = 280) -> bytes:

@@ -12,11 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 import purenet
-from purenet.runs.checkpoint import load as load_checkpoint
 from purenet.cli.app import app
 from purenet.core.arrays import learned_names
 from purenet.core.layers import elements_per_sample
 from purenet.core.summary import LayerRow, Summary, summary
+from purenet.runs.checkpoint import load as load_checkpoint
 
 CNN = ["conv4k5", "pool2", 16, 10]
 

@@ -32,11 +32,11 @@ import numpy as np
 
 from purenet.base.version import installed_version
 from purenet.core.activations import ELU_ALPHA, LEAKY_SLOPE, Activation
-from purenet.io.files import atomic_write, check_target, open_regular
-from purenet.core.network import layer_activations
 from purenet.core.layers import AvgPool, Conv2D, Dense, Dropout, Flatten, MaxPool, ToImage, plan_layers
 from purenet.core.layers.conv import paddings
+from purenet.core.network import layer_activations
 from purenet.core.records import Params
+from purenet.io.files import atomic_write, check_target, open_regular
 
 OPSET = 17
 """The ONNX operator set the graph declares: every operator used here has had its

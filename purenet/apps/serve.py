@@ -38,9 +38,9 @@ from __future__ import annotations
 import os
 from importlib import resources
 
+from purenet.core.records import Params
 from purenet.photo.prepare import ImageError, read_digit_image
 from purenet.photo.recognise import predict_image
-from purenet.core.records import Params
 
 MAX_BYTES = 10 * 1024 * 1024
 """The largest body /api/predict reads: 10 MiB, more than a phone's JPEG photo (3-6 MB)

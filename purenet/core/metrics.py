@@ -19,11 +19,11 @@ from typing import Any
 import attrs
 import numpy as np
 
-from purenet.data import Split, to_float
 from purenet.core.layers import elements_per_sample
 from purenet.core.losses import get_loss
 from purenet.core.network import forward
 from purenet.core.records import Params
+from purenet.data import Split, to_float
 
 EVAL_CHUNK = 10_000
 """Rows converted to float at a time when evaluating, which bounds memory."""

@@ -33,8 +33,8 @@ from typing import Sequence
 import attrs
 import numpy as np
 
-from purenet.core.arrays import learned_names
 from purenet.core.activations import ACTIVATIONS, Activation, get_activation
+from purenet.core.arrays import learned_names
 from purenet.core.layers import Context, kind_of, place_dropout, plan_layers, resolve_scheme, with_input_width
 from purenet.core.losses import get_loss
 from purenet.core.records import Arch, Cache, Grads, Params

@@ -23,12 +23,12 @@ from typing import Callable, Iterator
 import attrs
 import numpy as np
 
-from purenet.data import Split, batches, to_float
 from purenet.core.losses import get_loss
 from purenet.core.metrics import evaluate
 from purenet.core.network import backward, forward
 from purenet.core.optim import Optimizer, OptState
 from purenet.core.records import Best, Cache, Params
+from purenet.data import Split, batches, to_float
 
 
 class TrainingDiverged(ArithmeticError):

@@ -14,8 +14,18 @@ from PIL import Image, ImageOps
 
 from purenet.io.images import REDUCING_GAP
 from purenet.photo.errors import ImageError
-from purenet.photo.ops import (block_max, box_blur, closing, common_mode, fit_plane, luminance, plane,
-                               resize_float, stretch, upper_plane)
+from purenet.photo.ops import (
+    block_max,
+    box_blur,
+    closing,
+    common_mode,
+    fit_plane,
+    luminance,
+    plane,
+    resize_float,
+    stretch,
+    upper_plane,
+)
 
 # 1. A float RGB picture at working size -------------------------------------------------------
 

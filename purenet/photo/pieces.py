@@ -15,8 +15,17 @@ from __future__ import annotations
 import numpy as np
 
 from purenet.photo.errors import BLANK, ImageError
-from purenet.photo.ops import (component_stats, dilate_mask, grown, label, near_horizontal_lines, open_mask, otsu,
-                               overlaps, paint_over_band)
+from purenet.photo.ops import (
+    component_stats,
+    dilate_mask,
+    grown,
+    label,
+    near_horizontal_lines,
+    open_mask,
+    otsu,
+    overlaps,
+    paint_over_band,
+)
 
 # 4. Regions along the image's edge ----------------------------------------------------------------
 

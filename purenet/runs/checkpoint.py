@@ -35,15 +35,15 @@ import numpy as np
 
 from purenet.base.checks import cut, is_real, is_whole, shown
 from purenet.core.activations import ACTIVATIONS
-from purenet.runs.config import RUN_SETTINGS, ConfigError, RunConfig
-from purenet.io.files import atomic_write, open_regular
-from purenet.core.losses import LOSSES
-from purenet.io.archive import NpzArchive
-from purenet.core.optim import OPTIMIZERS, OptState
 from purenet.core.arrays import learned_names
 from purenet.core.layers import plan_layers
+from purenet.core.losses import LOSSES
 from purenet.core.network import with_layers
+from purenet.core.optim import OPTIMIZERS, OptState
 from purenet.core.records import Arch, Best, Params, same_structure
+from purenet.io.archive import NpzArchive
+from purenet.io.files import atomic_write, open_regular
+from purenet.runs.config import RUN_SETTINGS, ConfigError, RunConfig
 
 FORMAT = "purenet-checkpoint"
 FORMAT_VERSION = 3

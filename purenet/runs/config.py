@@ -24,17 +24,25 @@ from typing import Any, Mapping, Sequence
 
 import attrs
 
-from purenet.core.activations import ACTIVATIONS
-from purenet.data.augment import AugmentError, Augmenter
-from purenet.core.layers import (INIT_SCHEMES, LayerListError, canonical_layers, is_width, place_dropout, plan_layers,
-                            training_elements_per_sample, with_input_width)
-from purenet.core.losses import LOSSES
 from purenet.base.checks import MAX_WHOLE, is_real, is_whole, shown
 from purenet.base.memory import available_memory
 from purenet.base.memory import shown_bytes as _bytes
+from purenet.core.activations import ACTIVATIONS
+from purenet.core.layers import (
+    INIT_SCHEMES,
+    LayerListError,
+    canonical_layers,
+    is_width,
+    place_dropout,
+    plan_layers,
+    training_elements_per_sample,
+    with_input_width,
+)
+from purenet.core.losses import LOSSES
 from purenet.core.lr_defaults import DEFAULT_LR
 from purenet.core.optim import OPTIMIZERS
 from purenet.core.schedules import SCHEDULES
+from purenet.data.augment import Augmenter, AugmentError
 from purenet.runs.settings import AUGMENTATION_MAGNITUDES, DEFAULTS, PRESET_ALIASES, RECIPES, SETTINGS, check_choices
 
 AUGMENT_FIELDS = ("shift", "rotation", "scale", "shear", "elastic_alpha", "elastic_sigma")

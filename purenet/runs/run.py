@@ -39,18 +39,18 @@ from typing import Callable, Iterator
 import attrs
 import numpy as np
 
-from purenet.data.augment import Augmenter
-from purenet.runs.checkpoint import Checkpoint, CheckpointError
-from purenet.runs.checkpoint import load as load_checkpoint
-from purenet.runs.config import MAX_WHOLE, ConfigError, RunConfig, check_fits
-from purenet.data import DataError, Dataset, Split, default_data_dir, split_validation
-from purenet.data import load as load_data
-from purenet.data.download import ensure_mnist
+from purenet.base.words import counted
 from purenet.core.network import init
 from purenet.core.optim import Optimizer, make_optimizer
 from purenet.core.schedules import make_schedule
 from purenet.core.training import EpochRecord, Progress, train
-from purenet.base.words import counted
+from purenet.data import DataError, Dataset, Split, default_data_dir, split_validation
+from purenet.data import load as load_data
+from purenet.data.augment import Augmenter
+from purenet.data.download import ensure_mnist
+from purenet.runs.checkpoint import Checkpoint, CheckpointError
+from purenet.runs.checkpoint import load as load_checkpoint
+from purenet.runs.config import MAX_WHOLE, ConfigError, RunConfig, check_fits
 
 
 def seeds(seed: int) -> tuple[np.random.Generator, np.random.Generator, np.random.Generator]:

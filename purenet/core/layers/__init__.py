@@ -27,15 +27,31 @@ import attrs
 from purenet.base.checks import cut
 from purenet.base.mnist import PIXELS
 from purenet.core.layers.base import (
-    INIT_SCHEMES, MAX_ELEMENTS_PER_SAMPLE, MAX_FILTERS, MAX_PARAMETERS, MAX_WIDTH, MAX_WINDOW, Context, LayerKind, Plan,
-    Shape, draw_weights, init_from_plan, kind_of, kinds, parse_token, register, resolve_scheme,
+    INIT_SCHEMES,
+    MAX_ELEMENTS_PER_SAMPLE,
+    MAX_FILTERS,
+    MAX_PARAMETERS,
+    MAX_WIDTH,
+    MAX_WINDOW,
+    Context,
+    LayerKind,
+    Plan,
+    Shape,
+    draw_weights,
+    init_from_plan,
+    kind_of,
+    kinds,
+    parse_token,
+    register,
+    resolve_scheme,
 )
+from purenet.core.layers.conv import Conv2D, col2im, im2col
+
 # importing each kind's module registers it (its register() call runs at import)
 from purenet.core.layers.dense import Dense, DenseCache, dense_backward, dense_forward, dense_init
-from purenet.core.layers.conv import Conv2D, col2im, im2col
+from purenet.core.layers.dropout import Dropout, dropout_mask, place_dropout
 from purenet.core.layers.pool import AvgPool, MaxPool
 from purenet.core.layers.shape import FLATTEN, TO_IMAGE, Flatten, FlattenSpec, ToImage, ToImageSpec, square_side
-from purenet.core.layers.dropout import Dropout, dropout_mask, place_dropout
 
 __all__ = [
     "INIT_SCHEMES", "MAX_WIDTH", "MAX_FILTERS", "MAX_WINDOW", "MAX_PARAMETERS", "MAX_ELEMENTS_PER_SAMPLE", "Context", "LayerKind", "Plan", "Planned", "register", "kind_of", "kinds", "parse_token",
