@@ -466,11 +466,15 @@ def _flipped(data: bytes) -> bytes:
     return data[:middle] + bytes(b ^ 0xFF for b in data[middle : middle + 64]) + data[middle + 64 :]
 
 
-case("data-idx-gz-corrupt-stream", on_data(_idx(True, raw=lambda w: {"train_images": _flipped(_gz_of(w))})), needle=IMAGES)
-case("data-idx-gz-truncated-gzip", on_data(_idx(True, raw=lambda w: {"train_images": _gz_of(w)[: len(_gz_of(w)) // 2]})), needle=IMAGES)
-case("data-idx-gz-magic-then-garbage", on_data(_idx(True, raw=lambda w: {"train_images": b"\x1f\x8b" + noise(200)})), needle=IMAGES)
+case("data-idx-gz-corrupt-stream", on_data(_idx(True, raw=lambda w: {"train_images": _flipped(_gz_of(w))})),
+     needle=IMAGES)
+case("data-idx-gz-truncated-gzip", on_data(_idx(True, raw=lambda w: {"train_images": _gz_of(w)[: len(_gz_of(w)) // 2]})),
+     needle=IMAGES)
+case("data-idx-gz-magic-then-garbage", on_data(_idx(True, raw=lambda w: {"train_images": b"\x1f\x8b" + noise(200)})),
+     needle=IMAGES)
 case("data-idx-gz-wrong-isize", on_data(_idx(True, raw=lambda w: {
-    "train_images": gzip.compress(idx_bytes(w.train_x)[:-784], 1)[:-4] + (len(idx_bytes(w.train_x))).to_bytes(4, "little")})), needle=IMAGES)
+    "train_images": gzip.compress(idx_bytes(w.train_x)[:-784], 1)[:-4] + (len(idx_bytes(w.train_x))).to_bytes(4, "little")})),
+     needle=IMAGES)
 
 
 def _idx_with_special(kind: str) -> Callable[[World, Path], str]:
@@ -535,8 +539,10 @@ CSV_BROKEN = {
     "binary-garbage": _csv(text=lambda w: np.random.default_rng(3).integers(0, 256, 5000, dtype=np.uint8).tobytes()),
     "semicolons": _csv(sep=";"),
     "tabs": _csv(sep="\t"),
-    "utf16": _csv(text=lambda w: "\n".join(",".join(r) for r in csv_lines(w.train_x[:20], w.train_y[:20])).encode("utf-16")),
-    "gzipped-csv": _csv(text=lambda w: gzip.compress("\n".join(",".join(r) for r in csv_lines(w.train_x[:20], w.train_y[:20])).encode())),
+    "utf16": _csv(text=lambda w: "\n".join(",".join(r) for r in csv_lines(w.train_x[:20], w.train_y[:20]))
+                  .encode("utf-16")),
+    "gzipped-csv": _csv(text=lambda w: gzip.compress("\n".join(",".join(r) for r in csv_lines(w.train_x[:20], w.train_y[:20]))
+                                                     .encode())),
 }
 for _name, _make in CSV_BROKEN.items():
     case(f"data-csv-{_name}", on_data(_make), needle="digits.csv")
@@ -601,11 +607,13 @@ NPZ_BROKEN = {
     "5d-images": lambda w: npz_bytes(images=w.train_x.reshape(300, 2, 14, 28, 1), labels=w.train_y),
     "non-npy-member": lambda w: zip_bytes([("images.npy", npy_bytes(w.train_x)), ("labels.npy", npy_bytes(w.train_y)),
                                            ("README.txt", b"the digits of my thesis\n")]),
-    "folder-member": lambda w: zip_bytes([("images.npy", npy_bytes(w.train_x)), ("labels.npy", npy_bytes(w.train_y)), ("sub/", b"")]),
+    "folder-member": lambda w: zip_bytes([("images.npy", npy_bytes(w.train_x)), ("labels.npy", npy_bytes(w.train_y)),
+                                          ("sub/", b"")]),
     "duplicate-member": lambda w: zip_bytes([("images.npy", npy_bytes(w.train_x)), ("labels.npy", npy_bytes(w.train_y)),
                                              ("images.npy", npy_bytes(w.test_x))]),
     "header-claims-terabytes": lambda w: zip_bytes([("images.npy", huge_npy_header()), ("labels.npy", npy_bytes(w.train_y))]),
-    "member-truncated-npy": lambda w: zip_bytes([("images.npy", npy_bytes(w.train_x)[:-500]), ("labels.npy", npy_bytes(w.train_y))]),
+    "member-truncated-npy": lambda w: zip_bytes([("images.npy", npy_bytes(w.train_x)[:-500]),
+                                                 ("labels.npy", npy_bytes(w.train_y))]),
     "train-images-without-labels": lambda w: npz_bytes(x_train=w.train_x, x_test=w.test_x, y_test=w.test_y),
     "test-images-without-labels": lambda w: npz_bytes(**keras(w, y_test=None)),
     "test-images-other-size": lambda w: npz_bytes(**keras(w, x_test=w.test_x[:, 4:24, 4:24])),
@@ -642,7 +650,8 @@ FOLDERS_BROKEN = {
     "truncated-png": (lambda root: (root / "5" / "0.png").write_bytes((root / "5" / "0.png").read_bytes()[:40]), "0.png"),
     "zero-byte-png": (lambda root: (root / "6" / "0.png").write_bytes(b""), "0.png"),
     "broken-link": (lambda root: (root / "7" / "gone.png").symlink_to("nowhere.png"), "gone.png"),
-    "class-beyond-outputs": (lambda root: (root / "12").mkdir() or (root / "12" / "a.png").write_bytes((root / "1" / "0.png").read_bytes()),
+    "class-beyond-outputs": (lambda root: (root / "12").mkdir()
+                             or (root / "12" / "a.png").write_bytes((root / "1" / "0.png").read_bytes()),
                              ("pics", "12")),
 }
 for _name, (_spoil, _needle) in FOLDERS_BROKEN.items():
@@ -672,31 +681,48 @@ case("data-path-fifo-no-suffix", on_data(_path(lambda here: fifo(here / "pipe"),
 case("data-path-socket", on_data(_path(lambda here: unix_socket(here / "s.npz"), "s.npz")), needle="s.npz")
 case("data-path-missing", on_data(_path(lambda here: None, "no/such/data")), needle="no/such/data")
 case("data-path-empty-folder", on_data(_path(lambda here: (here / "empty").mkdir(), "empty")), needle="empty")
-case("data-path-unrelated-folder", on_data(_path(lambda here: (here / "docs").mkdir() or (here / "docs" / "README").write_text("hi\n"), "docs")), needle="docs")
+case("data-path-unrelated-folder",
+     on_data(_path(lambda here: (here / "docs").mkdir() or (here / "docs" / "README").write_text("hi\n"), "docs")), needle="docs")
 case("data-path-dev-null", on_data(_path(lambda here: None, "/dev/null")), needle="/dev/null")
 case("data-path-dev-zero", on_data(_path(lambda here: None, "/dev/zero")), needle="/dev/zero")
-case("data-path-npy-file", on_data(_path(lambda here: np.save(here / "x.npy", np.zeros((3, 784), np.uint8)), "x.npy")), needle="x.npy")
+case("data-path-npy-file", on_data(_path(lambda here: np.save(here / "x.npy", np.zeros((3, 784), np.uint8)), "x.npy")),
+     needle="x.npy")
 case("data-path-broken-link", on_data(_path(lambda here: (here / "link").symlink_to("gone"), "link")), needle="link")
-case("data-path-single-idx-file", on_data(lambda w, here: (idx_folder(w, here / "mnist"), f"mnist/{IMAGES}.gz")[1]), needle=IMAGES)
+case("data-path-single-idx-file", on_data(lambda w, here: (idx_folder(w, here / "mnist"), f"mnist/{IMAGES}.gz")[1]),
+     needle=IMAGES)
 case("data-path-folder-named-npz", on_data(_path(lambda here: (here / "d.npz").mkdir(), "d.npz")), needle="d.npz")
-case("data-path-text-file", on_data(_path(lambda here: (here / "notes.txt").write_text("7,0,0\n"), "notes.txt")), needle="notes.txt")
-case("data-path-newline-in-name", on_data(_path(lambda here: (here / "bad\nname.csv").write_text("x\n"), "bad\nname.csv")), needle="name.csv")
-case("data-path-a-checkpoint", lambda w, here: (here / "ck.npz").write_bytes(w.base.read_bytes()) and train("ck.npz"), needle="ck.npz")
-case("data-path-is-the-out-checkpoint", lambda w, here: (here / "m.npz").write_bytes(w.base.read_bytes()) and train("m.npz"), needle="m.npz")
+case("data-path-text-file", on_data(_path(lambda here: (here / "notes.txt").write_text("7,0,0\n"), "notes.txt")),
+     needle="notes.txt")
+case("data-path-newline-in-name", on_data(_path(lambda here: (here / "bad\nname.csv").write_text("x\n"), "bad\nname.csv")),
+     needle="name.csv")
+case("data-path-a-checkpoint", lambda w, here: (here / "ck.npz").write_bytes(w.base.read_bytes()) and train("ck.npz"),
+     needle="ck.npz")
+case("data-path-is-the-out-checkpoint", lambda w, here: (here / "m.npz").write_bytes(w.base.read_bytes()) and train("m.npz"),
+     needle="m.npz")
 
 
 # --- data that does not fit the model ------------------------------------------------------------------
 
 case("fit-784-pixels-layers-100", lambda w, here: train(mnist_here(w, here), "--layers", "100,10"), needle="--layers")
 case("fit-labels-to-9-layers-to-5", lambda w, here: train(mnist_here(w, here), "--layers", "784,5"), needle="--layers")
-case("fit-20x20-idx-works", lambda w, here: train(_idx(True, x=lambda w: w.train_x[:, 4:24, 4:24], tx=lambda w: w.test_x[:, 4:24, 4:24])(w, here),
-                                                  "--layers", "400,16,10"), code=0, lines=None, after=holds_epoch("m.npz", 1))
-case("fit-20x20-idx-layers-400-10-works", lambda w, here: train(_idx(True, x=lambda w: w.train_x[:, 4:24, 4:24], tx=lambda w: w.test_x[:, 4:24, 4:24])(w, here),
-                                                             "--layers", "400,10"), code=0, lines=None, after=holds_epoch("m.npz", 1))
-case("fit-20x20-npz-works", lambda w, here: train(_npz(lambda w: npz_bytes(**keras(w, x_train=w.train_x[:, 4:24, 4:24], x_test=w.test_x[:, 4:24, 4:24])))(w, here),
-                                                  "--layers", "400,16,10"), code=0, lines=None, after=holds_epoch("m.npz", 1))
-case("fit-20x30-npz-works", lambda w, here: train(_npz(lambda w: npz_bytes(images=np.pad(w.train_x[:, 4:24], ((0, 0), (0, 0), (1, 1))), labels=w.train_y))(w, here),
-                                                  "--layers", "600,16,10"), code=0, lines=None, after=holds_epoch("m.npz", 1))
+case("fit-20x20-idx-works",
+     lambda w, here: train(_idx(True, x=lambda w: w.train_x[:, 4:24, 4:24], tx=lambda w: w.test_x[:, 4:24, 4:24])(w, here),
+                           "--layers", "400,16,10"),
+     code=0, lines=None, after=holds_epoch("m.npz", 1))
+case("fit-20x20-idx-layers-400-10-works",
+     lambda w, here: train(_idx(True, x=lambda w: w.train_x[:, 4:24, 4:24], tx=lambda w: w.test_x[:, 4:24, 4:24])(w, here),
+                           "--layers", "400,10"),
+     code=0, lines=None, after=holds_epoch("m.npz", 1))
+case("fit-20x20-npz-works",
+     lambda w, here: train(_npz(lambda w: npz_bytes(**keras(w, x_train=w.train_x[:, 4:24, 4:24],
+                                                            x_test=w.test_x[:, 4:24, 4:24])))(w, here),
+                           "--layers", "400,16,10"),
+     code=0, lines=None, after=holds_epoch("m.npz", 1))
+case("fit-20x30-npz-works",
+     lambda w, here: train(_npz(lambda w: npz_bytes(images=np.pad(w.train_x[:, 4:24], ((0, 0), (0, 0), (1, 1))),
+                                                    labels=w.train_y))(w, here),
+                           "--layers", "600,16,10"),
+     code=0, lines=None, after=holds_epoch("m.npz", 1))
 
 
 def _csv300(w: World, here: Path) -> str:
@@ -705,19 +731,25 @@ def _csv300(w: World, here: Path) -> str:
 
 
 case("fit-csv-300-pixels-default-augment", lambda w, here: train(_csv300(w, here), "--layers", "300,16,10"), needle="--augment")
-case("fit-csv-300-pixels-elastic", lambda w, here: train(_csv300(w, here), "--layers", "300,16,10", "--augment", "elastic"), needle="--augment")
-case("fit-csv-300-pixels-augment-none-works", lambda w, here: train(_csv300(w, here), "--layers", "300,16,10", "--augment", "none"),
+case("fit-csv-300-pixels-elastic", lambda w, here: train(_csv300(w, here), "--layers", "300,16,10", "--augment", "elastic"),
+     needle="--augment")
+case("fit-csv-300-pixels-augment-none-works",
+     lambda w, here: train(_csv300(w, here), "--layers", "300,16,10", "--augment", "none"),
      code=0, lines=None, after=holds_epoch("m.npz", 1))
 case("fit-csv-300-pixels-show-predictions", lambda w, here: train(_csv300(w, here), "--layers", "300,16,10", "--augment", "none",
                                                                   "--show-predictions", "3"), needle="--show-predictions")
 case("fit-csv-label-10-layers-to-10", on_data(_csv(_cell(3, 0, "10"))), needle=("digits.csv", "--layers"))
-case("fit-one-image-val-fraction", lambda w, here: train(_idx(True, n_train=1, n_test=1)(w, here), "--val-fraction", "0.5"), needle="--val-fraction")
-case("fit-two-images-val-fraction-0.9", lambda w, here: train(_idx(True, n_train=2, n_test=2)(w, here), "--val-fraction", "0.9"), needle="--val-fraction")
-case("fit-evaluate-other-pixel-count", lambda w, here: ["evaluate", _ck(w, here), "--data",
-                                                        _idx(True, x=lambda w: w.train_x[:, 4:24, 4:24], tx=lambda w: w.test_x[:, 4:24, 4:24])(w, here)],
+case("fit-one-image-val-fraction", lambda w, here: train(_idx(True, n_train=1, n_test=1)(w, here), "--val-fraction", "0.5"),
+     needle="--val-fraction")
+case("fit-two-images-val-fraction-0.9", lambda w, here: train(_idx(True, n_train=2, n_test=2)(w, here), "--val-fraction", "0.9"),
+     needle="--val-fraction")
+case("fit-evaluate-other-pixel-count",
+     lambda w, here: ["evaluate", _ck(w, here), "--data",
+                      _idx(True, x=lambda w: w.train_x[:, 4:24, 4:24], tx=lambda w: w.test_x[:, 4:24, 4:24])(w, here)],
      needle="mnist")
-case("fit-evaluate-labels-beyond-outputs", lambda w, here: ["evaluate", _ck(w, here), "--data",
-                                                            _npz(lambda w: npz_bytes(images=w.test_x, labels=w.test_y + 5))(w, here)],
+case("fit-evaluate-labels-beyond-outputs",
+     lambda w, here: ["evaluate", _ck(w, here), "--data",
+                      _npz(lambda w: npz_bytes(images=w.test_x, labels=w.test_y + 5))(w, here)],
      needle="data.npz")
 
 
@@ -808,7 +840,8 @@ BENCH = {
     "compare-tensorflow": (["--compare", "tensorflow"], "--compare"),
 }
 for _name, (_args, _needle) in BENCH.items():
-    case(f"option-bench-{_name}", lambda w, here, _args=_args: ["bench", "--seconds", "0.01", "--repeats", "1", *_args], needle=_needle)
+    case(f"option-bench-{_name}", lambda w, here, _args=_args: ["bench", "--seconds", "0.01", "--repeats", "1", *_args],
+         needle=_needle)
 
 
 # --- tampered checkpoints, for evaluate, predict and train --resume ----------------------------------------
@@ -841,7 +874,8 @@ def _untouched(command: str) -> Callable[[World, Path], list[str]]:
 
 case("checkpoint-evaluate-control-untampered", _untouched("evaluate"), code=0, lines=None)
 case("checkpoint-predict-control-untampered", _untouched("predict"), code=0, lines=None)
-case("checkpoint-resume-control-untampered", _untouched("resume"), code=0, lines=None, changes=["ck.npz"], after=holds_epoch("ck.npz", 2))
+case("checkpoint-resume-control-untampered", _untouched("resume"), code=0, lines=None, changes=["ck.npz"],
+     after=holds_epoch("ck.npz", 2))
 
 
 # --- a checkpoint saved by a script, as docs/api.md shows ---------------------------------------------------
@@ -852,12 +886,15 @@ def _script(w: World, here: Path) -> str:
     return "script.npz"
 
 
-case("script-checkpoint-evaluate-with-data", lambda w, here: ["evaluate", _script(w, here), "--data", mnist_here(w, here)], code=0, lines=None)
+case("script-checkpoint-evaluate-with-data", lambda w, here: ["evaluate", _script(w, here), "--data", mnist_here(w, here)],
+     code=0, lines=None)
 case("script-checkpoint-evaluate-default-data", lambda w, here: ["evaluate", _script(w, here)], code=0, lines=None)
 case("script-checkpoint-predict", lambda w, here: ["predict", "--model", _script(w, here), "digit.png"], code=0, lines=None)
 case("script-checkpoint-resume", lambda w, here: ["train", "--resume", _script(w, here), "--epochs", "3"], needle="script.npz")
-case("script-checkpoint-resume-with-options", lambda w, here: ["train", "--resume", _script(w, here), "--epochs", "3", "--data",
-                                                                mnist_here(w, here), "--lr", "0.1", "--optimizer", "sgd"], needle="script.npz")
+case("script-checkpoint-resume-with-options",
+     lambda w, here: ["train", "--resume", _script(w, here), "--epochs", "3", "--data", mnist_here(w, here),
+                      "--lr", "0.1", "--optimizer", "sgd"],
+     needle="script.npz")
 
 
 # --- resuming --------------------------------------------------------------------------------------------------
@@ -867,8 +904,10 @@ def resume(*extra: str) -> Callable[[World, Path], list[str]]:
 
 
 case("resume-lr-differs", resume("--epochs", "2", "--lr", "0.5"), needle="--lr")
-case("resume-lr-same-works", resume("--epochs", "2", "--lr", "0.003"), code=0, lines=None, changes=["ck.npz"], after=holds_epoch("ck.npz", 2))
-case("resume-seed-same-works", resume("--epochs", "2", "--seed", "0"), code=0, lines=None, changes=["ck.npz"], after=holds_epoch("ck.npz", 2))
+case("resume-lr-same-works", resume("--epochs", "2", "--lr", "0.003"), code=0, lines=None, changes=["ck.npz"],
+     after=holds_epoch("ck.npz", 2))
+case("resume-seed-same-works", resume("--epochs", "2", "--seed", "0"), code=0, lines=None, changes=["ck.npz"],
+     after=holds_epoch("ck.npz", 2))
 case("resume-epochs-equal", resume("--epochs", "1"), needle="ck.npz")
 case("resume-epochs-fewer", resume("--epochs", "0"), needle=("ck.npz", "--epochs"))
 case("resume-epochs-default", resume(), needle="ck.npz")
@@ -876,11 +915,13 @@ case("resume-layers-differ", resume("--epochs", "2", "--layers", "784,32,10"), n
 case("resume-optimizer-differs", resume("--epochs", "2", "--optimizer", "sgd"), needle="--optimizer")
 case("resume-augment-differs", resume("--epochs", "2", "--augment", "none"), needle="--augment")
 case("resume-dropout-differs", resume("--epochs", "2", "--dropout", "0.5"), needle="--dropout")
-case("resume-preset-best", resume("--epochs", "2", "--preset", "best"), needle=("--preset", "--layers", "--act", "--lr", "ck.npz"))
+case("resume-preset-best", resume("--epochs", "2", "--preset", "best"),
+     needle=("--preset", "--layers", "--act", "--lr", "ck.npz"))
 case("resume-patience-without-val", resume("--epochs", "2", "--patience", "3"), needle="--patience")
 case("resume-lr-nan", resume("--epochs", "2", "--lr", "nan"), needle="--lr")
 case("resume-missing-file", lambda w, here: ["train", "--resume", "gone.npz", "--epochs", "2"], needle="gone.npz")
-case("resume-out-notes", lambda w, here: (here / "notes.txt").write_text("mine\n") and resume("--epochs", "2", "--out", "notes.txt")(w, here),
+case("resume-out-notes",
+     lambda w, here: (here / "notes.txt").write_text("mine\n") and resume("--epochs", "2", "--out", "notes.txt")(w, here),
      needle="notes.txt")
 
 
@@ -904,7 +945,8 @@ def _resume_beside_model(w: World, here: Path) -> list[str]:
     return ["train", "--resume", "run.npz", "--epochs", "2"]
 
 
-case("resume-continues-into-its-file", _resume_beside_model, code=0, lines=None, changes=["run.npz"], after=holds_epoch("run.npz", 2))
+case("resume-continues-into-its-file", _resume_beside_model, code=0, lines=None, changes=["run.npz"],
+     after=holds_epoch("run.npz", 2))
 
 
 # --- risky paths ------------------------------------------------------------------------------------------------
@@ -920,7 +962,8 @@ def _notes(here: Path, name: str = "notes.txt") -> str:
 
 case("out-is-the-data-npz", lambda w, here: train(_keras_here(w, here), out="data.npz"), needle="data.npz")
 case("out-is-the-data-npz-force", lambda w, here: train(_keras_here(w, here), "--force", out="data.npz"), needle="data.npz")
-case("out-is-the-data-csv-via-dot-path-force", lambda w, here: train(_csv()(w, here), "--force", out="./digits.csv"), needle="digits.csv")
+case("out-is-the-data-csv-via-dot-path-force", lambda w, here: train(_csv()(w, here), "--force", out="./digits.csv"),
+     needle="digits.csv")
 case("out-is-an-idx-file", lambda w, here: train(mnist_here(w, here), out=f"mnist/{IMAGES}.gz"), needle=IMAGES)
 case("out-is-an-idx-file-force", lambda w, here: train(mnist_here(w, here), "--force", out=f"mnist/{IMAGES}.gz"), needle=IMAGES)
 case("out-symlink-to-the-data-force", lambda w, here: (train(_csv()(w, here), "--force", out="link.csv"),
@@ -930,16 +973,22 @@ case("out-hardlink-to-the-data-force", lambda w, here: (train(_csv()(w, here), "
 case("out-is-notes", lambda w, here: train(mnist_here(w, here), out=_notes(here)), needle="notes.txt")
 case("out-is-notes-force-works", lambda w, here: train(mnist_here(w, here), "--force", out=_notes(here)), code=0, lines=None,
      changes=["notes.txt"], after=is_checkpoint_file("notes.txt"))
-case("out-is-another-data-npz", lambda w, here: train(mnist_here(w, here), out=_keras_here(w, here, "other.npz")), needle="other.npz")
-case("out-is-a-folder", lambda w, here: (here / "models").mkdir() or train(mnist_here(w, here), out="models"), needle="models")
-case("out-is-a-folder-force", lambda w, here: (here / "models").mkdir() or train(mnist_here(w, here), "--force", out="models"), needle="models")
+case("out-is-another-data-npz", lambda w, here: train(mnist_here(w, here), out=_keras_here(w, here, "other.npz")),
+     needle="other.npz")
+case("out-is-a-folder", lambda w, here: (here / "models").mkdir() or train(mnist_here(w, here), out="models"),
+     needle="models")
+case("out-is-a-folder-force", lambda w, here: (here / "models").mkdir() or train(mnist_here(w, here), "--force", out="models"),
+     needle="models")
 case("out-is-dev-null", lambda w, here: train(mnist_here(w, here), out="/dev/null"), needle="/dev/null")
 case("out-is-dev-null-force", lambda w, here: train(mnist_here(w, here), "--force", out="/dev/null"), needle="/dev/null")
 case("out-in-missing-folder", lambda w, here: train(mnist_here(w, here), out="no/such/dir/m.npz"), needle="no/such/dir")
-case("out-is-a-broken-symlink", lambda w, here: (here / "m.npz").symlink_to("elsewhere.npz") or train(mnist_here(w, here)), needle="m.npz")
-case("out-is-a-broken-symlink-force", lambda w, here: (here / "m.npz").symlink_to("elsewhere.npz") or train(mnist_here(w, here), "--force"),
+case("out-is-a-broken-symlink", lambda w, here: (here / "m.npz").symlink_to("elsewhere.npz") or train(mnist_here(w, here)),
      needle="m.npz")
-case("out-is-a-symlink-to-notes", lambda w, here: (_notes(here), (here / "m.npz").symlink_to("notes.txt"))[1] or train(mnist_here(w, here)),
+case("out-is-a-broken-symlink-force",
+     lambda w, here: (here / "m.npz").symlink_to("elsewhere.npz") or train(mnist_here(w, here), "--force"),
+     needle="m.npz")
+case("out-is-a-symlink-to-notes",
+     lambda w, here: (_notes(here), (here / "m.npz").symlink_to("notes.txt"))[1] or train(mnist_here(w, here)),
      needle="m.npz")
 case("out-is-a-fifo", lambda w, here: fifo(here / "m.npz") and train(mnist_here(w, here)), needle="m.npz")
 case("out-is-a-fifo-force", lambda w, here: fifo(here / "m.npz") and train(mnist_here(w, here), "--force"), needle="m.npz")
@@ -971,20 +1020,28 @@ def _earlier_report(w: World, here: Path) -> None:
 PNGS = ["R/confusion.png", "R/misclassified.png", "R/classes.png", "R/curves.png"]
 case("report-is-a-file", lambda w, here: (here / "R").write_text("my report\n") and report()(w, here), needle="R")
 case("report-holds-users-confusion-png", lambda w, here: _user_png(here) or report()(w, here), needle="confusion.png")
-case("report-holds-users-curves-png-beside-ours", lambda w, here: _earlier_report(w, here) or _user_png(here, "curves.png") or report()(w, here),
+case("report-holds-users-curves-png-beside-ours",
+     lambda w, here: _earlier_report(w, here) or _user_png(here, "curves.png") or report()(w, here),
      needle="curves.png")
-case("report-holds-a-text-named-png", lambda w, here: then((here / "R").mkdir(), (here / "R" / "misclassified.png").write_text("hi\n"),
-     report()(w, here)), needle="misclassified.png")
-case("report-holds-a-folder-named-png", lambda w, here: (here / "R" / "curves.png").mkdir(parents=True) or report()(w, here), needle="curves.png")
-case("report-holds-a-folder-named-png-force", lambda w, here: (here / "R" / "curves.png").mkdir(parents=True) or report("--force")(w, here),
+case("report-holds-a-text-named-png",
+     lambda w, here: then((here / "R").mkdir(), (here / "R" / "misclassified.png").write_text("hi\n"), report()(w, here)),
+     needle="misclassified.png")
+case("report-holds-a-folder-named-png", lambda w, here: (here / "R" / "curves.png").mkdir(parents=True) or report()(w, here),
      needle="curves.png")
-case("report-holds-a-fifo-named-png-force", lambda w, here: (here / "R").mkdir() or fifo(here / "R" / "confusion.png") and report("--force")(w, here),
+case("report-holds-a-folder-named-png-force",
+     lambda w, here: (here / "R" / "curves.png").mkdir(parents=True) or report("--force")(w, here),
+     needle="curves.png")
+case("report-holds-a-fifo-named-png-force",
+     lambda w, here: (here / "R").mkdir() or fifo(here / "R" / "confusion.png") and report("--force")(w, here),
      needle="confusion.png")
 case("report-under-a-file", lambda w, here: ["evaluate", _ck(w, here), "--report", f"{_notes(here)}/sub"], needle="notes.txt")
 case("report-is-a-broken-symlink", lambda w, here: (here / "R").symlink_to("gone") or report()(w, here), needle="R")
-case("report-replaces-an-earlier-report", lambda w, here: _earlier_report(w, here) or report()(w, here), code=0, lines=None, changes=PNGS)
-case("report-force-replaces-users-png", lambda w, here: _user_png(here) or report("--force")(w, here), code=0, lines=None, changes=PNGS)
-case("report-in-a-new-nested-folder", lambda w, here: ["evaluate", _ck(w, here), "--report", "out/pics", "--data", _idx(True, n_test=10)(w, here)],
+case("report-replaces-an-earlier-report", lambda w, here: _earlier_report(w, here) or report()(w, here),
+     code=0, lines=None, changes=PNGS)
+case("report-force-replaces-users-png", lambda w, here: _user_png(here) or report("--force")(w, here),
+     code=0, lines=None, changes=PNGS)
+case("report-in-a-new-nested-folder",
+     lambda w, here: ["evaluate", _ck(w, here), "--report", "out/pics", "--data", _idx(True, n_test=10)(w, here)],
      code=0, lines=None)
 
 
@@ -1012,11 +1069,14 @@ case("report-non-square-images-csv-folder", lambda w, here: _nonsquare_model(w, 
 case("report-non-square-images-lone-csv", lambda w, here: _nonsquare_model(w, here, lone=True), needle="--report")
 case("evaluate-missing-model", lambda w, here: ["evaluate", "gone.npz"], needle="gone.npz")
 case("evaluate-nothing-trained-yet", lambda w, here: ["evaluate"], needle=("purenet train", "model"))
-case("evaluate-implicit-model-tampered", lambda w, here: then(TAMPERED["truncated"](w, here / "model.npz"), ["evaluate"]), needle="model.npz")
+case("evaluate-implicit-model-tampered", lambda w, here: then(TAMPERED["truncated"](w, here / "model.npz"), ["evaluate"]),
+     needle="model.npz")
 case("evaluate-model-is-a-folder", lambda w, here: (here / "m").mkdir() or ["evaluate", "m"], needle="m")
 case("evaluate-data-missing", lambda w, here: ["evaluate", _ck(w, here), "--data", "nowhere"], needle="nowhere")
-case("evaluate-data-is-a-checkpoint", lambda w, here: ["evaluate", _ck(w, here), "--data", _ck(w, here, "other.npz")], needle="other.npz")
-case("evaluate-data-broken", lambda w, here: ["evaluate", _ck(w, here), "--data", _npz(NPZ_BROKEN["truncated-zip"])(w, here)], needle="data.npz")
+case("evaluate-data-is-a-checkpoint", lambda w, here: ["evaluate", _ck(w, here), "--data", _ck(w, here, "other.npz")],
+     needle="other.npz")
+case("evaluate-data-broken", lambda w, here: ["evaluate", _ck(w, here), "--data", _npz(NPZ_BROKEN["truncated-zip"])(w, here)],
+     needle="data.npz")
 
 
 # --- predict ------------------------------------------------------------------------------------------------------
@@ -1053,20 +1113,25 @@ def _answers(json_output: bool) -> Callable[[Path, Any, World], None]:
 case("predict-good-and-bad-files", _many(False), lines=5, after=_answers(False))
 case("predict-good-and-bad-files-json", _many(True), lines=5, after=_answers(True))
 case("predict-model-of-400-pixels", lambda w, here: then((here / "m400.npz").write_bytes(w.model400.read_bytes()),
-     (here / "digit.png").write_bytes(w.digit_png), ["predict", "--model", "m400.npz", "digit.png"]), needle=("m400.npz", "--model"))
+     (here / "digit.png").write_bytes(w.digit_png), ["predict", "--model", "m400.npz", "digit.png"]),
+     needle=("m400.npz", "--model"))
 case("predict-model-is-a-data-npz", lambda w, here: (here / "digit.png").write_bytes(w.digit_png) and
      ["predict", "--model", _keras_here(w, here), "digit.png"], needle="data.npz")
-case("predict-missing-model", lambda w, here: (here / "digit.png").write_bytes(w.digit_png) and ["predict", "--model", "gone.npz", "digit.png"],
+case("predict-missing-model",
+     lambda w, here: (here / "digit.png").write_bytes(w.digit_png) and ["predict", "--model", "gone.npz", "digit.png"],
      needle="gone.npz")
 case("predict-nothing-trained-yet", lambda w, here: (here / "digit.png").write_bytes(w.digit_png) and ["predict", "digit.png"],
      needle=("purenet train", "model"))
 case("predict-implicit-model-tampered", lambda w, here: then(TAMPERED["truncated"](w, here / "model.npz"),
      (here / "digit.png").write_bytes(w.digit_png), ["predict", "digit.png"]), needle="model.npz")
-case("predict-folder-without-images", lambda w, here: then((here / "album").mkdir(), (here / "album" / "README").write_text("soon\n"),
-     ["predict", "--model", _ck(w, here), "album"]), needle="album")
+case("predict-folder-without-images",
+     lambda w, here: then((here / "album").mkdir(), (here / "album" / "README").write_text("soon\n"),
+                          ["predict", "--model", _ck(w, here), "album"]),
+     needle="album")
 case("predict-decompression-bomb", lambda w, here: (here / "bomb.png").write_bytes(bomb_png()) and
      ["predict", "--model", _ck(w, here), "bomb.png"], needle="bomb.png")
-case("predict-newline-in-name", lambda w, here: (here / "a\nb.png").write_text("x") and ["predict", "--model", _ck(w, here), "a\nb.png"],
+case("predict-newline-in-name",
+     lambda w, here: (here / "a\nb.png").write_text("x") and ["predict", "--model", _ck(w, here), "a\nb.png"],
      needle="b.png")
 
 
@@ -1081,17 +1146,20 @@ def download(target: str, prepare: Callable[[World, Path], Any] = lambda w, here
 
 case("download-into-a-regular-file", download("notes.txt", lambda w, here: _notes(here)), needle="notes.txt", env=OFFLINE)
 case("download-into-a-fifo", download("pipe", lambda w, here: fifo(here / "pipe")), needle="pipe", env=OFFLINE)
-case("download-into-a-broken-symlink", download("gone", lambda w, here: (here / "gone").symlink_to("nowhere")), needle="gone", env=OFFLINE)
+case("download-into-a-broken-symlink", download("gone", lambda w, here: (here / "gone").symlink_to("nowhere")),
+     needle="gone", env=OFFLINE)
 case("download-offline-new-folder", download("fresh/deep"), needle=("fresh/deep", "127.0.0.1"), env=OFFLINE)
 case("download-offline-keeps-users-file", download("d", lambda w, here: (here / "d").mkdir() or
                                                    (here / "d" / f"{IMAGES}.gz").write_bytes(b"my own file")),
      needle=("d/", "127.0.0.1"), env=OFFLINE)
-case("download-folder-in-the-way", download("d", lambda w, here: (here / "d" / f"{IMAGES}.gz").mkdir(parents=True)), needle=IMAGES, env=OFFLINE)
-case("download-mirror-not-a-url", lambda w, here: ["download", "d", "--mirror", "not-a-url"], needle=("not-a-url", "d"), env=OFFLINE)
+case("download-folder-in-the-way", download("d", lambda w, here: (here / "d" / f"{IMAGES}.gz").mkdir(parents=True)),
+     needle=IMAGES, env=OFFLINE)
+case("download-mirror-not-a-url", lambda w, here: ["download", "d", "--mirror", "not-a-url"], needle=("not-a-url", "d"),
+     env=OFFLINE)
 case("train-default-data-missing-offline", lambda w, here: ["train", *SMALL, "--out", "m.npz"], needle=("nowhere", "127.0.0.1"),
      env={**OFFLINE, "PURENET_DATA": "nowhere"})
-case("evaluate-script-model-default-data-missing-offline", lambda w, here: ["evaluate", _script(w, here)], needle=("nowhere", "127.0.0.1"),
-     env={**OFFLINE, "PURENET_DATA": "nowhere"})
+case("evaluate-script-model-default-data-missing-offline", lambda w, here: ["evaluate", _script(w, here)],
+     needle=("nowhere", "127.0.0.1"), env={**OFFLINE, "PURENET_DATA": "nowhere"})
 
 
 # --- every format a new user brings, read as it should be (controls) ------------------------------------------
@@ -1123,13 +1191,17 @@ def _kaggle_jpg(w: World, here: Path) -> str:
 WORKS = {
     "csv-crlf": _csv_text(lambda t: t.replace("\n", "\r\n").encode()),
     "csv-without-header": _csv_text(lambda t: t.encode(), header=False),
-    "csv-quoted-cells": _csv_text(lambda t: "\n".join(",".join(f'"{c}"' for c in line.split(",")) for line in t.splitlines()).encode()),
+    "csv-quoted-cells": _csv_text(lambda t: "\n".join(",".join(f'"{c}"' for c in line.split(",")) for line in t.splitlines())
+                                  .encode()),
     "csv-utf8-bom": _csv_text(lambda t: b"\xef\xbb\xbf" + t.encode()),
     "npz-float-images-0-1": _npz(lambda w: npz_bytes(images=w.train_x.astype(np.float32) / 255, labels=w.train_y)),
     "npz-one-hot-labels": _npz(lambda w: npz_bytes(images=w.train_x, labels=np.eye(10, dtype=np.float32)[w.train_y])),
-    "npz-channels-first": _npz(lambda w: npz_bytes(x_train=w.train_x[:, None], y_train=w.train_y, x_test=w.test_x[:, None], y_test=w.test_y)),
-    "npz-old-script-layout": _npz(lambda w: npz_bytes(training_images=w.train_x.reshape(300, 784), training_labels=w.train_y.astype(np.int64),
-                                                      test_images=w.test_x.reshape(100, 784), test_labels=w.test_y.astype(np.int64))),
+    "npz-channels-first": _npz(lambda w: npz_bytes(x_train=w.train_x[:, None], y_train=w.train_y,
+                                                   x_test=w.test_x[:, None], y_test=w.test_y)),
+    "npz-old-script-layout": _npz(lambda w: npz_bytes(training_images=w.train_x.reshape(300, 784),
+                                                      training_labels=w.train_y.astype(np.int64),
+                                                      test_images=w.test_x.reshape(100, 784),
+                                                      test_labels=w.test_y.astype(np.int64))),
     "idx-dotted-names-raw": _renamed_idx,
     "folders-kaggle-jpg-layout": _kaggle_jpg,
 }
@@ -1151,7 +1223,8 @@ LONG_CASES = {
     "evaluate-model": lambda w, here: ["evaluate", f"{LONG}.npz"],
     "evaluate-data": lambda w, here: ["evaluate", _ck(w, here), "--data", LONG],
     "evaluate-report": lambda w, here: ["evaluate", _ck(w, here), "--report", LONG],
-    "predict-model": lambda w, here: then((here / "digit.png").write_bytes(w.digit_png), ["predict", "--model", f"{LONG}.npz", "digit.png"]),
+    "predict-model": lambda w, here: then((here / "digit.png").write_bytes(w.digit_png),
+                                          ["predict", "--model", f"{LONG}.npz", "digit.png"]),
     "predict-image": lambda w, here: ["predict", "--model", _ck(w, here), f"{LONG}.png"],
     "download-folder": lambda w, here: ["download", LONG, "--mirror", OFFLINE_MIRROR],
 }
@@ -1164,7 +1237,8 @@ THROUGH_A_FILE = {
     "train-data": lambda w, here: train(f"{_notes(here)}/d.npz"),
     "train-resume": lambda w, here: ["train", "--resume", f"{_notes(here)}/ck.npz", "--epochs", "2"],
     "evaluate-model": lambda w, here: ["evaluate", f"{_notes(here)}/ck.npz"],
-    "predict-model": lambda w, here: then((here / "digit.png").write_bytes(w.digit_png), ["predict", "--model", f"{_notes(here)}/ck.npz", "digit.png"]),
+    "predict-model": lambda w, here: then((here / "digit.png").write_bytes(w.digit_png),
+                                          ["predict", "--model", f"{_notes(here)}/ck.npz", "digit.png"]),
     "predict-image": lambda w, here: ["predict", "--model", _ck(w, here), f"{_notes(here)}/a.png"],
     "download-folder": lambda w, here: ["download", f"{_notes(here)}/mnist", "--mirror", OFFLINE_MIRROR],
 }
@@ -1213,16 +1287,17 @@ def _nothing_saved(here: Path, result, w: World) -> None:
 
 case("diverge-sgd-lr-1e30", lambda w, here: train(mnist_here(w, here), "--optimizer", "sgd", "--lr", "1e30"), code=3,
      needle="--lr", after=_nothing_saved)
-case("diverge-weight-decay-1e308", lambda w, here: train(mnist_here(w, here), "--weight-decay", "1e308"), code=3, needle="diverged",
-     after=_nothing_saved)
-case("diverge-keeps-an-existing-checkpoint", lambda w, here: then(_ck(w, here, "m.npz"),
-                                                                  train(mnist_here(w, here), "--optimizer", "sgd", "--lr", "1e30")),
+case("diverge-weight-decay-1e308", lambda w, here: train(mnist_here(w, here), "--weight-decay", "1e308"), code=3,
+     needle="diverged", after=_nothing_saved)
+case("diverge-keeps-an-existing-checkpoint",
+     lambda w, here: then(_ck(w, here, "m.npz"), train(mnist_here(w, here), "--optimizer", "sgd", "--lr", "1e30")),
      code=3, needle="diverged")
 
 
 # --- more resuming and reporting ----------------------------------------------------------------------------------
 
-case("resume-into-another-file", resume("--epochs", "2", "--out", "next.npz"), code=0, lines=None, after=holds_epoch("next.npz", 2))
+case("resume-into-another-file", resume("--epochs", "2", "--out", "next.npz"), code=0, lines=None,
+     after=holds_epoch("next.npz", 2))
 
 
 def _report_with_history(change: Callable[[dict], None]) -> Callable[[World, Path], list[str]]:
