@@ -43,8 +43,8 @@ case("out-link-to-a-checkpoint-is-written-through",
                           train(mnist_here(w, here), out="link.npz")),
      code=0, lines=None, changes=["real.npz"], after=_link_kept("link.npz", "real.npz", 1))
 case("out-link-into-a-subfolder-is-written-through",
-     lambda w, here: then((here / "models").mkdir(), _ck(w, here, "models/real.npz"), (here / "link.npz").symlink_to("models/real.npz"),
-                          train(mnist_here(w, here), out="link.npz")),
+     lambda w, here: then((here / "models").mkdir(), _ck(w, here, "models/real.npz"),
+                          (here / "link.npz").symlink_to("models/real.npz"), train(mnist_here(w, here), out="link.npz")),
      code=0, lines=None, changes=["models/real.npz"], after=_link_kept("link.npz", "models/real.npz", 1))
 case("out-link-loop", lambda w, here: then((here / "m.npz").symlink_to("m.npz"), train(mnist_here(w, here))), needle="m.npz")
 
@@ -55,7 +55,8 @@ case("lock-file-is-a-fifo", lambda w, here: then(fifo(here / ".m.npz.lock"), tra
      process=True)
 case("lock-file-links-to-users-notes", lambda w, here: then(_notes(here), (here / ".m.npz.lock").symlink_to("notes.txt"),
                                                             train(mnist_here(w, here))), needle=".m.npz.lock")
-case("lock-file-links-to-an-empty-file", lambda w, here: then((here / "empty").write_bytes(b""), (here / ".m.npz.lock").symlink_to("empty"),
+case("lock-file-links-to-an-empty-file", lambda w, here: then((here / "empty").write_bytes(b""),
+                                                              (here / ".m.npz.lock").symlink_to("empty"),
                                                               train(mnist_here(w, here))), needle=".m.npz.lock")
 case("lock-file-is-a-dangling-link", lambda w, here: then((here / ".m.npz.lock").symlink_to("made-through-the-link"),
                                                           train(mnist_here(w, here))), needle=".m.npz.lock")
@@ -63,7 +64,8 @@ case("lock-file-is-a-hard-link-to-an-empty-file", lambda w, here: then((here / "
                                                                        os.link(here / "empty", here / ".m.npz.lock"),
                                                                        train(mnist_here(w, here))), needle=".m.npz.lock")
 case("lock-file-of-the-link-target-is-a-fifo",
-     lambda w, here: then((here / "models").mkdir(), _ck(w, here, "models/real.npz"), (here / "link.npz").symlink_to("models/real.npz"),
+     lambda w, here: then((here / "models").mkdir(), _ck(w, here, "models/real.npz"),
+                          (here / "link.npz").symlink_to("models/real.npz"),
                           fifo(here / "models" / ".real.npz.lock"), train(mnist_here(w, here), out="link.npz")),
      needle=".real.npz.lock", process=True)
 
@@ -76,9 +78,11 @@ LONG = "m" * 241 + ".npz"
 case("out-name-too-long-for-its-temp-file", lambda w, here: train(mnist_here(w, here), out=LONG), needle=LONG[:40])
 # refused before the data is even read (an epoch would be lost otherwise): the line names --out, not the data
 case("out-name-too-long-refused-before-the-data", lambda w, here: train("no-such-data", out=LONG), needle=LONG[:40])
-case("export-name-too-long-for-its-temp-file", lambda w, here: ["export", _ck(w, here), "-o", "x" * 240 + ".onnx"], needle="x" * 40)
+case("export-name-too-long-for-its-temp-file", lambda w, here: ["export", _ck(w, here), "-o", "x" * 240 + ".onnx"],
+     needle="x" * 40)
 case("out-new-folder-with-a-trailing-slash", lambda w, here: train(mnist_here(w, here), out="newdir/"), needle="newdir/")
-case("out-existing-folder-with-a-trailing-slash", lambda w, here: then((here / "models").mkdir(), train(mnist_here(w, here), out="models/")),
+case("out-existing-folder-with-a-trailing-slash",
+     lambda w, here: then((here / "models").mkdir(), train(mnist_here(w, here), out="models/")),
      needle="models/")
 case("export-new-folder-with-a-trailing-slash", lambda w, here: ["export", _ck(w, here), "-o", "onnx/"], needle="onnx/")
 
@@ -95,20 +99,25 @@ def _trained_on(data: str) -> Callable[[World, Path], str]:
 
 
 case("export-force-onto-its-own-checkpoint", lambda w, here: ["export", _ck(w, here), "-o", "ck.npz", "--force"], needle="ck.npz")
-case("export-force-onto-a-link-to-its-checkpoint", lambda w, here: then(_ck(w, here), (here / "m.onnx").symlink_to("ck.npz"),
-                                                                        ["export", "ck.npz", "-o", "m.onnx", "--force"]), needle="m.onnx")
-case("export-force-onto-the-training-data", lambda w, here: then(_notes(here, "digits.csv"),
-                                                                 ["export", _trained_on("digits.csv")(w, here), "-o", "digits.csv", "--force"]),
+case("export-force-onto-a-link-to-its-checkpoint",
+     lambda w, here: then(_ck(w, here), (here / "m.onnx").symlink_to("ck.npz"), ["export", "ck.npz", "-o", "m.onnx", "--force"]),
+     needle="m.onnx")
+case("export-force-onto-the-training-data",
+     lambda w, here: then(_notes(here, "digits.csv"),
+                          ["export", _trained_on("digits.csv")(w, here), "-o", "digits.csv", "--force"]),
      needle="digits.csv")
-case("export-into-the-training-data-folder", lambda w, here: then(idx_folder(w, here / "mnist"),
-                                                                  ["export", _trained_on("mnist")(w, here), "-o", "mnist/model.onnx"]),
+case("export-into-the-training-data-folder",
+     lambda w, here: then(idx_folder(w, here / "mnist"), ["export", _trained_on("mnist")(w, here), "-o", "mnist/model.onnx"]),
      needle="mnist/model.onnx")
-case("report-inside-the-data-folder", lambda w, here: ["evaluate", _ck(w, here), "--data", _idx(True, n_test=10)(w, here), "--report", "mnist/R"],
+case("report-inside-the-data-folder",
+     lambda w, here: ["evaluate", _ck(w, here), "--data", _idx(True, n_test=10)(w, here), "--report", "mnist/R"],
      needle="mnist/R")
-case("report-is-the-data-folder", lambda w, here: ["evaluate", _ck(w, here), "--data", _idx(True, n_test=10)(w, here), "--report", "mnist"],
+case("report-is-the-data-folder",
+     lambda w, here: ["evaluate", _ck(w, here), "--data", _idx(True, n_test=10)(w, here), "--report", "mnist"],
      needle="mnist")
 case("report-inside-the-trained-on-data-folder",
-     lambda w, here: then(idx_folder(w, here / "mnist", n_test=10), ["evaluate", _trained_on("mnist")(w, here), "--report", "mnist"]),
+     lambda w, here: then(idx_folder(w, here / "mnist", n_test=10),
+                          ["evaluate", _trained_on("mnist")(w, here), "--report", "mnist"]),
      needle="mnist")
 
 
@@ -119,10 +128,14 @@ def _digits(w: World, here: Path) -> str:
 
 case("out-inside-an-image-folder-data-set", lambda w, here: train(_digits(w, here), out="digits/m.npz"), needle="digits/m.npz")
 case("out-inside-a-class-folder", lambda w, here: train(_digits(w, here), out="digits/3/m.npz"), needle="digits/3/m.npz")
-case("out-inside-a-class-folder-force", lambda w, here: train(_digits(w, here), "--force", out="digits/3/m.npz"), needle="digits/3/m.npz")
-case("out-named-like-a-raw-idx-file-beside-its-gz", lambda w, here: train(mnist_here(w, here), out=f"mnist/{IMAGES}"), needle=IMAGES)
-case("out-a-link-into-the-data-folder", lambda w, here: then(mnist_here(w, here), (here / "m.npz").symlink_to(f"mnist/{IMAGES}.gz"),
-                                                             train("mnist", "--force", out="m.npz")), needle="m.npz")
+case("out-inside-a-class-folder-force", lambda w, here: train(_digits(w, here), "--force", out="digits/3/m.npz"),
+     needle="digits/3/m.npz")
+case("out-named-like-a-raw-idx-file-beside-its-gz", lambda w, here: train(mnist_here(w, here), out=f"mnist/{IMAGES}"),
+     needle=IMAGES)
+case("out-a-link-into-the-data-folder",
+     lambda w, here: then(mnist_here(w, here), (here / "m.npz").symlink_to(f"mnist/{IMAGES}.gz"),
+                          train("mnist", "--force", out="m.npz")),
+     needle="m.npz")
 
 
 def _loop_in_a_class_folder(w: World, here: Path) -> list[str]:
@@ -150,8 +163,8 @@ _STATE_FIFO = _state_file(fifo)
 _STATE_LINK_TO_FIFO = _state_file(lambda path: then(fifo(path.with_name("pipe")), path.symlink_to("pipe")))
 
 for _kind, _make in (("fifo", _STATE_FIFO), ("link-to-a-fifo", _STATE_LINK_TO_FIFO)):
-    case(f"predict-state-file-is-a-{_kind}", lambda w, here, make=_make: then(make(here), (here / "d.png").write_bytes(w.digit_png),
-                                                                                ["predict", "d.png"]),
+    case(f"predict-state-file-is-a-{_kind}",
+         lambda w, here, make=_make: then(make(here), (here / "d.png").write_bytes(w.digit_png), ["predict", "d.png"]),
          needle=("purenet train", "model"), process=True)
     case(f"evaluate-state-file-is-a-{_kind}", lambda w, here, make=_make: then(make(here), ["evaluate"]),
          needle=("purenet train", "model"), process=True)
@@ -159,11 +172,14 @@ for _kind, _make in (("fifo", _STATE_FIFO), ("link-to-a-fifo", _STATE_LINK_TO_FI
          needle=("purenet train", "model"), process=True)
 
 case("predict-image-dev-zero", lambda w, here: ["predict", "--model", _ck(w, here), "/dev/zero"], needle="/dev/zero")
-case("predict-image-link-to-dev-zero", lambda w, here: then((here / "z.png").symlink_to("/dev/zero"), ["predict", "--model", _ck(w, here), "z.png"]),
+case("predict-image-link-to-dev-zero",
+     lambda w, here: then((here / "z.png").symlink_to("/dev/zero"), ["predict", "--model", _ck(w, here), "z.png"]),
      needle="z.png")
-case("predict-model-is-dev-zero", lambda w, here: then((here / "d.png").write_bytes(w.digit_png), ["predict", "--model", "/dev/zero", "d.png"]),
+case("predict-model-is-dev-zero",
+     lambda w, here: then((here / "d.png").write_bytes(w.digit_png), ["predict", "--model", "/dev/zero", "d.png"]),
      needle="/dev/zero")
-case("resume-from-a-fifo", lambda w, here: then(fifo(here / "run.npz"), ["train", "--resume", "run.npz"]), needle="run.npz", process=True)
+case("resume-from-a-fifo", lambda w, here: then(fifo(here / "run.npz"), ["train", "--resume", "run.npz"]),
+     needle="run.npz", process=True)
 
 
 # --- the other writers: report pictures through links, download beside links -------------------------------------
@@ -186,9 +202,10 @@ def _picture_link_kept(here: Path, result, w: World) -> None:
 
 case("report-picture-link-is-written-through", _report_picture_linked, code=0, lines=None, changes=["old/confusion.png"],
      after=_picture_link_kept)
-case("report-picture-link-to-users-png", lambda w, here: then((here / "R").mkdir(), (here / "mine.png").write_bytes(w.digit_png),
-                                                              (here / "R" / "curves.png").symlink_to("../mine.png"),
-                                                              ["evaluate", _ck(w, here), "--report", "R", "--data", _idx(True, n_test=10)(w, here)]),
+case("report-picture-link-to-users-png",
+     lambda w, here: then((here / "R").mkdir(), (here / "mine.png").write_bytes(w.digit_png),
+                          (here / "R" / "curves.png").symlink_to("../mine.png"),
+                          ["evaluate", _ck(w, here), "--report", "R", "--data", _idx(True, n_test=10)(w, here)]),
      needle="curves.png")
 case("download-beside-a-dangling-link-named-like-a-file",
      lambda w, here: then((here / "d").mkdir(), (here / "d" / f"{IMAGES}.gz").symlink_to("nowhere"),

@@ -22,7 +22,9 @@ BAD_WHOLE = {
     "float-spelling": "2.0", "exponent": "1e30", "underscores": "1_000", "thousand-digits": "1" * 1000,
     "beyond-int64": str(2**63), "hex": "0x10", "nan": "nan", "inf": "inf", "fullwidth-digit": "\uff15",
 }
-BAD_NUMBER = {"nan": "nan", "inf": "inf", "minus-inf": "-inf", "1e400": "1e400", "underscores": "1_0", "comma": "0,5", "hex": "0x10"}
+BAD_NUMBER = {
+    "nan": "nan", "inf": "inf", "minus-inf": "-inf", "1e400": "1e400", "underscores": "1_0", "comma": "0,5", "hex": "0x10",
+}
 
 COMMAND_ARGS = {"predict": ["digit.png"]}
 """What a command needs besides the option under test (never reached: the option is refused first)."""
@@ -67,7 +69,8 @@ def _good(param, kind: str) -> str:
 
 for _command, _param in _parameters():
     _kind_of = _kind(_param)
-    _values = {"empty": "", "blank": "  ", "space-before": " " + _good(_param, _kind_of), "space-after": _good(_param, _kind_of) + "\t"}
+    _values = {"empty": "", "blank": "  ",
+               "space-before": " " + _good(_param, _kind_of), "space-after": _good(_param, _kind_of) + "\t"}
     if _kind_of == "int":
         _values.update(BAD_WHOLE)
     if _kind_of == "number":
@@ -80,7 +83,8 @@ for _command, _param in _parameters():
 # --- numbers in range for the parser but not for any sensible run ------------------------------------------
 
 case("options-bench-seconds-a-year", lambda w, here: ["bench", "--seconds", "3e7"], needle="--seconds")
-case("options-bench-repeats-a-million", lambda w, here: ["bench", "--seconds", "0.01", "--repeats", "1000000"], needle="--repeats")
+case("options-bench-repeats-a-million", lambda w, here: ["bench", "--seconds", "0.01", "--repeats", "1000000"],
+     needle="--repeats")
 
 
 # --- values only the data can refuse ------------------------------------------------------------------
@@ -90,10 +94,12 @@ def _on_mnist(*extra: str):
 
 
 case("options-train-val-fraction-1e-300-holds-out-nothing", _on_mnist("--val-fraction", "1e-300"), needle="--val-fraction")
-case("options-train-val-fraction-below-one-image", _on_mnist("--val-fraction", "0.001"), needle="--val-fraction")  # 0.3 of an image
+# 0.001 of 300 images is 0.3 of an image
+case("options-train-val-fraction-below-one-image", _on_mnist("--val-fraction", "0.001"), needle="--val-fraction")
 case("options-train-val-fraction-one-image-works", _on_mnist("--val-fraction", "0.004"), code=0, lines=None,
      after=holds_epoch("m.npz", 1))
-case("options-train-every-beyond-the-epoch-works", _on_mnist("--every", "1000000"), code=0, lines=None, after=holds_epoch("m.npz", 1))
+case("options-train-every-beyond-the-epoch-works", _on_mnist("--every", "1000000"), code=0, lines=None,
+     after=holds_epoch("m.npz", 1))
 case("options-train-act-any-case-works", _on_mnist("--act", "ReLU"), code=0, lines=None, after=holds_epoch("m.npz", 1))
 
 
@@ -120,14 +126,17 @@ def _log_rows(name: str, epochs: int):
 
 
 case("options-train-log-is-the-out", _on_mnist("--log", "m.npz"), needle="--log")
-case("options-train-log-is-the-out-through-a-link", lambda w, here: then((here / "alias.csv").symlink_to("m.npz"),
-                                                                        train(mnist_here(w, here), "--log", "alias.csv")), needle="alias.csv")
+case("options-train-log-is-the-out-through-a-link",
+     lambda w, here: then((here / "alias.csv").symlink_to("m.npz"), train(mnist_here(w, here), "--log", "alias.csv")),
+     needle="alias.csv")
 case("options-train-log-is-the-resumed-checkpoint", _resumed_log, needle="ck.npz")
 case("options-train-log-in-the-data-folder", _on_mnist("--log", "mnist/log.csv"), needle="mnist/log.csv")
-case("options-train-log-is-a-data-file", lambda w, here: then(mnist_here(w, here), train("mnist", "--log", "mnist/t10k-labels-idx1-ubyte.gz")),
+case("options-train-log-is-a-data-file",
+     lambda w, here: then(mnist_here(w, here), train("mnist", "--log", "mnist/t10k-labels-idx1-ubyte.gz")),
      needle="t10k-labels")
 case("options-train-log-notes-not-ours", lambda w, here: train(mnist_here(w, here), "--log", _notes(here)), needle="notes.txt")
-case("options-train-log-a-folder", lambda w, here: then((here / "logs").mkdir(), train(mnist_here(w, here), "--log", "logs")), needle="logs")
+case("options-train-log-a-folder", lambda w, here: then((here / "logs").mkdir(), train(mnist_here(w, here), "--log", "logs")),
+     needle="logs")
 case("options-train-log-in-a-missing-folder", _on_mnist("--log", "no/such/run.csv"), needle="no/such")
 case("options-train-log-notes-with-force-works", lambda w, here: train(mnist_here(w, here), "--log", _notes(here), "--force"),
      code=0, lines=None, changes=["notes.txt"], after=_log_rows("notes.txt", 1))

@@ -49,12 +49,15 @@ case("review-log-force-a-hard-link-to-a-data-file",
 case("review-report-force-a-picture-hard-linked-to-a-data-file",
      lambda w, here: then((here / "R").mkdir(), _hard_link_to_data(w, here, "R/curves.png"),
                           ["evaluate", _ck(w, here), "--data", "mnist", "--report", "R", "--force"]), needle="curves.png")
-case("review-out-force-the-file-a-data-link-leads-to", lambda w, here: train(_data_linking_out(w, here), "--force", out="keep/labels.gz"),
+case("review-out-force-the-file-a-data-link-leads-to",
+     lambda w, here: train(_data_linking_out(w, here), "--force", out="keep/labels.gz"),
      needle="keep/labels.gz")
-case("review-out-in-the-folder-a-class-link-leads-to", lambda w, here: train(_class_folder_linking_out(w, here), out="threes/m.npz"),
+case("review-out-in-the-folder-a-class-link-leads-to",
+     lambda w, here: train(_class_folder_linking_out(w, here), out="threes/m.npz"),
      needle="threes/m.npz")
 case("review-report-in-the-folder-a-class-link-leads-to",
-     lambda w, here: ["evaluate", _ck(w, here), "--data", _class_folder_linking_out(w, here), "--report", "threes/R"], needle="threes/R")
+     lambda w, here: ["evaluate", _ck(w, here), "--data", _class_folder_linking_out(w, here), "--report", "threes/R"],
+     needle="threes/R")
 case("review-out-beside-linked-class-folders-works", lambda w, here: train(_class_folder_linking_out(w, here), out="m.npz"),
      code=0, lines=None)
 case("review-out-hard-linked-outside-the-data-works",
@@ -90,9 +93,11 @@ case("review-download-file-mirror-in-the-environment", lambda w, here: ["downloa
 UNICODE_LAYERS = {"arabic-indic-width": "\u0667\u0668\u0664,16,10", "fullwidth-width": "784,\uff11\uff16,10",
                   "arabic-indic-conv": "conv\u0663k5,10", "arabic-indic-dropout-rate": "784,dropout\u0660.5,10"}
 for _label, _layers in UNICODE_LAYERS.items():
-    case(f"review-train-layers-{_label}", lambda w, here, _l=_layers: train(mnist_here(w, here), "--layers", _l), needle="--layers")
+    case(f"review-train-layers-{_label}", lambda w, here, _l=_layers: train(mnist_here(w, here), "--layers", _l),
+         needle="--layers")
     case(f"review-summary-layers-{_label}", lambda w, here, _l=_layers: ["summary", "--layers", _l], needle="--layers")
-    case(f"review-bench-layers-{_label}", lambda w, here, _l=_layers: ["bench", "--layers", _l, "--seconds", "0.01", "--repeats", "1"],
+    case(f"review-bench-layers-{_label}",
+         lambda w, here, _l=_layers: ["bench", "--layers", _l, "--seconds", "0.01", "--repeats", "1"],
          needle="--layers")
 
 
@@ -105,18 +110,22 @@ def _state_folder(here: Path) -> str:
 
 
 case("review-out-is-the-state-file", lambda w, here: train(mnist_here(w, here), out=_state_folder(here)), needle="last-model")
-case("review-out-force-is-the-state-file", lambda w, here: train(mnist_here(w, here), "--force", out=_state_folder(here)), needle="last-model")
-case("review-log-is-the-state-file", lambda w, here: train(mnist_here(w, here), "--log", _state_folder(here)), needle="last-model")
+case("review-out-force-is-the-state-file", lambda w, here: train(mnist_here(w, here), "--force", out=_state_folder(here)),
+     needle="last-model")
+case("review-log-is-the-state-file", lambda w, here: train(mnist_here(w, here), "--log", _state_folder(here)),
+     needle="last-model")
 case("review-out-links-to-the-state-file",
      lambda w, here: then((here / "m.npz").symlink_to(_state_folder(here)), train(mnist_here(w, here))), needle="m.npz")
 
 
 # --- outputs named as purenet's own lock and temporary files (a lock held over them, a stale temp removed) --------
 
-case("review-log-is-the-lock-file-of-out", lambda w, here: train(mnist_here(w, here), "--log", ".m.npz.lock"), needle=".m.npz.lock")
+case("review-log-is-the-lock-file-of-out", lambda w, here: train(mnist_here(w, here), "--log", ".m.npz.lock"),
+     needle=".m.npz.lock")
 case("review-out-is-the-lock-file-of-log", lambda w, here: train(mnist_here(w, here), "--log", "run.csv", out=".run.csv.lock"),
      needle=".run.csv.lock")
-case("review-out-named-as-a-temporary-file", lambda w, here: train(mnist_here(w, here), out=".m.npz.123.0123abcd.tmp"), needle=".m.npz.123")
+case("review-out-named-as-a-temporary-file", lambda w, here: train(mnist_here(w, here), out=".m.npz.123.0123abcd.tmp"),
+     needle=".m.npz.123")
 case("review-export-named-as-a-lock-file", lambda w, here: ["export", _ck(w, here), "-o", ".ck.npz.lock"], needle=".ck.npz.lock")
 
 
@@ -124,6 +133,7 @@ case("review-export-named-as-a-lock-file", lambda w, here: ["export", _ck(w, her
 
 for _option, _args in (("out", lambda value: ["--out", value]), ("log", lambda value: ["--log", value])):
     for _label, _value in (("newdir-dot", "newdir/."), ("dot", "."), ("dotdot", "sub/..")):
-        case(f"review-train-{_option}-{_label}", lambda w, here, _a=_args, _v=_value: then(mnist_here(w, here), ["train", *SMALL, "--data", "mnist", *_a(_v)]),
+        case(f"review-train-{_option}-{_label}",
+             lambda w, here, _a=_args, _v=_value: then(mnist_here(w, here), ["train", *SMALL, "--data", "mnist", *_a(_v)]),
              needle=f"--{_option}")
 case("review-export-o-newdir-dot", lambda w, here: ["export", _ck(w, here), "-o", "newdir/."], needle="-o")

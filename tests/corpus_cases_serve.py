@@ -46,7 +46,8 @@ def _refused_the_stick(here: Path, result, w: World) -> None:
 
 case("download-file-mirror-wrong-files", lambda w, here: ["download", "fetched", "--mirror", _stick(here, False, w)],
      lines=2, after=_refused_the_stick)
-case("download-file-mirror-missing-folder", lambda w, here: ["download", "fetched", "--mirror", (here / "nowhere").as_uri() + "/"],
+case("download-file-mirror-missing-folder",
+     lambda w, here: ["download", "fetched", "--mirror", (here / "nowhere").as_uri() + "/"],
      needle="nowhere")
 
 
