@@ -87,9 +87,15 @@ class TrainRequest:
     act: Annotated[str, setting("act", MODEL)] = DEFAULTS["act"]
     loss: Annotated[str, setting("loss", MODEL)] = DEFAULTS["loss"]
     init: Annotated[str, setting("init", MODEL)] = DEFAULTS["init"]
-    epochs: Annotated[int, setting("epochs", OPTIMISATION, show_default=f"{DEFAULTS['epochs']}; with --resume, the run's own")] = DEFAULTS["epochs"]
+    epochs: Annotated[int, setting(
+        "epochs", OPTIMISATION,
+        show_default=f"{DEFAULTS['epochs']}; with --resume, the run's own",
+    )] = DEFAULTS["epochs"]
     batch_size: Annotated[int, setting("batch_size", OPTIMISATION)] = DEFAULTS["batch_size"]
-    lr: Annotated[Optional[float], setting("lr", OPTIMISATION, show_default="the optimizer's own; --dry-run shows it")] = DEFAULTS["lr"]
+    lr: Annotated[Optional[float], setting(
+        "lr", OPTIMISATION,
+        show_default="the optimizer's own; --dry-run shows it",
+    )] = DEFAULTS["lr"]
     optimizer: Annotated[str, setting("optimizer", OPTIMISATION)] = DEFAULTS["optimizer"]
     weight_decay: Annotated[float, setting("weight_decay", OPTIMISATION)] = DEFAULTS["weight_decay"]
     schedule: Annotated[str, setting("schedule", OPTIMISATION)] = DEFAULTS["schedule"]
@@ -98,23 +104,82 @@ class TrainRequest:
     gamma: Annotated[float, setting("gamma", OPTIMISATION)] = DEFAULTS["gamma"]
     dropout: Annotated[float, setting("dropout", REGULARISATION)] = DEFAULTS["dropout"]
     augment: Annotated[str, setting("augment", REGULARISATION)] = DEFAULTS["augment"]
-    shift: Annotated[Optional[float], typer.Option(help="With --augment: largest shift in pixels.", show_default="the --augment choice's", rich_help_panel=REGULARISATION)] = None
-    rotation: Annotated[Optional[float], typer.Option(help="With --augment: largest rotation in degrees.", show_default="the --augment choice's", rich_help_panel=REGULARISATION)] = None
-    scale: Annotated[Optional[float], typer.Option(help="With --augment: largest relative scaling, a fraction (0.1: up to 10% larger or smaller).", show_default="the --augment choice's", rich_help_panel=REGULARISATION)] = None
-    elastic_alpha: Annotated[Optional[float], typer.Option(help="With --augment elastic: strength of the distortion.", show_default=f"{(AUGMENTATION_MAGNITUDES['elastic'] or {})['elastic_alpha']:g}", rich_help_panel=REGULARISATION)] = None
+    shift: Annotated[Optional[float], typer.Option(
+        help="With --augment: largest shift in pixels.",
+        show_default="the --augment choice's",
+        rich_help_panel=REGULARISATION,
+    )] = None
+    rotation: Annotated[Optional[float], typer.Option(
+        help="With --augment: largest rotation in degrees.",
+        show_default="the --augment choice's",
+        rich_help_panel=REGULARISATION,
+    )] = None
+    scale: Annotated[Optional[float], typer.Option(
+        help="With --augment: largest relative scaling, a fraction (0.1: up to 10% larger or smaller).",
+        show_default="the --augment choice's",
+        rich_help_panel=REGULARISATION,
+    )] = None
+    elastic_alpha: Annotated[Optional[float], typer.Option(
+        help="With --augment elastic: strength of the distortion.",
+        show_default=f"{(AUGMENTATION_MAGNITUDES['elastic'] or {})['elastic_alpha']:g}",
+        rich_help_panel=REGULARISATION,
+    )] = None
     patience: Annotated[int, setting("patience", REGULARISATION)] = DEFAULTS["patience"]
-    preset: Annotated[str, typer.Option(help="A named recipe (docs/results.md); options you give win over its settings.", rich_help_panel=MODEL, **choice(tuple(RECIPES), PRESET_ALIASES))] = "default"
+    preset: Annotated[str, typer.Option(
+        help="A named recipe (docs/results.md); options you give win over its settings.",
+        rich_help_panel=MODEL,
+        **choice(tuple(RECIPES), PRESET_ALIASES),
+    )] = "default"
     seed: Annotated[int, setting("seed", DATA)] = DEFAULTS["seed"]
-    data: Annotated[Optional[Path], setting("data", DATA, show_default="data/mnist of this checkout, or $PURENET_DATA")] = DEFAULTS["data"]
+    data: Annotated[Optional[Path], setting(
+        "data", DATA,
+        show_default="data/mnist of this checkout, or $PURENET_DATA",
+    )] = DEFAULTS["data"]
     val_fraction: Annotated[float, setting("val_fraction", DATA)] = DEFAULTS["val_fraction"]
-    out: Annotated[Optional[Path], typer.Option(parser=_file_to_write, metavar="<path>", help="Checkpoint file, rewritten after every epoch; replaces only a purenet checkpoint.", show_default="model.npz; with --resume, the resumed file", rich_help_panel=OUTPUT)] = None
-    force: Annotated[bool, typer.Option("--force", help="Let --out (and --log) replace a file that is not a purenet checkpoint (log).", rich_help_panel=OUTPUT)] = False
-    log: Annotated[Optional[Path], typer.Option(parser=_file_to_write, metavar="<path>", help="Also write one CSV row per epoch, every figure, to this file; rewritten after every epoch, and continued on --resume.", rich_help_panel=OUTPUT)] = None
-    resume: Annotated[Optional[Path], typer.Option(help="Continue the run saved in this checkpoint (and save into it, unless --out says otherwise).", rich_help_panel=OUTPUT)] = None
-    every: Annotated[int, typer.Option(min=0, help="Also print held-out accuracy every N steps (0: never).", rich_help_panel=OUTPUT)] = 0
-    show_predictions: Annotated[int, typer.Option(min=0, help="End by drawing K test digits with their predictions.", rich_help_panel=OUTPUT)] = 0
-    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object per epoch and a summary, nothing else.", rich_help_panel=OUTPUT)] = False
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the options and show the run's settings (the preset's with yours on top), then stop without training; with --json, as one JSON object.", rich_help_panel=OUTPUT)] = False
+    out: Annotated[Optional[Path], typer.Option(
+        parser=_file_to_write,
+        metavar="<path>",
+        help="Checkpoint file, rewritten after every epoch; replaces only a purenet checkpoint.",
+        show_default="model.npz; with --resume, the resumed file",
+        rich_help_panel=OUTPUT,
+    )] = None
+    force: Annotated[bool, typer.Option(
+        "--force",
+        help="Let --out (and --log) replace a file that is not a purenet checkpoint (log).",
+        rich_help_panel=OUTPUT,
+    )] = False
+    log: Annotated[Optional[Path], typer.Option(
+        parser=_file_to_write,
+        metavar="<path>",
+        help="Also write one CSV row per epoch, every figure, to this file; "
+             "rewritten after every epoch, and continued on --resume.",
+        rich_help_panel=OUTPUT,
+    )] = None
+    resume: Annotated[Optional[Path], typer.Option(
+        help="Continue the run saved in this checkpoint (and save into it, unless --out says otherwise).",
+        rich_help_panel=OUTPUT,
+    )] = None
+    every: Annotated[int, typer.Option(
+        min=0,
+        help="Also print held-out accuracy every N steps (0: never).",
+        rich_help_panel=OUTPUT,
+    )] = 0
+    show_predictions: Annotated[int, typer.Option(
+        min=0,
+        help="End by drawing K test digits with their predictions.",
+        rich_help_panel=OUTPUT,
+    )] = 0
+    json_output: Annotated[bool, typer.Option(
+        "--json",
+        help="Print one JSON object per epoch and a summary, nothing else.",
+        rich_help_panel=OUTPUT,
+    )] = False
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run",
+        help="Check the options and show the run's settings (the preset's with yours on top), "
+             "then stop without training; with --json, as one JSON object.",
+        rich_help_panel=OUTPUT,
+    )] = False
 
 
 def taking(request: type) -> Callable[[Callable[[Any, frozenset[str]], None]], Callable[..., None]]:
@@ -164,9 +229,17 @@ def presets(
 @app.command()
 def evaluate(
     model: Annotated[Optional[Path], typer.Argument(help="Checkpoint to evaluate.", show_default=DEFAULT_MODEL_RULE)] = None,
-    data: Annotated[Optional[Path], typer.Option(help="Data to evaluate on (its test part).", show_default="the data the model was trained on")] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object with accuracy, loss, per-class accuracy and confusion.")] = False,
-    report: Annotated[Optional[Path], typer.Option(help="Also write PNG pictures here: confusion matrix, misclassified digits, learning curves (needs matplotlib).")] = None,
+    data: Annotated[Optional[Path], typer.Option(
+        help="Data to evaluate on (its test part).",
+        show_default="the data the model was trained on",
+    )] = None,
+    json_output: Annotated[bool, typer.Option(
+        "--json",
+        help="Print one JSON object with accuracy, loss, per-class accuracy and confusion.",
+    )] = False,
+    report: Annotated[Optional[Path], typer.Option(
+        help="Also write PNG pictures here: confusion matrix, misclassified digits, learning curves (needs matplotlib).",
+    )] = None,
     force: Annotated[bool, typer.Option("--force", help="Let --report replace pictures purenet did not write.")] = False,
 ) -> None:
     """Measure a trained model: accuracy, loss, per-class accuracy and a confusion matrix."""
@@ -177,7 +250,10 @@ def evaluate(
 
 @app.command()
 def predict(
-    images: Annotated[list[Path], typer.Argument(help="Image files or folders (a folder: the image files directly in it, in name order): PNG, JPEG, BMP...; photos, scans or drawings.")],
+    images: Annotated[list[Path], typer.Argument(
+        help="Image files or folders (a folder: the image files directly in it, in name order): "
+             "PNG, JPEG, BMP...; photos, scans or drawings.",
+    )],
     model: Annotated[Optional[Path], typer.Option(help="Checkpoint to use.", show_default=DEFAULT_MODEL_RULE)] = None,
     show: Annotated[bool, typer.Option("--show", help="Draw the 28x28 image the network saw.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object per image.")] = False,
@@ -190,8 +266,14 @@ def predict(
 
 @app.command()
 def download(
-    folder: Annotated[Optional[Path], typer.Argument(help="Where to put the four MNIST files.", show_default="the default data folder")] = None,
-    mirror: Annotated[Optional[list[str]], typer.Option(help="A mirror URL to try (repeatable), instead of the public ones.", show_default="$PURENET_MIRRORS or the public mirrors")] = None,
+    folder: Annotated[Optional[Path], typer.Argument(
+        help="Where to put the four MNIST files.",
+        show_default="the default data folder",
+    )] = None,
+    mirror: Annotated[Optional[list[str]], typer.Option(
+        help="A mirror URL to try (repeatable), instead of the public ones.",
+        show_default="$PURENET_MIRRORS or the public mirrors",
+    )] = None,
 ) -> None:
     """Download MNIST from the public mirrors, verifying every file's checksum."""
     from purenet.cli.download import run_download
@@ -204,7 +286,10 @@ def bench(
     layers: Annotated[str, typer.Option(help="The layer list of the benchmarked network (as train --layers).")] = DEFAULT_LAYERS,
     batch_size: Annotated[int, setting("batch_size", help="Samples per training and inference step.")] = DEFAULTS["batch_size"],
     act: Annotated[str, setting("act", help="Hidden activation.")] = DEFAULTS["act"],
-    compare: Annotated[Optional[str], typer.Option(help="Also run the same network in another framework.", **choice(FRAMEWORKS))] = None,
+    compare: Annotated[Optional[str], typer.Option(
+        help="Also run the same network in another framework.",
+        **choice(FRAMEWORKS),
+    )] = None,
     seconds: Annotated[float, typer.Option(min=0.01, max=600, help="Seconds per timed run.")] = 1.0,
     repeats: Annotated[int, typer.Option(min=1, max=1000, help="Timed runs per figure (the median is reported).")] = 5,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object with every figure.")] = False,
@@ -218,7 +303,12 @@ def bench(
 @app.command()
 def export(
     model: Annotated[Optional[Path], typer.Argument(help="Checkpoint to export.", show_default=DEFAULT_MODEL_RULE)] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", parser=_file_to_write, metavar="<path>", help="The ONNX file to write; replaces only an ONNX model.")] = Path("model.onnx"),
+    out: Annotated[Path, typer.Option(
+        "--out", "-o",
+        parser=_file_to_write,
+        metavar="<path>",
+        help="The ONNX file to write; replaces only an ONNX model.",
+    )] = Path("model.onnx"),
     force: Annotated[bool, typer.Option("--force", help="Let --out replace a file that is not an ONNX model.")] = False,
 ) -> None:
     """Save a trained model as an ONNX file, to run it with onnxruntime or any ONNX runtime (needs the onnx extra)."""
@@ -230,7 +320,9 @@ def export(
 @app.command()
 def serve(
     model: Annotated[Optional[Path], typer.Option(help="Checkpoint to serve.", show_default=DEFAULT_MODEL_RULE)] = None,
-    host: Annotated[str, typer.Option(help="Address to listen on; anything but a loopback address lets other machines in.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(
+        help="Address to listen on; anything but a loopback address lets other machines in.",
+    )] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free port, said on stderr).")] = 8000,
 ) -> None:
     """A web page to draw or drop a digit and see what the network reads, and its JSON API (needs the serve extra)."""
