@@ -88,7 +88,8 @@ def main() -> None:
     parser.add_argument("--what", nargs="+", default=["train", "bench"], choices=["train", "bench"])
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "mnist")
     parser.add_argument("--alternate", action="store_true",
-                        help="old then new in odd rounds, new then old in even ones (a drift or an order effect then falls on both)")
+                        help="old then new in odd rounds, new then old in even ones "
+                             "(a drift or an order effect then falls on both)")
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
     # the commands run in a scratch folder: a relative path to an executable must be made absolute first

@@ -65,7 +65,8 @@ def profile(layers, batch_size: int, rounds: int) -> dict[str, list[float]]:
                 dz = d_out.reshape(-1, layer.w.shape[-1])
                 timed(f"{name} backward: weight product", np.matmul, caches[i].columns.T, dz)
                 if i > 1:
-                    timed(f"{name} backward: input gradient", input_grad, dz, layer.w, caches[i].x_shape, layer.stride, layer.padding)
+                    timed(f"{name} backward: input gradient", input_grad, dz, layer.w, caches[i].x_shape,
+                          layer.stride, layer.padding)
             _, d_out = timed(f"{name} backward (all)", kind_of(layer).backward, layer, caches[i], d_out.copy(),
                              Context(act=acts[i], need_dx=i > 1))
         grads = timed("whole backward (network.backward)", backward, params, forward(params, x), y)

@@ -95,7 +95,8 @@ def plot(results: list[dict]) -> None:
         runs = [r for r in results if r["recipe"] == recipe]
         if runs:
             axes.scatter([r["seconds"] for r in runs], [100 * r["test_acc"] for r in runs], label=recipe, s=30)
-    for name, accuracy in (("MLP, 800 HU, no distortions (Simard et al. 2003)", 98.4), ("MLP + elastic (Simard et al. 2003)", 99.3)):
+    for name, accuracy in (("MLP, 800 HU, no distortions (Simard et al. 2003)", 98.4),
+                           ("MLP + elastic (Simard et al. 2003)", 99.3)):
         axes.axhline(accuracy, linestyle=":", color="grey")
         # x in axes fraction, y in data: the label stays at the left edge whatever the x scale
         axes.text(0.01, accuracy + 0.08, name, fontsize=8, color="grey", transform=axes.get_yaxis_transform())

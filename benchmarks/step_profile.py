@@ -103,15 +103,18 @@ def main() -> None:
         return
     runs = {}
     for label, tune in (("malloc tuned", "1"), ("malloc untuned", "0")):
-        command = [sys.executable, __file__, "--child", "--layers", args.layers, "--batch-size", str(args.batch_size), "--act", args.act]
+        command = [sys.executable, __file__, "--child",
+                   "--layers", args.layers, "--batch-size", str(args.batch_size), "--act", args.act]
         out = subprocess.run(command, env={**os.environ, "PURENET_TUNE_MALLOC": tune}, capture_output=True, text=True, check=True)
         runs[label] = json.loads(out.stdout)
-    print(f"{args.layers} {args.act}, batch {args.batch_size}, OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
+    print(f"{args.layers} {args.act}, batch {args.batch_size}, "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
     print(f"{'us per call':>16} " + " ".join(f"{k:>12}" for k in runs["malloc tuned"]))
     for label, figures in runs.items():
         print(f"{label:>16} " + " ".join(f"{v:12.0f}" for v in figures.values()))
     tuned, untuned = runs["malloc tuned"]["step"], runs["malloc untuned"]["step"]
-    print(f"step: {args.batch_size / tuned * 1e6:,.0f} samples/s tuned, {args.batch_size / untuned * 1e6:,.0f} untuned ({untuned / tuned:.2f}x)")
+    print(f"step: {args.batch_size / tuned * 1e6:,.0f} samples/s tuned, "
+          f"{args.batch_size / untuned * 1e6:,.0f} untuned ({untuned / tuned:.2f}x)")
     outer = outer_product_us(layers)
     print(f"batch-1 weight gradient {layers[0]}x{layers[1]}: matmul {outer['matmul_k1']:.1f} us, "
           f"broadcast {outer['broadcast']:.1f} us ({outer['matmul_k1'] / outer['broadcast']:.1f}x)")

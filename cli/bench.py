@@ -17,7 +17,8 @@ from purenet.data import default_data_dir, missing_idx_files
 from purenet.runs.config import ConfigError, RunConfig, check_fits
 
 
-def run_bench(layers: str, batch_size: int, act: str, compare: Optional[str], seconds: float, repeats: int, json_output: bool) -> None:
+def run_bench(layers: str, batch_size: int, act: str, compare: Optional[str], seconds: float, repeats: int,
+              json_output: bool) -> None:
     layer_list = _checked(layers, batch_size, act, seconds)
     if compare is not None and compare not in FRAMEWORKS:
         fail(f"--compare {compare!r}: only {', '.join(map(repr, FRAMEWORKS))} is known")
@@ -87,11 +88,13 @@ def _render(summary: dict, figures: dict) -> None:
 
     console = stdout_console()
     network = "-".join(map(str, summary["layers"]))
-    console.print(f"{network} {summary['act']}, batch {summary['batch_size']}, {summary['cpus']} CPUs; medians of {len(figures['peak_gflops'].runs)} runs")
+    console.print(f"{network} {summary['act']}, batch {summary['batch_size']}, {summary['cpus']} CPUs; "
+                  f"medians of {len(figures['peak_gflops'].runs)} runs")
     table = Table("figure", "median", "min", "max", title_justify="left")
     for column in table.columns[1:]:
         column.justify = "right"
     for name, rate in figures.items():
         table.add_row(name, *(f"{v:,.3f}" if v < 100 else f"{v:,.0f}" for v in (rate.median, rate.low, rate.high)))
     console.print(table)
-    console.print(f"training reaches {summary['percent_of_peak']:.0f}% of the matmul peak; peak RSS {summary['peak_rss_mb']:.0f} MB")
+    console.print(f"training reaches {summary['percent_of_peak']:.0f}% of the matmul peak; "
+                  f"peak RSS {summary['peak_rss_mb']:.0f} MB")

@@ -76,7 +76,8 @@ def _differing_note(differing: list[Path], fetched: list[Path]) -> str:
     one = len(differing) == 1
     mixed = ""
     if fetched:
-        mixed = f"; the {'file' if len(fetched) == 1 else 'files'} fetched now {'is' if len(fetched) == 1 else 'are'} MNIST's, so the folder mixes two data sets"
+        mixed = (f"; the {'file' if len(fetched) == 1 else 'files'} fetched now {'is' if len(fetched) == 1 else 'are'} MNIST's, "
+                 "so the folder mixes two data sets")
     return (
         f"kept {_names(differing)} as {'it is' if one else 'they are'}, though {'its' if one else 'their'} "
         f"content differs from MNIST's published SHA-256 (another data set, or a modified copy){mixed}; "

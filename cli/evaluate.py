@@ -85,7 +85,8 @@ def _render(data: Path, part: str, samples: int, loss: float, accuracy: float, c
     console.print(f"{part} set of {data}: {counted(samples, 'image')}")
     console.print(f"accuracy {100 * accuracy:.2f}%   loss {loss:.4f}")
     classes = len(confusion)
-    table = Table("true", *(str(k) for k in range(classes)), "acc", title="confusion matrix (rows: true digit, columns: predicted)", title_justify="left")
+    table = Table("true", *(str(k) for k in range(classes)), "acc",
+                  title="confusion matrix (rows: true digit, columns: predicted)", title_justify="left")
     for column in table.columns:
         column.justify = "right"
     for true_class, (row, acc) in enumerate(zip(confusion, per_class_accuracy(confusion))):

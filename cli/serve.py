@@ -136,7 +136,8 @@ def _json_errors_protocol():
                 return
             body = json.dumps({"error": f"request timeout: the request line and headers did not arrive "
                                         f"within {HEAD_SECONDS} seconds"}).encode()
-            head = b"HTTP/1.1 408 Request Timeout\r\n" + b"".join(name + b": " + value + b"\r\n" for name, value in _json_headers(body))
+            fields = b"".join(name + b": " + value + b"\r\n" for name, value in _json_headers(body))
+            head = b"HTTP/1.1 408 Request Timeout\r\n" + fields
             self.transport.write(head + b"\r\n" + body)
             self.transport.close()
 

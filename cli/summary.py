@@ -15,9 +15,17 @@ import typer
 
 
 def summary(
-    model: Annotated[Optional[Path], typer.Argument(help="Checkpoint to describe.", show_default="model.npz here, else the last model purenet train wrote")] = None,
-    layers: Annotated[Optional[str], typer.Option(help="Describe this layer list instead of a model, e.g. 784,200,10 or conv32k5,pool2,256,10 (as train --layers).")] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object: the totals and one object per layer.")] = False,
+    model: Annotated[Optional[Path], typer.Argument(
+        help="Checkpoint to describe.",
+        show_default="model.npz here, else the last model purenet train wrote",
+    )] = None,
+    layers: Annotated[Optional[str], typer.Option(
+        help="Describe this layer list instead of a model, e.g. 784,200,10 or conv32k5,pool2,256,10 (as train --layers).",
+    )] = None,
+    json_output: Annotated[bool, typer.Option(
+        "--json",
+        help="Print one JSON object: the totals and one object per layer.",
+    )] = False,
 ) -> None:
     """Show a network's layers, output shapes, parameter counts and memory (as Keras' model.summary())."""
     run_summary(model, layers, json_output)
@@ -79,7 +87,8 @@ def _render(described, about: dict) -> None:
         column.justify = "right"
     table.add_row("", "input", _shape(described.input_shape), "", "")
     for number, row in enumerate(described.rows, start=1):
-        name = f"{row.kind} (inserted)" if row.token is None else f"dense {row.token}" if isinstance(row.token, int) else row.token
+        name = (f"{row.kind} (inserted)" if row.token is None
+                else f"dense {row.token}" if isinstance(row.token, int) else row.token)
         table.add_row(str(number), name, _shape(row.output_shape), f"{row.parameters:,}", _bytes(row.output_bytes))
     console.print(table)
     console.print(f"parameters: {described.parameters:,} ({_bytes(described.parameter_bytes)})")

@@ -155,7 +155,8 @@ class RichView(TextView):
         self.bar.update(self.task, completed=record.seen, epoch=record.epoch, rate=rate, loss=f"{record.loss:.4f}")
 
     def held_out(self, record, loss: float, accuracy: float) -> None:
-        self._live.console.print(f"epoch {record.epoch} step {record.step}: held-out accuracy {_percent(accuracy)}, loss {loss:.4f}")
+        self._live.console.print(f"epoch {record.epoch} step {record.step}: "
+                                 f"held-out accuracy {_percent(accuracy)}, loss {loss:.4f}")
 
     def epoch(self, record) -> None:
         self.table.add_row(*epoch_cells(record))

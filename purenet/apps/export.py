@@ -222,7 +222,8 @@ def to_onnx(params: Params) -> "onnx.ModelProto":  # noqa: F821 - onnx is import
     out = INPUT
     shapes = [planned.in_shape for planned in plan_layers(params.arch.layers)]
     if len(shapes) != len(params.layers):
-        raise ExportError(f"the params hold {len(params.layers)} layers, but their architecture {list(params.arch.layers)} has {len(shapes)}")
+        raise ExportError(f"the params hold {len(params.layers)} layers, "
+                          f"but their architecture {list(params.arch.layers)} has {len(shapes)}")
     for index, (layer, act) in enumerate(zip(params.layers, layer_activations(params))):
         exporter = EXPORTERS.get(type(layer))
         if exporter is None:

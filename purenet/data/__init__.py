@@ -124,7 +124,8 @@ def _unknown_source_message(path: Path) -> str:
             return f"{path}: an empty folder, not a data set purenet can read (it reads {kinds})"
         return f"{path}: not a data set purenet can read (it reads {kinds})"
     if path.suffix.lower() == ".npy":
-        return f"{path}: a single .npy array; save images and labels together in an .npz, e.g. np.savez(path, images=..., labels=...)"
+        return (f"{path}: a single .npy array; save images and labels together in an .npz, "
+                "e.g. np.savez(path, images=..., labels=...)")
     what = f"a {path.suffix} file" if path.suffix else "a file without a suffix"
     return f"{path}: {what} is not a data set purenet can read (it reads {kinds})"
 

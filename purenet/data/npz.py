@@ -18,7 +18,7 @@ from purenet.io.archive import NpzArchive
 
 NPZ_LAYOUTS = (
     ("x_train", "y_train", "x_test", "y_test"),  # Keras' mnist.npz
-    ("training_images", "training_labels", "test_images", "test_labels"),  # the layout the early "MNIST from scratch" scripts wrote
+    ("training_images", "training_labels", "test_images", "test_labels"),  # the early "MNIST from scratch" scripts' layout
     ("train_images", "train_labels", "test_images", "test_labels"),  # plain, with a test part
     ("images", "labels", None, None),  # plain, training data only
 )
@@ -94,7 +94,8 @@ def _npz_split(path: Path, arrays: dict[str, np.ndarray], images_key: str, label
     images, image_shape = _npz_pixels(path, images_key, arrays[images_key])
     labels = _npz_labels(path, labels_key, arrays[labels_key])
     if len(images) != len(labels):
-        raise DataError(f"{path}: {counted(len(images), 'image')} in '{images_key}' but {counted(len(labels), 'label')} in '{labels_key}'")
+        raise DataError(f"{path}: {counted(len(images), 'image')} in '{images_key}' "
+                        f"but {counted(len(labels), 'label')} in '{labels_key}'")
     return Split(images=images, labels=labels, image_shape=image_shape)
 
 
@@ -102,7 +103,8 @@ def _check_numbers(path: Path, key: str, array: np.ndarray, expected: str) -> No
     """Refuse an array of anything but integers or floats, and a single value (0-d)."""
     kind = array.dtype.kind
     if kind not in "uif":
-        raise DataError(f"{path}: '{key}' holds {cut(str(array.dtype), 40)} ({_NOT_NUMBERS.get(kind, 'not numbers')}); expected {expected} as numbers")
+        raise DataError(f"{path}: '{key}' holds {cut(str(array.dtype), 40)} ({_NOT_NUMBERS.get(kind, 'not numbers')}); "
+                        f"expected {expected} as numbers")
     if array.ndim == 0:
         raise DataError(f"{path}: '{key}' is a single value, shape (); expected {expected}")
 

@@ -135,7 +135,8 @@ def parse_layers(value: str | Sequence[int | str]) -> tuple[int | str, ...]:
         plan_layers(tokens)  # bounds every layer's fields (purenet.core.layers.base)
     except LayerListError as error:
         if widths_only and error.problem.startswith("not a layer"):  # a negative width
-            raise ConfigError("layers", f"needs at least an input and an output width, all positive, got {_short(value)}") from None
+            raise ConfigError("layers", "needs at least an input and an output width, all positive, "
+                                        f"got {_short(value)}") from None
         raise ConfigError("layers", f"item {error.position - added}, {error.token}: {error.problem}") from None
     return tokens
 

@@ -54,8 +54,10 @@ from purenet.core.layers.pool import AvgPool, MaxPool
 from purenet.core.layers.shape import FLATTEN, TO_IMAGE, Flatten, FlattenSpec, ToImage, ToImageSpec, square_side
 
 __all__ = [
-    "INIT_SCHEMES", "MAX_WIDTH", "MAX_FILTERS", "MAX_WINDOW", "MAX_PARAMETERS", "MAX_ELEMENTS_PER_SAMPLE", "Context", "LayerKind", "Plan", "Planned", "register", "kind_of", "kinds", "parse_token",
-    "plan_layers", "canonical_layers", "elements_per_sample", "training_elements_per_sample", "resolve_scheme", "draw_weights", "init_from_plan",
+    "INIT_SCHEMES", "MAX_WIDTH", "MAX_FILTERS", "MAX_WINDOW", "MAX_PARAMETERS", "MAX_ELEMENTS_PER_SAMPLE",
+    "Context", "LayerKind", "Plan", "Planned", "register", "kind_of", "kinds", "parse_token",
+    "plan_layers", "canonical_layers", "elements_per_sample", "training_elements_per_sample", "resolve_scheme",
+    "draw_weights", "init_from_plan",
     "Dense", "DenseCache", "dense_init", "dense_forward", "dense_backward",
     "Conv2D", "im2col", "col2im", "MaxPool", "AvgPool", "Flatten", "ToImage", "Dropout", "dropout_mask",
     "place_dropout",

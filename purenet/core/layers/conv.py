@@ -130,7 +130,8 @@ def conv_forward(layer: Conv2D, x: np.ndarray, act) -> tuple[np.ndarray, ConvCac
     """``act(im2col(x) @ w + b)`` for ``x`` (N, H, W, C) -> (N, OH, OW, F)."""
     kernel, _, channels, filters = layer.w.shape
     if x.ndim != 4 or x.shape[3] != channels:
-        raise ValueError(f"a {kernel}x{kernel} convolution over {channels} channels needs (N, H, W, {channels}) input, got {x.shape}")
+        raise ValueError(f"a {kernel}x{kernel} convolution over {channels} channels needs (N, H, W, {channels}) input, "
+                         f"got {x.shape}")
     pads = _pads(x.shape, kernel, layer.stride, layer.padding)
     columns = im2col(x, kernel, layer.stride, pads)
     z = columns @ layer.w.reshape(-1, filters)
