@@ -88,7 +88,8 @@ def _mappings(_instance, attribute, value) -> None:
             raise ValueError(f"{attribute.name} must hold one mapping of metric names per epoch, got {shown(entry, _QUOTED)}")
         bad = [key for key, number in entry.items() if number is not None and not _number(number)]
         if bad:
-            raise ValueError(f"{attribute.name} must hold finite numbers (or None), got {bad[0]}: {shown(entry[bad[0]], _QUOTED)}")
+            raise ValueError(f"{attribute.name} must hold finite numbers (or None), "
+                             f"got {bad[0]}: {shown(entry[bad[0]], _QUOTED)}")
 
 
 def check_rng_state(state: Any) -> None:
@@ -124,7 +125,8 @@ class Checkpoint:
     history: tuple[Mapping[str, Any], ...] = attrs.field(converter=tuple, default=(), validator=_mappings)
     settings: Mapping[str, Any] = attrs.field(factory=dict, validator=[attrs.validators.instance_of(Mapping), _json_value])
     best: Best | None = attrs.field(default=None, validator=attrs.validators.optional(attrs.validators.instance_of(Best)))
-    config: RunConfig | None = attrs.field(default=None, validator=attrs.validators.optional(attrs.validators.instance_of(RunConfig)))
+    config: RunConfig | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(RunConfig)))
 
     @rng_state.validator
     def _check_rng(self, _attribute, value) -> None:
@@ -156,7 +158,8 @@ def _check_structure(checkpoint: Checkpoint) -> None:
         if (config.network_layers, config.act, config.loss) != (arch.layers, arch.act, arch.loss):
             raise ValueError(f"config describes {config.network_layers} {config.act} {config.loss}, the params {arch}")
         if config.slots != len(checkpoint.opt_state.slots):
-            raise ValueError(f"config's optimizer {config.optimizer} keeps {config.slots} slots, opt_state has {len(checkpoint.opt_state.slots)}")
+            raise ValueError(f"config's optimizer {config.optimizer} keeps {config.slots} slots, "
+                             f"opt_state has {len(checkpoint.opt_state.slots)}")
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -306,7 +309,9 @@ def _dropout_placed(config: RunConfig | None, params: Params, state: OptState,
     arrays stay as read. Any other records are returned as they are."""
     if config is None or params.arch.layers != config.layers or config.network_layers == config.layers:
         return params, state, best
-    placed = lambda record: with_layers(record, config.network_layers)
+    def placed(record: Params) -> Params:
+        return with_layers(record, config.network_layers)
+
     state = attrs.evolve(state, slots=[placed(slot) for slot in state.slots])
     return placed(params), state, None if best is None else attrs.evolve(best, params=placed(best.params))
 

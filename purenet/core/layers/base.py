@@ -117,8 +117,9 @@ def register(kind: LayerKind) -> LayerKind:
     class or a redefinition of it (same module and name: a notebook cell run twice);
     another kind under a taken name or record type is an error.
     """
-    same_record = lambda old: (old.record.__module__, old.record.__qualname__) == (
-        kind.record.__module__, kind.record.__qualname__)
+    def same_record(old: LayerKind) -> bool:
+        return (old.record.__module__, old.record.__qualname__) == (kind.record.__module__, kind.record.__qualname__)
+
     old = _BY_NAME.get(kind.name)
     if old is not None and not same_record(old):
         raise ValueError(f"a layer kind named {kind.name!r} is already registered, for {old.record.__qualname__}")
