@@ -35,7 +35,8 @@ def test_round_trip_is_exact(checkpoint, tmp_path):
     path = save(tmp_path / "m.npz", checkpoint)
     loaded = load(path)
     assert loaded == checkpoint  # records compare arrays by value
-    assert [a.tobytes() for a in loaded.opt_state.slots[1].arrays()] == [a.tobytes() for a in checkpoint.opt_state.slots[1].arrays()]
+    assert ([a.tobytes() for a in loaded.opt_state.slots[1].arrays()]
+            == [a.tobytes() for a in checkpoint.opt_state.slots[1].arrays()])
     rng = np.random.default_rng()
     rng.bit_generator.state = loaded.rng_state
     expected = np.random.default_rng()

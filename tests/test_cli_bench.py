@@ -35,13 +35,15 @@ def test_table_output():
     assert "train_samples_per_s" in result.stdout and "% of the matmul peak" in result.stdout
 
 
-@pytest.mark.skipif(importlib.util.find_spec("torch") is not None, reason="checks the message for a machine without PyTorch, and PyTorch is installed here")
+@pytest.mark.skipif(importlib.util.find_spec("torch") is not None,
+                    reason="checks the message for a machine without PyTorch, and PyTorch is installed here")
 def test_compare_torch_without_torch_says_so():
     result = CliRunner().invoke(app, ["bench", *QUICK, "--compare", "torch"])
     assert result.exit_code == 2 and "needs PyTorch" in result.stderr
 
 
-@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="compares with PyTorch, an optional extra that is not installed here (pip install torch)")
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+                    reason="compares with PyTorch, an optional extra that is not installed here (pip install torch)")
 def test_compare_torch_times_both_steps():
     result = CliRunner().invoke(app, ["bench", *QUICK, "--compare", "torch", "--json"])
     assert result.exit_code == 0, result.output

@@ -37,7 +37,8 @@ def test_table_shows_accuracy_and_confusion(small_model):
 
 
 def test_default_model_is_the_last_trained(small_mnist_dir):
-    trained = CliRunner().invoke(app, ["train", "--layers", "784,16,10", "--epochs", "1", "--data", str(small_mnist_dir), "--out", "last.npz"])
+    trained = CliRunner().invoke(app, ["train", "--layers", "784,16,10", "--epochs", "1", "--data", str(small_mnist_dir),
+                                       "--out", "last.npz"])
     assert trained.exit_code == 0
     result = run("--json")
     assert result.exit_code == 0

@@ -28,7 +28,8 @@ from purenet.cli.app import app
 
 pytestmark = pytest.mark.usefixtures("isolated")
 
-needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes (os.mkfifo), which exist on POSIX systems only")
+needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"),
+                                reason="needs named pipes (os.mkfifo), which exist on POSIX systems only")
 
 
 @pytest.fixture(autouse=True)
@@ -318,7 +319,8 @@ def model_of_64_pixels(tmp_path_factory) -> Path:
         write_idx(folder / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (20, 8, 8), dtype=np.uint8))
         write_idx(folder / f"{prefix}-labels-idx1-ubyte", np.arange(20, dtype=np.uint8) % 10)
     path = tmp_path_factory.mktemp("tiny-model") / "tiny.npz"  # not inside the data's folder: train refuses that
-    result = CliRunner().invoke(app, ["train", "--layers", "64,8,10", "--epochs", "1", "--augment", "none", "--data", str(folder), "--out", str(path)],
+    result = CliRunner().invoke(app, ["train", "--layers", "64,8,10", "--epochs", "1", "--augment", "none",
+                                      "--data", str(folder), "--out", str(path)],
                                 env={"XDG_STATE_HOME": str(folder / "state")})
     assert result.exit_code == 0, result.output
     return path
@@ -335,8 +337,9 @@ def test_a_model_of_another_input_size_is_one_line_before_any_image_is_read(mode
         os.mkfifo(tmp_path / "pipe.png")
     result = predict("--model", str(model_of_64_pixels), "pipe.png", *good, "missing.png")
     assert result.exit_code == 2
-    assert lines(result.stderr) == [f"purenet: error: {model_of_64_pixels}: the model reads 64 values per image; a digit prepared "
-                                    "from a photo is 28x28 = 784 pixels (give --model a checkpoint trained on 28x28 images)"]
+    assert lines(result.stderr) == [f"purenet: error: {model_of_64_pixels}: the model reads 64 values per image; "
+                                    "a digit prepared from a photo is 28x28 = 784 pixels "
+                                    "(give --model a checkpoint trained on 28x28 images)"]
     assert result.stdout == ""
 
 

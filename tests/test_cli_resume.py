@@ -45,7 +45,8 @@ def test_resume_after_kill_9_matches_an_uninterrupted_run(small_mnist_dir, tmp_p
     a, b = load_checkpoint(tmp_path / "killed.npz"), load_checkpoint(tmp_path / "straight.npz")
     assert a.epoch == b.epoch == 4
     assert [x.tobytes() for x in a.params.arrays()] == [x.tobytes() for x in b.params.arrays()]
-    assert [x.tobytes() for s in a.opt_state.slots for x in s.arrays()] == [x.tobytes() for s in b.opt_state.slots for x in s.arrays()]
+    assert ([x.tobytes() for s in a.opt_state.slots for x in s.arrays()]
+            == [x.tobytes() for s in b.opt_state.slots for x in s.arrays()])
     assert [h["test_acc"] for h in a.history] == [h["test_acc"] for h in b.history]
     assert _logged_epochs(tmp_path / "killed.csv") == [1, 2, 3, 4]  # the resumed run continued the log
 

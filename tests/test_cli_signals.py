@@ -48,7 +48,8 @@ def _stop_twice(folder: Path, data: Path, first: int, second: int | None, delay:
     (if any) 20 ms later; return (its exit status, its stderr)."""
     env = {**os.environ, "XDG_STATE_HOME": str(folder / "state"), "OPENBLAS_NUM_THREADS": "1"}
     child = subprocess.Popen([installed_purenet(), "train", *BIG, "--data", str(data), "--out", "run.npz", "--log", "run.csv"],
-                             cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
     try:
         first_event = json.loads(child.stdout.readline() or "{}")
         assert first_event.get("event") == "epoch", child.stderr.read() if child.poll() is not None else first_event

@@ -332,7 +332,8 @@ def test_dry_run_refuses_what_the_run_would_refuse(small_mnist_dir):
 def test_dry_run_refuses_a_network_the_memory_cannot_hold(monkeypatch):
     monkeypatch.setattr("purenet.runs.config.available_memory", lambda: 50 * 2**20)  # a machine with 50 MB free
     dry = run("--layers", "784,4096,4096,10", "--dry-run")
-    assert dry.exit_code == 2 and dry.stderr.startswith("purenet: error: --layers ") and len(dry.stderr.splitlines()) == 1, dry.output
+    assert (dry.exit_code == 2 and dry.stderr.startswith("purenet: error: --layers ")
+            and len(dry.stderr.splitlines()) == 1), dry.output
     assert run("--layers", "784,16,10", "--dry-run").exit_code == 0  # a small one still fits
 
 

@@ -61,13 +61,15 @@ def test_whole_numbers_of_a_thousand_digits_are_refused_in_a_short_line(name):
     assert "(1001 digits)" in str(caught.value) and len(str(caught.value)) < 120
 
 
-@pytest.mark.parametrize("name, value", [("act", "swish"), ("loss", "hinge"), ("init", "zeros"), ("optimizer", "lion"), ("schedule", "exp")])
+@pytest.mark.parametrize("name, value", [("act", "swish"), ("loss", "hinge"), ("init", "zeros"), ("optimizer", "lion"),
+                                         ("schedule", "exp")])
 def test_unknown_choices_list_the_known_ones(name, value):
     with pytest.raises(ConfigError, match=f"^{name} '{value}' is not one of: "):
         RunConfig(**{name: value})
 
 
-@pytest.mark.parametrize("layers", ["784", "784,0,10", "784,-5,10", "a,b", "784,,10", "784,2.5,10", [784, True], [784.0, 10], b"784,10"])
+@pytest.mark.parametrize("layers", ["784", "784,0,10", "784,-5,10", "a,b", "784,,10", "784,2.5,10",
+                                    [784, True], [784.0, 10], b"784,10"])
 def test_bad_layer_lists_are_refused(layers):
     with pytest.raises(ConfigError) as caught:
         RunConfig(layers=layers)

@@ -122,7 +122,8 @@ def world(mnist, tmp_path_factory) -> World:
         save(path, Checkpoint(params=params, opt_state=make_optimizer("sgd", 0.1).init(params), epoch=1,
                               rng_state=np.random.default_rng(1).bit_generator.state))
     idx_folder(w, root / "mnist-10", n_test=10)
-    result = runner.invoke(app, ["evaluate", str(w.base), "--data", str(root / "mnist-10"), "--report", str(root / "report")], env=env)
+    result = runner.invoke(app, ["evaluate", str(w.base), "--data", str(root / "mnist-10"), "--report", str(root / "report")],
+                           env=env)
     assert result.exit_code == 0, outcome(result)
     w.report = {path.name: path.read_bytes() for path in (root / "report").iterdir()}
     assert sorted(w.report) == ["classes.png", "confusion.png", "curves.png", "misclassified.png"]
@@ -236,7 +237,8 @@ def test_case(case: Case, world: World, here: Path, monkeypatch):
         assert len(errors) == case.lines, shown
         if result.exit_code != 0 and case.lines == 1:
             assert errors[0].startswith("purenet: error: "), shown
-            assert not case.needle or any(needle in errors[0] for needle in case.needle), f"the line names none of {case.needle}\n{shown}"
+            assert not case.needle or any(needle in errors[0] for needle in case.needle), (
+                f"the line names none of {case.needle}\n{shown}")
     check_files(before, after, result.exit_code, case.changes)
     if case.after is not None:
         case.after(here, result, world)
@@ -291,7 +293,8 @@ class Child:
                 pytest.fail(f"no {event!r} event within {timeout} s from purenet {' '.join(self.args)}")
             if line is None:
                 self.finish(5)
-                pytest.fail(f"purenet {' '.join(self.args)} ended (exit {self.proc.returncode}) before an {event!r} event:\n{self.stderr}")
+                pytest.fail(f"purenet {' '.join(self.args)} ended (exit {self.proc.returncode}) "
+                            f"before an {event!r} event:\n{self.stderr}")
             try:
                 obj = json.loads(line)
             except ValueError:

@@ -28,5 +28,6 @@ def test_committed_file_matches_both_checksums(name):
 
 def test_mnist_loads_with_the_known_counts(mnist):
     assert mnist.train.images.shape == (60000, 784) and mnist.test.images.shape == (10000, 784)
-    assert [int((mnist.train.labels == d).sum()) for d in range(10)] == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert [int((mnist.train.labels == d).sum()) for d in range(10)] == [
+        5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     assert abs(mnist.train.images.mean() / 255 - 0.1307) < 1e-4

@@ -141,7 +141,8 @@ def test_bad_file_mirrors_fall_back_to_the_next(tmp_path):
     with pytest.raises(DownloadError) as info:
         download_mnist(tmp_path / "out", mirrors=[missing, damaged, pipes])
     message = str(info.value)
-    assert "cannot read it: No such file or directory" in message and "not a valid gzip file" in message and "is a named pipe (FIFO), not a file" in message
+    assert ("cannot read it: No such file or directory" in message and "not a valid gzip file" in message
+            and "is a named pipe (FIFO), not a file" in message)
     assert not (tmp_path / "out").exists()
     download_mnist(tmp_path / "out", mirrors=[missing, damaged, pipes, file_mirror(tmp_path / "good", REAL)])
     assert_complete(tmp_path / "out")

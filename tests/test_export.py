@@ -187,10 +187,12 @@ def test_the_command_writes_a_model_onnxruntime_runs(small_model, isolated, test
 def test_the_command_refuses_in_one_line(small_model, isolated):
     Path("notes.txt").write_text("mine\n")
     cases = [
-        ([str(small_model), "-o", "notes.txt"], "purenet: error: notes.txt: exists and is not an ONNX model; purenet will not replace it (choose another name, or add --force)"),
+        ([str(small_model), "-o", "notes.txt"], "purenet: error: notes.txt: exists and is not an ONNX model; "
+                                                "purenet will not replace it (choose another name, or add --force)"),
         (["missing.npz"], "purenet: error: missing.npz: no such checkpoint file"),
         (["notes.txt"], "purenet: error: notes.txt: not an .npz file (a purenet checkpoint is a zip archive of arrays)"),
-        ([str(small_model), "-o", "no/such/folder/m.onnx"], "purenet: error: no/such/folder: no such folder, so purenet cannot write m.onnx"),
+        ([str(small_model), "-o", "no/such/folder/m.onnx"],
+         "purenet: error: no/such/folder: no such folder, so purenet cannot write m.onnx"),
     ]
     for args, line in cases:
         result = export(*args)
@@ -206,7 +208,8 @@ def test_a_layer_it_cannot_export_is_one_line(small_model, isolated, monkeypatch
     monkeypatch.delitem(__import__("purenet.apps.export").apps.export.EXPORTERS, Dense)
     result = export(str(small_model))
     assert result.exit_code == 2
-    assert result.stderr == f"purenet: error: {small_model}: layer 0 (Dense): purenet cannot export this kind of layer to ONNX yet\n"
+    assert result.stderr == (f"purenet: error: {small_model}: layer 0 (Dense): "
+                             "purenet cannot export this kind of layer to ONNX yet\n")
     assert not Path("model.onnx").exists()
 
 

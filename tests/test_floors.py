@@ -217,7 +217,8 @@ def write_package(root: Path, modules: dict[str, str]) -> Path:
     ("purenet/data/reader.py", "def f():\n    from ..core import records\n", "purenet.core (floor 3"),
     ("purenet/data/__init__.py", "from .. import photo\n", "purenet.photo (floor 4"),
     ("purenet/runs/checkpoint.py", "from purenet import RunConfig\n", "purenet (floor 7, purenet)"),
-    ("purenet/io/archive.py", "import importlib\nimportlib.import_module('purenet.data.splits')\n", "purenet.data.splits (floor 2"),
+    ("purenet/io/archive.py", "import importlib\nimportlib.import_module('purenet.data.splits')\n",
+     "purenet.data.splits (floor 2"),
     ("purenet/core/training.py", "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from purenet.apps import bench\n",
      "purenet.apps (floor 6"),
     ("purenet/apps/serve.py", "from purenet.cli import app\n", "purenet.cli (floor 8"),
@@ -240,7 +241,8 @@ def test_the_checker_lets_imports_down_and_across_a_floor_pass(tmp_path):
     root = write_package(tmp_path, {
         "purenet/__init__.py": "from purenet import _moved\nfrom purenet.runs.run import start\n",
         "purenet/_moved.py": "import importlib\nimportlib.import_module('purenet.core.network')\n",
-        "purenet/core/training.py": "from purenet.core.records import Params\nfrom . import network\nfrom purenet.data import Split\n",
+        "purenet/core/training.py": "from purenet.core.records import Params\nfrom . import network\n"
+                                    "from purenet.data import Split\n",
         "purenet/runs/run.py": "from purenet.base.words import counted\n",
         "cli/app.py": "import typer\nfrom purenet import RunConfig\nfrom purenet.cli import console\n",
     })

@@ -41,7 +41,8 @@ def peak_of_loading(folder: Path) -> tuple[str, int]:
     return str(refused.value), peak
 
 
-@pytest.mark.parametrize("images, labels, side", [(1_000_000, 300, 28), (1, 300, 20_000)], ids=["a-million-images", "one-huge-image"])
+@pytest.mark.parametrize("images, labels, side", [(1_000_000, 300, 28), (1, 300, 20_000)],
+                         ids=["a-million-images", "one-huge-image"])
 def test_counts_that_disagree_are_refused_before_either_file_is_decompressed(tmp_path, images, labels, side):
     error, peak = peak_of_loading(folder_with(tmp_path, images, labels, side))
     assert "train-images-idx3-ubyte.gz" in error and f"has {labels} labels" in error, error

@@ -462,7 +462,8 @@ def test_a_file_replaced_by_a_fifo_after_the_check_does_not_block(tmp_path, monk
     path, _ = _fifo(tmp_path)
     (tmp_path / "regular.png").write_bytes(b"\x89PNG")
     real_stat = os.stat
-    monkeypatch.setattr(os, "stat", lambda p, *args, **kwargs: real_stat(tmp_path / "regular.png") if str(p) == str(path) else real_stat(p, *args, **kwargs))
+    monkeypatch.setattr(os, "stat", lambda p, *args, **kwargs: (
+        real_stat(tmp_path / "regular.png") if str(p) == str(path) else real_stat(p, *args, **kwargs)))
     with pytest.raises(ImageError, match=r"pipe\.png: is a named pipe"):
         load_digit_image(path)
 
@@ -623,7 +624,8 @@ def test_an_image_declaring_too_many_pixels_is_refused_before_it_is_decoded(tmp_
     from purenet.io.images import MAX_PIXELS
 
     (tmp_path / "huge.png").write_bytes(blank_png(13000, 13000))
-    done = subprocess.run([sys.executable, "-c", MEASURE, str(tmp_path / "huge.png")], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", MEASURE, str(tmp_path / "huge.png")], capture_output=True, text=True,
+                          timeout=120)
     assert done.returncode == 0, done.stderr
     *messages, grown_kb = done.stdout.splitlines()
     said = "the image is 13000x13000 pixels (169 megapixels), more than the 40 megapixels purenet decodes; scale it down first"

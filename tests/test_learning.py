@@ -53,14 +53,16 @@ def test_per_sample_full_batch_and_minibatch_all_learn():
 def test_one_epoch_on_5000_mnist_images_beats_85_percent(mnist):
     first_5000 = mnist.train.take(slice(0, 5000))
     params = init([784, 200, 200, 10], act="relu", rng=0)
-    (record,) = train(params, first_5000, optimizer=SGD(0.1), epochs=1, batch_size=16, rng=np.random.default_rng(0), test=mnist.test)
+    (record,) = train(params, first_5000, optimizer=SGD(0.1), epochs=1, batch_size=16, rng=np.random.default_rng(0),
+                      test=mnist.test)
     assert record.test_acc > 0.85
 
 
 def test_adam_relu_learns_mnist_subset(mnist):
     subset = mnist.train.take(slice(0, 5000))
     params = init([784, 128, 10], act="relu", rng=0)
-    (record,) = train(params, subset, optimizer=Adam(1e-3), epochs=1, batch_size=32, rng=np.random.default_rng(0), test=mnist.test)
+    (record,) = train(params, subset, optimizer=Adam(1e-3), epochs=1, batch_size=32, rng=np.random.default_rng(0),
+                      test=mnist.test)
     assert record.test_acc > 0.85
     assert record.loss > 0 and 0 < record.train_acc <= 1
 

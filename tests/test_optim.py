@@ -76,7 +76,8 @@ def test_adam_first_step_is_lr_times_sign(params):
     np.testing.assert_allclose(w0(state.slots[1]), 0.001 * w0(grads) ** 2)
 
 
-@pytest.mark.parametrize("opt", [SGD(0.1, weight_decay=0.5), Momentum(0.1, weight_decay=0.5), Adam(0.1, weight_decay=0.5)], ids=repr)
+@pytest.mark.parametrize("opt", [SGD(0.1, weight_decay=0.5), Momentum(0.1, weight_decay=0.5), Adam(0.1, weight_decay=0.5)],
+                         ids=repr)
 def test_weight_decay_pulls_weights_not_biases(params, opt):
     zero = constant_grads(params, 0.0)
     new, _ = opt.update(params, zero, opt.init(params))

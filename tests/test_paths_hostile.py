@@ -89,11 +89,13 @@ def test_check_not_input_refuses_the_file_its_links_and_anything_in_a_folder(tmp
     os.link(data, tmp_path / "hard.csv")
     (tmp_path / "soft.csv").symlink_to("data.csv")
     for refused, source in ((data, data), (tmp_path / "hard.csv", data), (tmp_path / "soft.csv", data),
-                            (tmp_path / "digits" / "m.npz", tmp_path / "digits"), (tmp_path / "digits" / "3" / "new" / "m.npz", tmp_path / "digits"),
+                            (tmp_path / "digits" / "m.npz", tmp_path / "digits"),
+                            (tmp_path / "digits" / "3" / "new" / "m.npz", tmp_path / "digits"),
                             (tmp_path / "digits", tmp_path / "digits")):
         with pytest.raises(WriteRefused, match="or inside it"):
             check_not_input(refused, [(source, "the data")], option="--out")
-    for allowed, source in ((tmp_path / "m.npz", data), (tmp_path / "digits-2" / "m.npz", tmp_path / "digits"), (tmp_path / "x", None)):
+    for allowed, source in ((tmp_path / "m.npz", data), (tmp_path / "digits-2" / "m.npz", tmp_path / "digits"),
+                            (tmp_path / "x", None)):
         assert check_not_input(allowed, [(source, "the data")], option="--out") == allowed
 
 
@@ -188,7 +190,8 @@ def full_disk(monkeypatch):
 
 
 def one_error_line(result) -> str:
-    assert "Traceback" not in result.output and not (result.exception and not isinstance(result.exception, SystemExit)), result.output
+    assert ("Traceback" not in result.output
+            and not (result.exception and not isinstance(result.exception, SystemExit))), result.output
     lines = result.stderr.splitlines()
     assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("purenet: error: "), result.output
     return lines[0]
@@ -228,7 +231,8 @@ def test_dev_stdin_redirected_from_a_file_is_not_read_as_an_image(small_model, t
     Image.fromarray(255 - mnist.test.images[0].reshape(28, 28)).save(tmp_path / "d.png")
     with open(tmp_path / "d.png", "rb") as stdin:
         done = subprocess.run([purenet_script(), "predict", "--model", str(small_model), "/dev/stdin"], stdin=stdin,
-                              capture_output=True, text=True, timeout=60, env={**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")})
+                              capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")})
     assert done.returncode == 2 and done.stdout == "", done.stdout + done.stderr
     assert done.stderr.splitlines() == ["purenet: error: /dev/stdin: is a device or process file (under /dev or /proc, "
                                         "as /dev/stdin), not an image file"]

@@ -44,7 +44,8 @@ def assert_same_run(a: Checkpoint, b: Checkpoint) -> None:
     """The same weights, optimizer state, generator state and measured history, to the bit."""
     assert a.epoch == b.epoch
     assert [x.tobytes() for x in a.params.arrays()] == [x.tobytes() for x in b.params.arrays()]
-    assert [x.tobytes() for s in a.opt_state.slots for x in s.arrays()] == [x.tobytes() for s in b.opt_state.slots for x in s.arrays()]
+    assert ([x.tobytes() for s in a.opt_state.slots for x in s.arrays()]
+            == [x.tobytes() for s in b.opt_state.slots for x in s.arrays()])
     assert a.opt_state.step == b.opt_state.step and a.rng_state == b.rng_state
     assert [h["test_acc"] for h in a.history] == [h["test_acc"] for h in b.history]
 
@@ -110,7 +111,8 @@ def test_resume_refuses_what_it_cannot_continue(small_default):
     run = prepare(preset("default", seed=1, epochs=1))
     first = next(r for r in run.records() if isinstance(r, EpochRecord))
     done = checkpoint_after(first, run.initial_checkpoint)
-    with pytest.raises(ConfigError, match=r"already has 1 epoch, and its run planned 1: nothing to do; to train further, give epochs a total above 1"):
+    with pytest.raises(ConfigError, match=r"already has 1 epoch, and its run planned 1: nothing to do; "
+                                          r"to train further, give epochs a total above 1"):
         prepare_resumed(done)
     with pytest.raises(ConfigError, match=r"the checkpoint already has 1 epoch \(epochs 1 asked for\): nothing to do"):
         prepare_resumed(done, epochs=1)
@@ -154,7 +156,8 @@ def test_the_layer_of_your_own_example_trains_and_checkpoints(tmp_path):
     namespace = run_example("The layer protocol, and a layer of your own")  # asserts that the loss fell
     params = namespace["params"]
     assert type(params.layers[1]).__name__ == "Scale" and params.arch.layers == (784, 200, "scale", 10)
-    saved = checkpoint.Checkpoint(params=params, opt_state=namespace["state"], epoch=1, rng_state=np.random.default_rng(0).bit_generator.state, history=[])
+    saved = checkpoint.Checkpoint(params=params, opt_state=namespace["state"], epoch=1,
+                                  rng_state=np.random.default_rng(0).bit_generator.state, history=[])
     loaded = checkpoint.load(checkpoint.save(tmp_path / "scaled.npz", saved))
     assert loaded.params == params and loaded.opt_state.step == 20
 

@@ -122,7 +122,8 @@ def test_the_page_is_package_data():
     """An installed copy (a wheel, not this checkout) has the page: pyproject ships it."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     patterns = config["tool"]["setuptools"]["package-data"]["purenet.apps"]
-    shipped = [p for p in (ROOT / "purenet" / "apps" / "static").iterdir() if any(fnmatch(f"static/{p.name}", g) for g in patterns)]
+    shipped = [p for p in (ROOT / "purenet" / "apps" / "static").iterdir()
+               if any(fnmatch(f"static/{p.name}", g) for g in patterns)]
     assert [p.name for p in shipped] == ["draw.html"]
 
 
@@ -532,7 +533,8 @@ def test_a_port_in_use_is_one_line(isolated, small_model):
         taken.listen()
         port = taken.getsockname()[1]
         assert serve_fails("--model", str(small_model), "--port", str(port)) == (
-            f"purenet: error: port {port} on 127.0.0.1 is in use (another server?); choose another --port, or --port 0 for any free one")
+            f"purenet: error: port {port} on 127.0.0.1 is in use (another server?); "
+            "choose another --port, or --port 0 for any free one")
     assert serve_fails("--model", str(small_model), "--host", "no-such-host.invalid", "--port", "0").startswith(
         "purenet: error: --host no-such-host.invalid: not an address this machine can listen on")
 

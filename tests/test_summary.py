@@ -63,7 +63,8 @@ def test_a_huge_layer_list_is_described_without_allocating_it():
     assert described.parameter_bytes == 4 * described.parameters
 
 
-@pytest.mark.parametrize("layers, item", [([784, "bogus", 10], "item 2 (bogus)"), (["conv4k5", "pool99", 10], "item 3 (maxpool99)"),
+@pytest.mark.parametrize("layers, item", [([784, "bogus", 10], "item 2 (bogus)"),
+                                          (["conv4k5", "pool99", 10], "item 3 (maxpool99)"),
                                           ([784], "item 1")])
 def test_a_bad_layer_list_names_the_item(layers, item):
     with pytest.raises(ValueError, match="layer list") as caught:
@@ -86,7 +87,8 @@ def test_the_record_is_json_and_nothing_is_printed(capsys):
     assert capsys.readouterr() == ("", "")
 
 
-@pytest.mark.parametrize("first", ["import purenet", "import purenet.core.summary, purenet", "from purenet.core.summary import Summary; import purenet"])
+@pytest.mark.parametrize("first", ["import purenet", "import purenet.core.summary, purenet",
+                                   "from purenet.core.summary import Summary; import purenet"])
 def test_purenet_summary_is_the_function_whatever_was_imported_first(first):
     """The module purenet/core/summary.py and the function purenet.core.summary share a name."""
     code = f"{first}\nprint(purenet.summary([784, 10]).parameters)"

@@ -103,7 +103,8 @@ def test_ctrl_c_then_resume_continues_into_the_resumed_file(tiny_npz, mnist):
     model = tiny_npz.parent / "model.npz"
     model.write_bytes(b"the user's own model, not to be touched")
     env = {**os.environ, "XDG_STATE_HOME": str(tiny_npz.parent / "state")}
-    big = ["--data", "mydata.npz", "--layers", "784,512,512,10", "--batch-size", "16", "--epochs", "4", "--out", "run.npz", "--json"]
+    big = ["--data", "mydata.npz", "--layers", "784,512,512,10", "--batch-size", "16", "--epochs", "4",
+           "--out", "run.npz", "--json"]
     run = subprocess.Popen([installed_purenet(), "train", *big], cwd=tiny_npz.parent, env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert json.loads(run.stdout.readline())["epoch"] == 1  # epoch 1 is saved once it is reported

@@ -56,7 +56,8 @@ def test_mypy_reports_a_type_error_in_a_script(tmp_path):
     checked = check(tmp_path, MISTAKE)
     assert checked.returncode == 1
     assert len(checked.stdout.splitlines()) == 1, checked.stdout  # the deliberate mistake, and only it
-    assert 'script.py:3: error: Incompatible types in assignment (expression has type "Params", variable has type "int")' in checked.stdout
+    assert ('script.py:3: error: Incompatible types in assignment (expression has type "Params", variable has type "int")'
+            in checked.stdout)
 
 
 def test_the_package_says_it_is_typed():
