@@ -11,6 +11,8 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import pytest
+
 # One BLAS thread for the suite (before NumPy loads): on a shared 2-core machine a
 # second BLAS thread that waits for a busy core can make a small product 10x slower.
 # Speed is measured by `purenet bench`, not by tests; set the variable to override.
@@ -18,7 +20,6 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
 import numpy as np  # noqa: E402
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 MNIST_DIR = ROOT / "data" / "mnist"

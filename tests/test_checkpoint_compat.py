@@ -106,7 +106,8 @@ def v2_folder(isolated, mnist) -> Path:
 def test_a_version_2_checkpoint_loads_as_a_dense_network(v2_folder):
     checkpoint = load("checkpoint-v2-epoch1.npz")
     assert FORMAT_VERSION > 2 and checkpoint.epoch == 1
-    assert checkpoint.params.arch.layers == (784, 6, 10) and [type(l).__name__ for l in checkpoint.params.layers] == ["Dense", "Dense"]
+    assert checkpoint.params.arch.layers == (784, 6, 10)
+    assert [type(layer).__name__ for layer in checkpoint.params.layers] == ["Dense", "Dense"]
     assert (checkpoint.config.optimizer, checkpoint.config.weight_decay, len(checkpoint.opt_state.slots)) == ("adam", 1e-4, 2)
 
 
@@ -132,9 +133,11 @@ def test_resuming_an_old_checkpoint_is_bitwise_on_one_machine(isolated, mnist, v
     """From an old epoch 1: two epochs at once, and one epoch then another, give the same bytes."""
     fixture_folder(isolated, mnist, version)
     common = ["train", "--data", f"v{version}-data.npz"]
-    straight = CliRunner().invoke(app, [*common, "--resume", f"checkpoint-v{version}-epoch1.npz", "--epochs", "3", "--out", "straight.npz"])
+    straight = CliRunner().invoke(app, [*common, "--resume", f"checkpoint-v{version}-epoch1.npz", "--epochs", "3",
+                                        "--out", "straight.npz"])
     assert straight.exit_code == 0, straight.output
-    first = CliRunner().invoke(app, [*common, "--resume", f"checkpoint-v{version}-epoch1.npz", "--epochs", "2", "--out", "step.npz"])
+    first = CliRunner().invoke(app, [*common, "--resume", f"checkpoint-v{version}-epoch1.npz", "--epochs", "2",
+                                     "--out", "step.npz"])
     assert first.exit_code == 0, first.output
     second = CliRunner().invoke(app, [*common, "--resume", "step.npz", "--epochs", "3", "--out", "step.npz"])
     assert second.exit_code == 0, second.output

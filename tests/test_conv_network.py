@@ -60,9 +60,9 @@ def numerical_grads(params: Params, loss_of: Callable[[Params], float], step: fl
         grad = np.zeros_like(array)
         for flat in range(array.size):
             def loss_at(offset: float) -> float:
-                moved = np.array(array, copy=True)
-                moved.flat[flat] += offset
-                return loss_of(with_array(params, index, moved))
+                moved = np.array(array, copy=True)  # noqa: B023 - called in this iteration
+                moved.flat[flat] += offset  # noqa: B023 - called in this iteration
+                return loss_of(with_array(params, index, moved))  # noqa: B023 - called in this iteration
 
             grad.flat[flat] = (loss_at(step) - loss_at(-step)) / (2 * step)
         grads.append(grad)

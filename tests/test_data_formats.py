@@ -446,5 +446,5 @@ def test_a_data_set_without_a_test_part_says_so_when_asked_for_it(mnist):
     assert not alone.has_test and both.has_test
     assert both.test is train
     with pytest.raises(DataError, match="no test part"):
-        alone.test
+        alone.test  # noqa: B018 - reading it raises
     assert alone == Dataset(train, None) and alone != both

@@ -44,9 +44,9 @@ def numerical_grads(params: Params, loss_of: Callable[[Params], float], step: fl
         grad = np.zeros_like(array)
         for flat in range(array.size):
             def loss_at(offset: float) -> float:
-                moved = array.copy()
-                moved.flat[flat] += offset
-                return loss_of(with_array(params, index, moved))
+                moved = array.copy()  # noqa: B023 - called in this iteration
+                moved.flat[flat] += offset  # noqa: B023 - called in this iteration
+                return loss_of(with_array(params, index, moved))  # noqa: B023 - called in this iteration
 
             grad.flat[flat] = (8 * (loss_at(step) - loss_at(-step)) - (loss_at(2 * step) - loss_at(-2 * step))) / (12 * step)
         grads.append(grad)
@@ -89,7 +89,7 @@ def test_backward_matches_finite_differences(act, loss_name, shape):
     rng = np.random.default_rng(seed)
     params = init(sizes, act=act, loss=loss_name, rng=rng, dtype=np.float64)
     # random (not zero) biases, so the check also covers db and non-centred units
-    params = Params(params.arch, [Dense(l.w, rng.normal(0, 0.5, l.b.shape)) for l in params.layers])
+    params = Params(params.arch, [Dense(layer.w, rng.normal(0, 0.5, layer.b.shape)) for layer in params.layers])
     x = rng.normal(0, 1, (batch, sizes[0]))
     y = rng.integers(0, sizes[-1], batch)
     step = KINKED_STEP if act in KINKED else SMOOTH_STEP

@@ -36,7 +36,8 @@ def test_warmup_ramps_linearly_then_follows():
 
 def test_make_schedule_by_name():
     assert make_schedule("cosine", 0.1, total_steps=50, steps_per_epoch=10) == Cosine(0.1, 50)
-    assert make_schedule("step", 0.1, total_steps=50, steps_per_epoch=10, decay_every_epochs=2, gamma=0.1) == StepDecay(0.1, 20, 0.1)
+    assert (make_schedule("step", 0.1, total_steps=50, steps_per_epoch=10, decay_every_epochs=2, gamma=0.1)
+            == StepDecay(0.1, 20, 0.1))
     assert make_schedule("constant", 0.1, total_steps=50, steps_per_epoch=10, warmup_epochs=0.5) == Warmup(Constant(0.1), 5)
     with pytest.raises(ValueError, match="choose one of"):
         make_schedule("linear", 0.1, total_steps=1, steps_per_epoch=1)
@@ -45,7 +46,7 @@ def test_make_schedule_by_name():
 def test_an_optimizer_follows_its_schedule():
     params = init([3, 2], rng=0, dtype=np.float64)
     opt = SGD(lr=StepDecay(1.0, every=1, gamma=0.5))
-    grads = params.__class__(params.arch, [type(l)(np.ones_like(l.w), np.ones_like(l.b)) for l in params.layers])
+    grads = params.__class__(params.arch, [type(layer)(np.ones_like(layer.w), np.ones_like(layer.b)) for layer in params.layers])
     state = opt.init(params)
     moved = []
     for _ in range(3):
@@ -131,7 +132,8 @@ def test_cli_ingredients_reach_the_checkpoint(cli):
     settings = checkpoint.config.to_json()
     assert settings["dropout"] == 0.2 and settings["schedule"] == "cosine" and settings["warmup"] == 0.5
     assert checkpoint.params.arch.layers == (784, 32, "dropout0.2", 10)  # the dropout is a layer of the network
-    assert settings["augment"] == {"shift": 2.0, "rotation": 5.0, "scale": 0.1, "shear": 0.0, "elastic_alpha": 0.0, "elastic_sigma": 4.0}
+    assert settings["augment"] == {"shift": 2.0, "rotation": 5.0, "scale": 0.1, "shear": 0.0,
+                                   "elastic_alpha": 0.0, "elastic_sigma": 4.0}
 
 
 def test_cli_early_stopping_keeps_the_best(cli):

@@ -95,7 +95,8 @@ def check_kind_gradients(record, x: np.ndarray, make_ctx: Callable[[], Context],
         assert getattr(grads, name) == getattr(record, name), name
     errors = {}
     for name in learned_names(type(record)):
-        numeric = central_differences(lambda a: loss_of(attrs.evolve(record, **{name: a}), x), getattr(record, name))
+        numeric = central_differences(lambda a: loss_of(attrs.evolve(record, **{name: a}), x),  # noqa: B023 - called at once
+                                      getattr(record, name))
         analytic = getattr(grads, name)
         assert analytic.dtype == np.float64
         errors[name] = relative_error(numeric, analytic)
@@ -154,8 +155,11 @@ def reference_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, pad
 # --- strategies ----------------------------------------------------------------------------
 
 
+CONV_ACTIVATIONS = tuple(sorted(ACTIVATIONS))
+
+
 @st.composite
-def conv_cases(draw, acts=tuple(sorted(ACTIVATIONS))):
+def conv_cases(draw, acts=CONV_ACTIVATIONS):
     n = draw(st.integers(1, 3))
     h, w = draw(st.integers(3, 9)), draw(st.integers(3, 9))
     c, f = draw(st.integers(1, 3)), draw(st.integers(1, 3))
@@ -506,7 +510,8 @@ def test_cropped_rows_and_columns_get_no_gradient(pool):
     rng = np.random.default_rng(0)
     shape = (2, 2 * k + 1, 3 * k - 1, 2)  # two whole windows each way, and one or more rows and columns left over
     x = rng.permutation(math.prod(shape)).reshape(shape) * 0.1
-    forward_fn, backward_fn = (max_pool_forward, max_pool_backward) if type(pool) is MaxPool else (avg_pool_forward, avg_pool_backward)
+    forward_fn, backward_fn = ((max_pool_forward, max_pool_backward) if type(pool) is MaxPool
+                               else (avg_pool_forward, avg_pool_backward))
     out, cache = forward_fn(pool, x)
     assert out.shape == (2, 2, 2, 2)
     dx = backward_fn(pool, cache, np.ones_like(out))

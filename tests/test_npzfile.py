@@ -63,9 +63,9 @@ def test_reads_every_array_np_savez_writes(tmp_path):
         "empty": np.zeros((0, 28)),
         "records": np.zeros(2, dtype=[("a", "<i2"), ("b", "<f4")]),
     }
-    for save in (np.savez, np.savez_compressed):
-        path = tmp_path / f"{save.__name__}.npz"
-        save(path, **arrays)
+    for write in (np.savez, np.savez_compressed):
+        path = tmp_path / f"{write.__name__}.npz"
+        write(path, **arrays)
         got = read_npz(path)
         assert set(got) == set(arrays)
         for key, array in arrays.items():
