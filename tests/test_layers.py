@@ -2,8 +2,8 @@
 adjoint, where pooling routes its gradient, and the layer-list grammar.
 
 Every gradient check is float64 and compares the layer's backward with central
-differences of the scalar L = sum(out * R), R random, over every entry of every
-learned array and of the input.
+differences (tests/gradcheck.py) of the scalar L = sum(out * R), R random, over every
+entry of every learned array and of the input.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import purenet
+from gradcheck import KINKED, TOLERANCE, numerical_gradient, relative_error
 from purenet.core.activations import ACTIVATIONS
 from purenet.core.arrays import learned_names, static_names
 from purenet.runs.config import ConfigError, parse_layers
@@ -31,35 +32,10 @@ from purenet.core.records import Arch
 
 pytestmark = pytest.mark.core  # the core math: `pytest -m core` runs it alone, in seconds
 
-TOLERANCE = 1e-6
-STEP = 1e-6
-KINKED = ("relu", "leaky_relu", "elu")  # the derivative (or, for ELU, its derivative) jumps at z = 0, as in test_gradients.py
 GRADIENT_SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-def relative_error(numeric: np.ndarray, analytic: np.ndarray) -> float:
-    """||numeric - analytic|| / max(||numeric|| + ||analytic||, tiny), over the whole array."""
-    assert numeric.shape == analytic.shape, (numeric.shape, analytic.shape)
-    scale = max(float(np.linalg.norm(numeric) + np.linalg.norm(analytic)), 1e-300)
-    return float(np.linalg.norm(numeric - analytic)) / scale
-
-
-def central_differences(loss_of: Callable[[np.ndarray], float], array: np.ndarray, step: float = STEP) -> np.ndarray:
-    """dL/d(array) entry by entry: (L(a + h e_i) - L(a - h e_i)) / 2h, on a private copy."""
-    moved = np.array(array, dtype=np.float64, copy=True)
-    grad = np.empty_like(moved)
-    for i in range(moved.size):
-        old = moved.flat[i]
-        moved.flat[i] = old + step
-        up = loss_of(moved.copy())
-        moved.flat[i] = old - step
-        down = loss_of(moved.copy())
-        moved.flat[i] = old
-        grad.flat[i] = (up - down) / (2 * step)
-    return grad
 
 
 def check_kind_gradients(record, x: np.ndarray, make_ctx: Callable[[], Context], rng: np.random.Generator) -> dict:
@@ -83,11 +59,11 @@ def check_kind_gradients(record, x: np.ndarray, make_ctx: Callable[[], Context],
         assert getattr(grads, name) == getattr(record, name), name
     errors = {}
     for name in learned_names(type(record)):
-        numeric = central_differences(lambda a: loss_of(attrs.evolve(record, **{name: a}), x), getattr(record, name))
+        numeric = numerical_gradient(lambda a: loss_of(attrs.evolve(record, **{name: a}), x), getattr(record, name))
         analytic = getattr(grads, name)
         assert analytic.dtype == np.float64
         errors[name] = relative_error(numeric, analytic)
-    numeric_dx = central_differences(lambda a: loss_of(record, a), x)
+    numeric_dx = numerical_gradient(lambda a: loss_of(record, a), x)
     assert dx is not None and dx.shape == x.shape and dx.dtype == np.float64
     errors["x"] = relative_error(numeric_dx, np.asarray(dx))
     # need_dx=False: the same grads, no dx
