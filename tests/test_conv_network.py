@@ -115,6 +115,7 @@ NETS = {
 }
 
 
+@pytest.mark.core  # a gradient check: part of the core loop
 @pytest.mark.parametrize("loss_name", ["ce", "mse"])
 @pytest.mark.parametrize("net", sorted(NETS))
 def test_network_gradients_match_central_differences(net, loss_name):
@@ -140,6 +141,7 @@ def test_network_gradients_match_central_differences(net, loss_name):
     assert max(errors) < TOLERANCE, errors
 
 
+@pytest.mark.core  # a gradient check: part of the core loop
 @pytest.mark.parametrize(
     "sizes, n",
     [
@@ -164,6 +166,7 @@ def test_average_pooling_above_a_layer_that_writes_its_d_out(sizes, n):
     assert max(relative_errors(numeric, analytic)) < TOLERANCE
 
 
+@pytest.mark.core  # a gradient check: part of the core loop
 def test_the_network_check_catches_a_wrong_gradient(monkeypatch):
     """The comparison can fail: max pooling that sends its gradient to the last element of
     each window instead of the maximum is caught."""
@@ -498,6 +501,7 @@ def test_a_registered_kind_trains_with_adam_and_keeps_its_scale_undecayed():
     assert not np.array_equal(decayed.layers[1].w, params.layers[1].w)
 
 
+@pytest.mark.core  # a gradient check: part of the core loop
 @pytest.mark.parametrize("loss_name", ["ce", "mse"])
 def test_a_registered_kind_passes_the_gradient_check(loss_name):
     rng = np.random.default_rng(2)
