@@ -39,6 +39,7 @@ from typing import Callable, Iterator
 import attrs
 import numpy as np
 
+from purenet.base.checks import shown
 from purenet.base.words import counted
 from purenet.core.network import init
 from purenet.core.optim import Optimizer, make_optimizer
@@ -174,7 +175,8 @@ def epochs_to_reach(source: str, done: int, planned: int, asked: int | None) -> 
     unless it is a whole number above the ``done`` epochs (then there is nothing to do)."""
     total = planned if asked is None else asked
     if isinstance(total, bool) or not isinstance(total, int) or total > MAX_WHOLE:
-        raise ConfigError("epochs", f"(the total to reach) must be a whole number from {done + 1} to {MAX_WHOLE}, got {repr(total)[:40]}")
+        raise ConfigError("epochs", f"(the total to reach) must be a whole number from {done + 1} to {MAX_WHOLE}, "
+                                    f"got {shown(total, 40)}")
     if total > done:
         return total
     had = f"{source} already has {counted(done, 'epoch')}"
