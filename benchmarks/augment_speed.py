@@ -38,9 +38,9 @@ import numpy as np  # noqa: E402
 
 from purenet import SGD, init, train  # noqa: E402
 from purenet.apps.allocator import tune_malloc  # noqa: E402
-from purenet.data.augment import Augmenter  # noqa: E402
-from purenet.data import Split, batches, load, to_float  # noqa: E402
 from purenet.core.training import train_step  # noqa: E402
+from purenet.data import Split, batches, load, to_float  # noqa: E402
+from purenet.data.augment import Augmenter  # noqa: E402
 
 BATCH = 128
 LAYERS = [784, 200, 200, 10]

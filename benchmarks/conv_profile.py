@@ -23,11 +23,11 @@ import numpy as np
 
 from purenet import Adam, init
 from purenet.apps.allocator import tune_malloc
-from purenet.runs.config import parse_layers
 from purenet.core.layers import Context, Conv2D, kind_of
 from purenet.core.layers.conv import _pads, im2col, input_grad
 from purenet.core.losses import get_loss
 from purenet.core.network import backward, forward, layer_activations
+from purenet.runs.config import parse_layers
 
 
 def profile(layers, batch_size: int, rounds: int) -> dict[str, list[float]]:

@@ -3,7 +3,7 @@
 A development script, not part of the library or the test suite. It trains plain
 MLPs with the library (Adam 1e-3, 8 epochs, batch 128, no augmentation; cached in
 the system's temporary folder after the first run), and can add checkpoints made by ``purenet train`` (the
-project's default recipe); then it runs ``purenet.photo.prepare.load_digit`` and
+project's default recipe); then it runs ``purenet.photo.prepare.load_digit_image`` and
 ``purenet.predict`` on every photo listed in the photo folder's manifest.csv
 (columns file, label, kind, width, height, source), and prints, per model, the
 count read right and each miss with its true and predicted label and its kind.
@@ -24,9 +24,9 @@ The photos are for measuring only: nothing here is fitted to them.
 from __future__ import annotations
 
 import argparse
-import tempfile
-import os
 import csv
+import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,9 +35,9 @@ from PIL import Image, ImageDraw
 
 from purenet import Adam, Arch, Dense, Params, init, predict, train
 from purenet.apps.allocator import tune_malloc
-from purenet.runs.checkpoint import load as load_checkpoint
 from purenet.data import load
-from purenet.photo.prepare import ImageError, load_digit
+from purenet.photo.prepare import ImageError, load_digit_image
+from purenet.runs.checkpoint import load as load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = {
@@ -57,7 +57,7 @@ def model(name: str, mnist_dir: Path, cache_dir: Path, epochs: int = 8) -> Param
     if cache.exists():
         arrays = np.load(cache)
         layers = [Dense(w=arrays[f"w{i}"], b=arrays[f"b{i}"]) for i in range(len(sizes) - 1)]
-        return Params(arch=Arch(sizes=sizes, act="relu", loss="ce"), layers=layers)
+        return Params(arch=Arch(layers=sizes, act="relu", loss="ce"), layers=layers)
     mnist = load(mnist_dir)
     params = init(sizes, act="relu", rng=np.random.default_rng(seed))
     for record in train(params, mnist.train, optimizer=Adam(1e-3), epochs=epochs, batch_size=128,
@@ -80,7 +80,7 @@ def digits(folder: Path, rows: list[dict[str, str]]) -> tuple[np.ndarray, list[f
     for row in rows:
         started = time.perf_counter()
         try:
-            out.append(load_digit(folder / row["file"]))
+            out.append(load_digit_image(folder / row["file"]))
         except ImageError as error:
             print(f"  ImageError: {error}")
             out.append(np.zeros((28, 28), np.uint8))
@@ -117,7 +117,7 @@ def main() -> None:
     rows = read_manifest(args.photos)
     images, seconds = digits(args.photos, rows)
     slowest = int(np.argmax(seconds))
-    print(f"load_digit: {1000 * np.mean(seconds):.0f} ms mean, {1000 * seconds[slowest]:.0f} ms max "
+    print(f"load_digit_image: {1000 * np.mean(seconds):.0f} ms mean, {1000 * seconds[slowest]:.0f} ms max "
           f"({rows[slowest]['file']}, {rows[slowest]['width']}x{rows[slowest]['height']})")
     labels = np.array([int(row["label"]) for row in rows])
     x = images.reshape(len(images), 784).astype(np.float32) / 255

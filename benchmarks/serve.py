@@ -13,7 +13,7 @@ to answered. Two images:
     jpeg1mp   a 1000x1000 JPEG photo-like picture of the same digit: dark ink on
               unevenly lit paper, with sensor noise (quality 90, about 150 kB)
 
-For scale it also times ``purenet.photo.prepare.read_digit`` alone on each image, in this
+For scale it also times ``purenet.photo.prepare.read_digit_image`` alone on each image, in this
 process, one at a time (median of 10): the preparation of the picture, which is
 most of a request's work. The server and the clients share the machine, so the
 figures are a floor for what a separate client would see, and they move with
@@ -119,14 +119,14 @@ def measure(port: int, body: bytes, kind: str, requests: int, clients: int) -> d
 
 
 def preparation_ms(body: bytes, repeats: int = 10) -> float:
-    """The median time of ``read_digit`` on ``body`` in this process, in milliseconds."""
-    from purenet.photo.prepare import read_digit
+    """The median time of ``read_digit_image`` on ``body`` in this process, in milliseconds."""
+    from purenet.photo.prepare import read_digit_image
 
-    read_digit(body)
+    read_digit_image(body)
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        read_digit(body)
+        read_digit_image(body)
         times.append(time.perf_counter() - started)
     return round(1000 * float(np.median(times)), 1)
 
@@ -156,7 +156,7 @@ def main() -> None:
         return
     print(f"{options.requests} requests per image, {options.clients} clients at once, server and clients on this machine "
           f"({os.cpu_count()} CPUs, load average {load[0]} {load[1]} {load[2]})")
-    print(f"{'image':<9} {'bytes':>8} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'read_digit alone ms':>20}")
+    print(f"{'image':<9} {'bytes':>8} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'read_digit_image ms':>20}")
     for name, r in results.items():
         print(f"{name:<9} {r['bytes']:>8} {r['requests_per_s']:>7} {r['p50_ms']:>7} {r['p95_ms']:>7} {r['read_digit_ms']:>20}")
 

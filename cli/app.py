@@ -1,21 +1,26 @@
 """The ``purenet`` command: parses options and hands them to one module per command.
 
 Only typer is imported at start-up; numpy, rich and the library load inside the
-command that needs them, so ``purenet --help`` stays fast.
+command that needs them, so ``purenet --help`` stays fast. A run setting's default,
+help and choices are the library's (``purenet.runs.settings``, a table without numpy),
+never written here.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import os
+import typing
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 
-from purenet.cli.choices import (ACTIVATIONS, AUGMENTATIONS, FRAMEWORKS, INIT_SCHEMES, LOSSES, OPTIMIZERS, PRESET_ALIASES,
-                                 PRESETS, SCHEDULES, choice)
+from purenet.cli.choices import FRAMEWORKS, choice
 from purenet.cli.console import PurenetGroup
 from purenet.cli.state import DEFAULT_MODEL_RULE
+from purenet.runs.settings import AUGMENTATION_MAGNITUDES, DEFAULTS, PRESET_ALIASES, RECIPES, SETTINGS
 
 app = typer.Typer(
     name="purenet",
@@ -27,7 +32,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-DEFAULT_LAYERS = "784,200,200,10"
+DEFAULT_LAYERS = ",".join(map(str, DEFAULTS["layers"]))
 MODEL, OPTIMISATION, REGULARISATION, DATA, OUTPUT = "Model", "Optimisation", "Regularisation", "Data", "Output"
 """The panels of `purenet train --help`, the groups of docs/cli.md."""
 
@@ -62,48 +67,88 @@ def purenet(
     """
 
 
+def setting(name: str, panel: str | None = None, **more: Any) -> Any:
+    """The ``typer.Option`` of the run setting ``name``: its help and choices from purenet.runs.settings,
+    and a whole number's least value (``[x>=1]``); ``more`` adds, or changes, what only the command says."""
+    known = SETTINGS[name]
+    option: dict[str, Any] = {"help": known.help, "rich_help_panel": panel}
+    if known.choices:
+        option.update(choice(known.choices))
+    if type(known.default) is int and known.low is not None:
+        option["min"] = int(known.low)
+    return typer.Option(**{**option, **more})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrainRequest:
+    """``purenet train``'s options as typed: each field is one option, with its type, help and default."""
+
+    layers: Annotated[str, setting("layers", MODEL)] = DEFAULT_LAYERS
+    act: Annotated[str, setting("act", MODEL)] = DEFAULTS["act"]
+    loss: Annotated[str, setting("loss", MODEL)] = DEFAULTS["loss"]
+    init: Annotated[str, setting("init", MODEL)] = DEFAULTS["init"]
+    epochs: Annotated[int, setting("epochs", OPTIMISATION, show_default=f"{DEFAULTS['epochs']}; with --resume, the run's own")] = DEFAULTS["epochs"]
+    batch_size: Annotated[int, setting("batch_size", OPTIMISATION)] = DEFAULTS["batch_size"]
+    lr: Annotated[Optional[float], setting("lr", OPTIMISATION, show_default="the optimizer's own; --dry-run shows it")] = DEFAULTS["lr"]
+    optimizer: Annotated[str, setting("optimizer", OPTIMISATION)] = DEFAULTS["optimizer"]
+    weight_decay: Annotated[float, setting("weight_decay", OPTIMISATION)] = DEFAULTS["weight_decay"]
+    schedule: Annotated[str, setting("schedule", OPTIMISATION)] = DEFAULTS["schedule"]
+    warmup: Annotated[float, setting("warmup", OPTIMISATION)] = DEFAULTS["warmup"]
+    decay_every: Annotated[float, setting("decay_every", OPTIMISATION)] = DEFAULTS["decay_every"]
+    gamma: Annotated[float, setting("gamma", OPTIMISATION)] = DEFAULTS["gamma"]
+    dropout: Annotated[float, setting("dropout", REGULARISATION)] = DEFAULTS["dropout"]
+    augment: Annotated[str, setting("augment", REGULARISATION)] = DEFAULTS["augment"]
+    shift: Annotated[Optional[float], typer.Option(help="With --augment: largest shift in pixels.", show_default="the --augment choice's", rich_help_panel=REGULARISATION)] = None
+    rotation: Annotated[Optional[float], typer.Option(help="With --augment: largest rotation in degrees.", show_default="the --augment choice's", rich_help_panel=REGULARISATION)] = None
+    scale: Annotated[Optional[float], typer.Option(help="With --augment: largest relative scaling, a fraction (0.1: up to 10% larger or smaller).", show_default="the --augment choice's", rich_help_panel=REGULARISATION)] = None
+    elastic_alpha: Annotated[Optional[float], typer.Option(help="With --augment elastic: strength of the distortion.", show_default=f"{(AUGMENTATION_MAGNITUDES['elastic'] or {})['elastic_alpha']:g}", rich_help_panel=REGULARISATION)] = None
+    patience: Annotated[int, setting("patience", REGULARISATION)] = DEFAULTS["patience"]
+    preset: Annotated[str, typer.Option(help="A named recipe (docs/results.md); options you give win over its settings.", rich_help_panel=MODEL, **choice(tuple(RECIPES), PRESET_ALIASES))] = "default"
+    seed: Annotated[int, setting("seed", DATA)] = DEFAULTS["seed"]
+    data: Annotated[Optional[Path], setting("data", DATA, show_default="data/mnist of this checkout, or $PURENET_DATA")] = DEFAULTS["data"]
+    val_fraction: Annotated[float, setting("val_fraction", DATA)] = DEFAULTS["val_fraction"]
+    out: Annotated[Optional[Path], typer.Option(parser=_file_to_write, metavar="<path>", help="Checkpoint file, rewritten after every epoch; replaces only a purenet checkpoint.", show_default="model.npz; with --resume, the resumed file", rich_help_panel=OUTPUT)] = None
+    force: Annotated[bool, typer.Option("--force", help="Let --out (and --log) replace a file that is not a purenet checkpoint (log).", rich_help_panel=OUTPUT)] = False
+    log: Annotated[Optional[Path], typer.Option(parser=_file_to_write, metavar="<path>", help="Also write one CSV row per epoch, every figure, to this file; rewritten after every epoch, and continued on --resume.", rich_help_panel=OUTPUT)] = None
+    resume: Annotated[Optional[Path], typer.Option(help="Continue the run saved in this checkpoint (and save into it, unless --out says otherwise).", rich_help_panel=OUTPUT)] = None
+    every: Annotated[int, typer.Option(min=0, help="Also print held-out accuracy every N steps (0: never).", rich_help_panel=OUTPUT)] = 0
+    show_predictions: Annotated[int, typer.Option(min=0, help="End by drawing K test digits with their predictions.", rich_help_panel=OUTPUT)] = 0
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object per epoch and a summary, nothing else.", rich_help_panel=OUTPUT)] = False
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the options and show the run's settings (the preset's with yours on top), then stop without training; with --json, as one JSON object.", rich_help_panel=OUTPUT)] = False
+
+
+def taking(request: type) -> Callable[[Callable[[Any, frozenset[str]], None]], Callable[..., None]]:
+    """Make ``run(request, explicit)`` a command whose options are the fields of the dataclass ``request``.
+
+    Typer reads a command's options from its function's parameters: the command made here
+    has the record's fields as its parameters (name, type with its option, default), so each
+    option is declared once, as a typed field, and ``run`` gets the record, not a dict of
+    names. ``explicit`` names the options the user typed (which win over a preset's settings).
+    """
+    hints = typing.get_type_hints(request, include_extras=True)
+    fields = [inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=field.default, annotation=hints[field.name])
+              for field in dataclasses.fields(request)]
+
+    def decorate(run: Callable[[Any, frozenset[str]], None]) -> Callable[..., None]:
+        def command(ctx: typer.Context, **given: Any) -> None:
+            typed = frozenset(name for name in given if ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP"))
+            run(request(**given), typed)
+
+        context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
+        command.__signature__ = inspect.Signature([context, *fields])  # type: ignore[attr-defined]
+        command.__name__, command.__doc__ = run.__name__, run.__doc__
+        return command
+
+    return decorate
+
+
 @app.command()
-def train(
-    ctx: typer.Context,
-    layers: Annotated[str, typer.Option(help="The layer list, input first: widths and layer names, e.g. 784,200,200,10 or conv32k5,pool2,256,10 (docs/cli.md, Layer lists).", rich_help_panel=MODEL)] = DEFAULT_LAYERS,
-    act: Annotated[str, typer.Option(help="Activation of the hidden layers.", rich_help_panel=MODEL, **choice(ACTIVATIONS))] = "relu",
-    loss: Annotated[str, typer.Option(help="ce: softmax + cross-entropy; mse: sigmoid outputs + squared error.", rich_help_panel=MODEL, **choice(LOSSES))] = "ce",
-    init: Annotated[str, typer.Option(help="Weight initialisation (auto: he for relu-like units, else xavier).", rich_help_panel=MODEL, **choice(INIT_SCHEMES))] = "auto",
-    epochs: Annotated[int, typer.Option(min=1, help="Epochs to train (with --resume: the total to reach).", show_default="20; with --resume, the run's own", rich_help_panel=OPTIMISATION)] = 20,
-    batch_size: Annotated[int, typer.Option(min=1, help="Samples per step; 1 is per-sample SGD.", rich_help_panel=OPTIMISATION)] = 128,
-    lr: Annotated[Optional[float], typer.Option(help="Learning rate (the peak, with a schedule).", show_default="sgd 0.1, momentum 0.05, adam 0.003", rich_help_panel=OPTIMISATION)] = None,
-    optimizer: Annotated[str, typer.Option(help="The update rule.", rich_help_panel=OPTIMISATION, **choice(OPTIMIZERS))] = "adam",
-    weight_decay: Annotated[float, typer.Option(help="L2 weight decay on the weights.", rich_help_panel=OPTIMISATION)] = 0.0,
-    schedule: Annotated[str, typer.Option(help="Learning-rate schedule.", rich_help_panel=OPTIMISATION, **choice(SCHEDULES))] = "step",
-    warmup: Annotated[float, typer.Option(help="Epochs of linear learning-rate warm-up.", rich_help_panel=OPTIMISATION)] = 0.0,
-    decay_every: Annotated[float, typer.Option(help="With --schedule step: epochs between decays.", rich_help_panel=OPTIMISATION)] = 1.0,
-    gamma: Annotated[float, typer.Option(help="With --schedule step: the factor of each decay, 0 to 1.", rich_help_panel=OPTIMISATION)] = 0.85,
-    dropout: Annotated[float, typer.Option(help="Drop each hidden unit with this probability while training (0 to 0.95).", rich_help_panel=REGULARISATION)] = 0.0,
-    augment: Annotated[str, typer.Option(help="Augment training batches: mild (shift 1, rotate 8, scale 0.08), affine (2, 10, 0.1) or elastic (affine + Simard's elastic distortion).", rich_help_panel=REGULARISATION, **choice(AUGMENTATIONS))] = "mild",
-    shift: Annotated[Optional[float], typer.Option(help="With --augment: largest shift in pixels.", show_default="the --augment choice's", rich_help_panel=REGULARISATION)] = None,
-    rotation: Annotated[Optional[float], typer.Option(help="With --augment: largest rotation in degrees.", show_default="the --augment choice's", rich_help_panel=REGULARISATION)] = None,
-    scale: Annotated[Optional[float], typer.Option(help="With --augment: largest relative scaling (0 to 0.9).", show_default="the --augment choice's", rich_help_panel=REGULARISATION)] = None,
-    elastic_alpha: Annotated[Optional[float], typer.Option(help="With --augment elastic: strength of the distortion.", show_default="34", rich_help_panel=REGULARISATION)] = None,
-    patience: Annotated[int, typer.Option(min=0, help="Stop after N epochs without a better validation accuracy, keeping the best (0: never).", rich_help_panel=REGULARISATION)] = 0,
-    preset: Annotated[str, typer.Option(help="A named recipe (docs/results.md); options you give win over its settings.", rich_help_panel=MODEL, **choice(PRESETS, PRESET_ALIASES))] = "default",
-    seed: Annotated[int, typer.Option(min=0, help="Seed (>= 0) for init, split, shuffling, dropout and augmentation.", rich_help_panel=DATA)] = 0,
-    data: Annotated[Optional[Path], typer.Option(help="MNIST data: IDX folder, CSV, .npz or image folders.", show_default="data/mnist of this checkout, or $PURENET_DATA", rich_help_panel=DATA)] = None,
-    val_fraction: Annotated[float, typer.Option(help="Hold this fraction (0 to 0.9) of the training set out for validation.", rich_help_panel=DATA)] = 0.0,
-    out: Annotated[Optional[Path], typer.Option(parser=_file_to_write, metavar="<path>", help="Checkpoint file, rewritten after every epoch; replaces only a purenet checkpoint.", show_default="model.npz; with --resume, the resumed file", rich_help_panel=OUTPUT)] = None,
-    force: Annotated[bool, typer.Option("--force", help="Let --out (and --log) replace a file that is not a purenet checkpoint (log).", rich_help_panel=OUTPUT)] = False,
-    log: Annotated[Optional[Path], typer.Option(parser=_file_to_write, metavar="<path>", help="Also write one CSV row per epoch, every figure, to this file; rewritten after every epoch, and continued on --resume.", rich_help_panel=OUTPUT)] = None,
-    resume: Annotated[Optional[Path], typer.Option(help="Continue the run saved in this checkpoint (and save into it, unless --out says otherwise).", rich_help_panel=OUTPUT)] = None,
-    every: Annotated[int, typer.Option(min=0, help="Also print held-out accuracy every N steps (0: never).", rich_help_panel=OUTPUT)] = 0,
-    show_predictions: Annotated[int, typer.Option(min=0, help="End by drawing K test digits with their predictions.", rich_help_panel=OUTPUT)] = 0,
-    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object per epoch and a summary, nothing else.", rich_help_panel=OUTPUT)] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the options and show the run's settings (the preset's with yours on top), then stop without training; with --json, as one JSON object.", rich_help_panel=OUTPUT)] = False,
-) -> None:
+@taking(TrainRequest)
+def train(request: TrainRequest, explicit: frozenset[str]) -> None:
     """Train a network and save it as a checkpoint, showing progress and a table of epochs."""
-    options = {name: value for name, value in locals().items() if name != "ctx"}
-    explicit = frozenset(name for name in options if ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP"))
     from purenet.cli.train import run_train
 
-    run_train(options, explicit)
+    run_train(request, explicit)
 
 
 @app.command()
@@ -157,8 +202,8 @@ def download(
 @app.command()
 def bench(
     layers: Annotated[str, typer.Option(help="The layer list of the benchmarked network (as train --layers).")] = DEFAULT_LAYERS,
-    batch_size: Annotated[int, typer.Option(min=1, help="Samples per training and inference step.")] = 128,
-    act: Annotated[str, typer.Option(help="Hidden activation.", **choice(ACTIVATIONS))] = "relu",
+    batch_size: Annotated[int, setting("batch_size", help="Samples per training and inference step.")] = DEFAULTS["batch_size"],
+    act: Annotated[str, setting("act", help="Hidden activation.")] = DEFAULTS["act"],
     compare: Annotated[Optional[str], typer.Option(help="Also run the same network in another framework.", **choice(FRAMEWORKS))] = None,
     seconds: Annotated[float, typer.Option(min=0.01, max=600, help="Seconds per timed run.")] = 1.0,
     repeats: Annotated[int, typer.Option(min=1, max=1000, help="Timed runs per figure (the median is reported).")] = 5,

@@ -7,9 +7,9 @@ line with a suggestion, ``--optimizer 'adm' is not one of sgd, momentum, nestero
 did you mean adam?``, through ``PurenetGroup``'s error path (exit 2). ``aliases`` are
 old names still accepted but not listed (``--preset seed-92.7``).
 
-The value lists are written out here, not imported from the library, because this
-module loads at start-up and the library's tables bring numpy with them
-(tests/test_cli_conventions.py checks that the two agree).
+The value lists are the library's: a run setting's names are
+``purenet.runs.settings.SETTINGS[name].choices``, read at start-up without numpy.
+Only the command line's own lists live here.
 """
 
 from __future__ import annotations
@@ -19,15 +19,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import typer
 
-ACTIVATIONS = ("sigmoid", "relu", "leaky_relu", "elu", "tanh", "identity")
-LOSSES = ("ce", "mse")
-INIT_SCHEMES = ("auto", "he", "xavier", "uniform")
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
-SCHEDULES = ("constant", "step", "cosine")
-AUGMENTATIONS = ("none", "mild", "affine", "elastic")
-PRESETS = ("default", "best", "per-sample-sigmoid", "cnn", "cnn-best", "softmax-regression")
-PRESET_ALIASES = {"seed-92.7": "per-sample-sigmoid"}
 FRAMEWORKS = ("torch",)
+"""What ``purenet bench --compare`` can time beside purenet."""
 
 
 def suggestion(value: str, values: Sequence[str]) -> str:

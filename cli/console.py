@@ -23,6 +23,7 @@ from typing import Iterator, NoReturn, Sequence
 import typer
 from typer.core import TyperGroup
 
+from purenet.base.checks import MAX_WHOLE, cut  # the largest whole number an option takes, as a run's settings
 from purenet.cli.streams import OutputFailed, output_failed
 
 EXIT_USER_ERROR = 2
@@ -185,9 +186,6 @@ def value_kind(param) -> str | None:
 
 # --- values typed on the command line, checked before typer converts them --------------------
 
-MAX_WHOLE = 2**63 - 1
-"""The largest whole number an option takes (as purenet.runs.config's settings: a NumPy int64)."""
-
 _WHOLE = re.compile(r"[+-]?[0-9]+")
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
 """A number as people write it; nan and inf pass, for the command's own check to name the range."""
@@ -258,8 +256,8 @@ def _declared_range(param) -> tuple:
 
 
 def _cut(text: str) -> str:
-    """``text``, shortened when it runs long (a number of a thousand digits)."""
-    return text if len(text) <= 30 else f"{text[:20]}... ({len(text)} characters)"
+    """``text``, shortened when it runs long (a number of a thousand digits), with its length."""
+    return text if len(text) <= 30 else f"{cut(text, 23)} ({len(text)} characters)"
 
 
 def _report_usage_error(error) -> int:

@@ -14,14 +14,15 @@ from typing import Sequence
 import numpy as np
 from rich.text import Text
 
-SIDE = 28
+from purenet.base.mnist import SHAPE
+
 GAP = "  "
 BLOCKS = " ▀▄█"
 ASCII = " '.#"
 """A cell by threshold: neither pixel, the top one, the bottom one, both."""
 
 
-def digit_rows(image: np.ndarray, color: bool, shape: tuple[int, int] = (SIDE, SIDE), ascii_only: bool = False) -> list[Text]:
+def digit_rows(image: np.ndarray, color: bool, shape: tuple[int, int] = SHAPE, ascii_only: bool = False) -> list[Text]:
     """One digit, flat (H*W,) or (H, W) uint8 -> ceil(H / 2) lines of W cells (MNIST: 14 of 28)."""
     pixels = np.asarray(image, dtype=np.uint8).reshape(shape)
     if len(pixels) % 2:  # an odd height: a blank row below, so every cell has two pixel rows
@@ -41,7 +42,7 @@ def _row(top: np.ndarray, bottom: np.ndarray, color: bool, cells: str) -> Text:
 
 
 def digit_grid(images: Sequence[np.ndarray] | np.ndarray, captions: Sequence[str], color: bool, width: int,
-               shape: tuple[int, int] = (SIDE, SIDE), ascii_only: bool = False) -> list[Text]:
+               shape: tuple[int, int] = SHAPE, ascii_only: bool = False) -> list[Text]:
     """Digits of ``shape`` side by side, as many per band as ``width`` allows, each captioned below."""
     cell = max(shape[1], 1)
     per_band = max(1, (width + len(GAP)) // (cell + len(GAP)))

@@ -8,15 +8,15 @@ from typing import Optional
 
 import numpy as np
 
-from purenet.runs.checkpoint import Checkpoint
+from purenet.base.words import counted
 from purenet.cli.console import color_output, fail, say, stdout_console
 from purenet.cli.download import ensure_default_data
 from purenet.cli.models import open_model, trained_on
-from purenet.data import DataError, Split, default_data_dir
-from purenet.data import load as load_data
 from purenet.core.losses import get_loss
 from purenet.core.metrics import ClassScores, class_scores, confusion_matrix, logits, per_class_accuracy
-from purenet.base.words import counted
+from purenet.data import DataError, Split, default_data_dir
+from purenet.data import load as load_data
+from purenet.runs.checkpoint import Checkpoint
 
 
 def run_evaluate(model: Optional[Path], data: Optional[Path], json_output: bool, report: Optional[Path] = None,
@@ -28,7 +28,7 @@ def run_evaluate(model: Optional[Path], data: Optional[Path], json_output: bool,
         evaluated = data or trained_on(checkpoint) or default_data_dir()  # its folder may not hold the pictures
         check_report_folder(report, force, reads=[(str(model), "the model evaluated"), (str(evaluated), "the data evaluated")])
     data = data or _trained_on(checkpoint)
-    split, part = _held_out(data, checkpoint.model.arch.sizes)
+    split, part = _held_out(data, checkpoint.model.arch.layers)
     if report is not None:
         drawable_shape(split)
     for line in (note, None if part == "test" else f"{data} has no test part: evaluating on its training images"):
@@ -63,13 +63,13 @@ def _trained_on(checkpoint: Checkpoint) -> Path:
     return default_data_dir()
 
 
-def _held_out(data: Path, sizes: tuple[int, ...]) -> tuple[Split, str]:
+def _held_out(data: Path, layers: tuple[int | str, ...]) -> tuple[Split, str]:
     try:
         dataset = load_data(data)
     except DataError as error:
         fail(str(error))
     split, part = (dataset.test, "test") if dataset.has_test else (dataset.train, "train")
-    pixels, outputs = sizes[0], sizes[-1]
+    pixels, outputs = layers[0], layers[-1]
     if split.images.shape[1] != pixels:
         fail(f"{data}: images have {split.images.shape[1]} pixels but the model expects {pixels}")
     if len(split) and int(split.labels.max()) >= outputs:

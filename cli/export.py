@@ -45,9 +45,9 @@ def run_export(model: Optional[Path], out: Path, force: bool) -> None:
         fail(f"{out}: cannot write the ONNX model ({error.strerror or error}); nothing was written")
     ignore_stop_signals()  # written whole: a signal now would only report a finished export as stopped
     arch = checkpoint.model.arch
-    sizes = "-".join(str(n) for n in arch.sizes)
-    print(f"{out}: ONNX opset {OPSET}, {sizes} {arch.act}, {arch.loss} loss; "
-          f"input pixels (N, {arch.sizes[0]}) float32 in [0, 1], output probabilities (N, {arch.sizes[-1]})", flush=True)
+    network = "-".join(str(n) for n in arch.layers)
+    print(f"{out}: ONNX opset {OPSET}, {network} {arch.act}, {arch.loss} loss; "
+          f"input pixels (N, {arch.inputs}) float32 in [0, 1], output probabilities (N, {arch.classes})", flush=True)
 
 
 def read_by_export(model: Path, checkpoint) -> list[tuple[Optional[str], str]]:

@@ -9,10 +9,10 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from purenet.runs.checkpoint import Checkpoint, CheckpointError
-from purenet.runs.checkpoint import load as load_checkpoint
 from purenet.cli.console import fail
 from purenet.cli.state import last_model, recorded_model
+from purenet.runs.checkpoint import Checkpoint, CheckpointError
+from purenet.runs.checkpoint import load as load_checkpoint
 
 
 def open_model(model: Optional[Path]) -> tuple[Path, Checkpoint, Optional[str]]:

@@ -19,11 +19,12 @@ import sys
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
-from purenet.runs.checkpoint import is_checkpoint
+from purenet.base.mnist import SIDE, check_reads_digits
 from purenet.cli.console import EXIT_USER_ERROR, color_output, fail, say, stdout_console
 from purenet.cli.models import open_model
 from purenet.photo.prepare import ImageError
 from purenet.photo.recognise import DigitPrediction, predict_image
+from purenet.runs.checkpoint import is_checkpoint
 
 TOP = 3
 
@@ -39,9 +40,9 @@ def run_predict(images: Sequence[Path], model: Optional[Path], show: bool, json_
                  f"purenet predict --model {given} IMAGE...")
     path, checkpoint, note = open_model(model)
     params = checkpoint.model
-    if params.arch.inputs != 784:
-        fail(f"{path}: the model reads {params.arch.inputs} pixels per image; predict prepares 28x28 = 784 "
-             "(give --model a checkpoint trained on 28x28 images)")
+    problem = check_reads_digits(params.arch.inputs)
+    if problem is not None:
+        fail(f"{path}: {problem} (give --model a checkpoint trained on {SIDE}x{SIDE} images)")
     if note:
         say(note)
     console = None if json_output else stdout_console()
@@ -71,12 +72,12 @@ def _inputs(images: Sequence[Path]) -> Iterator[tuple[Path, Optional[str]]]:
     """Each image to read, with None, or with the problem that keeps it from being read.
 
     A folder gives the image files directly in it (``_folder_images``); anything else is
-    given as it is, for ``load_digit`` to read or refuse (it stats before opening)."""
+    given as it is, for ``load_digit_image`` to read or refuse (it stats before opening)."""
     for path in images:
         try:
             is_folder = stat.S_ISDIR(os.stat(path).st_mode)
         except (OSError, ValueError):
-            is_folder = False  # missing or unusable: load_digit says which
+            is_folder = False  # missing or unusable: load_digit_image says which
         if not is_folder:
             yield path, None
             continue
@@ -142,10 +143,8 @@ def _report(console, path: Path, answer: DigitPrediction, show: bool) -> None:
     console.print(f"{_printable(str(path))}: {answer.digit}   ({alternatives})", markup=False)
     digit = answer.image
     if show:
-        from purenet.cli.digits import digit_rows
-
         from purenet.cli.console import can_show
-        from purenet.cli.digits import BLOCKS
+        from purenet.cli.digits import BLOCKS, digit_rows
 
         for line in digit_rows(digit, color=color_output(), ascii_only=not can_show(BLOCKS, console)):
             console.print(line)

@@ -8,18 +8,29 @@ typed into settings, and the library's ``ConfigError`` back into the option's na
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 import attrs
 
 from purenet.data.augment import Augmenter
-from purenet.runs.config import AUGMENTATIONS, PRESET_ALIASES, PRESETS, ConfigError, RunConfig, augment_fields, preset, to_augmenter
-
-PLAIN_OPTIONS = (
-    "layers", "act", "loss", "init", "epochs", "batch_size", "optimizer", "lr", "weight_decay", "schedule",
-    "warmup", "decay_every", "gamma", "dropout", "val_fraction", "patience", "seed",
+from purenet.runs.config import (
+    AUGMENTATIONS,
+    PRESET_ALIASES,
+    PRESETS,
+    ConfigError,
+    RunConfig,
+    augment_fields,
+    preset,
+    to_augmenter,
 )
-"""Options that are RunConfig fields of the same name."""
+from purenet.runs.settings import SETTINGS
+
+if TYPE_CHECKING:
+    from purenet.cli.app import TrainRequest
+
+PLAIN_OPTIONS = tuple(name for name in SETTINGS if name not in ("augment", "data"))
+"""Options that are RunConfig fields of the same name and value (--augment names an augmentation
+that the magnitude options change; --data is a path made absolute, and says where, not what)."""
 
 AUGMENT_OPTIONS = ("shift", "rotation", "scale", "elastic_alpha")
 """Options that change one magnitude of the chosen augmentation."""
@@ -38,19 +49,19 @@ def config_error_message(error: ConfigError) -> str:
     return f"{error.before}{option_name(error.field)} {error.problem}"
 
 
-def config_from_options(options: dict[str, Any], explicit: frozenset[str]) -> RunConfig:
+def config_from_options(request: TrainRequest, explicit: frozenset[str]) -> RunConfig:
     """A new run's config: the --preset's recipe with the options the user typed on top."""
-    name = PRESET_ALIASES.get(options["preset"], options["preset"])
+    name = PRESET_ALIASES.get(request.preset, request.preset)
     if name not in PRESETS:
         raise ConfigError("preset", f"{name!r} is not one of: {', '.join(PRESETS)}")
-    changes = _typed(options, explicit)
+    changes = _typed(request, explicit)
     if explicit & {"augment", *AUGMENT_OPTIONS}:
         base = PRESETS[name].get("augment", RunConfig().augment)
-        changes["augment"] = _augmenter(options, [n for n in AUGMENT_OPTIONS if n in explicit], base, "augment" in explicit)
+        changes["augment"] = _augmenter(request, [n for n in AUGMENT_OPTIONS if n in explicit], base, "augment" in explicit)
     return preset(name, **changes)
 
 
-def resumed_config(config: RunConfig, options: dict[str, Any], explicit: frozenset[str]) -> tuple[RunConfig, list[str]]:
+def resumed_config(config: RunConfig, request: TrainRequest, explicit: frozenset[str]) -> tuple[RunConfig, list[str]]:
     """The saved ``config`` with the options the user typed applied, and those that change it.
 
     A resumed run keeps its settings, so every changed setting is a conflict the caller
@@ -60,31 +71,32 @@ def resumed_config(config: RunConfig, options: dict[str, Any], explicit: frozens
     given = set(explicit) & set(RUN_OPTIONS) - {"epochs"}
     changes: dict[str, Any] = {}
     if "preset" in given:
-        name = PRESET_ALIASES.get(options["preset"], options["preset"])
+        name = PRESET_ALIASES.get(request.preset, request.preset)
         if name not in PRESETS:
             raise ConfigError("preset", f"{name!r} is not one of: {', '.join(PRESETS)}")
         changes = {k: v for k, v in PRESETS[name].items() if k != "epochs"}
-    changes.update(_typed(options, frozenset(given)))
+    changes.update(_typed(request, frozenset(given)))
     if given & {"augment", *AUGMENT_OPTIONS}:
         base = changes.get("augment", config.augment)
-        changes["augment"] = _augmenter(options, [n for n in AUGMENT_OPTIONS if n in given], base, "augment" in given)
+        changes["augment"] = _augmenter(request, [n for n in AUGMENT_OPTIONS if n in given], base, "augment" in given)
     wanted = attrs.evolve(config, **changes)
     conflicts = [name for name in changes if getattr(wanted, name) != getattr(config, name)]
     return wanted, conflicts
 
 
-def _typed(options: dict[str, Any], explicit: frozenset[str]) -> dict[str, Any]:
+def _typed(request: TrainRequest, explicit: frozenset[str]) -> dict[str, Any]:
     """The plain settings the user typed (a typed --lr of None means: the optimizer's default)."""
-    return {name: options[name] for name in PLAIN_OPTIONS if name in explicit and options[name] is not None}
+    typed = {name: getattr(request, name) for name in PLAIN_OPTIONS if name in explicit}
+    return {name: value for name, value in typed.items() if value is not None}
 
 
-def _augmenter(options: dict[str, Any], magnitudes: Iterable[str], base: Optional[Augmenter], named: bool) -> Optional[Augmenter]:
+def _augmenter(request: TrainRequest, magnitudes: Iterable[str], base: Optional[Augmenter], named: bool) -> Optional[Augmenter]:
     """The augmentation --augment names (or ``base``), with the magnitude options given applied."""
     if named:
-        if options["augment"] not in AUGMENTATIONS:
-            raise ConfigError("augment", f"{options['augment']!r} is not one of: {', '.join(AUGMENTATIONS)}")
-        base = AUGMENTATIONS[options["augment"]]
-    overrides = {name: options[name] for name in magnitudes if options.get(name) is not None}
+        if request.augment not in AUGMENTATIONS:
+            raise ConfigError("augment", f"{request.augment!r} is not one of: {', '.join(AUGMENTATIONS)}")
+        base = AUGMENTATIONS[request.augment]
+    overrides = {name: getattr(request, name) for name in magnitudes if getattr(request, name) is not None}
     if base is None:
         if overrides:
             raise ConfigError(next(iter(overrides)), "changes the augmentation, but --augment is none")

@@ -24,10 +24,18 @@ import numpy as np
 
 from purenet.cli.console import fail, signals_deferred
 from purenet.cli.extras import needs_extra
-from purenet.data import Split
 from purenet.core.metrics import ClassScores
-from purenet.io.files import (WriteRefused, atomic_write_all, check_folder_writable, check_not_input, check_target, make_folder,
-                           open_regular, remove_made)
+from purenet.data import Split
+from purenet.io.files import (
+    WriteRefused,
+    atomic_write_all,
+    check_folder_writable,
+    check_not_input,
+    check_target,
+    make_folder,
+    open_regular,
+    remove_made,
+)
 
 MAX_MISTAKES = 100
 PICTURES = ("confusion.png", "misclassified.png", "classes.png", "curves.png")

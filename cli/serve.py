@@ -27,6 +27,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
+from purenet.base.mnist import SIDE, check_reads_digits
 from purenet.cli.console import fail, one_line, say, warn
 from purenet.cli.extras import needs_extra
 from purenet.cli.models import open_model
@@ -43,9 +44,9 @@ def run_serve(model: Optional[Path], host: str, port: int) -> None:
 
     path, checkpoint, note = open_model(model)
     params = checkpoint.model
-    if params.arch.sizes[0] != 784:
-        fail(f"{path}: the model reads {params.arch.sizes[0]} pixels per image; the page prepares 28x28 = 784 "
-             "(give --model a checkpoint trained on 28x28 images)")
+    problem = check_reads_digits(params.arch.inputs)
+    if problem is not None:
+        fail(f"{path}: {problem} (give --model a checkpoint trained on {SIDE}x{SIDE} images)")
     app = make_app(params)
     listening = listen(host, port)
     if note:

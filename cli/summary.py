@@ -42,8 +42,8 @@ def _layer_list(layers: str):
     """The summary of ``--layers``, checked as ``purenet train --layers`` checks it."""
     from purenet.cli.console import fail
     from purenet.cli.recipes import config_error_message
-    from purenet.runs.config import ConfigError, parse_layers
     from purenet.core.summary import summary as summarise
+    from purenet.runs.config import ConfigError, parse_layers
 
     try:
         tokens = parse_layers(layers)
@@ -66,13 +66,14 @@ def _render(described, about: dict) -> None:
     from rich.table import Table
 
     from purenet.cli.console import stdout_console
+    from purenet.runs.settings import DEFAULTS
 
     console = stdout_console()
-    sizes = ",".join(str(token) for token in described.layers)
+    network = ",".join(str(token) for token in described.layers)
     if about:
-        console.print(f"{about['model']}: {sizes}, {about['act']} hidden units, {about['loss']} loss, {described.dtype}")
+        console.print(f"{about['model']}: {network}, {about['act']} hidden units, {about['loss']} loss, {described.dtype}")
     else:
-        console.print(f"{sizes} ({described.dtype} weights)")
+        console.print(f"{network} ({described.dtype} weights)")
     table = Table("#", "layer", "output shape", "parameters", "output per sample", title_justify="left")
     for column in table.columns[3:]:
         column.justify = "right"
@@ -82,8 +83,9 @@ def _render(described, about: dict) -> None:
         table.add_row(str(number), name, _shape(row.output_shape), f"{row.parameters:,}", _bytes(row.output_bytes))
     console.print(table)
     console.print(f"parameters: {described.parameters:,} ({_bytes(described.parameter_bytes)})")
+    batch = DEFAULTS["batch_size"]  # purenet train's
     console.print(f"activations: {_bytes(described.activation_bytes)} per sample in a forward pass "
-                  f"({_bytes(128 * described.activation_bytes)} for a batch of 128)")
+                  f"({_bytes(batch * described.activation_bytes)} for a batch of {batch})")
 
 
 def _shape(shape: tuple[int, ...]) -> str:

@@ -14,29 +14,31 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import attrs
 import numpy as np
 import typer
 from rich import box
 
-from purenet.runs.checkpoint import Checkpoint, CheckpointError, is_checkpoint
-from purenet.runs.checkpoint import save as save_checkpoint
-from purenet.cli.console import (EXIT_DIVERGED, Terminated, fail, plain_output, say, signals_deferred, stdout_console,
-                                 stopped_by)
+from purenet.cli.console import EXIT_DIVERGED, Terminated, fail, plain_output, say, signals_deferred, stdout_console, stopped_by
 from purenet.cli.download import ensure_default_data
 from purenet.cli.epochlog import is_epoch_log, log_rows, write_log
 from purenet.cli.models import open_checkpoint
 from purenet.cli.recipes import config_error_message, config_from_options, in_words, option_name, resumed_config
 from purenet.cli.state import remember_model, state_file
 from purenet.cli.views import make_view
-from purenet.runs.config import ConfigError, RunConfig, check_fits
+from purenet.core.optim import learning_rate
+from purenet.core.training import Progress, TrainingDiverged, evaluate
 from purenet.data import DataError, default_data_dir
 from purenet.io.files import OutputLock, WriteRefused, check_not_input, check_target
-from purenet.core.optim import learning_rate
+from purenet.runs.checkpoint import Checkpoint, CheckpointError, is_checkpoint
+from purenet.runs.checkpoint import save as save_checkpoint
+from purenet.runs.config import ConfigError, RunConfig, check_fits
 from purenet.runs.run import Run, checkpoint_after, epochs_to_reach, prepare, prepare_resumed, run_schedule
-from purenet.core.training import Progress, TrainingDiverged, evaluate
+
+if TYPE_CHECKING:
+    from purenet.cli.app import TrainRequest
 
 PROGRESS_UPDATES_PER_EPOCH = 50
 
@@ -57,7 +59,7 @@ class TrainOptions:
 
 
 @attrs.frozen
-class Plan:
+class CheckedRequest:
     """A checked request: the run's config, where it goes, and the checkpoint it continues."""
 
     config: RunConfig
@@ -65,17 +67,17 @@ class Plan:
     resumed: Optional[Checkpoint]
 
 
-def run_train(given: dict, explicit: frozenset[str] = frozenset()) -> None:
-    """Train as the options ``given`` say (``explicit``: those typed, which win over a preset);
+def run_train(request: TrainRequest, explicit: frozenset[str] = frozenset()) -> None:
+    """Train as the ``request`` says (``explicit``: the options typed, which win over a preset);
     exits 2 on a user mistake, 3 if training diverges, 128 + the signal when stopped."""
     try:  # SIGTERM and SIGHUP arrive as Terminated (purenet.cli.console.signals_as_interrupts)
-        plan = plan_run(given, explicit)
-        if given.get("dry_run"):
-            _check_memory(plan.config)  # what the run would refuse before reading its data
-            show_settings(plan)
+        checked = check_request(request, explicit)
+        if request.dry_run:
+            _check_memory(checked.config)  # what the run would refuse before reading its data
+            show_settings(checked)
             return
-        with _locked(plan.options):
-            _train(plan)
+        with _locked(checked.options):
+            _train(checked)
     except (KeyboardInterrupt, Terminated) as error:  # before the first epoch could start
         what, code = stopped_by(error)
         say(f"{what} before training started; nothing was written")
@@ -89,11 +91,11 @@ def _check_memory(config: RunConfig) -> None:
         fail(config_error_message(error))
 
 
-def _train(plan: Plan) -> None:
-    run = _prepared(plan)
-    options = plan.options
+def _train(checked: CheckedRequest) -> None:
+    run = _prepared(checked)
+    options = checked.options
     view = make_view(json_output=options.json_output, plain=plain_output())
-    view.start(run.config.to_json(), run.start.epoch, run.epochs, len(run.train))
+    view.start(run.config.to_json(), run.initial_checkpoint.epoch, run.epochs, len(run.train))
     last = _train_and_save(options, run, view)
     try:
         if options.show_predictions and run.dataset.has_test:
@@ -105,20 +107,20 @@ def _train(plan: Plan) -> None:
         raise typer.Exit(code) from None
 
 
-def show_settings(plan: Plan) -> None:
+def show_settings(checked: CheckedRequest) -> None:
     """``--dry-run``: the settings the run would have, as a table (or, with --json, the
     ``RunConfig.to_json()`` object that ``RunConfig.from_json`` reads back)."""
-    settings = plan.config.to_json()
-    if plan.options.json_output:
+    settings, options = checked.config.to_json(), checked.options
+    if options.json_output:
         print(json.dumps(settings))
         return
     rows = [(name, _setting_shown(name, value)) for name, value in settings.items()]
-    if plan.resumed is not None:
-        rows.append(("resumes", f"{plan.options.resume} at epoch {plan.resumed.epoch}, up to epoch "
-                                f"{plan.options.epochs or plan.config.epochs}"))
-    rows.append(("out", str(plan.options.out)))
-    if plan.options.log is not None:
-        rows.append(("log", str(plan.options.log)))
+    if checked.resumed is not None:
+        rows.append(("resumes", f"{options.resume} at epoch {checked.resumed.epoch}, up to epoch "
+                                f"{options.epochs or checked.config.epochs}"))
+    rows.append(("out", str(options.out)))
+    if options.log is not None:
+        rows.append(("log", str(options.log)))
     title = "the run's settings (--dry-run: nothing trained, nothing written)"
     if plain_output():  # one line a setting, never wrapped or cut: for logs and grep
         print(title)
@@ -144,35 +146,35 @@ def _setting_shown(name: str, value) -> str:
 # --- checking the request, before any work ------------------------------------------------
 
 
-def plan_run(given: dict, explicit: frozenset[str]) -> Plan:
+def check_request(request: TrainRequest, explicit: frozenset[str]) -> CheckedRequest:
     """Every check that needs no data: options, the checkpoint to resume, the file to write."""
-    resumed = open_checkpoint(given["resume"]) if given["resume"] is not None else None
+    resumed = open_checkpoint(request.resume) if request.resume is not None else None
     try:
-        config = _resumed(resumed, given, explicit) if resumed else config_from_options(given, explicit)
+        config = _resumed(resumed, request, explicit) if resumed else config_from_options(request, explicit)
     except ConfigError as error:
         fail(config_error_message(error))
-    if given["data"] is not None:
-        config = attrs.evolve(config, data=os.path.abspath(given["data"]))
-    epochs = given["epochs"] if resumed is None or "epochs" in explicit else None
+    if request.data is not None:
+        config = attrs.evolve(config, data=os.path.abspath(request.data))
+    epochs = request.epochs if resumed is None or "epochs" in explicit else None
     if resumed is not None and resumed.config is not None:
         try:  # nothing left to do is said before any data is read, and by --dry-run too
-            epochs_to_reach(str(given["resume"]), resumed.epoch, resumed.config.epochs, epochs)
+            epochs_to_reach(str(request.resume), resumed.epoch, resumed.config.epochs, epochs)
         except ConfigError as error:
             fail(config_error_message(error))
-    out = given["out"] if given["out"] is not None else (given["resume"] or Path("model.npz"))
-    options = TrainOptions(epochs=epochs, data=given["data"], out=out, log=given.get("log"), force=given["force"], resume=given["resume"],
-                           every=given["every"], show_predictions=given["show_predictions"], json_output=given["json_output"])
+    out = request.out if request.out is not None else (request.resume or Path("model.npz"))
+    options = TrainOptions(epochs=epochs, data=request.data, out=out, log=request.log, force=request.force, resume=request.resume,
+                           every=request.every, show_predictions=request.show_predictions, json_output=request.json_output)
     _check_out(options, config)
     _check_log(options, config)
-    return Plan(config=config, options=options, resumed=resumed)
+    return CheckedRequest(config=config, options=options, resumed=resumed)
 
 
-def _resumed(checkpoint: Checkpoint, given: dict, explicit: frozenset[str]) -> RunConfig:
+def _resumed(checkpoint: Checkpoint, request: TrainRequest, explicit: frozenset[str]) -> RunConfig:
     """The resumed run's config; an option that would change it is refused, never ignored."""
-    path = given["resume"]
+    path = request.resume
     if checkpoint.config is None:  # the library refuses it, naming the file; no settings to compare
         return RunConfig()
-    wanted, conflicts = resumed_config(checkpoint.config, given, explicit)
+    wanted, conflicts = resumed_config(checkpoint.config, request, explicit)
     if conflicts:
         name = conflicts[0]
         fail(f"{option_name(name)} {_shown(getattr(wanted, name))} conflicts with {path}, whose run has "
@@ -243,13 +245,13 @@ class _locked:
 # --- data and the starting point: the library's -------------------------------------------
 
 
-def _prepared(plan: Plan) -> Run:
+def _prepared(checked: CheckedRequest) -> Run:
     """The library's Run (data loaded and checked, the starting point), or one line."""
-    config, options = plan.config, plan.options
-    if config.data is None and plan.resumed is None:
+    config, options = checked.config, checked.options
+    if config.data is None and checked.resumed is None:
         ensure_default_data(default_data_dir())  # the library's own fetch, with progress shown
     try:
-        if plan.resumed is None:
+        if checked.resumed is None:
             run = prepare(config)
         else:
             run = prepare_resumed(options.resume, epochs=options.epochs, data=options.data)
@@ -272,7 +274,7 @@ def _prepared(plan: Plan) -> Run:
 def _train_and_save(options: TrainOptions, run: Run, view) -> Checkpoint:
     """Run the epochs, saving after each; handles Ctrl-C, SIGTERM and divergence."""
     bar_every = max(1, run.steps_per_epoch // PROGRESS_UPDATES_PER_EPOCH)
-    start = last = run.start
+    start = last = run.initial_checkpoint
     try:
         with np.errstate(all="ignore"), view.live():
             for record in run.records(progress_every=progress_interval(bar_every, options.every)):
@@ -333,7 +335,7 @@ def _write_log(options: TrainOptions, run: Run, saved: Checkpoint, stopped_early
 def _stopped(error: BaseException, options: TrainOptions, run: Run, last: Checkpoint) -> None:
     """One line naming the epoch the file really holds; exit 128 + the signal."""
     what, code = stopped_by(error)
-    out, start = options.out, run.start
+    out, start = options.out, run.initial_checkpoint
     if last.epoch > start.epoch:
         more = "" if run.epochs == run.config.epochs else f" --epochs {run.epochs}"
         say(f"{what}: {out} holds epoch {last.epoch}; continue with: purenet train --resume {out}{more}")

@@ -19,11 +19,11 @@ from typing import Callable
 
 import numpy as np
 
+from purenet.base.words import counted
 from purenet.cli.console import can_show, color_output, stdout_console
 from purenet.cli.digits import BLOCKS, digit_grid
-from purenet.data import Split, to_float
 from purenet.core.network import predict
-from purenet.base.words import counted
+from purenet.data import Split, to_float
 
 COLUMNS = ("epoch", "loss", "train acc", "val acc", "test acc", "seconds")
 
@@ -37,10 +37,10 @@ def make_view(json_output: bool, plain: bool):
 
 def describe(settings: dict) -> str:
     """One line naming the run, e.g. '784-200-10 relu, ce loss, adam lr 0.001, batch 128'."""
-    sizes = "-".join(str(n) for n in settings["layers"])
+    network = "-".join(str(n) for n in settings["layers"])
     decay = f", weight decay {settings['weight_decay']:g}" if settings["weight_decay"] else ""
     return (
-        f"{sizes} {settings['act']}, {settings['loss']} loss, {settings['optimizer']} lr {settings['lr']:g}"
+        f"{network} {settings['act']}, {settings['loss']} loss, {settings['optimizer']} lr {settings['lr']:g}"
         f"{decay}, batch {settings['batch_size']}, seed {settings['seed']}"
     )
 

@@ -15,6 +15,7 @@ pure function from records to records:
 See docs/math.md for the equations each function implements.
 """
 
+import functools
 import importlib
 from typing import TYPE_CHECKING
 
@@ -22,131 +23,78 @@ from purenet import _moved
 
 _moved.install()  # the module paths of 0.1 (purenet.checkpoint, ...) as deprecated aliases
 
-# Names load on first use (PEP 562) so that `purenet --help`, which lives in the
-# subpackage purenet.cli, does not pay for numpy and the whole library.
-_HOMES = {
-    "purenet.core.activations": ["ACTIVATIONS"],
-    "purenet.data": ["DataError", "Dataset", "Split"],
-    "purenet.core.layers": ["INIT_SCHEMES"],
-    "purenet.core.losses": ["LOSSES"],
-    "purenet.core.network": ["accuracy", "backward", "forward", "init", "loss", "predict"],
-    "purenet.core.optim": ["OPTIMIZERS", "SGD", "Adam", "Momentum", "Nesterov", "Optimizer", "OptState", "make_optimizer", "sgd"],
-    "purenet.core.records": ["Arch", "Cache", "Dense", "DenseCache", "Grads", "Params", "tree_map"],
-    "purenet.core.metrics": ["confusion_matrix", "evaluate"],
-    "purenet.core.training": ["EpochRecord", "Progress", "TrainingDiverged", "train", "train_step"],
-    "purenet.runs.config": ["ConfigError", "PRESETS", "RunConfig", "preset"],
-    "purenet.runs.run": ["Run", "checkpoint_after", "prepare", "prepare_resumed", "resume", "start"],
-    "purenet.photo.recognise": ["DigitPrediction", "predict_image"],
-    "purenet.photo.grid": ["DigitsPicture", "show_digits"],
-    "purenet.core.summary": ["LayerRow", "Summary", "summary"],
-}
-_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
+# The public names, each written once, in the imports below: static checkers and IDEs
+# read them (``name as name`` marks a re-export, PEP 484), and at run time they are read
+# from this file's source (``_public``), so that a name loads on first use (PEP 562):
+# `purenet --help`, which lives in the subpackage purenet.cli, never pays for numpy.
+if TYPE_CHECKING:
+    # the order of these imports is __all__'s: not sorted
+    # isort: off
+    __version__: str
+    # the pure functions of one training step
+    from purenet.core.network import init as init, forward as forward, backward as backward
+    from purenet.core.network import predict as predict, loss as loss, accuracy as accuracy
+    from purenet.core.optim import sgd as sgd
+    # optimizers: pure (init, update) pairs
+    from purenet.core.optim import SGD as SGD, Momentum as Momentum, Nesterov as Nesterov, Adam as Adam
+    from purenet.core.optim import Optimizer as Optimizer, OptState as OptState, make_optimizer as make_optimizer
+    # records
+    from purenet.core.records import Arch as Arch, Dense as Dense, Params as Params, Grads as Grads
+    from purenet.core.records import Cache as Cache, DenseCache as DenseCache, tree_map as tree_map
+    # training
+    from purenet.core.training import train as train, train_step as train_step
+    from purenet.core.metrics import evaluate as evaluate, confusion_matrix as confusion_matrix
+    from purenet.core.training import EpochRecord as EpochRecord, Progress as Progress
+    from purenet.core.training import TrainingDiverged as TrainingDiverged
+    # a whole run, as `purenet train` does it
+    from purenet.runs.config import RunConfig as RunConfig, ConfigError as ConfigError, PRESETS as PRESETS
+    from purenet.runs.config import preset as preset
+    from purenet.runs.run import Run as Run, prepare as prepare, prepare_resumed as prepare_resumed
+    from purenet.runs.run import start as start, resume as resume, checkpoint_after as checkpoint_after
+    # reading a photo of a digit, as `purenet predict` does
+    from purenet.photo.recognise import predict_image as predict_image, DigitPrediction as DigitPrediction
+    from purenet.photo.grid import show_digits as show_digits, DigitsPicture as DigitsPicture
+    # the network at a glance, as `purenet summary` shows it
+    from purenet.core.summary import summary as summary, Summary as Summary, LayerRow as LayerRow
+    # data
+    from purenet.data import Dataset as Dataset, Split as Split, DataError as DataError
+    # the names each choice accepts
+    from purenet.core.activations import ACTIVATIONS as ACTIVATIONS
+    from purenet.core.losses import LOSSES as LOSSES
+    from purenet.core.optim import OPTIMIZERS as OPTIMIZERS
+    from purenet.core.layers import INIT_SCHEMES as INIT_SCHEMES
+    # isort: on
+
+
+@functools.cache
+def _public() -> dict[str, str]:
+    """Each public name and the module it comes from: the imports of the block above."""
+    import ast  # here, on first use: `import purenet` alone stays as light as it can
+
+    source = __spec__.loader.get_source(__name__)  # type: ignore[union-attr]
+    block = next(node for node in ast.parse(source).body
+                 if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING")
+    return {alias.asname or alias.name: str(node.module) for node in block.body if isinstance(node, ast.ImportFrom)
+            for alias in node.names}
 
 
 def __getattr__(name: str) -> object:
-    if name == "__version__":  # read on first use too: the metadata takes a tenth of a second to load
-        value: object = _installed_version()
-    elif name in _moved.MOVED and name not in _HOME_OF:
+    if name == "__all__":  # what `from purenet import *` gives: every public name, in the order above
+        value: object = list(_public())
+    elif name == "__version__":  # read on first use too: the metadata takes a tenth of a second to load
+        from purenet.base.version import installed_version
+
+        value = installed_version()
+    elif name in _moved.MOVED and name not in _public():
         return _moved.moved_module(f"purenet.{name}")
-    elif name not in _HOME_OF:
+    elif name not in _public():
         raise AttributeError(f"module 'purenet' has no attribute {name!r}")
     else:
-        value = getattr(importlib.import_module(_HOME_OF[name]), name)
+        value = getattr(importlib.import_module(_public()[name]), name)
     globals()[name] = value  # later lookups skip this function
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOME_OF) | {"__version__"})
+    return sorted(set(globals()) | set(_public()) | {"__all__", "__version__"})
 
-
-if TYPE_CHECKING:  # what static checkers and IDEs see
-    __version__: str
-    from purenet.core.activations import ACTIVATIONS
-    from purenet.data import DataError, Dataset, Split
-    from purenet.core.layers import INIT_SCHEMES
-    from purenet.core.losses import LOSSES
-    from purenet.core.network import accuracy, backward, forward, init, loss, predict
-    from purenet.core.optim import OPTIMIZERS, SGD, Adam, Momentum, Nesterov, Optimizer, OptState, make_optimizer, sgd
-    from purenet.core.records import Arch, Cache, Dense, DenseCache, Grads, Params, tree_map
-    from purenet.core.metrics import confusion_matrix, evaluate
-    from purenet.core.training import EpochRecord, Progress, TrainingDiverged, train, train_step
-    from purenet.runs.config import ConfigError, PRESETS, RunConfig, preset
-    from purenet.runs.run import Run, checkpoint_after, prepare, prepare_resumed, resume, start
-    from purenet.photo.recognise import DigitPrediction, predict_image
-    from purenet.photo.grid import DigitsPicture, show_digits
-    from purenet.core.summary import LayerRow, Summary, summary
-
-def _installed_version() -> str:
-    """The version in the installed metadata (pyproject.toml's), the one source of truth."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("purenet")
-    except PackageNotFoundError:  # imported from a checkout that was never installed
-        return "0+unknown"
-
-
-__all__ = [
-    # the pure functions of one training step
-    "init",
-    "forward",
-    "backward",
-    "sgd",
-    "predict",
-    "loss",
-    "accuracy",
-    # optimizers: pure (init, update) pairs
-    "SGD",
-    "Momentum",
-    "Nesterov",
-    "Adam",
-    "Optimizer",
-    "OptState",
-    "make_optimizer",
-    # records
-    "Arch",
-    "Dense",
-    "Params",
-    "Grads",
-    "Cache",
-    "DenseCache",
-    "tree_map",
-    # training
-    "train",
-    "train_step",
-    "evaluate",
-    "confusion_matrix",
-    "EpochRecord",
-    "Progress",
-    "TrainingDiverged",
-    # a whole run, as `purenet train` does it
-    "RunConfig",
-    "ConfigError",
-    "PRESETS",
-    "preset",
-    "Run",
-    "prepare",
-    "prepare_resumed",
-    "start",
-    "resume",
-    "checkpoint_after",
-    # reading a photo of a digit, as `purenet predict` does
-    "predict_image",
-    "DigitPrediction",
-    "show_digits",
-    "DigitsPicture",
-    # the network at a glance, as `purenet summary` shows it
-    "summary",
-    "Summary",
-    "LayerRow",
-    # data
-    "Dataset",
-    "Split",
-    "DataError",
-    # the names each choice accepts
-    "ACTIVATIONS",
-    "LOSSES",
-    "OPTIMIZERS",
-    "INIT_SCHEMES",
-]

@@ -990,9 +990,9 @@ case("report-in-a-new-nested-folder", lambda w, here: ["evaluate", _ck(w, here),
 
 def _nonsquare_model(w: World, here: Path, lone: bool) -> list[str]:
     """A 300-pixel model (trained by a script), evaluated with --report on 300-pixel data."""
-    from purenet.runs.checkpoint import Checkpoint, save
     from purenet.core.network import init
     from purenet.core.optim import make_optimizer
+    from purenet.runs.checkpoint import Checkpoint, save
 
     params = init([300, 16, 10], rng=np.random.default_rng(0))
     save(here / "m300.npz", Checkpoint(params=params, opt_state=make_optimizer("sgd", 0.1).init(params), epoch=1,

@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-
-from corpus_cases import World, case, then, train, mnist_here, npz_bytes
+from corpus_cases import World, case, mnist_here, npz_bytes, then, train
 
 # --- tampered convolutional checkpoints -----------------------------------------------------------
 

@@ -10,9 +10,23 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from corpus_cases import (IMAGES, World, _ck, _idx, _notes, _set, checkpoint_bytes, case, class_folders, fifo,
-                          holds_epoch, idx_folder, mnist_here, then, train)
-
+from corpus_cases import (
+    IMAGES,
+    World,
+    _ck,
+    _idx,
+    _notes,
+    _set,
+    case,
+    checkpoint_bytes,
+    class_folders,
+    fifo,
+    holds_epoch,
+    idx_folder,
+    mnist_here,
+    then,
+    train,
+)
 
 # --- --out through a link: the link is kept, its target gets the checkpoint --------------------------------
 

@@ -10,10 +10,9 @@ Then the values that only the data can refuse (a validation split of no image).
 
 from __future__ import annotations
 
-import typer
-
 from pathlib import Path
 
+import typer
 from corpus_cases import case, holds_epoch, mnist_here, then, train
 
 GOOD = {"int": "1", "number": "0.5", "path": "m.npz", "text": "x"}

@@ -1,33 +1,26 @@
-"""Tests for purenet.data.augment: shapes and purity, exact geometry, elastic fields, labels kept."""
+"""Tests for purenet.data.augment: shapes and purity, exact geometry, elastic fields, bounds, labels kept."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from augment_helpers import affine, elastic_displacement, pixel_grid, warp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from purenet import Adam, init
-from purenet.data.augment import (
-    NO_AUGMENT,
-    Augmenter,
-    affine,
-    augment,
-    elastic,
-    elastic_displacement,
-    field_modes,
-    gaussian_matrix,
-    pixel_grid,
-    random_affine,
-    warp,
-)
-from purenet.data import batches, to_float
 from purenet.core.network import forward
 from purenet.core.training import train_step
+from purenet.data import augment as augment_module
+from purenet.data import batches, to_float
+from purenet.data.augment import RANGES, Augmenter, AugmentError, field_modes, gaussian_matrix
 
 SEEDS = st.integers(0, 2**32 - 1)
 SIDES = st.integers(1, 12)
 FAST = settings(max_examples=40, deadline=None)
+ZERO = dict(shift=0.0, rotation=0.0, scale=0.0, shear=0.0, elastic_alpha=0.0)
+"""Every magnitude 0: the augmenter that changes nothing."""
+ELASTIC_ONLY = dict(shift=0.0, rotation=0.0, scale=0.0)
 
 
 def random_images(seed: int, n: int, shape: tuple[int, int]) -> np.ndarray:
@@ -65,12 +58,12 @@ def test_output_is_a_new_uint8_batch_of_the_same_shape(seed, n, h, w, magnitudes
 @pytest.mark.parametrize(
     "distort",
     [
-        lambda x, rng: random_affine(x, rng),
-        lambda x, rng: elastic(x, rng),
-        lambda x, rng: elastic(x, rng, exact=True),
+        lambda x, rng: Augmenter(elastic_alpha=0.0)(x, rng),
+        lambda x, rng: Augmenter(**ELASTIC_ONLY)(x, rng),
+        lambda x, rng: Augmenter(**ELASTIC_ONLY, exact_elastic=True)(x, rng),
         lambda x, rng: Augmenter(shear=0.2)(x, rng),
     ],
-    ids=["random_affine", "elastic", "elastic_exact", "augmenter"],
+    ids=["affine", "elastic", "elastic_exact", "augmenter"],
 )
 def test_same_seed_same_output_other_seed_other_output(digits, distort):
     before = digits.tobytes()
@@ -106,22 +99,27 @@ def test_draws_stay_within_the_magnitudes():
 def test_zero_magnitudes_give_the_input_back(seed, n, h, w):
     images = random_images(seed, n, (h, w))
     rng = np.random.default_rng(seed)
-    zero = dict(max_shift=0, max_rotation=0, max_scale=0, shape=(h, w))
-    assert np.array_equal(random_affine(images, rng, **zero), images)
-    assert np.array_equal(elastic(images, rng, alpha=0, shape=(h, w)), images)
+    assert np.array_equal(Augmenter(**ZERO, shape=(h, w))(images, rng), images)
     assert np.array_equal(affine(images, shape=(h, w)), images)
+    assert np.array_equal(Augmenter(shape=(h, w)).apply(images), images)
     identity = np.broadcast_to(pixel_grid((h, w))[:, None], (2, n, h * w))
     assert np.array_equal(warp(images, identity, shape=(h, w)), images)
 
 
-def test_no_augment_copies_and_draws_nothing(digits):
+def test_no_augmentation_copies_and_draws_nothing(digits):
     rng = np.random.default_rng(3)
     state = rng.bit_generator.state
-    out = NO_AUGMENT(digits, rng)
+    out = Augmenter(**ZERO)(digits, rng)
     assert np.array_equal(out, digits) and not np.shares_memory(out, digits)
     assert rng.bit_generator.state == state
-    assert augment(digits, rng, None) is digits
-    assert np.array_equal(augment(digits, rng, Augmenter()), Augmenter()(digits, np.random.default_rng(3)))
+
+
+def test_a_call_is_its_draws_applied(digits):
+    """``augmenter(images, rng)`` draws the affine parameters, then the field, and applies them."""
+    augmenter = Augmenter(shear=0.2)
+    rng = np.random.default_rng(11)
+    drawn = augmenter.draw_affine(len(digits), rng), augmenter.draw_field(len(digits), rng)
+    assert np.array_equal(augmenter.apply(digits, *drawn), augmenter(digits, np.random.default_rng(11)))
 
 
 # --- exact geometry ---------------------------------------------------------------------
@@ -218,7 +216,7 @@ def test_far_away_sources_read_the_background(digits):
 
 def test_small_transforms_roughly_keep_the_ink(digits):
     ink = digits.sum(axis=1, dtype=np.int64)
-    moved = random_affine(digits, np.random.default_rng(0), max_scale=0.0).sum(axis=1, dtype=np.int64)
+    moved = Augmenter(scale=0.0, elastic_alpha=0.0)(digits, np.random.default_rng(0)).sum(axis=1, dtype=np.int64)
     # rotation and shift move ink around without changing it; rounding and the blur
     # of bilinear interpolation move totals by a few percent at most
     assert np.abs(moved / ink - 1).max() < 0.05
@@ -281,7 +279,7 @@ def test_elastic_fields_are_smooth_and_bounded():
 
 def test_elastic_is_warp_along_the_displacement(digits):
     n = len(digits)
-    direct = elastic(digits, np.random.default_rng(4))
+    direct = Augmenter(**ELASTIC_ONLY)(digits, np.random.default_rng(4))
     field = elastic_displacement(n, np.random.default_rng(4))
     via_warp = warp(digits, pixel_grid()[:, None] + field)
     difference = np.abs(direct.astype(int) - via_warp)
@@ -292,18 +290,35 @@ def test_elastic_is_warp_along_the_displacement(digits):
 
 
 @pytest.mark.parametrize(
-    "make",
-    [
-        lambda: Augmenter(shift=-1.0),
-        lambda: Augmenter(scale=1.0),
-        lambda: Augmenter(elastic_sigma=0.0),
-        lambda: Augmenter(rotation=float("nan")),
-        lambda: Augmenter(shape=(0, 28)),
-    ],
+    "field, value",
+    [("shift", -1.0), ("scale", 1.0), ("scale", 0.95), ("elastic_sigma", 0.0), ("rotation", float("nan")),
+     ("rotation", 361.0), ("shift", 1e308), ("elastic_alpha", float("inf")), ("shear", True), ("shift", "2"),
+     ("shift", 10**400), ("shape", (0, 28))],
 )
-def test_bad_magnitudes_are_refused(make):
-    with pytest.raises(ValueError):
-        make()
+def test_bad_magnitudes_are_refused_naming_the_field(field, value):
+    with pytest.raises(AugmentError, match=f"^{field} must be ") as caught:
+        Augmenter(**{field: value})
+    assert caught.value.field == field and isinstance(caught.value, ValueError)
+
+
+def test_magnitudes_are_held_as_floats():
+    augmenter = Augmenter(shift=1, rotation=np.int64(5), scale=np.float32(0.5))
+    assert (augmenter.shift, augmenter.rotation, augmenter.scale) == (1.0, 5.0, 0.5)
+    assert all(type(getattr(augmenter, name)) is float for name in RANGES)
+
+
+@pytest.mark.parametrize("field", sorted(RANGES))
+def test_each_magnitude_takes_its_whole_range_and_nothing_beyond(field):
+    low, high, above = RANGES[field]
+    assert getattr(Augmenter(**{field: high}), field) == high
+    assert getattr(Augmenter(**{field: np.float32(high / 2)}), field) == np.float32(high / 2)
+    with pytest.raises(AugmentError, match=f"at most {high:g}"):
+        Augmenter(**{field: high * 1.01})
+    if above:
+        with pytest.raises(AugmentError, match=f"above {low:g}"):
+            Augmenter(**{field: low})
+    else:
+        assert getattr(Augmenter(**{field: low}), field) == low
 
 
 @pytest.mark.parametrize(
@@ -319,6 +334,8 @@ def test_bad_batches_are_refused(images):
 def test_bad_parameters_are_refused(digits):
     with pytest.raises(ValueError):
         affine(digits, scale=0.0)
+    with pytest.raises(ValueError, match="field must have the shape draw_field gives"):
+        Augmenter().apply(digits, field=np.zeros((2, 1, 3, 3), np.float32))
     with pytest.raises(ValueError):
         warp(digits, np.zeros((2, 5, 784), np.float32))
     with pytest.raises(ValueError):
@@ -335,7 +352,8 @@ def fit(mnist, augmenter: Augmenter | None):
     state = optimizer.init(params)
     for _ in range(2):
         for index in batches(len(mnist.train), 128, rng):
-            x = to_float(augment(mnist.train.images[index], rng, augmenter))
+            images = mnist.train.images[index]
+            x = to_float(images if augmenter is None else augmenter(images, rng))
             params, state, _ = train_step(params, state, x, mnist.train.labels[index], optimizer)
     return params
 
@@ -357,3 +375,23 @@ def test_distorted_digits_keep_their_labels(mnist):
     distorted = accuracy(model, Augmenter()(test.images, np.random.default_rng(2)), test.labels)
     assert plain >= 0.9
     assert distorted >= 0.85 * plain
+
+
+# --- the entry points of 0.1 ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        (lambda x: augment_module.random_affine(x, np.random.default_rng(1), max_shear=0.1),
+         lambda x: Augmenter(shear=0.1, elastic_alpha=0.0)(x, np.random.default_rng(1))),
+        (lambda x: augment_module.elastic(x, np.random.default_rng(1), exact=True),
+         lambda x: Augmenter(**ELASTIC_ONLY, exact_elastic=True)(x, np.random.default_rng(1))),
+        (lambda x: augment_module.affine(x, shift=(1, -2), rotation=30.0), lambda x: affine(x, shift=(1, -2), rotation=30.0)),
+    ],
+    ids=["random_affine", "elastic", "affine"],
+)
+def test_the_entry_points_of_0_1_still_work_and_warn(digits, old, new):
+    with pytest.warns(DeprecationWarning, match="^purenet.data.augment.[a-z_]+ is deprecated: use Augmenter"):
+        got = old(digits)
+    assert np.array_equal(got, new(digits))

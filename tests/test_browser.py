@@ -22,11 +22,10 @@ import shutil
 
 import numpy as np
 import pytest
-from PIL import Image
-from typer.testing import CliRunner
-
 from conftest import ROOT, write_idx
+from PIL import Image
 from serving import serving, wait_for
+from typer.testing import CliRunner
 
 from purenet.cli.app import app
 

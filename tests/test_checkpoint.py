@@ -179,9 +179,8 @@ def test_a_missing_file(tmp_path):
 
 # ----------------------------------------------------------------- decompression bombs
 
-from conftest import traced_peak  # noqa: E402
-
 from bombs import METHODS, archive, member, npy_header, stored  # noqa: E402
+from conftest import traced_peak  # noqa: E402
 
 from purenet.runs.checkpoint import is_checkpoint  # noqa: E402
 

@@ -1,4 +1,5 @@
-"""Checkpoints of format versions 1 and 2 (tests/fixtures/README.md) still load, evaluate and resume.
+"""Checkpoints of format versions 1 and 2, and of a ``--dropout`` run from before dropout was only a
+layer (tests/fixtures/README.md), still load, evaluate and resume.
 
 The fixtures were computed on another machine. OpenBLAS picks its kernels by CPU at run
 time, so a resumed run computed here may differ from the old uninterrupted run in the
@@ -19,15 +20,16 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from purenet.runs.checkpoint import FORMAT_VERSION, load
 from purenet.cli.app import app
+from purenet.core.layers import Dropout
+from purenet.runs.checkpoint import FORMAT_VERSION, load
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def fixture_folder(folder: Path, mnist, version: int) -> Path:
-    """``folder`` with both checkpoints of ``version`` and the data they were made from
-    (MNIST's first 200 training and 100 test images, tests/fixtures/README.md)."""
+def fixture_folder(folder: Path, mnist, version: int | str) -> Path:
+    """``folder`` with both checkpoints of ``version`` (1, 2 or "3-dropout") and the data they were
+    made from (MNIST's first 200 training and 100 test images, tests/fixtures/README.md)."""
     for epoch in (1, 2):
         shutil.copy(FIXTURES / f"checkpoint-v{version}-epoch{epoch}.npz", folder)
     train, test = mnist.train.take(slice(0, 200)), mnist.test.take(slice(0, 100))
@@ -104,7 +106,7 @@ def v2_folder(isolated, mnist) -> Path:
 def test_a_version_2_checkpoint_loads_as_a_dense_network(v2_folder):
     checkpoint = load("checkpoint-v2-epoch1.npz")
     assert FORMAT_VERSION > 2 and checkpoint.epoch == 1
-    assert checkpoint.params.arch.sizes == (784, 6, 10) and [type(l).__name__ for l in checkpoint.params.layers] == ["Dense", "Dense"]
+    assert checkpoint.params.arch.layers == (784, 6, 10) and [type(l).__name__ for l in checkpoint.params.layers] == ["Dense", "Dense"]
     assert (checkpoint.config.optimizer, checkpoint.config.weight_decay, len(checkpoint.opt_state.slots)) == ("adam", 1e-4, 2)
 
 
@@ -125,7 +127,7 @@ def test_resuming_a_version_2_checkpoint_matches_the_old_uninterrupted_run_and_w
     assert meta["version"] == FORMAT_VERSION == 3
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, "3-dropout"])
 def test_resuming_an_old_checkpoint_is_bitwise_on_one_machine(isolated, mnist, version):
     """From an old epoch 1: two epochs at once, and one epoch then another, give the same bytes."""
     fixture_folder(isolated, mnist, version)
@@ -138,6 +140,50 @@ def test_resuming_an_old_checkpoint_is_bitwise_on_one_machine(isolated, mnist, v
     assert second.exit_code == 0, second.output
     assert load("straight.npz").epoch == 3
     assert_bitwise_equal(load("step.npz"), load("straight.npz"))
+
+
+@pytest.fixture
+def dropout_folder(isolated, mnist) -> Path:
+    """The current folder, holding both checkpoints of a ``--dropout 0.3`` run written before
+    dropout was only a layer (their layer lists have no Dropout layers), and their data."""
+    return fixture_folder(isolated, mnist, "3-dropout")
+
+
+DROPOUT_PLACED = (784, "avgpool4", 5, "dropout0.3", 4, "dropout0.3", 10)
+"""The fixture's layers, 784,avgpool4,5,4,10, with a Dropout layer after each hidden dense layer."""
+
+
+def test_an_old_dropout_checkpoint_loads_with_dropout_layers_where_dropout_put_them(dropout_folder):
+    checkpoint = load("checkpoint-v3-dropout-epoch1.npz")
+    config = checkpoint.config
+    assert (config.layers, config.dropout, config.network_layers) == ((784, "avgpool4", 5, 4, 10), 0.3, DROPOUT_PLACED)
+    for record in (checkpoint.params, checkpoint.best.params, *checkpoint.opt_state.slots):
+        assert record.arch.layers == DROPOUT_PLACED
+        assert [type(layer).__name__ for layer in record.layers] == [
+            "ToImage", "AvgPool", "Flatten", "Dense", "Dropout", "Dense", "Dropout", "Dense"]
+        assert record.layers[4] == record.layers[6] == Dropout(0.3)
+
+
+def test_evaluate_reads_an_old_dropout_checkpoint_as_the_old_code_measured_it(dropout_folder):
+    result = CliRunner().invoke(app, ["evaluate", "checkpoint-v3-dropout-epoch2.npz", "--data", "v3-dropout-data.npz", "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    checkpoint = load("checkpoint-v3-dropout-epoch2.npz")
+    measured = checkpoint.history[checkpoint.best.epoch - 1]  # evaluate reads the best epoch's params
+    assert shown["samples"] == 100 and shown["accuracy"] == measured["test_acc"]
+    assert shown["loss"] == pytest.approx(measured["test_loss"], rel=1e-5)
+
+
+def test_resuming_an_old_dropout_checkpoint_matches_the_old_uninterrupted_run(dropout_folder):
+    """The old code's epoch 2 from its epoch 1: the Dropout layers draw the masks the network drew."""
+    result = CliRunner().invoke(app, ["train", "--resume", "checkpoint-v3-dropout-epoch1.npz", "--epochs", "2",
+                                      "--data", "v3-dropout-data.npz", "--out", "resumed.npz"])
+    assert result.exit_code == 0, result.output
+    assert_same_training_state(load("resumed.npz"), load("checkpoint-v3-dropout-epoch2.npz"))
+    with zipfile.ZipFile("resumed.npz") as archive:
+        meta = json.loads(str(np.load(archive.open("meta.npy"))))
+    assert meta["arch"]["sizes"] == list(DROPOUT_PLACED)  # written with its Dropout layers
+    assert meta["config"]["layers"] == [784, "avgpool4", 5, 4, 10] and meta["config"]["dropout"] == 0.3
 
 
 def test_the_tolerance_tells_a_different_step_apart(v2_folder):

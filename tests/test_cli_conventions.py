@@ -7,21 +7,19 @@ Python type names; output that survives a terminal without block characters; "1 
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import subprocess
-import sys
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 from PIL import Image
+from test_cli_train import installed_purenet
 from typer.testing import CliRunner
 
-from purenet.cli import choices
 from purenet.cli.app import app
-from test_cli_train import installed_purenet
+from purenet.runs.settings import PRESET_ALIASES, RECIPES, SETTINGS, check_choices
 
 pytestmark = pytest.mark.usefixtures("isolated")
 
@@ -35,8 +33,8 @@ def captured(monkeypatch) -> dict:
     """Stop `purenet train` after parsing: the options it would run with."""
     seen: dict = {}
 
-    def capture(options, explicit=frozenset()):
-        seen.update(options)
+    def capture(request, explicit=frozenset()):
+        seen.update(vars(request))
 
     monkeypatch.setattr("purenet.cli.train.run_train", capture)
     return seen
@@ -71,10 +69,15 @@ def test_completion_can_be_installed():
 # --- choices ------------------------------------------------------------------------------------
 
 
+def offered(name: str) -> tuple[str, ...]:
+    """The names an option offers: a setting's choices, or the recipes' names."""
+    return tuple(RECIPES) if name == "preset" else SETTINGS[name].choices
+
+
 @pytest.mark.parametrize("option, values", [
-    ("--act", choices.ACTIVATIONS), ("--loss", choices.LOSSES), ("--init", choices.INIT_SCHEMES),
-    ("--optimizer", choices.OPTIMIZERS), ("--schedule", choices.SCHEDULES), ("--augment", choices.AUGMENTATIONS),
-    ("--preset", choices.PRESETS),
+    ("--act", offered("act")), ("--loss", offered("loss")), ("--init", offered("init")),
+    ("--optimizer", offered("optimizer")), ("--schedule", offered("schedule")), ("--augment", offered("augment")),
+    ("--preset", offered("preset")),
 ])
 def test_train_help_lists_each_choice(option, values):
     shown = invoke("train", "--help").stdout
@@ -86,8 +89,8 @@ def test_train_help_lists_each_choice(option, values):
 def test_narrow_help_wraps_choices_between_values_never_inside_one(columns):
     # at 80 columns, [default|best|per-sample-sigm / oid|...] was split mid-word
     lines = invoke("train", "--help", COLUMNS=columns).stdout.splitlines()
-    for option, values in [("--preset", choices.PRESETS), ("--act", choices.ACTIVATIONS), ("--optimizer", choices.OPTIMIZERS),
-                           ("--augment", choices.AUGMENTATIONS), ("--init", choices.INIT_SCHEMES)]:
+    for option, values in [("--preset", offered("preset")), ("--act", offered("act")), ("--optimizer", offered("optimizer")),
+                           ("--augment", offered("augment")), ("--init", offered("init"))]:
         first = next(i for i, line in enumerate(lines) if f" {option} " in line)
         block = " ".join(lines[first:first + 8])
         for value in values:
@@ -95,20 +98,29 @@ def test_narrow_help_wraps_choices_between_values_never_inside_one(columns):
 
 
 def test_the_listed_choices_are_the_library_s():
-    # The command line writes its lists out (the library's tables import numpy); they must agree.
+    # The command line lists what purenet.runs.settings offers, without numpy; the registries import it.
     from purenet.core.activations import ACTIVATIONS
-    from purenet.runs.config import AUGMENTATIONS, PRESET_ALIASES, PRESETS
     from purenet.core.layers import INIT_SCHEMES
     from purenet.core.losses import LOSSES
     from purenet.core.optim import OPTIMIZERS
     from purenet.core.schedules import SCHEDULES
+    from purenet.runs import config
+    from purenet.runs.config import AUGMENTATIONS, PRESETS
 
-    pairs = [(choices.ACTIVATIONS, ACTIVATIONS), (choices.LOSSES, LOSSES), (choices.INIT_SCHEMES, INIT_SCHEMES),
-             (choices.OPTIMIZERS, OPTIMIZERS), (choices.SCHEDULES, SCHEDULES), (choices.AUGMENTATIONS, AUGMENTATIONS),
-             (choices.PRESETS, PRESETS)]
-    for listed, library in pairs:
-        assert sorted(listed) == sorted(library)
-    assert choices.PRESET_ALIASES == PRESET_ALIASES
+    pairs = [("act", ACTIVATIONS), ("loss", LOSSES), ("init", INIT_SCHEMES), ("optimizer", OPTIMIZERS),
+             ("schedule", SCHEDULES), ("augment", AUGMENTATIONS), ("preset", PRESETS)]
+    for name, library in pairs:
+        assert sorted(offered(name)) == sorted(library)
+    assert config.PRESET_ALIASES == PRESET_ALIASES
+
+
+def test_a_name_missing_from_the_offered_list_stops_the_import():
+    # what purenet.runs.config runs at import, given a registry that knows one name more
+    check_choices({"act": SETTINGS["act"].choices})
+    with pytest.raises(RuntimeError, match="offers act .* but the library knows .*swish"):
+        check_choices({"act": (*SETTINGS["act"].choices, "swish")})
+    with pytest.raises(RuntimeError, match="offers loss"):
+        check_choices({"loss": ("ce",)})
 
 
 @pytest.mark.parametrize("typed, option, meant", [

@@ -6,12 +6,11 @@ import json
 
 import numpy as np
 import pytest
+from conftest import write_idx
 from typer.testing import CliRunner
 
-from conftest import write_idx
-from purenet.runs.checkpoint import load as load_checkpoint
 from purenet.cli.app import app
-
+from purenet.runs.checkpoint import load as load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("isolated")
 

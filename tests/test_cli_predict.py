@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import Blocked, fail_if_blocked
 from PIL import Image
 from typer.testing import CliRunner
-from conftest import Blocked, fail_if_blocked
 
 from purenet.cli.app import app
 
@@ -335,8 +335,8 @@ def test_a_model_of_another_input_size_is_one_line_before_any_image_is_read(mode
         os.mkfifo(tmp_path / "pipe.png")
     result = predict("--model", str(model_of_64_pixels), "pipe.png", *good, "missing.png")
     assert result.exit_code == 2
-    assert lines(result.stderr) == [f"purenet: error: {model_of_64_pixels}: the model reads 64 pixels per image; predict prepares "
-                                    "28x28 = 784 (give --model a checkpoint trained on 28x28 images)"]
+    assert lines(result.stderr) == [f"purenet: error: {model_of_64_pixels}: the model reads 64 values per image; a digit prepared "
+                                    "from a photo is 28x28 = 784 pixels (give --model a checkpoint trained on 28x28 images)"]
     assert result.stdout == ""
 
 

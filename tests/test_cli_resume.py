@@ -9,9 +9,9 @@ import subprocess
 import time
 
 import pytest
+from test_cli_train import installed_purenet
 
 from purenet.runs.checkpoint import load as load_checkpoint
-from test_cli_train import installed_purenet
 
 RUN = ["--layers", "784,32,10", "--batch-size", "8", "--val-fraction", "0.1", "--optimizer", "momentum", "--seed", "3"]
 

@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import write_idx
-from purenet.runs.checkpoint import load as load_checkpoint
 from test_cli_train import installed_purenet
+
+from purenet.runs.checkpoint import load as load_checkpoint
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals")]
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from purenet.runs.checkpoint import load as load_checkpoint
 from purenet.cli.app import app
+from purenet.runs.checkpoint import load as load_checkpoint
 
 SMALL = ["--layers", "784,32,10", "--batch-size", "64"]
 
@@ -57,7 +57,7 @@ def test_checkpoint_holds_history_and_settings(small_mnist_dir):
     checkpoint = load_checkpoint("model.npz")
     assert checkpoint.epoch == 2 and len(checkpoint.history) == 2
     assert checkpoint.config.optimizer == "momentum" and checkpoint.config.lr == 0.05
-    assert checkpoint.params.arch.sizes == (784, 32, 10)
+    assert checkpoint.params.arch.layers == (784, 32, 10)
     assert len(checkpoint.opt_state.slots) == 1  # momentum's velocity
 
 

@@ -9,14 +9,18 @@ import subprocess
 import sys
 
 import pytest
+from conftest import PEAK_RESIDENT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import PEAK_RESIDENT, has_peak_resident
-
+from purenet.core.lr_defaults import DEFAULT_LR
 from purenet.data.augment import Augmenter
 from purenet.runs.config import (
-    DEFAULT_LR, RUN_SETTINGS, ConfigError, RunConfig, check_fits, memory_needed, parameter_count,
+    RUN_SETTINGS,
+    ConfigError,
+    RunConfig,
+    check_fits,
+    parameter_count,
 )
 
 FLOAT_SETTINGS = {  # name: (a good value, bad values)
@@ -91,7 +95,7 @@ def test_patience_needs_a_validation_split_and_data_must_be_absolute():
 
 @pytest.mark.parametrize("optimizer", DEFAULT_LR)
 def test_the_learning_rate_defaults_by_optimizer(optimizer):
-    assert RunConfig(optimizer=optimizer).lr == DEFAULT_LR[optimizer]
+    assert RunConfig(optimizer=optimizer).lr == DEFAULT_LR[optimizer].run
     assert RunConfig(optimizer=optimizer, lr=0.5).lr == 0.5
 
 
@@ -187,7 +191,7 @@ config = RunConfig(layers=sys.argv[1].split(","), batch_size=int(sys.argv[2]), e
                    data=os.path.abspath(sys.argv[3]))
 run = prepare(config)
 before = int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-last = run.start
+last = run.initial_checkpoint
 for record in run.records():
     if isinstance(record, EpochRecord):
         last = checkpoint_after(record, last)  # as purenet train keeps it until the next epoch's

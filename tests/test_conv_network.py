@@ -14,10 +14,20 @@ import purenet
 from gradcheck import TOLERANCE, numerical_grads, relative_errors
 from purenet import SGD, Adam, Momentum, Params, backward, forward, init, loss, predict, sgd, train_step, tree_map
 from purenet.core.arrays import fresh, learned, learned_names, static_names
-from purenet.runs.checkpoint import Checkpoint, CheckpointError, load, save
 from purenet.core.layers import (
-    Context, Conv2D, Dense, Dropout, Flatten, LayerKind, MaxPool, Plan, ToImage, kinds, register,
+    Context,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    LayerKind,
+    MaxPool,
+    Plan,
+    ToImage,
+    kinds,
+    register,
 )
+from purenet.runs.checkpoint import Checkpoint, CheckpointError, load, save
 
 # --- helpers --------------------------------------------------------------------------------
 
@@ -475,11 +485,11 @@ SCALE_NET = [36, "conv2k3", SCALE_NAME, "maxpool2", SCALE_NAME, 4, 3]
 
 def test_a_registered_kind_is_built_from_its_token():
     params = init(SCALE_NET, act="tanh", rng=0)
-    assert params.arch.sizes == (36, "conv2k3", SCALE_NAME, "maxpool2", SCALE_NAME, 4, 3)
+    assert params.arch.layers == (36, "conv2k3", SCALE_NAME, "maxpool2", SCALE_NAME, 4, 3)
     assert [type(layer) for layer in params.layers] == [ToImage, Conv2D, Scale, MaxPool, Scale, Flatten, Dense, Dense]
     assert params.layers[2].s.tolist() == [1.0]
     assert params.layers[-2].w.shape == (3 * 3 * 2, 4)
-    assert init([36, SCALE_NAME.upper(), 3], rng=0).arch.sizes == (36, SCALE_NAME, 3)
+    assert init([36, SCALE_NAME.upper(), 3], rng=0).arch.layers == (36, SCALE_NAME, 3)
 
 
 def test_a_registered_kind_trains_with_adam_and_keeps_its_scale_undecayed():

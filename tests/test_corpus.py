@@ -40,10 +40,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
-
 from conftest import Blocked, fail_if_blocked
 from corpus_cases import CASES, OFFLINE_MIRROR, Case, World, idx_folder, png_bytes
+from typer.testing import CliRunner
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="the corpus uses FIFOs and signals (POSIX)")
 
@@ -100,10 +99,10 @@ def outcome(result) -> str:
 
 @pytest.fixture(scope="module")
 def world(mnist, tmp_path_factory) -> World:
-    from purenet.runs.checkpoint import Checkpoint, save
     from purenet.cli.app import app
     from purenet.core.network import init
     from purenet.core.optim import make_optimizer
+    from purenet.runs.checkpoint import Checkpoint, save
 
     root = tmp_path_factory.mktemp("corpus-world")
     train_x = mnist.train.images[:300].reshape(-1, 28, 28).copy()
@@ -423,8 +422,8 @@ def test_sigterm_during_the_first_epoch(lab: Path):
 @pytest.mark.slow
 def test_ctrl_c_during_a_resumed_epoch(lab: Path):
     """Ctrl-C inside an epoch of a resumed run: the file still holds what it held (or the epoch that just ended)."""
-    from purenet.runs.checkpoint import load
     from purenet.cli.app import app
+    from purenet.runs.checkpoint import load
 
     first = CliRunner().invoke(app, ["train", "--layers", "784,16,10", "--batch-size", "4", "--epochs", "1", "--data", "mnist",
                                      "--out", "run.npz"])

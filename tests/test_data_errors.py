@@ -18,17 +18,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import traced_peak, write_idx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
-
+from test_data_formats import csv_text, save_images, write_idx_folder
 from typer.testing import CliRunner
 
 from purenet.cli.app import app
 from purenet.data import DataError, Dataset, Split, load, read_idx
-
-from conftest import traced_peak, write_idx
-from test_data_formats import csv_text, save_images, write_idx_folder
 
 
 def library_error(path: Path) -> str:

@@ -7,7 +7,6 @@ import hashlib
 import re
 
 import pytest
-
 from conftest import MNIST_DIR, ROOT
 
 LISTED = dict(

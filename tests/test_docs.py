@@ -129,8 +129,8 @@ def readers_folder(tmp_path_factory, mnist, small_model) -> Path:
     Image.fromarray(np.kron(digit, np.ones((8, 8), np.uint8))).save(folder / "my-digit.jpg")
     Image.fromarray(digit).save(folder / "digit.png")
     if importlib.util.find_spec("onnx") is not None:
-        from purenet.runs.checkpoint import load as load_checkpoint
         from purenet.apps.export import save_onnx, to_onnx
+        from purenet.runs.checkpoint import load as load_checkpoint
 
         save_onnx(folder / "model.onnx", to_onnx(load_checkpoint(small_model).model))
     write_downloads(folder, mnist.train.take(slice(0, 200)), mnist.test.take(slice(0, 50)))

@@ -19,10 +19,10 @@ import pytest
 from typer.testing import CliRunner
 
 from purenet import ACTIVATIONS, LOSSES, Adam, backward, forward, init, predict, tree_map
-from purenet.cli.app import app
 from purenet.apps.export import OPSET, ExportError, is_onnx_model, save_onnx, to_onnx
-from purenet.io.files import WriteRefused
+from purenet.cli.app import app
 from purenet.core.records import Params
+from purenet.io.files import WriteRefused
 
 TOLERANCE = 1e-5
 
@@ -105,7 +105,7 @@ def test_convolutional_networks_give_purenets_answers_on_all_test_images(mnist, 
     got = in_chunks(lambda x: session.run(["probabilities"], {"pixels": x})[0], test_pixels)
     assert_same_answers(got, in_chunks(lambda x: predict(params, x), test_pixels))
     architecture = json.loads({prop.key: prop.value for prop in model.metadata_props}["architecture"])
-    assert architecture["sizes"] == list(params.arch.sizes)
+    assert architecture["sizes"] == list(params.arch.layers)
 
 
 @pytest.mark.parametrize("batch", [1, 257])
@@ -223,9 +223,8 @@ def test_without_the_onnx_extra_the_command_says_how_to_install_it(small_model, 
 def test_the_api_docs_onnxruntime_example_runs_and_gives_purenet_predicts_digit(small_model, isolated, mnist, capsys):
     import re
 
-    from PIL import Image
-
     from conftest import ROOT
+    from PIL import Image
 
     section = (ROOT / "docs" / "api.md").read_text().split("### Run an exported model in onnxruntime\n", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
@@ -275,8 +274,8 @@ def test_sigterm_or_ctrl_c_during_export_leaves_the_old_file_or_the_whole_new_on
 
     from serving import installed_purenet
 
-    from purenet.runs.checkpoint import Checkpoint, save
     from purenet.core.optim import make_optimizer
+    from purenet.runs.checkpoint import Checkpoint, save
 
     for name, sizes in (("small.npz", [784, 8, 10]), ("big.npz", [784, 1800, 1200, 10])):
         params = init(sizes, rng=np.random.default_rng(0))

@@ -9,10 +9,9 @@ test_cli_evaluate.py); here: the helper agrees with pyproject.toml, and no other
 from __future__ import annotations
 
 import re
-import tomllib
 
 import pytest
-
+import tomllib
 from conftest import ROOT
 
 from purenet.cli.extras import install_hint, needs_extra

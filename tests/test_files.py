@@ -10,8 +10,15 @@ import textwrap
 import pytest
 
 from purenet.io.files import (
-    OutputLock, OutputLocked, WriteRefused, atomic_write, check_folder_writable, check_target, make_folder,
-    remove_made, remove_stale_temps,
+    OutputLock,
+    OutputLocked,
+    WriteRefused,
+    atomic_write,
+    check_folder_writable,
+    check_target,
+    make_folder,
+    remove_made,
+    remove_stale_temps,
 )
 
 

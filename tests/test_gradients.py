@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from gradcheck import ACCURATE_STEP, KINKED, TOLERANCE, noise_floor, numerical_grads, relative_error, relative_errors
 from purenet import ACTIVATIONS, LOSSES, Dense, Params, backward, forward, init, loss
+from purenet.core.layers.dropout import DropoutCache
+from purenet.core.network import with_dropout
 
 pytestmark = pytest.mark.core  # the core math: `pytest -m core` runs it alone, in seconds
 
@@ -79,17 +81,21 @@ def test_float64_params_stay_float64_end_to_end():
 
 @pytest.mark.parametrize("act", ["sigmoid", "tanh"])
 def test_backward_with_dropout_matches_finite_differences(act):
-    """With the mask held fixed (same generator state), dropout's gradient is exact too."""
+    """With the mask held fixed (same generator state), dropout's gradient is exact too:
+    Dropout layers after the hidden dense layers, where ``--dropout`` places them."""
     rng = np.random.default_rng(4)
     params = init([5, 6, 6, 3], act=act, rng=rng, dtype=np.float64)
     x, y = rng.normal(size=(4, 5)), rng.integers(0, 3, 4)
 
     def masked_loss(p: Params) -> float:
-        return loss(p, forward(p, x, dropout=0.4, rng=np.random.default_rng(9)), y)
+        net = with_dropout(p, 0.4)
+        return loss(net, forward(net, x, rng=np.random.default_rng(9)), y)
 
-    cache = forward(params, x, dropout=0.4, rng=np.random.default_rng(9))
-    assert any((c.keep == 0).any() for c in cache.layers[:-1])  # some units really are dropped
-    analytic = list(backward(params, cache, y).arrays())
+    net = with_dropout(params, 0.4)
+    cache = forward(net, x, rng=np.random.default_rng(9))
+    masks = [c.keep for c in cache.layers if isinstance(c, DropoutCache)]
+    assert len(masks) == 2 and all((m == 0).any() for m in masks)  # some units really are dropped
+    analytic = list(backward(net, cache, y).arrays())
     numeric = numerical_grads(masked_loss, params, SMOOTH_STEP, order=4)
     errors = relative_errors(numeric, analytic, noise_floor(SMOOTH_STEP))
     assert max(errors) < TOLERANCE, errors

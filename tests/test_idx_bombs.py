@@ -8,11 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from bombs import gzipped_zeros
 from conftest import traced_peak
+
 from purenet.data import load
 from purenet.data.splits import DataError
+
 
 def idx_header(*shape: int) -> bytes:
     return bytes([0, 0, 8, len(shape)]) + b"".join(n.to_bytes(4, "big") for n in shape)

@@ -17,12 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFilter, ImageOps
 from conftest import PEAK_RESIDENT, fail_if_blocked, has_peak_resident
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from purenet import Adam, init, predict, train
+from purenet.base.mnist import BOX
 from purenet.photo import prepare as image
-from purenet.photo.prepare import BOX, ImageError, ImageWarning, load_digit, preprocess, read_digit
+from purenet.photo.prepare import ImageError, ImageWarning, load_digit_image, preprocess, read_digit_image
 
 PAPERS = [  # (paper, ink) colours
     ((245, 245, 240), (20, 20, 25)),  # white paper, black pen
@@ -120,12 +121,22 @@ def read(params, images: list[np.ndarray]) -> np.ndarray:
 
 
 def test_the_steps_are_defined_and_called_in_the_order_the_docstring_lists_them():
-    listed = re.findall(r"^\d+\. ``(\w+)``", image.__doc__, re.MULTILINE)
-    source, pipeline = inspect.getsource(image), inspect.getsource(preprocess)
-    assert len(listed) == 10 and all(callable(getattr(image, name)) for name in listed)
-    assert sorted(listed, key=lambda name: source.index(f"\ndef {name}(")) == listed
-    assert sorted(listed, key=lambda name: pipeline.index(f" {name}(")) == listed
-    assert source.index(f"\ndef {listed[-1]}(") < source.index("\ndef preprocess(") < source.index("\ndef load_digit(")
+    """The docstring lists the ten steps as ``module.function``; the modules, taken in that
+    order, define them in that order, each just below its own constants (the block
+    headed by the step's number), and ``preprocess`` calls them in that order."""
+    listed = re.findall(r"^(\d+)\. ``(\w+)\.(\w+)``", image.__doc__, re.MULTILINE)
+    assert [int(number) for number, _, _ in listed] == list(range(1, 11))
+    modules = list(dict.fromkeys(module for _, module, _ in listed))
+    sources = "".join(inspect.getsource(getattr(image, module)) for module in modules)
+    assert all(callable(getattr(getattr(image, module), name)) for _, module, name in listed)
+    at = [sources.index(f"\ndef {name}(") for _, _, name in listed]
+    assert at == sorted(at)
+    for number, _, name in listed:  # the step's block, then its constants, then the step itself
+        block = sources.index(f"\n# {number}. ")
+        assert block < sources.index(f"\ndef {name}(") and "\ndef " not in sources[block:sources.index(f"\ndef {name}(")]
+    pipeline = inspect.getsource(preprocess)
+    calls = [pipeline.index(f" {module}.{name}(") for _, module, name in listed]
+    assert calls == sorted(calls)
 
 
 # --- a network reads photos made from MNIST digits ----------------------------------------
@@ -242,8 +253,8 @@ def test_exif_rotation_is_applied(seven, tmp_path):
     upright.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "sideways.jpg", exif=exif.tobytes())
     upright.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "no-tag.jpg")
     expected = preprocess(upright)
-    assert similarity(load_digit(tmp_path / "sideways.jpg"), expected) > 0.9
-    assert similarity(load_digit(tmp_path / "no-tag.jpg"), expected) < 0.7  # the tag made the difference
+    assert similarity(load_digit_image(tmp_path / "sideways.jpg"), expected) > 0.9
+    assert similarity(load_digit_image(tmp_path / "no-tag.jpg"), expected) < 0.7  # the tag made the difference
 
 
 @pytest.mark.parametrize("stroke", [0, 255], ids=["black-strokes", "white-strokes"])
@@ -253,7 +264,7 @@ def test_transparent_background_png(seven, stroke, tmp_path):
     rgba[..., 3] = np.asarray(Image.fromarray(seven).resize((280, 280), Image.Resampling.BICUBIC))
     Image.fromarray(rgba, "RGBA").save(tmp_path / "drawn.png")
     expected = preprocess(Image.fromarray(seven).resize((280, 280), Image.Resampling.BICUBIC))
-    assert similarity(load_digit(tmp_path / "drawn.png"), expected) > 0.95
+    assert similarity(load_digit_image(tmp_path / "drawn.png"), expected) > 0.95
 
 
 def test_thin_strokes_on_a_large_canvas_stay_visible():
@@ -339,7 +350,7 @@ def test_a_large_phone_jpeg_reads_like_its_small_original(seven, tmp_path):
     reported by benchmarks/photos.py, not asserted here); the digit must not suffer."""
     picture = ImageOps.pad(photo(seven, np.random.default_rng(12)), (400, 300), color=PAPERS[0][0])
     picture.resize((4000, 3000), Image.Resampling.BICUBIC).save(tmp_path / "phone.jpg", quality=90)
-    assert similarity(load_digit(tmp_path / "phone.jpg"), preprocess(picture)) > 0.9
+    assert similarity(load_digit_image(tmp_path / "phone.jpg"), preprocess(picture)) > 0.9
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -362,19 +373,19 @@ def test_blank_paper_with_camera_noise_and_uneven_light_raises():
 def test_a_fully_transparent_png_raises(tmp_path):
     Image.new("RGBA", (100, 100), (0, 0, 0, 0)).save(tmp_path / "clear.png")
     with pytest.raises(ImageError, match=r"clear\.png.*transparent"):
-        load_digit(tmp_path / "clear.png")
+        load_digit_image(tmp_path / "clear.png")
 
 
 def test_a_blank_file_raises_naming_it(tmp_path):
     Image.new("L", (50, 50), 255).save(tmp_path / "blank.png")
     with pytest.raises(ImageError, match=r"blank\.png: no digit"):
-        load_digit(tmp_path / "blank.png")
+        load_digit_image(tmp_path / "blank.png")
 
 
 def test_a_file_that_is_not_an_image_raises_naming_it(tmp_path):
     (tmp_path / "notes.jpg").write_text("not a picture\n")
     with pytest.raises(ImageError, match=r"notes\.jpg: not an image"):
-        load_digit(tmp_path / "notes.jpg")
+        load_digit_image(tmp_path / "notes.jpg")
 
 
 @pytest.mark.parametrize("name", ["empty.png", "missing.png"])
@@ -382,7 +393,7 @@ def test_an_empty_or_missing_file_raises_naming_it(tmp_path, name):
     if name == "empty.png":
         (tmp_path / name).write_bytes(b"")
     with pytest.raises(ImageError, match=name.replace(".", r"\.")):
-        load_digit(tmp_path / name)
+        load_digit_image(tmp_path / name)
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
@@ -392,12 +403,12 @@ def test_a_truncated_image_raises_naming_it(seven, tmp_path, fmt):
     path = tmp_path / f"cut.{fmt.lower()}"
     path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
     with pytest.raises(ImageError, match=rf"cut\.{fmt.lower()}: cannot decode"):
-        load_digit(path)
+        load_digit_image(path)
 
 
 def test_a_directory_raises_naming_it(tmp_path):
     with pytest.raises(ImageError, match=str(tmp_path).replace("\\", r"\\")):
-        load_digit(Path(tmp_path))
+        load_digit_image(Path(tmp_path))
 
 
 # --- opening the file: only regular files, never blocking; warnings handed back ---------------
@@ -440,7 +451,7 @@ def test_what_is_not_a_regular_file_is_refused_without_being_read(tmp_path, monk
     real_open = Image.open
     monkeypatch.setattr(Image, "open", lambda *args, **kwargs: opened.append(args) or real_open(*args, **kwargs))
     with pytest.raises(ImageError) as raised:
-        load_digit(path)
+        load_digit_image(path)
     assert str(raised.value) == f"{path}: {problem}"
     assert opened == []
 
@@ -453,23 +464,23 @@ def test_a_file_replaced_by_a_fifo_after_the_check_does_not_block(tmp_path, monk
     real_stat = os.stat
     monkeypatch.setattr(os, "stat", lambda p, *args, **kwargs: real_stat(tmp_path / "regular.png") if str(p) == str(path) else real_stat(p, *args, **kwargs))
     with pytest.raises(ImageError, match=r"pipe\.png: is a named pipe"):
-        load_digit(path)
+        load_digit_image(path)
 
 
 def test_an_empty_file_says_it_is_empty(tmp_path):
     (tmp_path / "empty.jpg").write_bytes(b"")
     with pytest.raises(ImageError) as raised:
-        load_digit(tmp_path / "empty.jpg")
+        load_digit_image(tmp_path / "empty.jpg")
     assert str(raised.value) == f"{tmp_path / 'empty.jpg'}: the file is empty (0 bytes)"
 
 
 def test_a_missing_file_and_a_broken_link(tmp_path):
     with pytest.raises(ImageError) as raised:
-        load_digit(tmp_path / "missing.png")
+        load_digit_image(tmp_path / "missing.png")
     assert str(raised.value) == f"{tmp_path / 'missing.png'}: no such file"
     (tmp_path / "link.png").symlink_to(tmp_path / "missing.png")
     with pytest.raises(ImageError) as raised:
-        load_digit(tmp_path / "link.png")
+        load_digit_image(tmp_path / "link.png")
     assert str(raised.value) == f"{tmp_path / 'link.png'}: no such file (a symbolic link to a missing file)"
 
 
@@ -477,20 +488,20 @@ def test_a_decompression_bomb_raises_naming_it(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow refuses more than twice this
     Image.new("L", (50, 50), 255).save(tmp_path / "bomb.png")
     with pytest.raises(ImageError, match=r"bomb\.png: too large to decode safely \(Image size \(2500 pixels\) exceeds limit"):
-        load_digit(tmp_path / "bomb.png")
+        load_digit_image(tmp_path / "bomb.png")
 
 
 def test_an_image_is_decoded_the_same_from_the_open_file(seven, tmp_path):
-    """load_digit opens the file itself and hands Pillow the open file: the pixels must be
+    """load_digit_image opens the file itself and hands Pillow the open file: the pixels must be
     those Pillow decodes from the path (JPEG draft mode included)."""
     picture = photo(seven, np.random.default_rng(16))
     picture.save(tmp_path / "seven.png")
     picture.resize((1200, 1300)).save(tmp_path / "seven.jpg", quality=85)
     with Image.open(tmp_path / "seven.png") as image:
-        assert np.array_equal(load_digit(tmp_path / "seven.png"), preprocess(image))
+        assert np.array_equal(load_digit_image(tmp_path / "seven.png"), preprocess(image))
     with Image.open(tmp_path / "seven.jpg") as image:
-        image.draft(image.mode, (370, 400))  # what load_digit asks for: a long side of WORK_SIZE (400)
-        assert np.array_equal(load_digit(tmp_path / "seven.jpg"), preprocess(ImageOps.exif_transpose(image)))
+        image.draft(image.mode, (370, 400))  # what load_digit_image asks for: a long side of WORK_SIZE (400)
+        assert np.array_equal(load_digit_image(tmp_path / "seven.jpg"), preprocess(ImageOps.exif_transpose(image)))
 
 
 def _big_image_warning(tmp_path, monkeypatch, seven) -> Path:
@@ -506,7 +517,7 @@ def test_warnings_are_handed_back_as_lines_naming_the_file(seven, tmp_path, monk
     warned = []
     with warnings.catch_warnings(record=True) as leaked:
         warnings.simplefilter("always")
-        digit = load_digit(path, warned)
+        digit = load_digit_image(path, warned)
     assert digit.shape == (28, 28)
     assert leaked == []
     assert len(warned) == 1 and warned[0].startswith(f"{path}: Image size (") and "\n" not in warned[0]
@@ -517,14 +528,14 @@ def test_warnings_made_errors_do_not_stop_the_reading(seven, tmp_path, monkeypat
     warned = []
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # as PYTHONWARNINGS=error does
-        load_digit(path, warned)
+        load_digit_image(path, warned)
     assert len(warned) == 1
 
 
 def test_without_a_list_the_warnings_are_image_warnings_naming_the_file(seven, tmp_path, monkeypatch):
     path = _big_image_warning(tmp_path, monkeypatch, seven)
     with pytest.warns(ImageWarning) as record:
-        load_digit(path)
+        load_digit_image(path)
     assert [str(w.message).split(": ")[0] for w in record] == [str(path)]
     assert all(issubclass(w.category, ImageWarning) for w in record)
 
@@ -536,7 +547,7 @@ def test_an_image_that_cannot_be_read_gives_its_error_not_its_warnings(tmp_path,
     with warnings.catch_warnings(record=True) as leaked:
         warnings.simplefilter("always")
         with pytest.raises(ImageError, match=r"blank\.png: no digit"):
-            load_digit(tmp_path / "blank.png", warned)
+            load_digit_image(tmp_path / "blank.png", warned)
     assert warned == [] and leaked == []
 
 
@@ -546,29 +557,41 @@ def test_an_image_that_cannot_be_read_gives_its_error_not_its_warnings(tmp_path,
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["PNG", "JPEG"])
 def test_bytes_read_as_the_file_of_those_bytes(seven, tmp_path, kind):
-    """An upload (``read_digit``) gets the very digit ``load_digit`` gets from a file of the same bytes
+    """An upload (``read_digit_image``) gets the very digit ``load_digit_image`` gets from a file of the same bytes
     (a photo large enough for the JPEG to be decoded at a reduced size, as files are)."""
     buffer = io.BytesIO()
     photo(seven, np.random.default_rng(3), scale=40, thicken=31, light=True).save(buffer, kind)
     (tmp_path / "seven").write_bytes(buffer.getvalue())
-    assert np.array_equal(read_digit(buffer.getvalue()), load_digit(tmp_path / "seven"))
+    assert np.array_equal(read_digit_image(buffer.getvalue()), load_digit_image(tmp_path / "seven"))
+
+
+def test_the_names_of_0_1_still_read_and_warn_naming_the_new_ones(seven, tmp_path):
+    """load_digit and read_digit return images, not digits: renamed, the old names kept for one release."""
+    photo(seven, np.random.default_rng(5)).save(tmp_path / "seven.png")
+    data = (tmp_path / "seven.png").read_bytes()
+    for old, new, args in ((image.load_digit, load_digit_image, (tmp_path / "seven.png",)),
+                           (image.read_digit, read_digit_image, (data, "upload"))):
+        with pytest.warns(DeprecationWarning, match=f"^purenet.photo.prepare.{old.__name__} is now {new.__name__};") as caught:
+            got = old(*args)
+        assert caught[0].filename == __file__  # the warning points at the caller
+        assert np.array_equal(got, new(*args))
 
 
 def test_bytes_that_are_no_image_are_an_image_error_naming_the_upload(monkeypatch, seven):
     with pytest.raises(ImageError, match=r"^upload: the file is empty"):
-        read_digit(b"", "upload")
+        read_digit_image(b"", "upload")
     with pytest.raises(ImageError, match=r"^upload: not an image file"):
-        read_digit(b"hello, world", "upload")
+        read_digit_image(b"hello, world", "upload")
     buffer = io.BytesIO()
     Image.new("L", (60, 60), 255).save(buffer, "PNG")
     with pytest.raises(ImageError, match=r"^upload: no digit found"):
-        read_digit(buffer.getvalue(), "upload")
+        read_digit_image(buffer.getvalue(), "upload")
     buffer = io.BytesIO()
     photo(seven, np.random.default_rng(17)).save(buffer, "PNG")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     warned = []
     with pytest.raises(ImageError, match=r"^upload: too large to decode safely"):
-        read_digit(buffer.getvalue(), "upload", warned)
+        read_digit_image(buffer.getvalue(), "upload", warned)
 
 
 # --- images that declare more pixels than purenet decodes -------------------------------------------
@@ -576,10 +599,10 @@ def test_bytes_that_are_no_image_are_an_image_error_naming_the_upload(monkeypatc
 MEASURE = PEAK_RESIDENT + """
 import sys
 from pathlib import Path
-from purenet.photo.prepare import ImageError, load_digit, read_digit
+from purenet.photo.prepare import ImageError, load_digit_image, read_digit_image
 data = Path(sys.argv[1]).read_bytes()
 before = peak_resident_bytes()
-for read in (lambda: load_digit(sys.argv[1]), lambda: read_digit(data, "upload")):
+for read in (lambda: load_digit_image(sys.argv[1]), lambda: read_digit_image(data, "upload")):
     try:
         read()
     except ImageError as error:
@@ -597,7 +620,7 @@ def test_an_image_declaring_too_many_pixels_is_refused_before_it_is_decoded(tmp_
 
     from corpus_cases_serve import blank_png
 
-    from purenet.photo.prepare import MAX_PIXELS
+    from purenet.io.images import MAX_PIXELS
 
     (tmp_path / "huge.png").write_bytes(blank_png(13000, 13000))
     done = subprocess.run([sys.executable, "-c", MEASURE, str(tmp_path / "huge.png")], capture_output=True, text=True, timeout=120)
@@ -614,7 +637,7 @@ def test_the_pixel_cap_is_checked_on_a_jpegs_reduced_size(tmp_path, seven, monke
     picture = photo(seven, np.random.default_rng(18)).resize((1600, 1200))
     picture.save(tmp_path / "photo.jpg", quality=85)
     picture.save(tmp_path / "photo.png")
-    monkeypatch.setattr("purenet.photo.prepare.MAX_PIXELS", 1600 * 1200 - 1)  # the full size is over it; the draft is not
-    assert load_digit(tmp_path / "photo.jpg").shape == (28, 28)
+    monkeypatch.setattr("purenet.io.images.MAX_PIXELS", 1600 * 1200 - 1)  # the full size is over it; the draft is not
+    assert load_digit_image(tmp_path / "photo.jpg").shape == (28, 28)
     with pytest.raises(ImageError, match=r"photo\.png: the image is 1600x1200 pixels"):
-        load_digit(tmp_path / "photo.png")
+        load_digit_image(tmp_path / "photo.png")

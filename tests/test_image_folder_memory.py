@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import traced_peak
+from PIL import Image
 
 from purenet.data.folders import read_image
 

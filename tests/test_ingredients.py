@@ -10,12 +10,12 @@ import pytest
 from typer.testing import CliRunner
 
 from purenet import SGD, Adam, forward, init, train
+from purenet.cli.app import app
+from purenet.core.layers import dropout_mask
+from purenet.core.network import with_dropout
+from purenet.core.schedules import Constant, Cosine, StepDecay, Warmup, make_schedule
 from purenet.data.augment import Augmenter
 from purenet.runs.checkpoint import load as load_checkpoint
-from purenet.cli.app import app
-from purenet.core.network import dropout_mask
-from purenet.core.schedules import Constant, Cosine, StepDecay, Warmup, make_schedule
-
 
 # ----------------------------------------------------------------- schedules
 
@@ -71,20 +71,20 @@ def test_dropout_keeps_the_expected_output_of_a_linear_net():
     params = init([6, 30, 4], act="identity", rng=rng, dtype=np.float64)
     x = rng.random((3, 6))
     plain = forward(params, x).logits
-    draws = np.mean([forward(params, x, dropout=0.5, rng=rng).logits for _ in range(4000)], axis=0)
+    net = with_dropout(params, 0.5)
+    draws = np.mean([forward(net, x, rng=rng).logits for _ in range(4000)], axis=0)
     np.testing.assert_allclose(draws, plain, atol=0.05 * np.abs(plain).max())
 
 
-def test_dropout_draws_from_the_generator_and_needs_one():
+def test_dropout_draws_from_the_generator_and_only_with_one():
     params = init([6, 8, 3], act="relu", rng=0)
+    net = with_dropout(params, 0.5)
     x = np.ones((2, 6), np.float32)
-    a = forward(params, x, dropout=0.5, rng=np.random.default_rng(3)).logits
-    b = forward(params, x, dropout=0.5, rng=np.random.default_rng(3)).logits
-    c = forward(params, x, dropout=0.5, rng=np.random.default_rng(4)).logits
+    a = forward(net, x, rng=np.random.default_rng(3)).logits
+    b = forward(net, x, rng=np.random.default_rng(3)).logits
+    c = forward(net, x, rng=np.random.default_rng(4)).logits
     assert np.array_equal(a, b) and not np.array_equal(a, c)
-    assert np.array_equal(forward(params, x, dropout=0.0).logits, forward(params, x).logits)
-    with pytest.raises(ValueError, match="explicit rng"):
-        forward(params, x, dropout=0.5)
+    assert np.array_equal(forward(net, x).logits, forward(params, x).logits)  # no generator: inference
 
 
 # ----------------------------------------------------------------- early stopping and augmentation in train
@@ -107,8 +107,8 @@ def test_training_with_augmentation_is_deterministic_and_learns(mnist):
     part = mnist.train.take(slice(0, 3000))
 
     def run():
-        return list(train(init([784, 64, 10], rng=0), part, optimizer=Adam(1e-3), epochs=2, batch_size=64,
-                          rng=np.random.default_rng(0), augment=Augmenter(elastic_alpha=0.0), dropout=0.2, test=mnist.test))[-1]
+        return list(train(init([784, 64, "dropout0.2", 10], rng=0), part, optimizer=Adam(1e-3), epochs=2, batch_size=64,
+                          rng=np.random.default_rng(0), augment=Augmenter(elastic_alpha=0.0), test=mnist.test))[-1]
 
     first, second = run(), run()
     assert first.params == second.params
@@ -127,8 +127,10 @@ def test_cli_ingredients_reach_the_checkpoint(cli):
     result = cli("--epochs", "2", "--dropout", "0.2", "--schedule", "cosine", "--warmup", "0.5",
                  "--augment", "affine", "--rotation", "5", "--optimizer", "momentum", "--json")
     assert result.exit_code == 0, result.output
-    settings = load_checkpoint("model.npz").config.to_json()
+    checkpoint = load_checkpoint("model.npz")
+    settings = checkpoint.config.to_json()
     assert settings["dropout"] == 0.2 and settings["schedule"] == "cosine" and settings["warmup"] == 0.5
+    assert checkpoint.params.arch.layers == (784, 32, "dropout0.2", 10)  # the dropout is a layer of the network
     assert settings["augment"] == {"shift": 2.0, "rotation": 5.0, "scale": 0.1, "shear": 0.0, "elastic_alpha": 0.0, "elastic_sigma": 4.0}
 
 

@@ -101,8 +101,8 @@ def test_a_remembered_model_deleted_since_is_named_not_taken_for_none_trained(he
 def test_every_command_that_reads_a_model_states_the_one_default_rule():
     """--help of evaluate, predict, export and serve, docs/cli.md and the README all say the rule the code follows."""
     import typer.main
-
     from conftest import ROOT
+
     from purenet.cli.state import DEFAULT_MODEL_RULE
 
     commands = typer.main.get_command(app).commands

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.core  # the core math: `pytest -m core` runs it alone, 
 
 def test_architecture_is_readable_from_the_record():
     params = init([784, 200, 200, 10], act="sigmoid", rng=0, loss="mse")
-    assert params.arch == Arch(sizes=(784, 200, 200, 10), act="sigmoid", loss="mse")
+    assert params.arch == Arch(layers=(784, 200, 200, 10), act="sigmoid", loss="mse")
     assert [layer.w.shape for layer in params.layers] == [(784, 200), (200, 200), (200, 10)]
     assert params.dtype == np.float32
     assert params.size == 784 * 200 + 200 + 200 * 200 + 200 + 200 * 10 + 10
@@ -94,11 +94,11 @@ def test_only_float32_or_float64():
 @pytest.mark.parametrize("layers", [["conv4k5", "pool2", 10], ("dropout0.5", 16, 10), ["avgpool4", "flatten", 10]])
 def test_a_list_that_starts_with_a_layer_reads_28x28_images_as_layers_does(layers):
     """init follows --layers' rule (purenet.runs.config.parse_layers): no width first means MNIST's 784 pixels."""
-    from purenet.runs.config import parse_layers
     from purenet.core.records import same_structure
+    from purenet.runs.config import parse_layers
 
     params = init(layers, rng=0)
-    assert params.arch.sizes == parse_layers(",".join(map(str, layers)))
+    assert params.arch.layers == parse_layers(",".join(map(str, layers)))
     assert params.arch.inputs == 784
     assert same_structure(params, init([784, *layers], rng=0))
     assert predict(params, np.zeros((2, 784), np.float32)).shape == (2, 10)
@@ -113,8 +113,8 @@ def test_every_library_entry_taking_a_layer_list_reads_one_that_starts_with_a_la
     """init's rule holds wherever the library takes a layer list: the run's settings, the
     summary and the benchmarks."""
     from purenet.apps import bench
-    from purenet.runs.config import RunConfig
     from purenet.core.summary import summary
+    from purenet.runs.config import RunConfig
 
     written, full = ["conv4k5", "pool2", 10], [784, "conv4k5", "pool2", 10]
     assert RunConfig(layers=written).layers == RunConfig(layers=full).layers
@@ -124,3 +124,16 @@ def test_every_library_entry_taking_a_layer_list_reads_one_that_starts_with_a_la
     assert x.shape == (4, 784) and y.max() < 10
     assert bench.train_rate(written, "relu", 4, seconds=0.01, repeats=1).median > 0
     assert bench.infer_rate(written, "relu", 4, seconds=0.01, repeats=1).median > 0
+
+
+def test_the_0_1_name_of_the_layer_list_still_works_with_a_warning():
+    arch = init([784, "conv4k3", "pool2", 10], rng=0).arch
+    with pytest.warns(DeprecationWarning, match="Arch.sizes is now Arch.layers"):
+        assert arch.sizes == arch.layers == (784, "conv4k3", "maxpool2", 10)
+    with pytest.warns(DeprecationWarning, match=r"Arch\(sizes=...\) is now Arch\(layers=...\)"):
+        assert Arch(sizes=[784, 10], act="relu", loss="ce") == Arch([784, 10], "relu", "ce")
+    with pytest.raises(TypeError, match="not both"), pytest.warns(DeprecationWarning):
+        Arch([784, 10], "relu", "ce", sizes=[784, 10])
+    with pytest.raises(TypeError, match="needs layers, act and loss"):
+        Arch([784, 10], "relu")
+    assert not hasattr(arch, "dense_only")

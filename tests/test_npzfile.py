@@ -17,10 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import PEAK_RESIDENT, has_peak_resident, traced_peak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from conftest import PEAK_RESIDENT, has_peak_resident, traced_peak
 
 from purenet.data import DataError
 from purenet.io.archive import MAX_MEMBERS, MAX_NAME_LENGTH, read_npz
@@ -334,10 +333,9 @@ def test_any_damage_gives_one_line_or_the_arrays(tmp_path, compressed, edits, cu
 from bombs import METHODS, archive, member, npy_header, stored  # noqa: E402 - the bombs are only for these tests
 
 from purenet import init  # noqa: E402
-from purenet.runs.checkpoint import Checkpoint, save  # noqa: E402
 from purenet.core.optim import make_optimizer  # noqa: E402
-
 from purenet.io.archive import EXPANSION_FLOOR, NpzArchive  # noqa: E402
+from purenet.runs.checkpoint import Checkpoint, save  # noqa: E402
 
 BOMB = 2 * EXPANSION_FLOOR
 """What the bombs here expand to: 128 MiB of zeros from a few KB, a thousand times their size."""

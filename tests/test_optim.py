@@ -1,11 +1,19 @@
-"""Optimizers: each update rule checked against its formula (docs/math.md)."""
+"""Optimizers: each update rule checked against its formula (docs/math.md); the frame they
+share; their default learning rates."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import attrs
 import numpy as np
 import pytest
 
-from purenet import SGD, Adam, Momentum, Nesterov, Params, init, make_optimizer, sgd, tree_map
+import purenet.core.optim as optim
+from purenet import OPTIMIZERS, SGD, Adam, Momentum, Nesterov, Params, RunConfig, init, make_optimizer, sgd, tree_map
+from purenet.core.lr_defaults import DEFAULT_LR
+from purenet.core.optim import PerArrayRule
 
 pytestmark = pytest.mark.core  # the core math: `pytest -m core` runs it alone, in seconds
 
@@ -99,3 +107,88 @@ def test_make_optimizer_by_name():
     assert isinstance(make_optimizer("adam", 1e-3), Adam)
     with pytest.raises(ValueError, match="choose one of"):
         make_optimizer("rmsprop", 0.1)
+
+
+# ----------------------------------------------------------------- the frame
+
+
+@pytest.mark.parametrize("opt", [SGD(0.1), Momentum(0.1, weight_decay=0.1), Nesterov(0.1), Adam(0.1)], ids=repr)
+def test_the_structure_is_checked_once_per_step(params, opt, monkeypatch):
+    checks = []
+    monkeypatch.setattr(optim, "same_structure", lambda a, b: checks.append((a, b)) or True)
+    opt.update(params, constant_grads(params, 1.0), opt.init(params))
+    assert len(checks) == 1
+
+
+@pytest.mark.parametrize("opt", [SGD(0.1), Momentum(0.1), Adam(0.1)], ids=repr)
+def test_every_optimizer_rejects_grads_of_another_network(params, opt):
+    other = init([4, 5, 2], rng=0, dtype=np.float64)
+    with pytest.raises(ValueError, match="do not match"):
+        opt.update(params, other, opt.init(params))
+
+
+def test_a_state_with_the_wrong_number_of_slots_is_refused(params):
+    grads = constant_grads(params, 1.0)
+    with pytest.raises(ValueError, match="Adam keeps 2 slot records, the state has 1"):
+        Adam().update(params, grads, Momentum().init(params))
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_the_slots_a_run_counts_are_the_ones_init_makes(params, name):
+    opt = make_optimizer(name, 0.1)
+    state = opt.init(params)
+    assert len(state.slots) == len(type(opt).SLOTS) == RunConfig(optimizer=name).slots
+    assert all(not a.any() for slot in state.slots for a in slot.arrays())  # zeros
+    assert all(s.arch == params.arch for s in state.slots)
+
+
+@attrs.frozen
+class SignDescent(PerArrayRule):
+    """A rule the frame has not seen: step by the gradient's sign, counting the steps in a slot."""
+
+    SLOTS = ("seen",)
+    lr: float = 0.1
+    weight_decay: float = 0.0
+
+    def direction(self, g, slots, t):
+        (seen,) = slots
+        return np.sign(g), (seen + 1,)
+
+
+def test_a_new_rule_gets_the_whole_frame(params):
+    grads = tree_map(lambda a: np.where(np.arange(a.size).reshape(a.shape) % 2, 3.0, -0.5), params)
+    opt = SignDescent(lr=0.1, weight_decay=10.0)
+    new, state = opt.update(params, grads, opt.init(params))
+    new, state = opt.update(new, grads, state)
+    assert state.step == 2 and len(state.slots) == 1
+    np.testing.assert_array_equal(state.slots[0].layers[1].w, 2.0)
+    # biases: two steps of 0.1 against the gradient's sign; weights: the decay (10 w) decides the sign
+    np.testing.assert_allclose(new.layers[0].b, params.layers[0].b - 0.2 * np.sign(grads.layers[0].b))
+    expected = w0(params) - 0.1 * np.sign(w0(grads) + 10 * w0(params))
+    expected = expected - 0.1 * np.sign(w0(grads) + 10 * expected)
+    np.testing.assert_allclose(w0(new), expected)
+    assert all(not a.flags.writeable for record in (new, *state.slots) for a in record.arrays())
+
+
+# ----------------------------------------------------------------- the default learning rates
+
+
+def test_every_optimizer_has_its_default_rates():
+    assert list(DEFAULT_LR) == list(OPTIMIZERS)
+    for name, kind in OPTIMIZERS.items():
+        assert kind().lr == DEFAULT_LR[name].constant, name
+        assert RunConfig(optimizer=name).lr == DEFAULT_LR[name].run, name
+
+
+def test_the_default_rates_are_the_documented_ones():
+    # a change here changes `Adam()` for scripts and `purenet train`'s results (README, docs/results.md)
+    assert {name: tuple(rates) for name, rates in DEFAULT_LR.items()} == {
+        "sgd": (0.1, 0.1), "momentum": (0.1, 0.05), "nesterov": (0.1, 0.05), "adam": (1e-3, 3e-3),
+    }
+
+
+def test_the_default_rates_load_without_numpy():
+    # the command line shows them in its help, which must start without numpy
+    code = "import sys, purenet.core.lr_defaults; print('numpy' in sys.modules)"
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert shown.strip() == "False"

@@ -12,10 +12,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
-
 from serving import installed_purenet
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/dev/full") or shutil.which("sh") is None,

@@ -28,3 +28,19 @@ def test_the_cli_starts_without_numpy():
     code = "import sys, purenet.cli.app; print(sorted(m for m in ('numpy', 'rich.table', 'PIL') if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
+
+
+def test_each_public_name_is_written_once_as_a_re_export():
+    # purenet/__init__.py's TYPE_CHECKING imports are the one list: checkers read them, and the
+    # lazy loading and __all__ are read from them. `name as name` is what marks a re-export for
+    # pyright (and mypy --no-implicit-reexport): a plain import would hide the name from IDEs.
+    imported = purenet._public()
+    assert list(imported) == purenet.__all__ and len(set(purenet.__all__)) == len(purenet.__all__)
+    import ast
+    import inspect
+
+    block = next(node for node in ast.parse(inspect.getsource(purenet)).body if isinstance(node, ast.If))
+    aliases = [alias for node in block.body if isinstance(node, ast.ImportFrom) for alias in node.names]
+    assert [alias.name for alias in aliases] == purenet.__all__
+    assert all(alias.asname == alias.name for alias in aliases), [alias.name for alias in aliases if alias.asname != alias.name]
+    assert set(purenet.__all__) <= set(dir(purenet))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import numpy as np
-
 from conftest import ROOT
 
 README = (ROOT / "README.md").read_text()

@@ -12,11 +12,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from purenet import DigitPrediction, predict_image
-from purenet.runs.checkpoint import load
 from purenet.cli.app import app
-from purenet.data import to_float
-from purenet.photo.prepare import ImageError, load_digit
 from purenet.core.network import predict
+from purenet.data import to_float
+from purenet.photo.prepare import ImageError, load_digit_image
+from purenet.runs.checkpoint import load
 
 pytestmark = pytest.mark.usefixtures("isolated")
 
@@ -36,7 +36,7 @@ def photo(mnist, tmp_path):
 
 def test_a_file_gives_the_digit_its_probabilities_and_the_image_seen(params, photo):
     answer = predict_image(params, photo)
-    seen = load_digit(photo)
+    seen = load_digit_image(photo)
     expected = predict(params, to_float(seen.reshape(1, -1), params.dtype))[0]
     assert isinstance(answer, DigitPrediction)
     assert answer.digit == int(np.argmax(expected)) == 7

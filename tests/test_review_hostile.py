@@ -12,9 +12,9 @@ import weakref
 from pathlib import Path
 
 import pytest
+from conftest import write_idx
 from typer.testing import CliRunner
 
-from conftest import write_idx
 from purenet.io.files import atomic_write_all
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals and file systems")

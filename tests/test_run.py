@@ -11,14 +11,14 @@ import re
 
 import numpy as np
 import pytest
+from conftest import ROOT
 from typer.testing import CliRunner
 
-from conftest import ROOT
-from purenet.runs.checkpoint import Checkpoint, CheckpointError, load, save
 from purenet.cli.app import app
+from purenet.core.training import EpochRecord, Progress
+from purenet.runs.checkpoint import Checkpoint, CheckpointError, load, save
 from purenet.runs.config import ConfigError, preset
 from purenet.runs.run import checkpoint_after, prepare, prepare_resumed, resume, start
-from purenet.core.training import EpochRecord, Progress
 
 API = (ROOT / "docs" / "api.md").read_text()
 
@@ -67,7 +67,7 @@ def test_the_reproduce_example_writes_the_bytes_the_cli_writes(small_default, ca
 
 def test_the_best_preset_from_a_script_is_the_clis(small_default):
     run = prepare(preset("best", seed=4, epochs=2, layers=(784, 64, 64, 10)))  # narrower: a test's budget
-    saved = run.start
+    saved = run.initial_checkpoint
     for record in run.records():
         if isinstance(record, EpochRecord):
             saved = checkpoint_after(record, saved)
@@ -86,10 +86,10 @@ def test_the_continue_example_matches_an_uninterrupted_run(small_default):
 
 def test_the_cli_resumes_a_checkpoint_a_script_wrote(small_default):
     run = prepare(preset("default", seed=5, epochs=1, optimizer="momentum", val_fraction=0.1))
-    save("script.npz", checkpoint_after(next(r for r in run.records() if isinstance(r, EpochRecord)), run.start))
+    save("script.npz", checkpoint_after(next(r for r in run.records() if isinstance(r, EpochRecord)), run.initial_checkpoint))
     cli("--resume", "script.npz", "--epochs", "3")
     straight = prepare(preset("default", seed=5, epochs=3, optimizer="momentum", val_fraction=0.1))
-    last = straight.start
+    last = straight.initial_checkpoint
     for record in straight.records():
         if isinstance(record, EpochRecord):
             last = checkpoint_after(record, last)
@@ -101,7 +101,7 @@ def test_start_and_resume_yield_progress_and_epoch_records(small_default):
     assert [type(r).__name__ for r in records] == ["Progress"] * 3 + ["EpochRecord"]  # 6 steps of 500
     assert all(isinstance(r, Progress) for r in records[:3]) and records[-1].rng_state is not None
     run = prepare(preset("default", seed=1, epochs=1, batch_size=500))
-    save("one.npz", checkpoint_after(records[-1], run.start))
+    save("one.npz", checkpoint_after(records[-1], run.initial_checkpoint))
     more = [r for r in resume("one.npz", epochs=2) if isinstance(r, EpochRecord)]
     assert [r.epoch for r in more] == [2]
 
@@ -109,7 +109,7 @@ def test_start_and_resume_yield_progress_and_epoch_records(small_default):
 def test_resume_refuses_what_it_cannot_continue(small_default):
     run = prepare(preset("default", seed=1, epochs=1))
     first = next(r for r in run.records() if isinstance(r, EpochRecord))
-    done = checkpoint_after(first, run.start)
+    done = checkpoint_after(first, run.initial_checkpoint)
     with pytest.raises(ConfigError, match=r"already has 1 epoch, and its run planned 1: nothing to do; to train further, give epochs a total above 1"):
         prepare_resumed(done)
     with pytest.raises(ConfigError, match=r"the checkpoint already has 1 epoch \(epochs 1 asked for\): nothing to do"):
@@ -153,7 +153,14 @@ def test_the_layer_of_your_own_example_trains_and_checkpoints(tmp_path):
 
     namespace = run_example("The layer protocol, and a layer of your own")  # asserts that the loss fell
     params = namespace["params"]
-    assert type(params.layers[1]).__name__ == "Scale" and params.arch.sizes == (784, 200, "scale", 10)
+    assert type(params.layers[1]).__name__ == "Scale" and params.arch.layers == (784, 200, "scale", 10)
     saved = checkpoint.Checkpoint(params=params, opt_state=namespace["state"], epoch=1, rng_state=np.random.default_rng(0).bit_generator.state, history=[])
     loaded = checkpoint.load(checkpoint.save(tmp_path / "scaled.npz", saved))
     assert loaded.params == params and loaded.opt_state.step == 20
+
+
+def test_the_0_1_name_of_the_initial_checkpoint_still_works_with_a_warning(small_default):
+    run = prepare(preset("default", epochs=1, layers=(784, 8, 10)))
+    with pytest.warns(DeprecationWarning, match="Run.start is now Run.initial_checkpoint"):
+        assert run.start is run.initial_checkpoint
+    assert run.initial_checkpoint.epoch == 0

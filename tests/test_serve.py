@@ -20,22 +20,21 @@ import signal
 import socket
 import sys
 import time
-import tomllib
 from fnmatch import fnmatch
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
+from conftest import ROOT
 from PIL import Image
+from serving import Server, post_image, request, serving
 from typer.testing import CliRunner
 
-from conftest import ROOT
-from serving import Server, post_image, request, serving
-
+from purenet.apps.serve import DRAIN_BYTES, MAX_BYTES, make_app
 from purenet.cli.app import app
 from purenet.cli.serve import HEAD_SECONDS
-from purenet.photo.prepare import load_digit
-from purenet.apps.serve import DRAIN_BYTES, MAX_BYTES, make_app
+from purenet.photo.prepare import load_digit_image
 
 
 def photo_of(mnist_digit: np.ndarray, kind: str, size: int = 280) -> bytes:
@@ -72,7 +71,7 @@ def test_an_image_gets_the_answer_purenet_predict_gives_for_the_same_file(server
         status, got = post_image(server.port, path.read_bytes(), "image/jpeg" if path.suffix == ".jpeg" else "image/png")
         assert status == 200, got
         assert got["digit"] == wanted["digit"] and got["probabilities"] == wanted["probabilities"], path.name  # to the bit
-        assert got["image"] == load_digit(path).tolist() and got["warnings"] == []
+        assert got["image"] == load_digit_image(path).tolist() and got["warnings"] == []
     assert [e["digit"] for e in expected] == [7, 2, 1, 0]  # MNIST's first test digits: the answers mean something
 
 
@@ -508,6 +507,23 @@ def test_a_missing_or_broken_model_is_one_line_before_it_listens(isolated, small
     assert serve_fails("--model", "broken.npz", "--port", "0").startswith("purenet: error: broken.npz: ")
     assert serve_fails("--port", "0") == ("purenet: error: no model given, no model.npz in the current folder and "
                                           "none trained yet: run `purenet train` or give a checkpoint file")
+
+
+def test_a_model_of_another_input_size_is_one_line_before_it_listens(isolated):
+    """The page prepares 28x28 digits: a model reading 8x8 images is refused as `purenet predict` refuses it."""
+    from conftest import write_idx
+
+    (isolated / "tiny").mkdir()
+    rng = np.random.default_rng(0)
+    for prefix in ("train", "t10k"):
+        write_idx(isolated / "tiny" / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (20, 8, 8), dtype=np.uint8))
+        write_idx(isolated / "tiny" / f"{prefix}-labels-idx1-ubyte", np.arange(20, dtype=np.uint8) % 10)
+    trained = CliRunner().invoke(app, ["train", "--layers", "64,8,10", "--epochs", "1", "--augment", "none",
+                                       "--data", str(isolated / "tiny"), "--out", "tiny.npz"])
+    assert trained.exit_code == 0, trained.output
+    assert serve_fails("--model", "tiny.npz", "--port", "0") == (
+        "purenet: error: tiny.npz: the model reads 64 values per image; a digit prepared from a photo is "
+        "28x28 = 784 pixels (give --model a checkpoint trained on 28x28 images)")
 
 
 def test_a_port_in_use_is_one_line(isolated, small_model):

@@ -12,11 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 import purenet
-from purenet.runs.checkpoint import load as load_checkpoint
 from purenet.cli.app import app
 from purenet.core.arrays import learned_names
 from purenet.core.layers import elements_per_sample
 from purenet.core.summary import LayerRow, Summary, summary
+from purenet.runs.checkpoint import load as load_checkpoint
 
 CNN = ["conv4k5", "pool2", 16, 10]
 
@@ -127,7 +127,7 @@ def test_a_model_file(here, small_model):
     shown = json.loads(result.stdout)
     params = load_checkpoint(small_model).model
     assert shown["model"] == str(small_model) and shown["act"] == params.arch.act and shown["loss"] == params.arch.loss
-    assert shown["parameters"] == params.size and shown["layers"] == list(params.arch.sizes)
+    assert shown["parameters"] == params.size and shown["layers"] == list(params.arch.layers)
     table = invoke(str(small_model))
     assert table.exit_code == 0 and "dense 64" in table.stdout and str(small_model) in table.stdout
 

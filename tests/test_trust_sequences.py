@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import MNIST_DIR, serve_locally, write_idx
+from test_cli_train import installed_purenet
 from typer.testing import CliRunner
 
-from conftest import MNIST_DIR, serve_locally, write_idx
-from purenet.runs.checkpoint import load as load_checkpoint
 from purenet.cli.app import app
-from test_cli_train import installed_purenet
+from purenet.runs.checkpoint import load as load_checkpoint
 
 TINY = ["--layers", "784,16,10", "--epochs", "1", "--batch-size", "64"]
 

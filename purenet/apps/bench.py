@@ -32,10 +32,10 @@ from typing import Callable, Sequence
 import attrs
 import numpy as np
 
-from purenet.data import load
 from purenet.core.layers import canonical_layers, plan_layers, with_input_width
 from purenet.core.network import backward, forward, init, predict
 from purenet.core.optim import sgd
+from purenet.data import load
 
 
 @attrs.frozen

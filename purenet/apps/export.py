@@ -30,12 +30,13 @@ from typing import Callable
 
 import numpy as np
 
+from purenet.base.version import installed_version
 from purenet.core.activations import ELU_ALPHA, LEAKY_SLOPE, Activation
-from purenet.io.files import atomic_write, check_target, open_regular
-from purenet.core.network import layer_activations
 from purenet.core.layers import AvgPool, Conv2D, Dense, Dropout, Flatten, MaxPool, ToImage, plan_layers
 from purenet.core.layers.conv import paddings
+from purenet.core.network import layer_activations
 from purenet.core.records import Params
+from purenet.io.files import atomic_write, check_target, open_regular
 
 OPSET = 17
 """The ONNX operator set the graph declares: every operator used here has had its
@@ -50,7 +51,7 @@ INPUT, OUTPUT = "pixels", "probabilities"
 PREPROCESSING = (
     "float32 (N, 784) in [0, 1]: each row a 28x28 MNIST-style digit, white (1) ink on black (0), "
     "row-major, the digit fitted into the central 20x20 box by its centre of mass; "
-    "purenet.photo.prepare.load_digit(path).reshape(1, -1) / 255 prepares a photo"
+    "purenet.photo.prepare.load_digit_image(path).reshape(1, -1) / 255 prepares a photo"
 )
 """What the graph expects of its input, as a sentence stored in the file (metadata_props)."""
 
@@ -217,13 +218,11 @@ def to_onnx(params: Params) -> "onnx.ModelProto":  # noqa: F821 - onnx is import
     """
     from onnx import TensorProto, helper
 
-    from purenet import __version__
-
     graph = _Graph()
     out = INPUT
-    shapes = [planned.in_shape for planned in plan_layers(params.arch.sizes)]
+    shapes = [planned.in_shape for planned in plan_layers(params.arch.layers)]
     if len(shapes) != len(params.layers):
-        raise ExportError(f"the params hold {len(params.layers)} layers, but their architecture {list(params.arch.sizes)} has {len(shapes)}")
+        raise ExportError(f"the params hold {len(params.layers)} layers, but their architecture {list(params.arch.layers)} has {len(shapes)}")
     for index, (layer, act) in enumerate(zip(params.layers, layer_activations(params))):
         exporter = EXPORTERS.get(type(layer))
         if exporter is None:
@@ -235,16 +234,15 @@ def to_onnx(params: Params) -> "onnx.ModelProto":  # noqa: F821 - onnx is import
     out = OUTPUTS[loss](graph, out)
     graph.nodes.append(helper.make_node("Identity", [out], [OUTPUT], name=OUTPUT))
 
-    sizes = params.arch.sizes
     onnx_graph = helper.make_graph(
         graph.nodes,
         "purenet",
-        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["batch", sizes[0]])],
-        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["batch", sizes[-1]])],
+        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["batch", params.arch.inputs])],
+        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["batch", params.arch.classes])],
         graph.initializers,
     )
     model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="purenet", producer_version=__version__,
+                              producer_name="purenet", producer_version=installed_version(),
                               doc_string=f"A purenet network: {INPUT} {PREPROCESSING} -> {OUTPUT}, rows summing to 1.")
     model.ir_version = IR_VERSION
     helper.set_model_props(model, metadata(params))
@@ -253,12 +251,10 @@ def to_onnx(params: Params) -> "onnx.ModelProto":  # noqa: F821 - onnx is import
 
 def metadata(params: Params) -> dict[str, str]:
     """What a user of the file needs to know, as the model's metadata_props (strings)."""
-    from purenet import __version__
-
     arch = params.arch
     return {
-        "purenet_version": __version__,
-        "architecture": json.dumps({"sizes": list(arch.sizes), "act": arch.act, "loss": arch.loss,
+        "purenet_version": installed_version(),
+        "architecture": json.dumps({"sizes": list(arch.layers), "act": arch.act, "loss": arch.loss,
                                     "layers": [type(layer).__name__ for layer in params.layers],
                                     "trained_dtype": str(params.dtype)}),
         "preprocessing": PREPROCESSING,

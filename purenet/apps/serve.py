@@ -6,7 +6,7 @@
     answer(params, data)    what POST /api/predict answers, as a dict
 
 The answer is ``purenet predict``'s, to the bit: the image is read by
-``purenet.photo.prepare.read_digit`` (``load_digit``'s decoding and steps, from bytes) and the
+``purenet.photo.prepare.read_digit_image`` (``load_digit_image``'s decoding and steps, from bytes) and the
 prepared digit goes through ``purenet.predict_image``, the step the command takes. ``image`` is the 28x28 picture the network saw,
 as 28 rows of 28 grey levels (0 black, 255 ink).
 
@@ -38,9 +38,9 @@ from __future__ import annotations
 import os
 from importlib import resources
 
-from purenet.photo.prepare import ImageError, read_digit
-from purenet.photo.recognise import predict_image
 from purenet.core.records import Params
+from purenet.photo.prepare import ImageError, read_digit_image
+from purenet.photo.recognise import predict_image
 
 MAX_BYTES = 10 * 1024 * 1024
 """The largest body /api/predict reads: 10 MiB, more than a phone's JPEG photo (3-6 MB)
@@ -60,7 +60,7 @@ def answer(params: Params, data: bytes, name: str = "image") -> dict:
     readable image or show no digit.
     """
     warned: list[str] = []
-    digit = read_digit(data, name, warned)
+    digit = read_digit_image(data, name, warned)
     # the digit is prepared; what follows is `purenet predict`'s own step, so the answers agree to the bit
     seen = predict_image(params, digit, prepared=True)
     return {

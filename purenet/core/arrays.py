@@ -3,7 +3,7 @@
 Every NumPy array a record holds is read-only, so an accidental write through a
 record raises ``ValueError: assignment destination is read-only`` instead of quietly
 changing a value that someone else still holds. A record never copies an array; it
-takes each one in one of two ways (``readonly``):
+takes each one in one of two ways (``readonly``, which lives in ``purenet.base.readonly``):
 
 - an ``np.ndarray`` that is already read-only is held as it is. The training step's
   own results come in this way: the function that makes an array marks it read-only
@@ -25,23 +25,10 @@ import functools
 import attrs
 import numpy as np
 
+from purenet.base.readonly import readonly  # on the bottom floor: the data records hold their arrays through it too
+
 LEARNED = "purenet.learned"
 DECAYED = "purenet.decayed"
-
-
-def readonly(array: np.ndarray) -> np.ndarray:
-    """``array`` itself if it is an ``np.ndarray`` that is already read-only, else a
-    read-only view of ``np.asarray(array)`` (no copy of an array; the caller's flags
-    are untouched).
-
-    Returning a read-only array as it is spares the training step a view per array
-    (see ``fresh``); nothing can be written through it either way.
-    """
-    if type(array) is np.ndarray and not array.flags.writeable:
-        return array
-    view = np.asarray(array).view()
-    view.flags.writeable = False
-    return view
 
 
 def optional_readonly(array: np.ndarray | None) -> np.ndarray | None:

@@ -19,11 +19,11 @@ from typing import Any
 import attrs
 import numpy as np
 
-from purenet.data import Split, to_float
 from purenet.core.layers import elements_per_sample
 from purenet.core.losses import get_loss
 from purenet.core.network import forward
 from purenet.core.records import Params
+from purenet.data import Split, to_float
 
 EVAL_CHUNK = 10_000
 """Rows converted to float at a time when evaluating, which bounds memory."""
@@ -34,7 +34,7 @@ EVAL_BUDGET = 64 * 2**20
 
 def chunk_rows(params: Params) -> int:
     """Rows per evaluation chunk: EVAL_CHUNK, or fewer to keep within EVAL_BUDGET."""
-    per_row = elements_per_sample(params.arch.sizes) * params.dtype.itemsize
+    per_row = elements_per_sample(params.arch.layers) * params.dtype.itemsize
     return max(1, min(EVAL_CHUNK, EVAL_BUDGET // per_row))
 
 

@@ -1,7 +1,7 @@
 """The network: each layer's pure triple folded over the layer list.
 
     init(layers, act, rng=...)   -> Params
-    forward(params, x)           -> Cache     # everything backward needs (dropout=, rng= to train with dropout)
+    forward(params, x)           -> Cache     # everything backward needs (rng= for a training pass)
     backward(params, cache, y)   -> Grads     # mean over the batch; same type as Params
     predict(params, x)           -> (N, K) probabilities, rows sum to 1
     loss(params, x or cache, y)  -> float     # mean over the batch
@@ -10,7 +10,9 @@
 Depth and kinds are never hard-coded: forward and backward fold over
 ``params.layers``, a tuple of layer records of any registered kind (like
 stax.serial), each dispatched to its kind's forward and backward
-(``purenet.core.layers``). Dense and convolution layers use ``params.arch.act``; the
+(``purenet.core.layers``); the fold names no kind. Dropout is a layer like any
+other: ``with_dropout(params, p)`` places one after every hidden dense layer, as
+``purenet train --dropout p`` does. Dense and convolution layers use ``params.arch.act``; the
 output layer is linear and its nonlinearity (softmax or sigmoid) belongs to the
 loss (``purenet.core.losses``).
 The same calls serve a batch of 1, a mini-batch or the whole data set.
@@ -25,13 +27,15 @@ The same calls serve a batch of 1, a mini-batch or the whole data set.
 
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
+import attrs
 import numpy as np
 
-from purenet.core.arrays import learned_names
 from purenet.core.activations import ACTIVATIONS, Activation, get_activation
-from purenet.core.layers import Context, Dense, dropout_mask, kind_of, plan_layers, resolve_scheme, with_input_width
+from purenet.core.arrays import learned_names
+from purenet.core.layers import Context, kind_of, place_dropout, plan_layers, resolve_scheme, with_input_width
 from purenet.core.losses import get_loss
 from purenet.core.records import Arch, Cache, Grads, Params
 
@@ -56,7 +60,7 @@ def init(
     "ce" (softmax + cross-entropy) or "mse" (sigmoid + squared error). Weights are drawn
     layer by layer, in order.
     """
-    arch = Arch(sizes=with_input_width(layers)[0], act=act, loss=loss)
+    arch = Arch(layers=with_input_width(layers)[0], act=act, loss=loss)
     get_activation(act), get_loss(loss)  # fail early, with the list of choices
     if np.dtype(dtype).type not in _FLOAT_DTYPES:
         raise ValueError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
@@ -64,7 +68,7 @@ def init(
         rng = np.random.default_rng(rng)
     scheme = resolve_scheme(init, act)
     records = tuple(
-        planned.kind.make(planned.spec, planned.in_shape, rng, dtype, scheme)[0] for planned in plan_layers(arch.sizes)
+        planned.kind.make(planned.spec, planned.in_shape, rng, dtype, scheme)[0] for planned in plan_layers(arch.layers)
     )
     return Params(arch=arch, layers=records)
 
@@ -80,26 +84,24 @@ def layer_activations(params: Params) -> tuple[Activation | None, ...]:
     )
 
 
-def forward(params: Params, x: np.ndarray, *, dropout: float = 0.0, rng: np.random.Generator | None = None) -> Cache:
+def forward(params: Params, x: np.ndarray, *, rng: np.random.Generator | None = None, dropout: float = 0.0) -> Cache:
     """Run a batch ``x`` (N, inputs), floating point, through every layer.
 
     ``x`` is converted to the params' dtype (no copy when it already matches). ``rng``
-    marks a training pass: ``Dropout`` layers draw their masks from it (without it they
-    pass their input through). With ``dropout=p`` each unit of every hidden dense layer is
-    also zeroed with probability p, drawn from ``rng``, and the survivors scaled by
-    1/(1-p) ("inverted" dropout, so nothing changes at test time).
+    marks a training pass: layers that draw (``Dropout``: its mask) draw from it; without
+    it they draw nothing (a Dropout layer passes its input through).
+
+    ``dropout=p`` is deprecated: it runs ``with_dropout(params, p)`` instead of ``params``
+    (Dropout layers after the hidden dense layers), and its cache goes to ``backward``
+    with ``params`` as before. Put the Dropout layers in the network instead.
     """
+    if dropout:
+        return _forward_with_dropout(params, x, dropout, rng)
     out = _check_inputs(params, x)
     inputs = out
-    if dropout and rng is None:
-        raise ValueError("dropout needs an explicit rng (a numpy.random.Generator)")
     caches = []
-    last = len(params.layers) - 1
-    for i, (layer, act) in enumerate(zip(params.layers, layer_activations(params))):
-        keep = None
-        if dropout and i < last and type(layer) is Dense:
-            keep = dropout_mask(rng, (len(out), layer.b.shape[0]), dropout, params.dtype)
-        out, cache = kind_of(layer).forward(layer, out, Context(act=act, rng=rng, keep=keep))
+    for layer, act in zip(params.layers, layer_activations(params)):
+        out, cache = kind_of(layer).forward(layer, out, Context(act=act, rng=rng))
         caches.append(cache)
     return Cache(layers=caches, inputs=inputs)
 
@@ -110,6 +112,8 @@ def backward(params: Params, cache: Cache, y: np.ndarray) -> Grads:
     ``y`` holds integer labels (N,). The output error comes from the loss in closed
     form (BP1); each layer then turns dL/d(out) into its grads and dL/dx (BP2-BP4).
     """
+    if isinstance(cache, _DropoutShorthandCache):
+        return _backward_with_dropout(params, cache, y)
     y = _check_labels(params, y, len(cache.logits))
     d_out = get_loss(params.arch.loss).delta(cache.logits, y)
     acts = layer_activations(params)
@@ -130,6 +134,46 @@ def _first_learned(params: Params) -> int:
         if learned_names(type(layer)):
             return i
     return len(params.layers)
+
+
+def with_layers(params: Params, layers: Sequence[int | str]) -> Params:
+    """``params`` (or grads) as the network of the layer list ``layers``, a list that differs
+    from ``params.arch.layers`` only by layers without learned arrays, added or left out.
+
+    Each layer with learned arrays keeps its record, in order; every other layer is made
+    from the list (its record is its static fields, such as ``Dropout(rate)``). ValueError
+    when the learned layers of the two lists differ.
+    """
+    arch = Arch(layers=layers, act=params.arch.act, loss=params.arch.loss)
+    learned = iter([layer for layer in params.layers if learned_names(type(layer))])
+    records = []
+    for planned in plan_layers(arch.layers):
+        if not planned.plan.shapes:
+            records.append(planned.kind.record(**planned.plan.static))
+            continue
+        layer = next(learned, None)
+        if not _is_planned(layer, planned):
+            raise ValueError(f"{list(arch.layers)} has other learned layers than {list(params.arch.layers)}")
+        records.append(layer)
+    if next(learned, None) is not None:
+        raise ValueError(f"{list(arch.layers)} has fewer learned layers than {list(params.arch.layers)}")
+    return Params(arch=arch, layers=records)
+
+
+def _is_planned(layer, planned) -> bool:
+    """Whether ``layer`` is a record of the planned layer: its kind, static fields and shapes."""
+    return (type(layer) is planned.kind.record
+            and all(getattr(layer, name) == value for name, value in planned.plan.static.items())
+            and all(getattr(layer, name).shape == shape for name, shape in planned.plan.shapes.items()))
+
+
+def with_dropout(params: Params, rate: float) -> Params:
+    """``params`` with a ``Dropout(rate)`` layer after every hidden dense layer, where
+    ``purenet train --dropout`` (``RunConfig.dropout``) places them (``place_dropout``);
+    the same params when ``rate`` is 0."""
+    if not rate:
+        return params
+    return with_layers(params, place_dropout(params.arch.layers, rate))
 
 
 def predict(params: Params, x: np.ndarray) -> np.ndarray:
@@ -172,3 +216,29 @@ def _check_labels(params: Params, y: np.ndarray, n: int) -> np.ndarray:
     if n and y.astype(np.int64, copy=False).view(np.uint64).max() >= classes:
         raise ValueError(f"labels must lie in 0..{classes - 1}, got {y.min()}..{y.max()}")
     return y
+
+
+# --- deprecated: forward(params, x, dropout=p), from before dropout was only a layer -------------
+
+
+@attrs.frozen
+class _DropoutShorthandCache(Cache):
+    """The cache of ``forward(params, x, dropout=rate)``: the pass ran ``with_dropout(params, rate)``,
+    and ``backward`` takes it with ``params``, as it did when the dense layers kept the masks."""
+
+    rate: float = attrs.field(kw_only=True)
+
+
+def _forward_with_dropout(params: Params, x: np.ndarray, rate: float, rng: np.random.Generator | None) -> Cache:
+    warnings.warn("forward(dropout=p) (and train(dropout=p), train_step(dropout=p)) goes in the next release: "
+                  "put Dropout layers in the network, with with_dropout(params, p) or dropoutP in its layer list",
+                  DeprecationWarning, stacklevel=3)
+    if rng is None:
+        raise ValueError("dropout needs an explicit rng (a numpy.random.Generator)")
+    cache = forward(with_dropout(params, rate), x, rng=rng)
+    return _DropoutShorthandCache(layers=cache.layers, inputs=cache.inputs, rate=rate)
+
+
+def _backward_with_dropout(params: Params, cache: _DropoutShorthandCache, y: np.ndarray) -> Grads:
+    grads = backward(with_dropout(params, cache.rate), Cache(layers=cache.layers, inputs=cache.inputs), y)
+    return with_layers(grads, params.arch.layers)

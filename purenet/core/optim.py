@@ -9,6 +9,12 @@ its state (``OptState``) holds the step count and zero or more records shaped
 like the params (momentum's velocity, Adam's two moments). Nothing is updated in
 place: every update returns new records and leaves its inputs untouched.
 
+The two methods are written once, in ``PerArrayRule``: the frame every optimizer
+shares, as jax's ``@optimizer`` decorator writes it once for jax's. An optimizer
+states only its slots and its rule for one array. A new optimizer goes here, as one more
+subclass, with its name in ``OPTIMIZERS`` and its default rates in
+``purenet.core.lr_defaults``.
+
 ``lr`` is a number or a schedule, a function from the step number (0, 1, ...) to
 a learning rate. ``weight_decay`` adds the L2 term ``wd * w`` to every weight
 gradient; which arrays are weights each layer record declares (``learned(decay=True)``
@@ -22,16 +28,19 @@ are in docs/math.md.
 
 from __future__ import annotations
 
-from typing import Callable, Protocol, Union
+import itertools
+from typing import Callable, ClassVar, Iterator, Protocol, Union
 
 import attrs
 import numpy as np
 
-from purenet.core.arrays import decayed_names
+from purenet.core.arrays import decayed_names, learned_names
+from purenet.core.lr_defaults import DEFAULT_LR
 from purenet.core.records import Grads, Params, fresh, same_structure, tree_map
 
 Schedule = Callable[[int], float]
 LearningRate = Union[float, Schedule]
+Arrays = tuple[np.ndarray, ...]
 
 
 @attrs.frozen
@@ -60,11 +69,65 @@ def sgd(params: Params, grads: Grads, lr: float) -> Params:
     return tree_map(lambda p, g: _scaled_add(p, step, g), params, grads)
 
 
-def _scaled_add(p: np.ndarray, scale: float, g: np.ndarray) -> np.ndarray:
-    """``p + scale * g`` with a single new array."""
-    out = np.multiply(g, scale)
-    out += p
-    return fresh(out)
+def learning_rate(lr: LearningRate, step: int) -> float:
+    """The learning rate at ``step``: ``lr`` itself, or ``lr(step)`` for a schedule."""
+    return float(lr(step)) if callable(lr) else float(lr)
+
+
+# --- the frame: written once for every optimizer ---------------------------------------------
+
+
+class PerArrayRule:
+    """The frame of an optimizer whose rule works on one array at a time.
+
+    A subclass (a frozen attrs record with ``lr`` and ``weight_decay`` among its fields)
+    states what is its own and nothing else:
+
+    - ``SLOTS``: the names of the params-shaped records it keeps (``init`` makes them zeros);
+    - ``direction(g, slots, t)``: for one array's gradient ``g`` and its slot arrays, the
+      direction to step in and the new slot arrays, at update ``t`` (1, 2, ...);
+    - ``step_size(lr, t)``, if the step is not simply the learning rate (Adam's bias correction).
+
+    ``update`` does the rest, once per step: checks that the grads match the params, takes
+    the learning rate at the step, and for each array adds the weight decay to a weight's
+    gradient, asks the rule for a direction, and moves ``p <- p - step_size * direction``.
+    """
+
+    __slots__ = ()  # the subclasses are attrs records with slots; no instance dict from here
+
+    SLOTS: ClassVar[tuple[str, ...]] = ()
+    lr: LearningRate
+    weight_decay: float
+
+    def direction(self, g: np.ndarray, slots: Arrays, t: int) -> tuple[np.ndarray, Arrays]:
+        """The rule: (the direction to step in, the new slot arrays), for one array at update ``t``."""
+        raise NotImplementedError
+
+    def step_size(self, lr: float, t: int) -> float:
+        """How far to move along the direction at update ``t``, given the learning rate ``lr`` then."""
+        return lr
+
+    def init(self, params: Params) -> OptState:
+        return OptState(step=0, slots=tuple(_zeros_like(params) for _ in self.SLOTS))
+
+    def update(self, params: Params, grads: Grads, state: OptState) -> tuple[Params, OptState]:
+        _check_same_structure(params, grads)
+        if len(state.slots) != len(self.SLOTS):
+            raise ValueError(f"{type(self).__name__} keeps {len(self.SLOTS)} slot records, "
+                             f"the state has {len(state.slots)}")
+        t = state.step + 1
+        # minus the step size, a Python float: it keeps float32 arrays float32
+        scale = -float(self.step_size(learning_rate(self.lr, state.step), t))
+        moved: list[np.ndarray] = []
+        kept: list[list[np.ndarray]] = [[] for _ in self.SLOTS]
+        for p, g, decays, slots in zip(params.arrays(), grads.arrays(), _decay_flags(params), _by_array(state.slots)):
+            if decays and self.weight_decay != 0:
+                g = _scaled_add(g, self.weight_decay, p)  # the L2 term's gradient, wd * w
+            direction, slots = self.direction(g, slots, t)
+            moved.append(_scaled_add(p, scale, direction))
+            for arrays, slot in zip(kept, slots, strict=True):
+                arrays.append(slot)
+        return _filled(params, moved), OptState(step=t, slots=tuple(_filled(params, arrays) for arrays in kept))
 
 
 def _check_same_structure(params: Params, grads: Grads) -> None:
@@ -72,116 +135,109 @@ def _check_same_structure(params: Params, grads: Grads) -> None:
         raise ValueError(f"grads do not match params: {grads.arch} vs {params.arch}")
 
 
-def learning_rate(lr: LearningRate, step: int) -> float:
-    """The learning rate at ``step``: ``lr`` itself, or ``lr(step)`` for a schedule."""
-    return float(lr(step)) if callable(lr) else float(lr)
-
-
-def with_weight_decay(grads: Grads, params: Params, weight_decay: float) -> Grads:
-    """Add the L2 gradient ``weight_decay * w`` to each weight gradient: the fields each
-    layer declares decayed (biases and layers without weights untouched)."""
-    if weight_decay == 0:
-        return grads
-    return Params(arch=grads.arch, layers=[_decayed(g, p, weight_decay) for g, p in zip(grads.layers, params.layers)])
-
-
-def _decayed(grads, params, weight_decay: float):
-    kind = type(grads)
-    names = decayed_names(kind)
-    if not names:
-        return grads
-    fields = {name: getattr(grads, name) for name in attrs.fields_dict(kind)}
-    fields.update({name: _scaled_add(getattr(grads, name), weight_decay, getattr(params, name)) for name in names})
-    return kind(**fields)
+def _scaled_add(p: np.ndarray, scale: float, g: np.ndarray) -> np.ndarray:
+    """``p + scale * g`` with a single new array."""
+    out = np.multiply(g, scale)
+    out += p
+    return fresh(out)
 
 
 def _zeros_like(params: Params) -> Params:
     return tree_map(np.zeros_like, params)
 
 
+def _decay_flags(params: Params) -> Iterator[bool]:
+    """For each array of ``params.arrays()``, whether weight decay applies to it: the fields
+    each layer declares decayed (``learned(decay=True)``: weights, not biases)."""
+    for layer in params.layers:
+        decayed = decayed_names(type(layer))
+        for name in learned_names(type(layer)):
+            yield name in decayed
+
+
+def _by_array(slots: tuple[Params, ...]) -> Iterator[Arrays]:
+    """For each learned array, its arrays in every slot record."""
+    if not slots:
+        return itertools.repeat(())  # no slots: an empty tuple for every array
+    return zip(*(slot.arrays() for slot in slots), strict=True)
+
+
+def _filled(like: Params, arrays: list[np.ndarray]) -> Params:
+    """A record shaped like ``like`` holding ``arrays``, in the order of ``like.arrays()``."""
+    remaining = iter(arrays)
+    return tree_map(lambda _: next(remaining), like)
+
+
+# --- the optimizers: their slots and their rule for one array ---------------------------------
+
+
 @attrs.frozen
-class SGD:
+class SGD(PerArrayRule):
     """Plain stochastic gradient descent: ``p <- p - lr g``."""
 
-    lr: LearningRate = 0.1
+    lr: LearningRate = DEFAULT_LR["sgd"].constant
     weight_decay: float = 0.0
 
-    def init(self, params: Params) -> OptState:
-        return OptState(step=0)
-
-    def update(self, params: Params, grads: Grads, state: OptState) -> tuple[Params, OptState]:
-        grads = with_weight_decay(grads, params, self.weight_decay)
-        params = sgd(params, grads, learning_rate(self.lr, state.step))
-        return params, OptState(step=state.step + 1)
+    def direction(self, g, slots, t):
+        return g, ()
 
 
 @attrs.frozen
-class Momentum:
+class Momentum(PerArrayRule):
     """Heavy-ball momentum: ``v <- beta v + g``, ``p <- p - lr v``.
 
     With ``nesterov=True`` the step looks ahead: ``p <- p - lr (g + beta v)``
     (the form PyTorch uses, Sutskever et al. 2013).
     """
 
-    lr: LearningRate = 0.1
+    SLOTS = ("velocity",)
+    lr: LearningRate = DEFAULT_LR["momentum"].constant
     beta: float = 0.9
     weight_decay: float = 0.0
     nesterov: bool = False
 
-    def init(self, params: Params) -> OptState:
-        return OptState(step=0, slots=(_zeros_like(params),))
-
-    def update(self, params: Params, grads: Grads, state: OptState) -> tuple[Params, OptState]:
-        _check_same_structure(params, grads)
-        grads = with_weight_decay(grads, params, self.weight_decay)
-        (velocity,) = state.slots
-        velocity = tree_map(lambda v, g: _scaled_add(g, self.beta, v), velocity, grads)
-        direction = tree_map(lambda v, g: _scaled_add(g, self.beta, v), velocity, grads) if self.nesterov else velocity
-        params = sgd(params, direction, learning_rate(self.lr, state.step))
-        return params, OptState(step=state.step + 1, slots=(velocity,))
+    def direction(self, g, slots, t):
+        (velocity,) = slots
+        velocity = _scaled_add(g, self.beta, velocity)
+        return (_scaled_add(g, self.beta, velocity) if self.nesterov else velocity), (velocity,)
 
 
 @attrs.frozen
 class Nesterov(Momentum):
-    """Nesterov momentum: ``Momentum`` with ``nesterov=True``."""
+    """Nesterov momentum: ``Momentum`` with ``nesterov=True`` (its default rates are momentum's)."""
 
     nesterov: bool = True
 
 
 @attrs.frozen
-class Adam:
+class Adam(PerArrayRule):
     """Adam (Kingma & Ba 2015): bias-corrected first and second moments of the gradient.
 
     ``m <- b1 m + (1 - b1) g``, ``v <- b2 v + (1 - b2) g^2``,
     ``p <- p - lr m_hat / (sqrt(v_hat) + eps)`` with ``m_hat = m / (1 - b1^t)``,
-    ``v_hat = v / (1 - b2^t)`` at step t = 1, 2, ...
+    ``v_hat = v / (1 - b2^t)`` at step t = 1, 2, ... (``m_hat``'s correction is folded
+    into the step size, a scalar, rather than applied to every element).
     """
 
-    lr: LearningRate = 1e-3
+    SLOTS = ("m", "v")  # the first and second moments
+    lr: LearningRate = DEFAULT_LR["adam"].constant
     b1: float = 0.9
     b2: float = 0.999
     eps: float = 1e-8
     weight_decay: float = 0.0
 
-    def init(self, params: Params) -> OptState:
-        return OptState(step=0, slots=(_zeros_like(params), _zeros_like(params)))
+    def direction(self, g, slots, t):
+        m, v = slots
+        m = _scaled_add(m * self.b1, 1 - self.b1, g)
+        v = _scaled_add(v * self.b2, 1 - self.b2, g * g)
+        return m / (np.sqrt(v * (1 / (1 - self.b2**t))) + self.eps), (m, v)
 
-    def update(self, params: Params, grads: Grads, state: OptState) -> tuple[Params, OptState]:
-        _check_same_structure(params, grads)
-        grads = with_weight_decay(grads, params, self.weight_decay)
-        m, v = state.slots
-        t = state.step + 1
-        m = tree_map(lambda m_, g: _scaled_add(m_ * self.b1, 1 - self.b1, g), m, grads)
-        v = tree_map(lambda v_, g: _scaled_add(v_ * self.b2, 1 - self.b2, g * g), v, grads)
-        m_scale = learning_rate(self.lr, state.step) / (1 - self.b1**t)
-        v_scale = 1 / (1 - self.b2**t)
-        direction = tree_map(lambda m_, v_: m_ / (np.sqrt(v_ * v_scale) + self.eps), m, v)
-        params = sgd(params, direction, m_scale)
-        return params, OptState(step=t, slots=(m, v))
+    def step_size(self, lr, t):
+        return lr / (1 - self.b1**t)
 
 
-OPTIMIZERS: dict[str, type] = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adam": Adam}
-"""Every optimizer by name; the names the CLI's ``--optimizer`` accepts."""
+OPTIMIZERS: dict[str, type[PerArrayRule]] = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adam": Adam}
+"""Every optimizer by name; the names the CLI's ``--optimizer`` accepts (and ``DEFAULT_LR``'s)."""
 
 
 def make_optimizer(name: str, lr: LearningRate, weight_decay: float = 0.0) -> Optimizer:
@@ -190,4 +246,4 @@ def make_optimizer(name: str, lr: LearningRate, weight_decay: float = 0.0) -> Op
         kind = OPTIMIZERS[name]
     except KeyError:
         raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}") from None
-    return kind(lr=lr, weight_decay=weight_decay)
+    return kind(lr=lr, weight_decay=weight_decay)  # type: ignore[call-arg]  # every kind has both fields

@@ -9,6 +9,7 @@ copies an array).
     Params    an ``Arch`` and one layer record per layer (``Dense``, ``Conv2D``, ``MaxPool``, ...)
     Grads     the same type as ``Params`` (as in optax, gradients and updates have the params' structure)
     Cache     what ``forward`` computed: one cache per layer, kept for backward
+    Best      the epoch with the best validation accuracy so far, and its params (training and checkpoints)
 
 Each layer record declares which of its fields are learned arrays
 (``purenet.core.arrays.learned``); ``tree_map`` and everything built on it walk that
@@ -17,16 +18,18 @@ declaration, so a new kind of layer needs no change here.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+import warnings
+from typing import Any, Callable, Iterator, Sequence
 
 import attrs
 import numpy as np
 
+from purenet.base.checks import cut
 from purenet.core.arrays import array_field, fresh, learned_names, optional_readonly, readonly, static_names
 from purenet.core.layers import LayerListError, canonical_layers, plan_layers
 from purenet.core.layers.dense import Dense, DenseCache
 
-__all__ = ["Arch", "Params", "Grads", "Cache", "Dense", "DenseCache", "tree_map", "readonly", "fresh", "array_field"]
+__all__ = ["Arch", "Params", "Grads", "Best", "Cache", "Dense", "DenseCache", "tree_map", "readonly", "fresh", "array_field"]
 
 
 def _layer_list(layers) -> tuple[int | str, ...]:
@@ -38,49 +41,62 @@ def _layer_list(layers) -> tuple[int | str, ...]:
 
 def _shown(layers) -> str:
     """A layer list for a message, cut short: a tampered file may hold thousands of tokens."""
-    text = str(list(layers))
-    return text if len(text) <= 80 else text[:77] + "..."
+    return cut(str(list(layers)), 80)
 
 
-@attrs.frozen
+@attrs.frozen(init=False)
 class Arch:
     """The static part of a network: everything except the numbers it learns.
 
-    ``sizes`` is the layer list from input to output: the input's width, then one
+    ``layers`` is the layer list from input to output: the input's width, then one
     token per layer, the last being the number of classes. For a fully connected
     network these are its widths, ``(784, 200, 200, 10)``; other layers are named by
     a short token, ``(784, "conv32k5", "maxpool2", 256, 10)`` (``purenet.core.layers``; each
-    token is kept in its one canonical spelling). ``act`` names the hidden activation
-    (``purenet.core.activations``), applied after every dense and convolution layer but the
-    last; ``loss`` names the loss, which also fixes the output nonlinearity (``"ce"``:
-    softmax, ``"mse"``: sigmoid; ``purenet.core.losses``).
+    token is kept in its one canonical spelling). It is the list ``RunConfig.layers``
+    holds; ``Params.layers`` holds the records built from it. ``act`` names the hidden
+    activation (``purenet.core.activations``), applied after every dense and convolution
+    layer but the last; ``loss`` names the loss, which also fixes the output nonlinearity
+    (``"ce"``: softmax, ``"mse"``: sigmoid; ``purenet.core.losses``).
     """
 
-    sizes: tuple[int | str, ...] = attrs.field(converter=_layer_list)
+    layers: tuple[int | str, ...] = attrs.field(converter=_layer_list)
     act: str
     loss: str
 
-    @sizes.validator
-    def _check_sizes(self, _attribute, sizes) -> None:
+    def __init__(self, layers: Sequence[int | str] | None = None, act: str | None = None, loss: str | None = None,
+                 *, sizes: Sequence[int | str] | None = None) -> None:
+        if sizes is not None:  # the 0.1 name of ``layers``
+            warnings.warn("Arch(sizes=...) is now Arch(layers=...); the old name goes in the next release",
+                          DeprecationWarning, stacklevel=2)
+            if layers is not None:
+                raise TypeError("Arch takes layers or its old name sizes, not both")
+            layers = sizes
+        if layers is None or act is None or loss is None:
+            raise TypeError("Arch needs layers, act and loss")
+        self.__attrs_init__(layers, act, loss)
+
+    @layers.validator
+    def _check_layers(self, _attribute, layers) -> None:
         try:
-            plan_layers(sizes)
+            plan_layers(layers)
         except LayerListError as error:
-            raise ValueError(f"layer list {_shown(sizes)}: {error}") from None
+            raise ValueError(f"layer list {_shown(layers)}: {error}") from None
 
     @property
     def inputs(self) -> int:
         """The width of an input row (pixels)."""
-        return self.sizes[0]
+        return self.layers[0]
 
     @property
     def classes(self) -> int:
         """The number of outputs."""
-        return self.sizes[-1]
+        return self.layers[-1]
 
     @property
-    def dense_only(self) -> bool:
-        """Whether every layer is fully connected (``sizes`` are all widths)."""
-        return all(isinstance(token, int) for token in self.sizes)
+    def sizes(self) -> tuple[int | str, ...]:
+        """The 0.1 name of ``layers`` (deprecated: it held layer tokens, not only sizes)."""
+        warnings.warn("Arch.sizes is now Arch.layers; the old name goes in the next release", DeprecationWarning, stacklevel=2)
+        return self.layers
 
 
 @attrs.frozen
@@ -115,6 +131,19 @@ class Params:
 
 Grads = Params
 """Gradients have exactly the structure of the params they belong to."""
+
+
+@attrs.frozen
+class Best:
+    """The epoch with the highest validation accuracy so far, and its params.
+
+    Here rather than beside the training loop that makes it: a checkpoint holds one,
+    and loading a checkpoint must not load the training loop.
+    """
+
+    epoch: int
+    val_acc: float
+    params: Params
 
 
 def tree_map(fn: Callable[..., np.ndarray], first: Params, *rest: Params) -> Params:
@@ -156,7 +185,7 @@ def same_structure(first: Params, second: Params) -> bool:
 class Cache:
     """What ``forward`` computed: one cache per layer, input layer first.
 
-    ``inputs`` is the network input in the params' dtype (N, sizes[0]); ``logits`` is
+    ``inputs`` is the network input in the params' dtype (N, arch.layers[0]); ``logits`` is
     the output layer's pre-activation (N, classes). The output nonlinearity (softmax or
     sigmoid) belongs to the loss, so the last layer's activation is the identity.
     """

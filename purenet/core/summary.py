@@ -82,7 +82,7 @@ def summary(model: Params | Sequence[int | str], *, dtype: Any = np.float32) -> 
     ``ValueError`` names the item of a layer list that is no layer or does not fit.
     """
     if isinstance(model, Params):
-        layers, dtype = model.arch.sizes, model.dtype
+        layers, dtype = model.arch.layers, model.dtype
     else:
         layers = _checked_layers(model)
     if np.dtype(dtype) not in (np.float32, np.float64):

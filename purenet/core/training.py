@@ -23,12 +23,12 @@ from typing import Callable, Iterator
 import attrs
 import numpy as np
 
-from purenet.data import Split, batches, to_float
 from purenet.core.losses import get_loss
 from purenet.core.metrics import evaluate
 from purenet.core.network import backward, forward
 from purenet.core.optim import Optimizer, OptState
-from purenet.core.records import Cache, Params
+from purenet.core.records import Best, Cache, Params
+from purenet.data import Split, batches, to_float
 
 
 class TrainingDiverged(ArithmeticError):
@@ -46,15 +46,6 @@ class Progress:
     loss: float
     accuracy: float
     seconds: float
-    params: Params
-
-
-@attrs.frozen
-class Best:
-    """The epoch with the highest validation accuracy so far, and its params."""
-
-    epoch: int
-    val_acc: float
     params: Params
 
 
@@ -105,7 +96,7 @@ def train_step(
 
 
 @attrs.frozen
-class _Plan:
+class _EpochSettings:
     """How every epoch of one ``train`` call runs (its keyword arguments, bundled)."""
 
     split: Split
@@ -146,7 +137,7 @@ def train(
     ``TrainingDiverged`` if the loss stops being finite.
     """
     state = optimizer.init(params) if state is None else state
-    plan = _Plan(split, optimizer, batch_size, rng, progress_every, dropout, augment)
+    plan = _EpochSettings(split, optimizer, batch_size, rng, progress_every, dropout, augment)
     for epoch in range(start_epoch + 1, epochs + 1):
         params, state, totals = yield from _run_epoch(params, state, plan, epoch)
         started = time.perf_counter()
@@ -164,7 +155,7 @@ def train(
             return
 
 
-def _run_epoch(params: Params, state: OptState, plan: _Plan, epoch: int):
+def _run_epoch(params: Params, state: OptState, plan: _EpochSettings, epoch: int):
     """One pass over the split; yields Progress records, returns (params, state, last Progress)."""
     loss_of = get_loss(params.arch.loss).value
     loss_sum, correct, seen, step = 0.0, 0, 0, 0

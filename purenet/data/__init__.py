@@ -24,11 +24,12 @@ from typing import Callable
 
 import attrs
 
+from purenet.base.mnist import to_float  # here for scripts: `from purenet.data import load, to_float`
 from purenet.data.csvfiles import CSV_NAMES, is_csv, is_csv_folder, load_csv, load_csv_folder, read_csv
 from purenet.data.folders import IMAGE_LAYOUTS, IMAGE_SIZE, is_image_folder, load_image_folder, read_class_folders, read_image
 from purenet.data.idx import IDX_NAMES, is_idx_folder, load_idx_folder, missing_idx_files, read_idx
 from purenet.data.npz import NPZ_LAYOUTS, is_npz, load_npz
-from purenet.data.splits import DataError, Dataset, Split, batches, open_error, split_validation, to_float
+from purenet.data.splits import DataError, Dataset, Split, batches, open_error, split_validation
 from purenet.io.files import file_kind
 
 

@@ -1,14 +1,14 @@
 """Data augmentation: random affine and elastic distortions of uint8 image batches.
 
     Augmenter(shift=2.0, rotation=10.0, scale=0.1, ...)(images, rng) -> images   # what training calls
-    augment(images, rng, augmenter or None)                               -> images
-    random_affine(images, rng, max_shift=2.0, max_rotation=10.0, max_scale=0.1) -> images
-    elastic(images, rng, alpha=34.0, sigma=4.0)                           -> images
-    affine(images, shift, rotation, scale, shear)   -> images   # given per-image parameters
-    elastic_displacement(n, rng, alpha=, sigma=)    -> (2, n, H*W) float32 displacement fields
-    warp(images, coords)                            -> images   # bilinear resampling at (2, N, H*W) coords
+    augmenter.draw_affine(n, rng), augmenter.draw_field(n, rng)   -> the random parameters it draws
+    augmenter.apply(images, affine, field)                         -> images, for given parameters
+    AugmentError      a magnitude out of its range (RANGES), naming it
+    random_affine, elastic, affine   the entry points of 0.1: deprecated, each an Augmenter call
 
-``images`` is a batch (N, H*W) of uint8 pixels (MNIST: H = W = 28, ``shape=(28, 28)``;
+The resampling itself, shared by every distortion, is ``purenet.data.resample``.
+
+``images`` is a batch (N, H*W) of uint8 pixels (MNIST's ``shape``, 28x28, by default;
 0 is the background). It may be read-only and is never modified; the result is a new
 (N, H*W) uint8 array. Labels are not touched: the distortions are small enough to keep
 the digit. Randomness comes only from the ``numpy.random.Generator`` passed in.
@@ -33,8 +33,7 @@ eigenvectors of G G.T per axis keep more than 99.9% of the field's variance). So
 default the field is U_k sqrt(L_k) Z sqrt(L_k) U_k.T with Z a small (k, k) uniform
 [-1, 1] matrix and (L_k, U_k) those eigenpairs (a truncated Karhunen-Loeve
 expansion, ``field_modes``): mean 0 and, to within 0.1%, the paper's covariance, at a
-fraction of the cost.
-``exact=True`` draws the full-resolution field as the paper does.
+fraction of the cost. ``exact_elastic=True`` draws the full-resolution field as the paper does.
 
 Sign conventions: rows grow downward and columns rightward, as the image is shown; a
 positive shift (dr, dc) moves the content down and right; a positive rotation turns it
@@ -53,43 +52,81 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
+import warnings
 
 import attrs
 import numpy as np
 
+from purenet.base.checks import shown
+from purenet.base.mnist import SHAPE
+from purenet.data.resample import PAD, check_images, coordinates, resample
+
 Shape = tuple[int, int]
 
-MNIST_SHAPE: Shape = (28, 28)
-_PAD = 2
-"""Width of the background border around each image, so that every clipped position reads background."""
 _CAPTURED_VARIANCE = 0.999
 """Share of the elastic field's variance that the truncated expansion keeps (exact=False)."""
 
 
-# --- the record a training loop calls ----------------------------------------------------
+# --- the magnitudes and their ranges ------------------------------------------------------
 
 
-def _non_negative(instance, attribute, value: float) -> None:
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{attribute.name} must be a finite number >= 0, got {value}")
+class AugmentError(ValueError):
+    """A setting of ``Augmenter`` out of its range: ``field`` names it, ``problem`` says what it must be.
+
+    ``purenet.runs.config`` turns it into its ``ConfigError`` for the same field, so a
+    run's settings are checked here, once.
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field} {problem}")
+        self.field, self.problem = field, problem
 
 
-def _below_one(instance, attribute, value: float) -> None:
-    _non_negative(instance, attribute, value)
-    if value >= 1:
-        raise ValueError(f"{attribute.name} must be below 1, so that scale factors stay positive; got {value}")
+RANGES = {
+    "shift": (0.0, 1e4, False),
+    "rotation": (0.0, 360.0, False),
+    "scale": (0.0, 0.9, False),
+    "shear": (0.0, 100.0, False),
+    "elastic_alpha": (0.0, 1e4, False),
+    "elastic_sigma": (0.0, 1e3, True),
+}
+"""(low, high, low excluded) of each magnitude. 0 is no distortion, except for
+``elastic_sigma``, a Gaussian's width, which must be above it. The upper bounds lie far
+beyond any useful distortion (a shift or an elastic strength of 1e4 pixels moves every
+pixel off the image; a full turn; scale factors from 0.1 to 1.9, so they stay positive)
+but are finite, so that no arithmetic on them overflows."""
 
 
-def _positive(instance, attribute, value: float) -> None:
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{attribute.name} must be a finite number > 0, got {value}")
+def _number(value: float) -> float:
+    """A real number as a float; anything else is left for ``_in_range`` to refuse by name."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:  # an int beyond any float: refused as not finite
+            pass
+    return value
+
+
+def _in_range(_instance, attribute, value: float) -> None:
+    low, high, above = RANGES[attribute.name]
+    if not (isinstance(value, float) and math.isfinite(value) and (value > low if above else value >= low) and value <= high):
+        bound = f"above {low:g}" if above else f">= {low:g}"
+        raise AugmentError(attribute.name, f"must be a finite number {bound} and at most {high:g}, got {shown(value)}")
 
 
 def _to_shape(value) -> Shape:
     h, w = (int(v) for v in value)
     if h < 1 or w < 1:
-        raise ValueError(f"shape must be two positive sizes (rows, columns), got {value}")
+        raise AugmentError("shape", f"must be two positive sizes (rows, columns), got {value}")
     return h, w
+
+
+def _magnitude(default: float):
+    return attrs.field(default=default, converter=_number, validator=_in_range)
+
+
+# --- the record a training loop calls ----------------------------------------------------
 
 
 @attrs.frozen
@@ -104,21 +141,21 @@ class Augmenter:
     pixels read from outside the image are 0. ``exact_elastic`` draws the elastic field
     at full resolution as in the paper (slower; see the module docstring).
 
-    ``NO_AUGMENT`` (every magnitude 0) returns a copy and draws nothing. A training loop
-    may also take ``None`` to mean no augmentation: ``augment(images, rng, None)``.
+    Every magnitude 0 returns a copy and draws nothing (a training loop takes None for no
+    augmentation). Each magnitude must lie in its ``RANGES``: ``AugmentError`` says which not.
 
     >>> aug = Augmenter(shift=2.0, rotation=10.0, scale=0.1, elastic_alpha=0.0)
     >>> aug(np.zeros((2, 784), np.uint8), np.random.default_rng(0)).shape
     (2, 784)
     """
 
-    shift: float = attrs.field(default=2.0, converter=float, validator=_non_negative)
-    rotation: float = attrs.field(default=10.0, converter=float, validator=_non_negative)
-    scale: float = attrs.field(default=0.1, converter=float, validator=_below_one)
-    shear: float = attrs.field(default=0.0, converter=float, validator=_non_negative)
-    elastic_alpha: float = attrs.field(default=34.0, converter=float, validator=_non_negative)
-    elastic_sigma: float = attrs.field(default=4.0, converter=float, validator=_positive)
-    shape: Shape = attrs.field(default=MNIST_SHAPE, converter=_to_shape)
+    shift: float = _magnitude(2.0)
+    rotation: float = _magnitude(10.0)
+    scale: float = _magnitude(0.1)
+    shear: float = _magnitude(0.0)
+    elastic_alpha: float = _magnitude(34.0)
+    elastic_sigma: float = _magnitude(4.0)
+    shape: Shape = attrs.field(default=SHAPE, converter=_to_shape)
     exact_elastic: bool = attrs.field(default=False, converter=bool)
 
     @property
@@ -139,16 +176,12 @@ class Augmenter:
         k_cols) (only if ``elastic_alpha`` > 0). Same batch and generator state, same
         output, bit for bit.
         """
-        n = _check_images(images, self.shape)
+        n = check_images(images, self.shape)
         if self.is_identity:
             return images.copy()
-        params = inverse_affine(*self.draw_affine(n, rng), shape=self.shape) if self.has_affine else None
-        sigma = self.elastic_sigma if self.elastic_alpha else None
-        rows, cols = (axis_basis(size, sigma, self.exact_elastic) for size in self.shape)
-        field = None
-        if self.elastic_alpha:
-            field = _uniform(rng, (2, n, rows.shape[1] - 2, cols.shape[1] - 2), self.elastic_alpha)
-        return _resample(images, _coordinates(_weights(n, params, field, rows, cols), rows, cols), self.shape)
+        affine = self.draw_affine(n, rng) if self.has_affine else None
+        field = self.draw_field(n, rng) if self.elastic_alpha else None
+        return self._apply(images, n, affine, field)
 
     def draw_affine(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
         """Per-image affine parameters: shift (n, 2), rotation (n,) degrees, scale (n,), shear (n,)."""
@@ -158,90 +191,49 @@ class Augmenter:
         shear = rng.uniform(-self.shear, self.shear, n)
         return shift, rotation, scale, shear
 
+    def draw_field(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Per-image elastic weights, (2, n, k_rows, k_cols) float32 uniform in [-elastic_alpha,
+        elastic_alpha): the displacement along each axis is B_rows @ w @ B_cols.T, with B the
+        ``field_modes`` of ``elastic_sigma`` (``exact_elastic``: the full Gaussian)."""
+        rows, cols = (self._basis(size, True) for size in self.shape)
+        return _uniform(rng, (2, n, rows.shape[1] - 2, cols.shape[1] - 2), self.elastic_alpha)
 
-NO_AUGMENT = Augmenter(shift=0.0, rotation=0.0, scale=0.0, shear=0.0, elastic_alpha=0.0)
-"""The augmenter that changes nothing: it returns a copy of the batch and draws no random numbers."""
+    def apply(self, images: np.ndarray, affine: tuple | None = None, field: np.ndarray | None = None) -> np.ndarray:
+        """Distort ``images`` (N, H*W) uint8 by given parameters; returns a new (N, H*W) uint8 array.
 
+        ``affine`` is (shift, rotation, scale, shear) as ``draw_affine`` gives them, each
+        per image or one for all: shift (N, 2) or (2,) pixels (down, right), rotation
+        degrees counterclockwise, scale a factor > 0, shear a factor, all about the image
+        centre ((H - 1) / 2, (W - 1) / 2); None is the identity. ``field`` holds elastic
+        weights as ``draw_field`` gives them, or None. The magnitudes play no part here.
 
-def augment(images: np.ndarray, rng: np.random.Generator, augmenter: Augmenter | None) -> np.ndarray:
-    """``augmenter(images, rng)``, or ``images`` itself when ``augmenter`` is None.
+        >>> one = np.zeros((1, 9), np.uint8); one[0, 4] = 200        # centre of a 3x3 image
+        >>> Augmenter(shape=(3, 3)).apply(one, ((1, 0), 0, 1, 0)).reshape(3, 3)   # moved one row down
+        array([[  0,   0,   0],
+               [  0,   0,   0],
+               [  0, 200,   0]], dtype=uint8)
+        """
+        n = check_images(images, self.shape)
+        if field is not None:
+            rows, cols = (self._basis(size, True) for size in self.shape)
+            if np.shape(field) != (2, n, rows.shape[1] - 2, cols.shape[1] - 2):
+                raise ValueError(f"field must have the shape draw_field gives, {(2, n, rows.shape[1] - 2, cols.shape[1] - 2)}, "
+                                 f"got {np.shape(field)}")
+        if affine is not None:
+            shift, rotation, scale, shear = affine
+            affine = (np.broadcast_to(np.asarray(shift, np.float64), (n, 2)),
+                      *(np.broadcast_to(np.asarray(v, np.float64), (n,)) for v in (rotation, scale, shear)))
+        return self._apply(images, n, affine, field)
 
-    The hook for a training loop: ``x = to_float(augment(split.images[index], rng, aug))``.
-    """
-    return images if augmenter is None else augmenter(images, rng)
+    def _apply(self, images: np.ndarray, n: int, affine: tuple | None, field: np.ndarray | None) -> np.ndarray:
+        """``apply`` to a checked batch of ``n`` images, with per-image ``affine`` parameters."""
+        params = None if affine is None else inverse_affine(*affine, shape=self.shape)
+        rows, cols = (self._basis(size, field is not None) for size in self.shape)
+        return resample(images, coordinates(_weights(n, params, field, rows, cols), rows, cols), self.shape)
 
-
-def random_affine(
-    images: np.ndarray,
-    rng: np.random.Generator,
-    *,
-    max_shift: float = 2.0,
-    max_rotation: float = 10.0,
-    max_scale: float = 0.1,
-    max_shear: float = 0.0,
-    shape: Shape = MNIST_SHAPE,
-) -> np.ndarray:
-    """Shift (pixels), rotate (degrees), scale and shear each image of (N, H*W) uint8 ``images``
-    by amounts drawn uniformly in [-max, max] (scale factor in [1 - max_scale, 1 + max_scale]).
-
-    Returns a new (N, H*W) uint8 array; one inverse-mapped affine and one bilinear
-    resampling per image, the whole batch at once.
-    """
-    aug = Augmenter(max_shift, max_rotation, max_scale, max_shear, elastic_alpha=0.0, shape=shape)
-    return aug(images, rng)
-
-
-def elastic(
-    images: np.ndarray,
-    rng: np.random.Generator,
-    *,
-    alpha: float = 34.0,
-    sigma: float = 4.0,
-    shape: Shape = MNIST_SHAPE,
-    exact: bool = False,
-) -> np.ndarray:
-    """Simard et al. (2003) elastic distortion of each image of (N, H*W) uint8 ``images``.
-
-    Displacements are uniform [-1, 1] fields smoothed by a Gaussian of std ``sigma``
-    pixels and scaled by ``alpha`` (34 and 4 are the values usually quoted for MNIST);
-    ``exact=False`` draws them from the truncated expansion of ``field_modes``. Up to
-    float rounding, equals ``warp(images, pixel_grid(shape)[:, None] + elastic_displacement(N, rng))``.
-    """
-    aug = Augmenter(0.0, 0.0, 0.0, 0.0, alpha, sigma, shape=shape, exact_elastic=exact)
-    return aug(images, rng)
-
-
-# --- explicit transforms ------------------------------------------------------------------
-
-
-def affine(
-    images: np.ndarray,
-    shift: np.ndarray | float = 0.0,
-    rotation: np.ndarray | float = 0.0,
-    scale: np.ndarray | float = 1.0,
-    shear: np.ndarray | float = 0.0,
-    *,
-    shape: Shape = MNIST_SHAPE,
-) -> np.ndarray:
-    """Apply given affine transforms to (N, H*W) uint8 ``images``; returns new (N, H*W) uint8.
-
-    ``shift`` (N, 2) or (2,) pixels (down, right); ``rotation`` (N,) or scalar degrees,
-    counterclockwise; ``scale`` (N,) or scalar factor > 0; ``shear`` (N,) or scalar factor.
-    All about the image centre ((H - 1) / 2, (W - 1) / 2).
-
-    >>> one = np.zeros((1, 9), np.uint8); one[0, 4] = 200        # centre of a 3x3 image
-    >>> affine(one, shift=(1, 0), shape=(3, 3)).reshape(3, 3)     # moved one row down
-    array([[  0,   0,   0],
-           [  0,   0,   0],
-           [  0, 200,   0]], dtype=uint8)
-    """
-    shape = _to_shape(shape)
-    n = _check_images(images, shape)
-    shift = np.broadcast_to(np.asarray(shift, np.float64), (n, 2))
-    rotation, scale, shear = (np.broadcast_to(np.asarray(v, np.float64), (n,)) for v in (rotation, scale, shear))
-    params = inverse_affine(shift, rotation, scale, shear, shape=shape)
-    rows, cols = axis_basis(shape[0]), axis_basis(shape[1])
-    return _resample(images, _coordinates(_weights(n, params, None, rows, cols), rows, cols), shape)
+    def _basis(self, size: int, elastic: bool) -> np.ndarray:
+        """``axis_basis`` along an axis of ``size`` pixels, with the field's modes when ``elastic``."""
+        return axis_basis(size, self.elastic_sigma if elastic else None, self.exact_elastic)
 
 
 def inverse_affine(
@@ -268,34 +260,6 @@ def inverse_affine(
 
 
 # --- elastic fields -----------------------------------------------------------------------
-
-
-def elastic_displacement(
-    n: int,
-    rng: np.random.Generator,
-    *,
-    alpha: float = 34.0,
-    sigma: float = 4.0,
-    shape: Shape = MNIST_SHAPE,
-    exact: bool = False,
-) -> np.ndarray:
-    """``n`` smooth random displacement fields, (2, n, H*W) float32 (row, column) pixels.
-
-    Each component is alpha * B_rows Z B_cols.T for a uniform [-1, 1] matrix Z, with B
-    from ``field_modes``: with ``exact``, B = G and Z is (H, W), as in Simard et al.
-    (2003). Draws exactly what ``elastic`` draws from the same generator.
-    """
-    h, w = _to_shape(shape)
-    rows, cols = (axis_basis(size, sigma, exact)[:, :-2] for size in (h, w))  # the modes alone
-    weights = _uniform(rng, (2, n, rows.shape[1], cols.shape[1]), alpha)
-    return (rows @ weights @ cols.T).reshape(2, n, h * w)
-
-
-def pixel_grid(shape: Shape = MNIST_SHAPE) -> np.ndarray:
-    """(2, H*W) float32 (row, column) of every pixel: the coordinates of the identity warp."""
-    h, w = _to_shape(shape)
-    rows, cols = np.meshgrid(np.arange(h, dtype=np.float32), np.arange(w, dtype=np.float32), indexing="ij")
-    return np.stack([rows.ravel(), cols.ravel()])
 
 
 def gaussian_matrix(size: int, sigma: float) -> np.ndarray:
@@ -346,7 +310,7 @@ def _uniform(rng: np.random.Generator, size: tuple[int, ...], bound: float) -> n
     return values
 
 
-# --- coordinates and resampling -----------------------------------------------------------
+# --- the source coordinates ----------------------------------------------------------------
 
 
 @functools.lru_cache(maxsize=64)
@@ -372,7 +336,7 @@ def _weights(
 
     The elastic weights (2, N, k_rows, k_cols) fill the top-left block; the affine rows
     (N, 2, 3) of ``inverse_affine`` (identity when None) pair the centred row with ones,
-    ones with the centred column, and ones with ones (the offset, plus _PAD to move into
+    ones with the centred column, and ones with ones (the offset, plus PAD to move into
     the frame of the zero-padded batch).
     """
     k_rows, k_cols = rows.shape[1] - 2, cols.shape[1] - 2
@@ -385,135 +349,33 @@ def _weights(
     affine_rows = params.transpose(1, 0, 2)  # (2, N, 3)
     weights[:, :, k_rows, k_cols + 1] = affine_rows[..., 0]
     weights[:, :, k_rows + 1, k_cols] = affine_rows[..., 1]
-    weights[:, :, k_rows + 1, k_cols + 1] = affine_rows[..., 2] + _PAD
+    weights[:, :, k_rows + 1, k_cols + 1] = affine_rows[..., 2] + PAD
     return weights
 
 
-def _coordinates(weights: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """B_rows @ weights @ B_cols.T for every image and axis -> a ``_scratch`` whose slots
-    0 and 1 hold the (row, column) source coordinates, (N, H*W) each."""
-    _, n, _, k_cols = weights.shape
-    h, w = len(rows), len(cols)
-    half = rows @ weights  # (2, N, H, k_cols): small
-    scratch = _scratch(n, (h, w))
-    np.matmul(half.reshape(-1, k_cols), cols.T, out=scratch[:2].reshape(2 * n * h, w))
-    return scratch
+# --- the entry points of 0.1, for one release -----------------------------------------------
 
 
-def _scratch(n: int, shape: Shape) -> np.ndarray:
-    """(5, N, H*W) float32 working memory for ``_resample``; slots 0-1 take coordinates.
-
-    One block rather than five arrays: fresh memory costs page faults, and glibc's
-    malloc keeps freed memory for reuse, rather than returning it to the system, only
-    up to a threshold (by default about twice the largest block freed so far;
-    ``purenet.apps.allocator.tune_malloc()`` raises it, which the command line calls), so one large
-    block lets every later batch reuse its memory.
-    """
-    return np.empty((5, n, shape[0] * shape[1]), np.float32)
+def random_affine(images: np.ndarray, rng: np.random.Generator, *, max_shift: float = 2.0, max_rotation: float = 10.0,
+                  max_scale: float = 0.1, max_shear: float = 0.0, shape: Shape = SHAPE) -> np.ndarray:
+    """Deprecated: ``Augmenter(shift, rotation, scale, shear, elastic_alpha=0.0, shape=shape)(images, rng)``."""
+    _deprecated("random_affine", "Augmenter(shift, rotation, scale, shear, elastic_alpha=0.0)(images, rng)")
+    return Augmenter(max_shift, max_rotation, max_scale, max_shear, elastic_alpha=0.0, shape=shape)(images, rng)
 
 
-def warp(images: np.ndarray, coords: np.ndarray, *, shape: Shape = MNIST_SHAPE) -> np.ndarray:
-    """Bilinear resampling: output pixel j of image i reads image i at ``coords[:, i, j]``.
-
-    ``images`` (N, H*W) uint8; ``coords`` (2, N, H*W) finite (row, column) source
-    positions in pixels (the layout of ``scipy.ndimage.map_coordinates``); positions
-    outside the image read the zero background. Returns a new (N, H*W) uint8 array,
-    rounded to nearest. Neither argument is modified.
-    """
-    shape = _to_shape(shape)
-    n = _check_images(images, shape)
-    if np.shape(coords) != (2, n, shape[0] * shape[1]):
-        raise ValueError(f"coords must have shape {(2, n, shape[0] * shape[1])}, got {np.shape(coords)}")
-    if not np.isfinite(coords).all():
-        raise ValueError("coords must be finite")
-    scratch = _scratch(n, shape)
-    np.add(coords, np.float32(_PAD), out=scratch[:2], casting="unsafe")
-    return _resample(images, scratch, shape)
+def elastic(images: np.ndarray, rng: np.random.Generator, *, alpha: float = 34.0, sigma: float = 4.0,
+            shape: Shape = SHAPE, exact: bool = False) -> np.ndarray:
+    """Deprecated: ``Augmenter(0.0, 0.0, 0.0, 0.0, alpha, sigma, shape=shape, exact_elastic=exact)(images, rng)``."""
+    _deprecated("elastic", "Augmenter(shift=0.0, rotation=0.0, scale=0.0, elastic_alpha=alpha, elastic_sigma=sigma)(images, rng)")
+    return Augmenter(0.0, 0.0, 0.0, 0.0, alpha, sigma, shape=shape, exact_elastic=exact)(images, rng)
 
 
-def _resample(images: np.ndarray, scratch: np.ndarray, shape: Shape) -> np.ndarray:
-    """``warp``, given a ``_scratch`` whose slots 0-1 hold the coordinates in the frame
-    of the padded batch.
-
-    The steps work in place in the scratch slots: coordinates -> fractional parts (0-1),
-    whole parts (2-3) -> flat indices, then slots 2-4 hold the gathered neighbours.
-    """
-    wp = shape[1] + 2 * _PAD
-    frac = scratch[:2]
-    # clipping keeps both neighbours inside the padded image; it moves only positions
-    # at least one pixel outside the image, which read background either way
-    np.clip(frac, 0, _clip_limits(shape), out=frac)
-    whole = np.floor(frac, out=scratch[2:4])
-    frac -= whole
-    index = _flat_index(whole, shape)
-    flat = _padded(images, shape).ravel()
-    a, b, d = scratch[2:]  # whole is spent: its slots take the gathered neighbours
-    # the four neighbours of a position are flat[index + (0, 1, wp, wp + 1)]; the
-    # indices are always valid, and mode="wrap" skips take's slower bounds checking
-    top = _lerp(flat.take(index, out=a, mode="wrap"), flat[1:].take(index, out=b, mode="wrap"), frac[1])
-    lower_left = flat[wp:].take(index, out=a, mode="wrap")
-    bottom = _lerp(lower_left, flat[wp + 1 :].take(index, out=d, mode="wrap"), frac[1])
-    return _truncate_to_uint8(_lerp(top, bottom, frac[0]))
+def affine(images: np.ndarray, shift=0.0, rotation=0.0, scale=1.0, shear=0.0, *, shape: Shape = SHAPE) -> np.ndarray:
+    """Deprecated: ``Augmenter(shape=shape).apply(images, (shift, rotation, scale, shear))``."""
+    _deprecated("affine", "Augmenter(shape=shape).apply(images, (shift, rotation, scale, shear))")
+    return Augmenter(shape=shape).apply(images, (shift, rotation, scale, shear))
 
 
-def _clip_limits(shape: Shape) -> np.ndarray:
-    """(2, 1, 1) float32 upper bounds of (row, column) positions in the padded frame."""
-    return np.array(shape, np.float32).reshape(2, 1, 1) + np.float32(2 * _PAD - 2)
-
-
-def _flat_index(whole: np.ndarray, shape: Shape) -> np.ndarray:
-    """(N, H*W) intp indices into the flattened padded batch, from (2, N, H*W) whole
-    positions (overwritten)."""
-    hp, wp = shape[0] + 2 * _PAD, shape[1] + 2 * _PAD
-    n = whole.shape[1]
-    block = (np.arange(n) * (hp * wp))[:, None]  # where each image starts in the flat batch
-    if n * hp * wp > 2**24:  # past the whole numbers float32 holds exactly: use integers
-        return whole[0].astype(np.intp) * wp + whole[1].astype(np.intp) + block
-    index = whole[0]
-    index *= wp
-    index += whole[1]
-    index += block.astype(np.float32)
-    return index.astype(np.intp)
-
-
-def _padded(images: np.ndarray, shape: Shape) -> np.ndarray:
-    """(N, H + 2 PAD, W + 2 PAD) float32 copy of the batch plus 0.5, with a border of 0.5.
-
-    Bilinear weights sum to 1, so the 0.5 comes through every blend unchanged and the
-    final truncation to uint8 rounds to nearest, with no separate rounding pass.
-    """
-    (h, w), n = shape, len(images)
-    padded = np.full((n, h + 2 * _PAD, w + 2 * _PAD), 0.5, np.float32)
-    np.add(images.reshape(n, h, w), np.float32(0.5), out=padded[:, _PAD : _PAD + h, _PAD : _PAD + w])
-    return padded
-
-
-def _lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """a + t (b - a), computed in place in ``b``; exactly ``a`` where t = 0."""
-    b -= a
-    b *= t
-    b += a
-    return b
-
-
-def _truncate_to_uint8(values: np.ndarray) -> np.ndarray:
-    """uint8 of blends of pixels + 0.5 (``_padded``): truncating rounds them to nearest.
-
-    The blends lie in [0.5, 255.5] up to float rounding (~1e-5), so no clipping is needed.
-    """
-    return values.astype(np.uint8)
-
-
-def _check_images(images: np.ndarray, shape: Shape) -> int:
-    """The batch size of ``images``, after checking it is (N, H*W) uint8."""
-    if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 2:
-        raise ValueError(f"images must be an (N, H*W) uint8 array, got {_describe(images)}")
-    if images.shape[1] != shape[0] * shape[1]:
-        raise ValueError(f"images have {images.shape[1]} pixels each, but shape {shape} has {shape[0] * shape[1]}")
-    return len(images)
-
-
-def _describe(value) -> str:
-    if isinstance(value, np.ndarray):
-        return f"shape {value.shape} dtype {value.dtype}"
-    return type(value).__name__
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(f"purenet.data.augment.{old} is deprecated: use {new}; it goes in the next release",
+                  DeprecationWarning, stacklevel=3)

@@ -13,6 +13,7 @@ from typing import Iterator
 
 import numpy as np
 
+from purenet.base.checks import cut
 from purenet.data.splits import DataError, Dataset, Split, make_dataset, open_error, open_regular, square_shape
 
 CSV_NAMES = ("mnist_train.csv", "mnist_test.csv")
@@ -102,6 +103,8 @@ _NOT_CSV = (
     (b"\xfe\xff", "UTF-16 text; save it as UTF-8"),
 )
 _BOM = b"\xef\xbb\xbf"
+_QUOTED = 23
+"""How much of a cell or header a message quotes: 20 characters and "..." when it is longer."""
 _SEPARATORS = ((b";", "semicolons"), (b"\t", "tabs"), (b" ", "spaces"))
 
 
@@ -171,7 +174,7 @@ def _check_header(path: Path, line: bytes, number: int) -> None:
         raise DataError(f"{path}: the header (line {number}) starts with an unnamed column, as pandas writes its "
                         "index; purenet needs the label first (write the file with to_csv(index=False))")
     if len(cells) > 1 and re.search(rb"[0-9]", cells[0]) and _name_pattern(cells[0]) == _name_pattern(cells[1]):
-        raise DataError(f"{path}: no label column: the header (line {number}) starts with {_shorten(first)!r}, "
+        raise DataError(f"{path}: no label column: the header (line {number}) starts with {cut(first, _QUOTED)!r}, "
                         "a pixel; purenet needs the label first (an unlabelled set, such as Kaggle's test.csv, cannot be read)")
 
 
@@ -257,8 +260,8 @@ def _bad_cell_message(path: Path, line: int, bad: _BadCell, n_cols: int) -> str:
     try:
         text = bad.text.decode("utf-8")
     except UnicodeDecodeError:
-        return f"{where}: {_shorten(bad.text)!r} is not UTF-8 text ({expected})"
-    shown = _shorten(text)
+        return f"{where}: {cut(bad.text, _QUOTED)!r} is not UTF-8 text ({expected})"
+    shown = cut(text, _QUOTED)
     whole = _WHOLE.fullmatch(text)
     if whole and whole[1] == "-" and whole[2].strip("0"):
         return f"{where}: {what} {shown} is negative ({expected})"
@@ -270,7 +273,3 @@ def _bad_cell_message(path: Path, line: int, bad: _BadCell, n_cols: int) -> str:
         return f"{where}: {what} {shown} is not a whole number ({expected})"
     return f"{where}: {shown!r} is not a number ({expected})"
 
-
-def _shorten(text, limit: int = 20):
-    """``text`` (str or bytes) cut to ``limit`` characters, with '...' when it was longer."""
-    return text if len(text) <= limit else text[:limit] + ("..." if isinstance(text, str) else b"...")

@@ -41,10 +41,10 @@ import zlib
 from pathlib import Path
 from typing import IO, Callable, Iterable, Iterator
 
+from purenet.base.words import counted
 from purenet.data import DataError, missing_idx_files
 from purenet.data.idx import IDX_NAMES
 from purenet.io.files import WriteRefused, atomic_write, check_folder_writable, file_kind, make_folder, open_regular, remove_made
-from purenet.base.words import counted
 
 MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",

@@ -10,15 +10,17 @@ from typing import Iterator
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from purenet.base.checks import one_line
+from purenet.base.mnist import SIDE
 from purenet.data.splits import DataError, Dataset, Split, make_dataset, open_error, open_regular
 from purenet.io.files import file_kind
-from purenet.photo.prepare import check_pixels
+from purenet.io.images import REDUCING_GAP, check_pixels
 
 IMAGE_LAYOUTS = (("train", ("test",)), ("trainingSet", ("testSet", "testingSet")))
 """Folder pairs (train, possible test names) that may hold class folders ``0/``, ``1/``, ..."""
 
-IMAGE_SIZE = (28, 28)
-"""Images read from class folders are made grey and resized to this (width, height), like MNIST."""
+IMAGE_SIZE = (SIDE, SIDE)
+"""Images read from class folders are made grey and resized to this (width, height), MNIST's."""
 
 MAX_LABEL = 255
 """Class folders are named by a whole number 0-255 (``0/``..``9/`` for digits, up to 61 for EMNIST)."""
@@ -144,7 +146,7 @@ def read_image(path: Path, size: tuple[int, int] = IMAGE_SIZE) -> np.ndarray:
                 ImageOps.exif_transpose(image, in_place=True)  # in place: a copy would double a large image's cost
                 grey = _grey(image)
             if grey.size != size:
-                grey = grey.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+                grey = grey.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
             return np.asarray(grey)
     except DataError:
         raise
@@ -155,7 +157,7 @@ def read_image(path: Path, size: tuple[int, int] = IMAGE_SIZE) -> np.ndarray:
     except MemoryError:
         raise DataError(f"{path}: not enough memory to read this image") from None
     except Exception as error:  # Pillow signals a corrupt file with many types (OSError, SyntaxError, ...)
-        raise DataError(f"{path}: not an image Pillow can read ({type(error).__name__}: {_one_line(error)})") from None
+        raise DataError(f"{path}: not an image Pillow can read ({type(error).__name__}: {one_line(str(error))})") from None
 
 
 def _grey(image: Image.Image) -> Image.Image:
@@ -212,7 +214,3 @@ def _scaled_bytes(image: Image.Image, factor: float) -> np.ndarray:
             pixels[rows] = np.rint(np.clip(band * factor, 0, 255))
     return pixels
 
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return text if len(text) <= 160 else text[:157] + "..."

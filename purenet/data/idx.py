@@ -21,11 +21,12 @@ from typing import IO, Iterator
 
 import numpy as np
 
-from purenet.data.splits import DataError, Dataset, Split, make_dataset, open_regular
-from purenet.io.files import READ_CHUNK, read_into
 from purenet.base.memory import available_memory, shown_bytes
-from purenet.core.records import readonly
+from purenet.base.readonly import readonly
 from purenet.base.words import counted
+from purenet.data.splits import DataError, Dataset, Split, make_dataset, open_regular
+from purenet.io.archive import EXPANSION_FLOOR, MAX_EXPANSION
+from purenet.io.files import READ_CHUNK, read_into
 
 IDX_NAMES = {
     "train_images": ("train-images-idx3-ubyte", "train-images.idx3-ubyte"),
@@ -182,8 +183,6 @@ def _check_fits(path: Path, raw: IO[bytes], stream: IO[bytes], shape: tuple[int,
     if promised > size * _DEFLATE_MAX_RATIO:
         raise DataError(f"{path}: truncated: header promises {promised} bytes for shape {shape}; "
                         f"a gzip file of {size} bytes cannot hold them")
-    from purenet.io.archive import EXPANSION_FLOOR, MAX_EXPANSION  # here: npzfile imports the data package
-
     if promised > max(EXPANSION_FLOOR, MAX_EXPANSION * size):  # the rule .npz members follow
         raise DataError(f"{path}: its header promises {shown_bytes(promised)} (shape {shape}) from a gzip file of "
                         f"{shown_bytes(size)}, {promised // size:,} times its size; real data compresses less than "

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from purenet.io import archive as npzfile
-from purenet.data.splits import DataError, Dataset, Split, make_dataset, square_shape
+from purenet.base.checks import cut
 from purenet.base.words import counted
+from purenet.data.splits import DataError, Dataset, Split, make_dataset, square_shape
+from purenet.io.archive import NpzArchive
 
 NPZ_LAYOUTS = (
     ("x_train", "y_train", "x_test", "y_test"),  # Keras' mnist.npz
@@ -58,7 +59,7 @@ def _read_layout(path: Path) -> dict[str, np.ndarray]:
     """The arrays of the archive's layout, and only those (of another member only the
     header is decompressed, to check that it is an array); images and labels that declare different counts in their headers are
     refused before either is (a 40 KB bomb that claims a million images has few labels)."""
-    with npzfile.NpzArchive(path, DataError) as archive:
+    with NpzArchive(path, DataError) as archive:
         keys = set(archive.keys())
         layout = next((layout for layout in NPZ_LAYOUTS if {layout[0], layout[1]} <= keys), None)
         if layout is None:
@@ -101,8 +102,7 @@ def _check_numbers(path: Path, key: str, array: np.ndarray, expected: str) -> No
     """Refuse an array of anything but integers or floats, and a single value (0-d)."""
     kind = array.dtype.kind
     if kind not in "uif":
-        dtype = str(array.dtype) if len(str(array.dtype)) <= 40 else str(array.dtype)[:37] + "..."
-        raise DataError(f"{path}: '{key}' holds {dtype} ({_NOT_NUMBERS.get(kind, 'not numbers')}); expected {expected} as numbers")
+        raise DataError(f"{path}: '{key}' holds {cut(str(array.dtype), 40)} ({_NOT_NUMBERS.get(kind, 'not numbers')}); expected {expected} as numbers")
     if array.ndim == 0:
         raise DataError(f"{path}: '{key}' is a single value, shape (); expected {expected}")
 

@@ -4,7 +4,6 @@
     Dataset(train, test)               a training split and, where the source has one, a test split (has_test)
     split_validation(split, frac, rng) -> (train Split, validation Split)
     batches(n, batch_size, rng)        -> index arrays, a fresh shuffle each call
-    to_float(images)                   -> float32 in [0, 1], one batch at a time
 
 Also the helpers every reader shares: ``open_regular`` (open a file without ever
 blocking on a FIFO or a device), ``open_error`` and ``make_dataset``.
@@ -19,10 +18,10 @@ from typing import BinaryIO, Iterator
 import attrs
 import numpy as np
 
+from purenet.base.readonly import readonly
+from purenet.base.words import counted
 from purenet.io import files
 from purenet.io.files import cannot_read
-from purenet.core.records import readonly
-from purenet.base.words import counted
 
 
 class DataError(ValueError):
@@ -174,9 +173,3 @@ def batches(n: int, batch_size: int, rng: np.random.Generator | None) -> Iterato
     for start in range(0, n, batch_size):
         yield order[start : start + batch_size]
 
-
-def to_float(images: np.ndarray, dtype=np.float32) -> np.ndarray:
-    """uint8 pixels (N, 784) -> floats in [0, 1] (N, 784), a new array."""
-    x = images.astype(dtype)
-    x *= np.dtype(dtype).type(1 / 255)
-    return x

@@ -1,6 +1,6 @@
 """Opening an ``.npz`` safely: the one way purenet reads a zip archive of arrays.
 
-    read_npz(path, error=DataError) -> {key: array}
+    read_npz(path, error=ArchiveError) -> {key: array}
     with NpzArchive(path, error) as archive:    member by member: declared sizes and
         archive.declared_size(key)               headers first, then the arrays wanted
         archive.header(key) -> (shape, dtype)
@@ -34,9 +34,11 @@ message starts with the file's path:
 - the data is read into one preallocated array, a chunk at a time, and the zip's
   CRC-32 of each member is checked.
 
-Data sets (``purenet.data.npz``) call ``read_npz`` with their own error class;
-checkpoints open an ``NpzArchive``, read the metadata, and check every other member's
-declared size and header against the shapes the network needs before decompressing it.
+Each caller passes its own error class (data sets ``DataError``, checkpoints
+``CheckpointError``); ``ArchiveError`` is the default, so that this floor needs nothing
+of the floors above it. Checkpoints open an ``NpzArchive``, read the metadata, and
+check every other member's declared size and header against the shapes the network
+needs before decompressing it.
 """
 
 from __future__ import annotations
@@ -55,9 +57,9 @@ from typing import IO, Any, cast
 import numpy as np
 import numpy.lib.format as npy_format
 
-from purenet.data.splits import DataError
-from purenet.io.files import open_regular, read_into
+from purenet.base.checks import cut, one_line
 from purenet.base.memory import available_memory, shown_bytes
+from purenet.io.files import open_regular, read_into
 
 try:  # an optional module of a Python build
     from lzma import LZMAError
@@ -97,6 +99,10 @@ _COMPRESSIONS = {
     zipfile.ZIP_LZMA: "LZMA",
 }
 
+class ArchiveError(ValueError):
+    """An ``.npz`` that cannot be read safely, for a caller that names no error class of its own."""
+
+
 _READ_ERRORS = (
     zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, ValueError, OSError, NotImplementedError,
     RuntimeError, RecursionError, OverflowError, struct.error, UnicodeDecodeError, KeyError, TypeError,
@@ -105,7 +111,7 @@ _READ_ERRORS = (
 """What the zip, zlib and .npy machinery raise on a malformed file (RuntimeError: encrypted)."""
 
 
-def read_npz(path: str | os.PathLike, error: type[Exception] = DataError) -> dict[str, np.ndarray]:
+def read_npz(path: str | os.PathLike, error: type[Exception] = ArchiveError) -> dict[str, np.ndarray]:
     """Every array of the ``.npz`` at ``path``, by key (the member name without ``.npy``).
 
     Never unpickles, never allocates more than the archive can hold; any problem raises
@@ -126,7 +132,7 @@ class NpzArchive:
 
     _handle: IO[bytes]  # the open file, from __enter__ to __exit__
 
-    def __init__(self, path: str | os.PathLike, error: type[Exception] = DataError) -> None:
+    def __init__(self, path: str | os.PathLike, error: type[Exception] = ArchiveError) -> None:
         self.path, self.error = Path(path), error
         self._members: dict[str, zipfile.ZipInfo] = {}
         self._size = 0
@@ -528,11 +534,9 @@ _read_any_header = _private_header_reader()
 
 
 def _dtype_name(dtype: np.dtype) -> str:
-    text = str(dtype)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return cut(str(dtype), 60)
 
 
 def _detail(failure: BaseException) -> str:
-    """An exception as a short single line, for the end of a message."""
-    text = " ".join(str(failure).split()) or type(failure).__name__
-    return text if len(text) <= 160 else text[:157] + "..."
+    """An exception as a short single line, for the end of a message (its type when it says nothing)."""
+    return one_line(str(failure)) or type(failure).__name__

@@ -17,7 +17,8 @@ import os
 import attrs
 import numpy as np
 
-SIDE = 28
+from purenet.base.mnist import SHAPE
+
 GAP = 2
 """Pixels of grey between two digits of a grid, so that neighbours do not run together."""
 GAP_LEVEL = 96
@@ -39,7 +40,7 @@ class DigitsPicture:
 
 
 def show_digits(images: np.ndarray, columns: int = 10, scale: int = 2,
-                shape: tuple[int, int] = (SIDE, SIDE)) -> DigitsPicture:
+                shape: tuple[int, int] = SHAPE) -> DigitsPicture:
     """A grid of digits, ``columns`` to a row, each pixel drawn ``scale`` x ``scale``.
 
     ``images``: one digit or a batch, flat (784,) / (N, 784) or square (28, 28) /

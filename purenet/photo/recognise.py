@@ -18,13 +18,10 @@ from typing import Union
 import attrs
 import numpy as np
 
-from purenet.data import to_float
-from purenet.photo.prepare import load_digit, preprocess
+from purenet.base.mnist import PIXELS, SHAPE, SIDE, check_reads_digits, to_float
 from purenet.core.network import predict
 from purenet.core.records import Params
-
-SIDE = 28
-"""The prepared image is MNIST's: 28x28 pixels, so the network must read 784."""
+from purenet.photo.prepare import load_digit_image, preprocess
 
 ImageSource = Union[str, "os.PathLike[str]", np.ndarray]
 
@@ -68,14 +65,14 @@ def predict_image(params: Params, source: ImageSource, *, prepared: bool = False
     (H, W) grey or (H, W, 3) colour, uint8 0-255 or floats 0-1, a photo, scan or drawing
     of one digit, prepared like a file (``purenet.photo.prepare.preprocess``). With
     ``prepared=True`` the array is already an MNIST digit, (28, 28) or (784,) with white
-    ink on black, and is used as it is. ``warned``: as in ``purenet.photo.prepare.load_digit``.
+    ink on black, and is used as it is. ``warned``: as in ``purenet.photo.prepare.load_digit_image``.
 
     Raises ``purenet.photo.prepare.ImageError`` when the image cannot be read or holds no
     digit, and ``ValueError`` when the network does not read 28x28 images.
     """
-    inputs = params.arch.inputs
-    if inputs != SIDE * SIDE:
-        raise ValueError(f"the network reads {inputs} pixels per image; a prepared digit has {SIDE}x{SIDE} = {SIDE * SIDE}")
+    problem = check_reads_digits(params.arch.inputs)
+    if problem is not None:
+        raise ValueError(problem)
     image = _prepared(source, prepared, warned)
     probabilities = predict(params, to_float(image.reshape(1, -1), params.dtype))[0]
     return DigitPrediction(digit=int(np.argmax(probabilities)), probabilities=probabilities, image=image)
@@ -86,12 +83,12 @@ def _prepared(source: ImageSource, prepared: bool, warned: list[str] | None) -> 
     if not isinstance(source, np.ndarray):
         if prepared:
             raise TypeError("prepared=True takes an array (a 28x28 digit), not a file")
-        return load_digit(source, warned)
+        return load_digit_image(source, warned)
     pixels = _as_uint8(source)
     if prepared:
-        if pixels.size != SIDE * SIDE:
+        if pixels.size != PIXELS:
             raise ValueError(f"a prepared digit has {SIDE}x{SIDE} pixels, got an array of shape {source.shape}")
-        return pixels.reshape(SIDE, SIDE)
+        return pixels.reshape(SHAPE)
     if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] not in (1, 3, 4)):
         raise ValueError(f"an image array is (H, W) grey or (H, W, 3) colour, got shape {source.shape}")
     from PIL import Image

@@ -17,13 +17,15 @@ misshapen, out of range, of another version or not an npz at all raises
 ``CheckpointError`` naming the file.
 
 Versions: 3 (layer lists with any registered layer kind) is written; 2 (dense only,
-``config`` apart from ``settings``) and 1 (before that) still load.
+``config`` apart from ``settings``) and 1 (before that) still load. The layer list of
+a run with ``dropout`` holds the Dropout layers it places (``RunConfig.network_layers``);
+a file written before dropout was only a layer lacks them, and gets them on loading
+(``_dropout_placed``): they hold no arrays, so the file's arrays are read as they are.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -31,25 +33,29 @@ from typing import Any, Mapping
 import attrs
 import numpy as np
 
+from purenet.base.checks import cut, is_real, is_whole, shown
 from purenet.core.activations import ACTIVATIONS
-from purenet.runs.config import MAX_WHOLE, RUN_SETTINGS, ConfigError, RunConfig
-from purenet.io.files import atomic_write, open_regular
-from purenet.core.losses import LOSSES
-from purenet.io.archive import NpzArchive
-from purenet.core.optim import OptState
 from purenet.core.arrays import learned_names
 from purenet.core.layers import plan_layers
-from purenet.core.records import Arch, Params, same_structure
-from purenet.core.training import Best
+from purenet.core.losses import LOSSES
+from purenet.core.network import with_layers
+from purenet.core.optim import OPTIMIZERS, OptState
+from purenet.core.records import Arch, Best, Params, same_structure
+from purenet.io.archive import NpzArchive
+from purenet.io.files import atomic_write, open_regular
+from purenet.runs.config import RUN_SETTINGS, ConfigError, RunConfig
 
 FORMAT = "purenet-checkpoint"
 FORMAT_VERSION = 3
 READS_VERSIONS = (1, 2, 3)
 ZIP_MAGIC = b"PK\x03\x04"
 DTYPES = ("float32", "float64")
-MAX_SLOTS = 2
+MAX_SLOTS = max(len(kind.SLOTS) for kind in OPTIMIZERS.values())
+"""The most slot records an optimizer keeps (Adam's two moments): more in a file is tampering."""
 MAX_JSON_DEPTH = 16
 """Deepest nesting of the metadata's JSON (the real thing is 4 deep); deeper is tampering."""
+_QUOTED = 60
+"""How many characters of a value a message quotes (a tampered value can be huge)."""
 
 
 class CheckpointError(ValueError):
@@ -64,8 +70,8 @@ def _to_int(value: Any) -> int:
 
 
 def _non_negative_int(_instance, attribute, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{attribute.name} must be a whole number >= 0, got {value!r}")
+    if not is_whole(value, 0):
+        raise ValueError(f"{attribute.name} must be a whole number >= 0, got {shown(value, _QUOTED)}")
 
 
 def _json_value(_instance, attribute, value) -> None:
@@ -79,10 +85,10 @@ def _mappings(_instance, attribute, value) -> None:
     """History: one mapping per epoch, of metric names to finite numbers (or None)."""
     for entry in value:
         if not isinstance(entry, Mapping) or not all(isinstance(key, str) for key in entry):
-            raise ValueError(f"{attribute.name} must hold one mapping of metric names per epoch, got {_shown(entry)}")
+            raise ValueError(f"{attribute.name} must hold one mapping of metric names per epoch, got {shown(entry, _QUOTED)}")
         bad = [key for key, number in entry.items() if number is not None and not _number(number)]
         if bad:
-            raise ValueError(f"{attribute.name} must hold finite numbers (or None), got {bad[0]}: {_shown(entry[bad[0]])}")
+            raise ValueError(f"{attribute.name} must hold finite numbers (or None), got {bad[0]}: {shown(entry[bad[0]], _QUOTED)}")
 
 
 def check_rng_state(state: Any) -> None:
@@ -147,8 +153,8 @@ def _check_structure(checkpoint: Checkpoint) -> None:
     config = checkpoint.config
     if config is not None:
         arch = params.arch
-        if (tuple(config.layers), config.act, config.loss) != (arch.sizes, arch.act, arch.loss):
-            raise ValueError(f"config describes {config.layers} {config.act} {config.loss}, the params {arch}")
+        if (config.network_layers, config.act, config.loss) != (arch.layers, arch.act, arch.loss):
+            raise ValueError(f"config describes {config.network_layers} {config.act} {config.loss}, the params {arch}")
         if config.slots != len(checkpoint.opt_state.slots):
             raise ValueError(f"config's optimizer {config.optimizer} keeps {config.slots} slots, opt_state has {len(checkpoint.opt_state.slots)}")
 
@@ -172,7 +178,7 @@ def _meta(checkpoint: Checkpoint) -> dict:
     return {
         "format": FORMAT,
         "version": FORMAT_VERSION,
-        "arch": {"sizes": list(arch.sizes), "act": arch.act, "loss": arch.loss},
+        "arch": {"sizes": list(arch.layers), "act": arch.act, "loss": arch.loss},  # the file names Arch.layers "sizes"
         "dtype": str(checkpoint.params.dtype),
         "epoch": checkpoint.epoch,
         "opt_step": checkpoint.opt_state.step,
@@ -272,7 +278,7 @@ def _member(archive: NpzArchive, key: str, shape: tuple[int, ...], dtype: np.dty
     it against the size the zip declares, and ``read`` decompresses no more than that)."""
     found_shape, found_dtype = archive.header(key)
     if found_shape != shape or found_dtype != dtype:
-        raise CheckpointError(f"array {key!r} is {_cut(str(found_dtype), 40)}{list(found_shape)}, expected {dtype}{list(shape)}")
+        raise CheckpointError(f"array {key!r} is {cut(str(found_dtype), 40)}{list(found_shape)}, expected {dtype}{list(shape)}")
     return archive.read(key)
 
 
@@ -285,10 +291,24 @@ def _from_arrays(meta: dict, arch: Arch, dtype: np.dtype, slots: int, has_best: 
     best = _read_best(meta, arrays, arch, dtype, epoch) if has_best else None
     config, settings = _read_config(meta)
     try:
+        params, state, best = _dropout_placed(config, params, state, best)
         return Checkpoint(params=params, opt_state=state, epoch=epoch, rng_state=meta.get("rng_state"),
                           history=_read_history(meta), settings=settings, best=best, config=config)
     except (ValueError, TypeError) as error:
         raise CheckpointError(f"malformed metadata ({error})") from None
+
+
+def _dropout_placed(config: RunConfig | None, params: Params, state: OptState,
+                    best: Best | None) -> tuple[Params, OptState, Best | None]:
+    """The records of a run whose ``dropout`` the network applied itself (before it was only a
+    layer): its layer list is the config's ``layers``, without the Dropout layers that
+    ``network_layers`` places. They get them, where the network applied it; the learned
+    arrays stay as read. Any other records are returned as they are."""
+    if config is None or params.arch.layers != config.layers or config.network_layers == config.layers:
+        return params, state, best
+    placed = lambda record: with_layers(record, config.network_layers)
+    state = attrs.evolve(state, slots=[placed(slot) for slot in state.slots])
+    return placed(params), state, None if best is None else attrs.evolve(best, params=placed(best.params))
 
 
 def _read_meta(meta: np.ndarray | None) -> dict:
@@ -333,26 +353,13 @@ def _field(meta: Mapping, key: str, kind: type, ok, expected: str, where: str = 
     else:
         right_kind = isinstance(value, kind) and not isinstance(value, (int, float))
     if not right_kind or not ok(value):
-        raise CheckpointError(f"metadata {where}{key!r} is {_shown(value)}; expected {expected}")
+        raise CheckpointError(f"metadata {where}{key!r} is {shown(value, _QUOTED)}; expected {expected}")
     return value
 
 
 def _number(value: Any) -> bool:
     """A JSON number a checkpoint may hold: an int within int64, or a finite float."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    if isinstance(value, int):
-        return abs(value) <= MAX_WHOLE
-    return math.isfinite(value)
-
-
-def _shown(value: Any) -> str:
-    return _cut(repr(value), 60)
-
-
-def _cut(text: str, limit: int) -> str:
-    """``text``, shortened to ``limit`` characters with "..." if longer (a tampered value can be huge)."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return is_whole(value) or (isinstance(value, float) and is_real(value))
 
 
 MAX_TOKEN = 64
@@ -367,11 +374,11 @@ def _read_arch(meta: Mapping) -> Arch:
     act = _field(arch, "act", str, lambda v: v in ACTIVATIONS, f"one of {', '.join(ACTIVATIONS)}", "arch ")
     loss = _field(arch, "loss", str, lambda v: v in LOSSES, f"one of {', '.join(LOSSES)}", "arch ")
     try:
-        built = Arch(sizes=sizes, act=act, loss=loss)
+        built = Arch(layers=sizes, act=act, loss=loss)
     except ValueError as error:
         raise CheckpointError(f"metadata 'arch' is not a network purenet can build: {error}") from None
-    if built.sizes != tuple(sizes):
-        raise CheckpointError(f"metadata 'arch sizes' {_shown(sizes)} is not in canonical form")
+    if built.layers != tuple(sizes):
+        raise CheckpointError(f"metadata 'arch sizes' {shown(sizes, _QUOTED)} is not in canonical form")
     return built
 
 
@@ -382,19 +389,19 @@ def _token(value: Any, tokens_ok: bool) -> bool:
 
 
 def _positive_int(value: Any) -> bool:
-    return _number(value) and isinstance(value, int) and value >= 1
+    return is_whole(value, 1)
 
 
 def _expected_shapes(arch: Arch, slots: int, has_best: bool) -> dict[str, tuple[int, ...]]:
     """Every array the checkpoint must hold, by key, and its shape."""
     prefixes = ["param", *(f"slot.{k}" for k in range(slots)), *(["best"] if has_best else [])]
     return {f"{prefix}.{i}.{name}": tuple(shape) for prefix in prefixes
-            for i, planned in enumerate(plan_layers(arch.sizes)) for name, shape in planned.plan.shapes.items()}
+            for i, planned in enumerate(plan_layers(arch.layers)) for name, shape in planned.plan.shapes.items()}
 
 
 def _read_record(arrays: dict[str, np.ndarray], prefix: str, arch: Arch, dtype: np.dtype) -> Params:
     layers = []
-    for i, planned in enumerate(plan_layers(arch.sizes)):
+    for i, planned in enumerate(plan_layers(arch.layers)):
         learned = {name: _read_array(arrays, f"{prefix}.{i}.{name}", shape, dtype) for name, shape in planned.plan.shapes.items()}
         layers.append(planned.kind.record(**planned.plan.static, **learned))
     return Params(arch=arch, layers=layers)
@@ -423,7 +430,7 @@ def _read_history(meta: Mapping) -> list[dict]:
     for entry in history:
         for key, value in entry.items():
             if value is not None and not _number(value):
-                raise CheckpointError(f"metadata 'history' holds {key!r}: {_shown(value)}; expected finite numbers")
+                raise CheckpointError(f"metadata 'history' holds {key!r}: {shown(value, _QUOTED)}; expected finite numbers")
     return history
 
 

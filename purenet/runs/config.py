@@ -9,8 +9,8 @@ Every field has the default ``purenet train`` uses. A value out of range raises
 ``ConfigError`` (a ``ValueError``) naming the setting, so a script and the command
 line get the same one-line message: ``lr must be a finite number above 0, got nan``
 (the command line prints it as ``--lr must be ...``). ``lr=None`` takes the
-optimizer's default rate (``DEFAULT_LR``). ``to_json`` gives plain JSON types and
-``from_json(config.to_json()) == config`` exactly.
+optimizer's default rate for a run (``purenet.core.lr_defaults.DEFAULT_LR``).
+``to_json`` gives plain JSON types and ``from_json(config.to_json()) == config`` exactly.
 
 >>> RunConfig(layers=(784, 10), optimizer="sgd").lr
 0.1
@@ -24,36 +24,40 @@ from typing import Any, Mapping, Sequence
 
 import attrs
 
-from purenet.core.activations import ACTIVATIONS
-from purenet.data.augment import Augmenter
-from purenet.core.layers import (INIT_SCHEMES, LayerListError, canonical_layers, is_width, plan_layers,
-                            training_elements_per_sample, with_input_width)
-from purenet.core.losses import LOSSES
+from purenet.base.checks import MAX_WHOLE, is_real, is_whole, shown
 from purenet.base.memory import available_memory
 from purenet.base.memory import shown_bytes as _bytes
+from purenet.core.activations import ACTIVATIONS
+from purenet.core.layers import (
+    INIT_SCHEMES,
+    LayerListError,
+    canonical_layers,
+    is_width,
+    place_dropout,
+    plan_layers,
+    training_elements_per_sample,
+    with_input_width,
+)
+from purenet.core.losses import LOSSES
+from purenet.core.lr_defaults import DEFAULT_LR
 from purenet.core.optim import OPTIMIZERS
 from purenet.core.schedules import SCHEDULES
-
-DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adam": 3e-3}
-"""The learning rate each optimizer gets when none is given (docs/results.md says how they were chosen)."""
-
-OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2}
-"""How many parameter-shaped records each optimizer keeps in its state (velocity; Adam's two moments)."""
+from purenet.data.augment import Augmenter, AugmentError
+from purenet.runs.settings import AUGMENTATION_MAGNITUDES, DEFAULTS, PRESET_ALIASES, RECIPES, SETTINGS, check_choices
 
 AUGMENT_FIELDS = ("shift", "rotation", "scale", "shear", "elastic_alpha", "elastic_sigma")
 """The ``Augmenter`` fields a run's settings hold (its image shape comes from the data)."""
 
-MILD = Augmenter(shift=1.0, rotation=8.0, scale=0.08, elastic_alpha=0.0)
+AUGMENTATIONS: dict[str, Augmenter | None] = {
+    name: None if fields is None else Augmenter(**fields) for name, fields in AUGMENTATION_MAGNITUDES.items()
+}
+"""Named augmentations (``purenet train --augment NAME``), made of purenet.runs.settings' magnitudes."""
+
+MILD = AUGMENTATIONS["mild"]
 """The default augmentation: shift 1 pixel, rotate 8 degrees, scale 8% (docs/results.md)."""
 
-AUGMENTATIONS: dict[str, Augmenter | None] = {
-    "none": None,
-    "mild": MILD,
-    "affine": Augmenter(shift=2.0, rotation=10.0, scale=0.1, elastic_alpha=0.0),
-    "elastic": Augmenter(shift=2.0, rotation=10.0, scale=0.1, elastic_alpha=34.0, elastic_sigma=4.0),
-}
-"""Named augmentations (``purenet train --augment NAME``); docs/results.md says where the magnitudes come from.
-The elastic one is Simard, Steinkraus & Platt (2003)'s distortion on top of the affine one."""
+check_choices({"act": ACTIVATIONS, "loss": LOSSES, "init": INIT_SCHEMES, "optimizer": OPTIMIZERS, "schedule": SCHEDULES})
+# the command line's lists of names (purenet.runs.settings) hold the registries' names
 
 
 class ConfigError(ValueError):
@@ -81,32 +85,20 @@ def _choice(choices) -> Any:
     return check
 
 
-MAX_WHOLE = 2**63 - 1
-"""The largest whole-number setting (a NumPy int64): anything larger is a typo or tampering."""
-
-
 def _whole(low: int) -> Any:
     def check(_instance, attribute, value) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_WHOLE:
+        if not is_whole(value, low, MAX_WHOLE):
             raise ConfigError(attribute.name, f"must be a whole number from {low} to {MAX_WHOLE}, got {_short(value)}")
 
     return check
 
 
-def _short(value: Any) -> str:
-    """``repr(value)``, cut short: a tampered file may hold a number of a thousand digits."""
-    text = repr(value) if not isinstance(value, int) or value.bit_length() < 200 else f"{str(value)[:12]}... ({len(str(value))} digits)"
-    return text if len(text) <= 80 else text[:77] + "..."
+_short = shown  # a value in a message, cut short: a tampered file may hold a number of a thousand digits
 
 
 def _check_real(name: str, value: Any, low: float, high: float = math.inf, above: bool = False) -> None:
     """``value`` must be a finite number in [low, high] (in (low, high] with ``above``)."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    try:
-        finite = number and math.isfinite(float(value))
-    except OverflowError:  # an int beyond any float
-        finite = False
-    if not finite or value < low or value > high or (above and value == low):
+    if not is_real(value) or value < low or value > high or (above and value == low):
         bound = f"above {low:g}" if above else f">= {low:g}"
         limit = "" if high == math.inf else f" and at most {high:g}"
         raise ConfigError(name, f"must be a finite number {bound}{limit}, got {_short(value)}")
@@ -148,19 +140,11 @@ def parse_layers(value: str | Sequence[int | str]) -> tuple[int | str, ...]:
     return tokens
 
 
-_AUGMENT_RANGES = {
-    "shift": (0.0, 1e4, False),
-    "rotation": (0.0, 360.0, False),
-    "scale": (0.0, 0.9, False),
-    "shear": (0.0, 100.0, False),
-    "elastic_alpha": (0.0, 1e4, False),
-    "elastic_sigma": (0.0, 1e3, True),
-}
-"""Bounds of each Augmenter field: generous, but finite enough that no arithmetic overflows."""
-
-
 def to_augmenter(value: Augmenter | Mapping[str, float] | None) -> Augmenter | None:
-    """None, an Augmenter, or a mapping of some of its fields (the rest take its defaults)."""
+    """None, an Augmenter, or a mapping of some of its fields (the rest take its defaults).
+
+    The fields are checked by ``Augmenter`` itself (``purenet.data.augment.RANGES``), its
+    ``AugmentError`` made a ``ConfigError`` naming the same field."""
     if value is None:
         return None
     if isinstance(value, Augmenter):
@@ -170,9 +154,10 @@ def to_augmenter(value: Augmenter | Mapping[str, float] | None) -> Augmenter | N
     unknown = sorted(set(value) - set(AUGMENT_FIELDS))
     if unknown:
         raise ConfigError("augment", f"has unknown fields {unknown}; known: {', '.join(AUGMENT_FIELDS)}")
-    for name, number in value.items():
-        _check_real(name, number, *_AUGMENT_RANGES[name])
-    return Augmenter(**value)
+    try:
+        return Augmenter(**value)
+    except AugmentError as error:
+        raise ConfigError(error.field, error.problem) from None
 
 
 def augment_fields(augmenter: Augmenter) -> dict[str, float]:
@@ -187,38 +172,57 @@ MAX_EPOCHS = 1e9
 # --- the record ---------------------------------------------------------------------------
 
 
+def _low(name: str) -> int:
+    """The least value of a whole-number setting, as purenet.runs.settings states it."""
+    low = SETTINGS[name].low
+    if low is None:
+        raise ValueError(f"purenet.runs.settings states no least value for {name}")
+    return int(low)
+
+
+def _range(name: str) -> tuple[float, float]:
+    """The range of a number setting, as purenet.runs.settings states it."""
+    low, high = SETTINGS[name].low, SETTINGS[name].high
+    if low is None or high is None:
+        raise ValueError(f"purenet.runs.settings states no range for {name}")
+    return low, high
+
+
 @attrs.frozen(kw_only=True)
 class RunConfig:
     """Every setting of a training run (``purenet train``'s options that define the run).
 
     ``epochs`` is the length the run was planned with (a schedule such as cosine spans
-    it; a resumed run may go further). ``augment`` is an ``Augmenter`` or None;
-    ``data`` the absolute path of the data set, or None for the default MNIST.
+    it; a resumed run may go further). ``dropout`` is a shorthand for Dropout layers:
+    the network is built from ``network_layers``, ``layers`` with one after every hidden
+    dense layer. ``augment`` is an ``Augmenter`` or None; ``data`` the absolute path of
+    the data set, or None for the default MNIST. The defaults, and the ranges the command
+    line states, are purenet.runs.settings'.
     """
 
-    layers: tuple[int | str, ...] = attrs.field(default=(784, 200, 200, 10), converter=parse_layers)
-    act: str = attrs.field(default="relu", validator=_choice(ACTIVATIONS))
-    loss: str = attrs.field(default="ce", validator=_choice(LOSSES))
-    init: str = attrs.field(default="auto", validator=_choice(INIT_SCHEMES))
-    epochs: int = attrs.field(default=20, validator=_whole(1))
-    batch_size: int = attrs.field(default=128, validator=_whole(1))
-    optimizer: str = attrs.field(default="adam", validator=_choice(OPTIMIZERS))
-    lr: float | None = attrs.field(default=None)
-    weight_decay: float = attrs.field(default=0.0, validator=_real(0.0))
-    schedule: str = attrs.field(default="step", validator=_choice(SCHEDULES))
-    warmup: float = attrs.field(default=0.0, validator=_real(0.0, MAX_EPOCHS))
-    decay_every: float = attrs.field(default=1.0, validator=_real(0.0, MAX_EPOCHS, above=True))
-    gamma: float = attrs.field(default=0.85, validator=_real(0.0, 1.0))
-    dropout: float = attrs.field(default=0.0, validator=_real(0.0, 0.95))
-    augment: Augmenter | None = attrs.field(default=MILD, converter=to_augmenter)
-    val_fraction: float = attrs.field(default=0.0, validator=_real(0.0, 0.9))
-    patience: int = attrs.field(default=0, validator=_whole(0))
-    seed: int = attrs.field(default=0, validator=_whole(0))
-    data: str | None = attrs.field(default=None)
+    layers: tuple[int | str, ...] = attrs.field(default=DEFAULTS["layers"], converter=parse_layers)
+    act: str = attrs.field(default=DEFAULTS["act"], validator=_choice(ACTIVATIONS))
+    loss: str = attrs.field(default=DEFAULTS["loss"], validator=_choice(LOSSES))
+    init: str = attrs.field(default=DEFAULTS["init"], validator=_choice(INIT_SCHEMES))
+    epochs: int = attrs.field(default=DEFAULTS["epochs"], validator=_whole(_low("epochs")))
+    batch_size: int = attrs.field(default=DEFAULTS["batch_size"], validator=_whole(_low("batch_size")))
+    optimizer: str = attrs.field(default=DEFAULTS["optimizer"], validator=_choice(OPTIMIZERS))
+    lr: float | None = attrs.field(default=DEFAULTS["lr"])
+    weight_decay: float = attrs.field(default=DEFAULTS["weight_decay"], validator=_real(0.0))
+    schedule: str = attrs.field(default=DEFAULTS["schedule"], validator=_choice(SCHEDULES))
+    warmup: float = attrs.field(default=DEFAULTS["warmup"], validator=_real(0.0, MAX_EPOCHS))
+    decay_every: float = attrs.field(default=DEFAULTS["decay_every"], validator=_real(0.0, MAX_EPOCHS, above=True))
+    gamma: float = attrs.field(default=DEFAULTS["gamma"], validator=_real(*_range("gamma")))
+    dropout: float = attrs.field(default=DEFAULTS["dropout"], validator=_real(*_range("dropout")))
+    augment: Augmenter | None = attrs.field(default=AUGMENTATIONS[DEFAULTS["augment"]], converter=to_augmenter)
+    val_fraction: float = attrs.field(default=DEFAULTS["val_fraction"], validator=_real(*_range("val_fraction")))
+    patience: int = attrs.field(default=DEFAULTS["patience"], validator=_whole(_low("patience")))
+    seed: int = attrs.field(default=DEFAULTS["seed"], validator=_whole(_low("seed")))
+    data: str | None = attrs.field(default=DEFAULTS["data"])
 
     def __attrs_post_init__(self) -> None:
         if self.lr is None:
-            object.__setattr__(self, "lr", DEFAULT_LR[self.optimizer])  # frozen: set once, here
+            object.__setattr__(self, "lr", DEFAULT_LR[self.optimizer].run)  # frozen: set once, here
         _check_real("lr", self.lr, 0.0, above=True)
         if self.patience and not self.val_fraction:
             raise ConfigError("patience", "needs a validation split: set val_fraction (--val-fraction) above 0")
@@ -247,9 +251,15 @@ class RunConfig:
         return cls(**settings)
 
     @property
+    def network_layers(self) -> tuple[int | str, ...]:
+        """The layer list the run's network is built from: ``layers``, with a ``dropout<p>``
+        layer after every hidden dense layer when ``dropout`` is p > 0 (``place_dropout``)."""
+        return place_dropout(self.layers, self.dropout)
+
+    @property
     def slots(self) -> int:
-        """How many parameter-shaped records the optimizer keeps."""
-        return OPTIMIZER_SLOTS[self.optimizer]
+        """How many parameter-shaped records the optimizer keeps (the slots its ``init`` makes)."""
+        return len(OPTIMIZERS[self.optimizer].SLOTS)
 
 
 RUN_SETTINGS = tuple(field.name for field in attrs.fields(RunConfig))
@@ -259,41 +269,12 @@ RUN_SETTINGS = tuple(field.name for field in attrs.fields(RunConfig))
 # --- named recipes ------------------------------------------------------------------------
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "default": {},
-    # above 99.2%: a wide network, elastic distortions and dropout against overfitting, cosine annealing
-    "best": {
-        "layers": (784, 1024, 1024, 10), "act": "relu", "epochs": 50, "optimizer": "adam", "lr": 1e-3,
-        "schedule": "cosine", "warmup": 1.0, "dropout": 0.1, "augment": AUGMENTATIONS["elastic"],
-    },
-    # per-sample SGD on a sigmoid network with squared error, as in the classic "MNIST from scratch"
-    # scripts purenet grew out of (one reached 92.7%): 784-200-200-10, one pass over 50,000 images
-    # (a sixth held out)
-    "per-sample-sigmoid": {
-        "layers": (784, 200, 200, 10), "act": "sigmoid", "loss": "mse", "init": "uniform", "epochs": 1,
-        "batch_size": 1, "optimizer": "sgd", "lr": 0.2, "schedule": "constant", "val_fraction": 1 / 6, "augment": None,
-    },
-    # a convolutional network: Nielsen's chapter 6 layers (20 and 40 filters of 5x5, each followed by
-    # 2x2 max pooling, 100 ReLU units) trained with Adam and mild augmentation
-    "cnn": {
-        "layers": (784, "conv20k5valid", "maxpool2", "conv40k5valid", "maxpool2", 100, 10), "act": "relu",
-        "epochs": 12, "optimizer": "adam", "lr": 1e-3, "schedule": "cosine", "augment": MILD,
-    },
-    # wider convolutions, a dropout layer before the output, affine augmentation and more epochs
-    "cnn-best": {
-        "layers": (784, "conv32k5valid", "maxpool2", "conv64k5valid", "maxpool2", 256, "dropout0.5", 10),
-        "act": "relu", "epochs": 30, "optimizer": "adam", "lr": 1e-3, "schedule": "cosine", "warmup": 1.0,
-        "augment": AUGMENTATIONS["affine"],
-    },
-    # softmax regression (no hidden layer, the first model of most MNIST tutorials), per-sample SGD with rate 0.01
-    "softmax-regression": {
-        "layers": (784, 10), "act": "identity", "epochs": 1, "batch_size": 1, "optimizer": "sgd", "lr": 0.01,
-        "schedule": "constant", "augment": None,
-    },
+    name: {**recipe, **({"augment": AUGMENTATIONS[recipe["augment"]]} if "augment" in recipe else {})}
+    for name, recipe in RECIPES.items()
 }
-"""Named recipes: the settings each changes from RunConfig's defaults (docs/results.md: command, time, accuracy)."""
-
-PRESET_ALIASES = {"seed-92.7": "per-sample-sigmoid"}
-"""Former names of recipes, still accepted so that older commands and scripts keep working."""
+"""Named recipes: the settings each changes from RunConfig's defaults (purenet.runs.settings'
+``RECIPES``, each augmentation an ``Augmenter``; docs/results.md: command, time, accuracy).
+``PRESET_ALIASES`` holds former names of recipes, still accepted."""
 
 
 def preset(name: str, **changes: Any) -> RunConfig:
@@ -327,9 +308,10 @@ def parameter_copies(config: RunConfig) -> int:
 
 def sample_elements(config: RunConfig) -> int:
     """Numbers one sample of a batch costs at the peak of a training step: the layers' work
-    (``training_elements_per_sample``) and the augmentation's (five images of floats)."""
+    (``training_elements_per_sample``, the Dropout layers ``dropout`` places included) and
+    the augmentation's (five images of floats)."""
     augment = 5 * int(config.layers[0]) if config.augment is not None else 0
-    return training_elements_per_sample(tuple(config.layers)) + augment
+    return training_elements_per_sample(config.network_layers) + augment
 
 
 def memory_needed(config: RunConfig, samples: int | None = None, itemsize: int = 4) -> int:

@@ -18,7 +18,7 @@ after every epoch, so a script that does the same gets the same weights, bit for
     from purenet.core.training import EpochRecord
 
     run = prepare(preset("default", epochs=2, seed=1))
-    saved = run.start
+    saved = run.initial_checkpoint
     for record in run.records():
         if isinstance(record, EpochRecord):
             saved = checkpoint_after(record, saved)
@@ -32,24 +32,26 @@ with a one-line message; nothing is printed.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Callable, Iterator
 
 import attrs
 import numpy as np
 
-from purenet.data.augment import Augmenter
-from purenet.runs.checkpoint import Checkpoint, CheckpointError
-from purenet.runs.checkpoint import load as load_checkpoint
-from purenet.runs.config import MAX_WHOLE, ConfigError, RunConfig, check_fits
-from purenet.data import DataError, Dataset, Split, default_data_dir, split_validation
-from purenet.data import load as load_data
-from purenet.data.download import ensure_mnist
+from purenet.base.checks import shown
+from purenet.base.words import counted
 from purenet.core.network import init
 from purenet.core.optim import Optimizer, make_optimizer
 from purenet.core.schedules import make_schedule
 from purenet.core.training import EpochRecord, Progress, train
-from purenet.base.words import counted
+from purenet.data import DataError, Dataset, Split, default_data_dir, split_validation
+from purenet.data import load as load_data
+from purenet.data.augment import Augmenter
+from purenet.data.download import ensure_mnist
+from purenet.runs.checkpoint import Checkpoint, CheckpointError
+from purenet.runs.checkpoint import load as load_checkpoint
+from purenet.runs.config import MAX_WHOLE, ConfigError, RunConfig, check_fits
 
 
 def seeds(seed: int) -> tuple[np.random.Generator, np.random.Generator, np.random.Generator]:
@@ -67,6 +69,11 @@ def run_optimizer(config: RunConfig, steps_per_epoch: int) -> Optimizer:
     return make_optimizer(config.optimizer, run_schedule(config, steps_per_epoch), config.weight_decay)
 
 
+def _steps_per_epoch(train: Split, config: RunConfig) -> int:
+    """Optimizer steps in one epoch over ``train``: its batches, the last one maybe short."""
+    return -(-len(train) // config.batch_size)
+
+
 def run_schedule(config: RunConfig, steps_per_epoch: int) -> Callable[[int], float]:
     """The run's learning rate as a function of the optimizer's step (counted from 0)."""
     return make_schedule(
@@ -79,20 +86,30 @@ def run_schedule(config: RunConfig, steps_per_epoch: int) -> Callable[[int], flo
 @attrs.frozen
 class Run:
     """A run ready to go: its config (``data`` an absolute path), the data split as training
-    will use it, the images' (rows, columns) where known, the checkpoint it starts from, and
-    the epoch to reach. ``records()`` trains."""
+    will use it, the images' (rows, columns) where known, the checkpoint it starts from
+    (``initial_checkpoint``: epoch 0's fresh weights, or the one resumed), the epoch to
+    reach, and its optimizer (``run_optimizer``: built once, here, for the starting state
+    and for training). ``records()`` trains."""
 
     config: RunConfig
     dataset: Dataset
     train: Split
     val: Split | None
     image_shape: tuple[int, int] | None
-    start: Checkpoint
+    initial_checkpoint: Checkpoint
     epochs: int
+    optimizer: Optimizer
+
+    @property
+    def start(self) -> Checkpoint:
+        """The 0.1 name of ``initial_checkpoint`` (deprecated: ``start()`` is the function that trains)."""
+        warnings.warn("Run.start is now Run.initial_checkpoint; the old name goes in the next release",
+                      DeprecationWarning, stacklevel=2)
+        return self.initial_checkpoint
 
     @property
     def steps_per_epoch(self) -> int:
-        return -(-len(self.train) // self.config.batch_size)
+        return _steps_per_epoch(self.train, self.config)
 
     @property
     def augmenter(self) -> Augmenter | None:
@@ -104,14 +121,14 @@ class Run:
         """Train from the starting point to ``epochs``: ``Progress`` every ``progress_every``
         steps (0: never) and one ``EpochRecord`` per epoch (``purenet.core.training.train``).
         ``progress_every`` changes what is reported, never what is computed."""
-        config, start = self.config, self.start
+        config, start = self.config, self.initial_checkpoint
         rng = np.random.default_rng()
         rng.bit_generator.state = start.rng_state
         test = self.dataset.test if self.dataset.has_test else None
         return train(
-            start.params, self.train, optimizer=run_optimizer(config, self.steps_per_epoch), epochs=self.epochs,
+            start.params, self.train, optimizer=self.optimizer, epochs=self.epochs,
             batch_size=config.batch_size, rng=rng, val=self.val, test=test, state=start.opt_state,
-            start_epoch=start.epoch, progress_every=progress_every, dropout=config.dropout, augment=self.augmenter,
+            start_epoch=start.epoch, progress_every=progress_every, augment=self.augmenter,
             patience=config.patience or None, best=start.best,
         )
 
@@ -122,10 +139,12 @@ def prepare(config: RunConfig) -> Run:
     config = _located(config)
     dataset = _load_checked(config)
     init_rng, split_rng, train_rng = seeds(config.seed)
-    params = init(config.layers, act=config.act, loss=config.loss, init=config.init, rng=init_rng)
-    state = make_optimizer(config.optimizer, config.lr).init(params)
-    fresh = Checkpoint(params=params, opt_state=state, epoch=0, rng_state=train_rng.bit_generator.state, config=config)
-    return _run(config, dataset, split_rng, fresh, config.epochs)
+    params = init(config.network_layers, act=config.act, loss=config.loss, init=config.init, rng=init_rng)
+    train_split, val_split = _split(dataset.train, config, split_rng)
+    optimizer = run_optimizer(config, _steps_per_epoch(train_split, config))
+    fresh = Checkpoint(params=params, opt_state=optimizer.init(params), epoch=0,
+                       rng_state=train_rng.bit_generator.state, config=config)
+    return _run(config, dataset, train_split, val_split, optimizer, fresh, config.epochs)
 
 
 def prepare_resumed(checkpoint: Checkpoint | str | os.PathLike, *, epochs: int | None = None,
@@ -146,7 +165,9 @@ def prepare_resumed(checkpoint: Checkpoint | str | os.PathLike, *, epochs: int |
     config = _located(config)
     dataset = _load_checked(config)
     _, split_rng, _ = seeds(config.seed)
-    return _run(config, dataset, split_rng, attrs.evolve(checkpoint, config=config), epochs)
+    train_split, val_split = _split(dataset.train, config, split_rng)
+    optimizer = run_optimizer(config, _steps_per_epoch(train_split, config))
+    return _run(config, dataset, train_split, val_split, optimizer, attrs.evolve(checkpoint, config=config), epochs)
 
 
 def epochs_to_reach(source: str, done: int, planned: int, asked: int | None) -> int:
@@ -154,7 +175,8 @@ def epochs_to_reach(source: str, done: int, planned: int, asked: int | None) -> 
     unless it is a whole number above the ``done`` epochs (then there is nothing to do)."""
     total = planned if asked is None else asked
     if isinstance(total, bool) or not isinstance(total, int) or total > MAX_WHOLE:
-        raise ConfigError("epochs", f"(the total to reach) must be a whole number from {done + 1} to {MAX_WHOLE}, got {repr(total)[:40]}")
+        raise ConfigError("epochs", f"(the total to reach) must be a whole number from {done + 1} to {MAX_WHOLE}, "
+                                    f"got {shown(total, 40)}")
     if total > done:
         return total
     had = f"{source} already has {counted(done, 'epoch')}"
@@ -178,7 +200,7 @@ def resume(checkpoint: Checkpoint | str | os.PathLike, *, epochs: int | None = N
 
 def checkpoint_after(record: EpochRecord, previous: Checkpoint) -> Checkpoint:
     """The checkpoint of a run after the epoch ``record`` reports. ``previous`` is the one
-    before it: the last one saved, or the Run's ``start`` for the first epoch (it carries the
+    before it: the last one saved, or the Run's ``initial_checkpoint`` for the first epoch (it carries the
     run's config; the history grows by this epoch's metrics)."""
     metrics = {
         "epoch": record.epoch, "loss": record.loss, "train_acc": record.train_acc, "val_acc": record.val_acc,
@@ -239,7 +261,8 @@ def _split(train_split: Split, config: RunConfig, split_rng: np.random.Generator
     return split_validation(train_split, fraction, split_rng)
 
 
-def _run(config: RunConfig, dataset: Dataset, split_rng: np.random.Generator, start_from: Checkpoint, epochs: int) -> Run:
-    train_split, val_split = _split(dataset.train, config, split_rng)
+def _run(config: RunConfig, dataset: Dataset, train_split: Split, val_split: Split | None, optimizer: Optimizer,
+         start_from: Checkpoint, epochs: int) -> Run:
     return Run(config=config, dataset=dataset, train=train_split, val=val_split,
-               image_shape=dataset.train.shape_or_square, start=start_from, epochs=epochs)
+               image_shape=dataset.train.shape_or_square, initial_checkpoint=start_from, epochs=epochs,
+               optimizer=optimizer)

@@ -24,22 +24,41 @@ from typing import Any, Sequence
 
 import attrs
 
+from purenet.base.checks import cut
+from purenet.base.mnist import PIXELS
 from purenet.core.layers.base import (
-    INIT_SCHEMES, MAX_ELEMENTS_PER_SAMPLE, MAX_FILTERS, MAX_PARAMETERS, MAX_WIDTH, MAX_WINDOW, Context, LayerKind, Plan,
-    Shape, draw_weights, init_from_plan, kind_of, kinds, parse_token, register, resolve_scheme,
+    INIT_SCHEMES,
+    MAX_ELEMENTS_PER_SAMPLE,
+    MAX_FILTERS,
+    MAX_PARAMETERS,
+    MAX_WIDTH,
+    MAX_WINDOW,
+    Context,
+    LayerKind,
+    Plan,
+    Shape,
+    draw_weights,
+    init_from_plan,
+    kind_of,
+    kinds,
+    parse_token,
+    register,
+    resolve_scheme,
 )
+from purenet.core.layers.conv import Conv2D, col2im, im2col
+
 # importing each kind's module registers it (its register() call runs at import)
 from purenet.core.layers.dense import Dense, DenseCache, dense_backward, dense_forward, dense_init
-from purenet.core.layers.conv import Conv2D, col2im, im2col
+from purenet.core.layers.dropout import Dropout, dropout_mask, place_dropout
 from purenet.core.layers.pool import AvgPool, MaxPool
 from purenet.core.layers.shape import FLATTEN, TO_IMAGE, Flatten, FlattenSpec, ToImage, ToImageSpec, square_side
-from purenet.core.layers.dropout import Dropout, dropout_mask
 
 __all__ = [
     "INIT_SCHEMES", "MAX_WIDTH", "MAX_FILTERS", "MAX_WINDOW", "MAX_PARAMETERS", "MAX_ELEMENTS_PER_SAMPLE", "Context", "LayerKind", "Plan", "Planned", "register", "kind_of", "kinds", "parse_token",
     "plan_layers", "canonical_layers", "elements_per_sample", "training_elements_per_sample", "resolve_scheme", "draw_weights", "init_from_plan",
     "Dense", "DenseCache", "dense_init", "dense_forward", "dense_backward",
     "Conv2D", "im2col", "col2im", "MaxPool", "AvgPool", "Flatten", "ToImage", "Dropout", "dropout_mask",
+    "place_dropout",
 ]
 
 
@@ -63,7 +82,7 @@ class Planned:
     position: int
 
 
-MNIST_PIXELS = 784
+MNIST_PIXELS = PIXELS
 """The input width of a layer list that starts with a layer rather than a width: MNIST's 28x28x1 images."""
 
 
@@ -96,14 +115,9 @@ def canonical_layers(layers: Sequence[int | str]) -> tuple[int | str, ...]:
         try:
             _, spec = parse_token(token)
         except ValueError as error:
-            raise LayerListError(position, _shown(token), _problem(error, token)) from None
+            raise LayerListError(position, cut(str(token), 24), _problem(error, token)) from None
         tokens.append(spec.token)
     return tuple(tokens)
-
-
-def _shown(token: Any) -> str:
-    text = str(token)
-    return text if len(text) <= 24 else text[:21] + "..."
 
 
 def _problem(error: ValueError, token: Any) -> str:

@@ -50,13 +50,12 @@ class Context:
     ``act`` is the activation of a layer that takes one (dense, convolution): the
     network's hidden activation, or the identity for the output layer. ``rng`` is the
     training generator: a layer that draws (dropout) draws from it, and without one
-    (inference) it draws nothing. ``keep`` is the mask ``forward(dropout=p)`` drew for
-    a hidden dense layer. ``need_dx`` is False for the first layer, whose dL/dx nobody needs.
+    (inference) it draws nothing. ``need_dx`` is False for the first layer, whose dL/dx
+    nobody needs.
     """
 
     act: Activation | None = None
     rng: np.random.Generator | None = None
-    keep: np.ndarray | None = None
     need_dx: bool = True
 
 

@@ -1,7 +1,7 @@
 """The dense (fully connected) layer: a pure triple over one frozen ``Dense`` record.
 
     dense_init(fan_in, fan_out, scheme, rng, dtype)    -> Dense
-    dense_forward(layer, x, act, keep=None)            -> (out, DenseCache)
+    dense_forward(layer, x, act)                       -> (out, DenseCache)
     dense_backward(layer, cache, d_out, act, need_dx)  -> (Dense of grads, dx or None)
 
 Forward computes ``out = act(x @ w + b)``; backward receives ``d_out = dL/d out`` and
@@ -15,7 +15,7 @@ import attrs
 import numpy as np
 
 from purenet.core.activations import Activation
-from purenet.core.arrays import fresh, learned, optional_readonly, readonly, shape_repr
+from purenet.core.arrays import fresh, learned, readonly, shape_repr
 from purenet.core.layers.base import MAX_WIDTH, Context, LayerKind, Plan, Shape, bounded, draw_weights, register, whole
 
 
@@ -37,13 +37,11 @@ class DenseCache:
 
     The output is kept *after* the activation: every activation purenet offers has a
     derivative that can be written from its output alone (see ``purenet.core.activations``),
-    so the pre-activation never needs to be stored. With dropout, ``keep`` is the
-    scaled mask (0 or 1/(1-p)) that multiplied ``out`` on its way to the next layer.
+    so the pre-activation never needs to be stored.
     """
 
     x: np.ndarray = attrs.field(converter=readonly, eq=False, repr=shape_repr)
     out: np.ndarray = attrs.field(converter=readonly, eq=False, repr=shape_repr)
-    keep: np.ndarray | None = attrs.field(default=None, converter=optional_readonly, eq=False, repr=False)
 
 
 @attrs.frozen
@@ -68,38 +66,32 @@ def dense_init(fan_in: int, fan_out: int, scheme: str, rng: np.random.Generator,
     return Dense(w=w, b=np.zeros(fan_out, dtype=np.dtype(dtype).type))
 
 
-def dense_forward(
-    layer: Dense, x: np.ndarray, act: Activation, keep: np.ndarray | None = None
-) -> tuple[np.ndarray, DenseCache]:
+def dense_forward(layer: Dense, x: np.ndarray, act: Activation) -> tuple[np.ndarray, DenseCache]:
     """``out = act(x @ w + b)`` for a batch ``x`` (N, fan_in) -> (N, fan_out).
 
-    The activation is applied in place on ``z``, a temporary this call owns. With a
-    dropout mask ``keep`` (N, fan_out) the layer passes on ``out * keep`` instead.
+    The activation is applied in place on ``z``, a temporary this call owns.
     """
     z = x @ layer.w
     z += layer.b
     out = fresh(act.fn(z, out=z))
-    passed = out if keep is None else fresh(out * keep)
-    return passed, DenseCache(x=x, out=out, keep=keep)
+    return out, DenseCache(x=x, out=out)
 
 
 def dense_backward(
     layer: Dense, cache: DenseCache, d_out: np.ndarray, act: Activation, need_dx: bool = True,
     *, consume_d_out: bool = False,
 ) -> tuple[Dense, np.ndarray | None]:
-    """Gradients of one layer from ``d_out``, the gradient of what it passed on (N, fan_out).
+    """Gradients of one layer from ``d_out``, the gradient of its output (N, fan_out).
 
-    ``dz = d_out * keep * act'(z)`` (act' written from the cached output; ``keep`` only
-    with dropout), then ``dL/dw = x^T dz``, ``dL/db = sum over the batch of dz``,
-    ``dx = dz w^T``. ``need_dx=False`` (the first layer) skips the product nobody needs.
-    ``consume_d_out=True`` lets the layer write ``dz`` into ``d_out`` instead of into a
-    new array: the network passes arrays only it holds; without it a caller's array is
-    never touched.
+    ``dz = d_out * act'(z)`` (act' written from the cached output), then ``dL/dw = x^T dz``,
+    ``dL/db = sum over the batch of dz``, ``dx = dz w^T``. ``need_dx=False`` (the first
+    layer) skips the product nobody needs. ``consume_d_out=True`` lets the layer write
+    ``dz`` into ``d_out`` instead of into a new array: the network passes arrays only it
+    holds; without it a caller's array is never touched.
     """
-    dz = d_out if cache.keep is None else d_out * cache.keep
-    owned = consume_d_out or cache.keep is not None
+    dz = d_out
     if act.grad is not None:
-        dz = np.multiply(dz, act.grad(cache.out), out=dz if owned else None)
+        dz = np.multiply(dz, act.grad(cache.out), out=dz if consume_d_out else None)
     grads = Dense(w=fresh(weight_grad(cache.x, dz)), b=fresh(bias_grad(dz)))
     dx = dz @ layer.w.T if need_dx else None
     return grads, dx
@@ -141,7 +133,7 @@ def _init(spec: DenseSpec, in_shape: Shape, rng, dtype, scheme: str) -> tuple[De
 
 
 def _forward(layer: Dense, x: np.ndarray, ctx: Context) -> tuple[np.ndarray, DenseCache]:
-    return dense_forward(layer, x, ctx.act, ctx.keep)
+    return dense_forward(layer, x, ctx.act)
 
 
 def _backward(layer: Dense, cache: DenseCache, d_out: np.ndarray, ctx: Context) -> tuple[Dense, np.ndarray | None]:

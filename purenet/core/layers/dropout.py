@@ -1,25 +1,34 @@
-"""Dropout as a layer of its own: zero each input with probability ``rate`` while training.
+"""Dropout, the one way purenet drops units: zero each input with probability ``rate`` while training.
 
 Inverted dropout: the survivors are scaled by 1/(1 - rate), so nothing changes at
 inference. The mask is drawn from the training generator (``Context.rng``); without
 one (``predict``, ``evaluate``) the layer passes its input through untouched. In a
 layer list: ``dropout0.5``.
+
+``place_dropout(layers, rate)`` is the shorthand ``RunConfig.dropout`` (``purenet train
+--dropout``) stands for: a Dropout layer after every hidden dense layer.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Sequence
 
 import attrs
 import numpy as np
 
 from purenet.core.arrays import fresh
 from purenet.core.layers.base import Context, LayerKind, Plan, Shape, register
+from purenet.core.layers.dense import DENSE
+
+
+def _check_rate(rate: float) -> None:
+    if not 0 <= rate < 1:
+        raise ValueError(f"dropout must lie in [0, 1), got {rate}")
 
 
 def _rate(_instance, _attribute, rate: float) -> None:
-    if not 0 <= rate < 1:
-        raise ValueError(f"dropout must lie in [0, 1), got {rate}")
+    _check_rate(rate)
 
 
 @attrs.frozen
@@ -44,10 +53,33 @@ class DropoutSpec:
 
 def dropout_mask(rng: np.random.Generator, shape: tuple[int, ...], rate: float, dtype) -> np.ndarray:
     """A mask of 0 (probability ``rate``) and 1/(1-rate): its expected value is 1."""
-    if not 0 <= rate < 1:
-        raise ValueError(f"dropout must lie in [0, 1), got {rate}")
+    _check_rate(rate)
     keep = rng.random(shape, dtype=dtype) >= rate
     return keep * np.dtype(dtype).type(1 / (1 - rate))
+
+
+def place_dropout(layers: Sequence[int | str], rate: float) -> tuple[int | str, ...]:
+    """The canonical layer list ``layers`` (input width first) with a ``dropout<rate>`` token after
+    each hidden dense layer: every dense layer but the output. Rate 0 places none.
+
+    This is where ``RunConfig.dropout`` puts its layers, and where the network applied
+    ``--dropout`` before it was a layer: on each hidden dense layer's output (after its
+    activation), before any layer the list itself puts there, drawing its mask first.
+
+    >>> place_dropout((784, "conv8k5", 100, "dropout0.5", 10), 0.3)
+    (784, 'conv8k5', 100, 'dropout0.3', 'dropout0.5', 10)
+    """
+    _check_rate(rate)
+    if not rate:
+        return tuple(layers)
+    token = DropoutSpec(float(rate)).token
+    last = len(layers) - 1
+    placed: list[int | str] = [layers[0]]
+    for i, item in enumerate(layers[1:], start=1):
+        placed.append(item)
+        if i < last and DENSE.parse(str(item)) is not None:
+            placed.append(token)
+    return tuple(placed)
 
 
 _TOKEN = re.compile(r"(?:dropout|drop)(\d*\.?\d+)")
