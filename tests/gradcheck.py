@@ -56,7 +56,7 @@ def numerical_gradient(
     x = _float64(x)
     grad = np.empty_like(x)
     for i in range(x.size):
-        def f_at(offset: float) -> float:
+        def f_at(offset: float, i: int = i) -> float:
             moved = x.copy()
             moved.flat[i] += offset
             return float(f(moved))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gradcheck import ACCURATE_STEP, TOLERANCE, noise_floor, numerical_gradient, relative_error, slope
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from gradcheck import ACCURATE_STEP, TOLERANCE, noise_floor, numerical_gradient, relative_error, slope
 from purenet import ACTIVATIONS, init, predict
 from purenet.core.activations import get_activation, sigmoid
 from purenet.core.losses import LOSSES, get_loss, log_softmax, softmax

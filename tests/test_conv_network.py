@@ -9,9 +9,9 @@ import re
 import attrs
 import numpy as np
 import pytest
+from gradcheck import TOLERANCE, numerical_grads, relative_errors
 
 import purenet
-from gradcheck import TOLERANCE, numerical_grads, relative_errors
 from purenet import SGD, Adam, Momentum, Params, backward, forward, init, loss, predict, sgd, train_step, tree_map
 from purenet.core.arrays import fresh, learned, learned_names, static_names
 from purenet.core.layers import (

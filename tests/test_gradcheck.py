@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from gradcheck import (
-    ACCURATE_STEP, TOLERANCE, noise_floor, numerical_gradient, numerical_grads, relative_error, relative_errors, slope,
+    ACCURATE_STEP,
+    TOLERANCE,
+    noise_floor,
+    numerical_gradient,
+    numerical_grads,
+    relative_error,
+    relative_errors,
+    slope,
     with_array,
 )
+
 from purenet import backward, forward, init, loss
 
 pytestmark = pytest.mark.core  # the core math: `pytest -m core` runs it alone, in seconds

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gradcheck import ACCURATE_STEP, KINKED, TOLERANCE, noise_floor, numerical_grads, relative_error, relative_errors
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from gradcheck import ACCURATE_STEP, KINKED, TOLERANCE, noise_floor, numerical_grads, relative_error, relative_errors
 from purenet import ACTIVATIONS, LOSSES, Dense, Params, backward, forward, init, loss
 from purenet.core.layers.dropout import DropoutCache
 from purenet.core.network import with_dropout
@@ -44,7 +44,7 @@ def test_backward_matches_finite_differences(act, loss_name, shape):
     rng = np.random.default_rng(seed)
     params = init(sizes, act=act, loss=loss_name, rng=rng, dtype=np.float64)
     # random (not zero) biases, so the check also covers db and non-centred units
-    params = Params(params.arch, [Dense(l.w, rng.normal(0, 0.5, l.b.shape)) for l in params.layers])
+    params = Params(params.arch, [Dense(d.w, rng.normal(0, 0.5, d.b.shape)) for d in params.layers])
     x = rng.normal(0, 1, (batch, sizes[0]))
     y = rng.integers(0, sizes[-1], batch)
     step = KINKED_STEP if act in KINKED else SMOOTH_STEP
