@@ -59,7 +59,7 @@ import numpy.lib.format as npy_format
 
 from purenet.base.checks import cut, one_line
 from purenet.base.memory import available_memory, shown_bytes
-from purenet.io.files import open_regular, read_into
+from purenet.io.reading import open_regular, read_into
 
 try:  # an optional module of a Python build
     from lzma import LZMAError
