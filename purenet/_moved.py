@@ -19,7 +19,7 @@ from types import ModuleType
 MOVED = {
     "words": "base.words",
     "memory": "base.memory",
-    "files": "io.files",
+    "files": "io.writing",  # split in four (reading, writing, outputs, lock): atomic_write's home, the name docs showed
     "npzfile": "io.archive",
     "download": "data.download",
     "augment": "data.augment",
