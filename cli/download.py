@@ -9,7 +9,7 @@ from typing import NoReturn, Sequence
 from purenet.cli.console import Terminated, fail, plain_output, say, stopped_by, warn
 from purenet.data import default_data_dir
 from purenet.data.download import MIRRORS, DownloadCallback, DownloadError, ensure_mnist, has_mnist, matches_mnist, mnist_files
-from purenet.io.files import WriteRefused
+from purenet.io.outputs import WriteRefused
 
 
 def mirrors(given: Sequence[str] = ()) -> tuple[str, ...]:

@@ -19,7 +19,8 @@ import io
 from pathlib import Path
 from typing import BinaryIO, Callable, Mapping, Sequence
 
-from purenet.io.files import atomic_write, open_regular
+from purenet.io.reading import open_regular
+from purenet.io.writing import atomic_write
 
 FIELDS = ("epoch", "step", "lr", "loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
           "seconds", "eval_seconds", "best_epoch", "stopped_early")

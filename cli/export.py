@@ -24,7 +24,7 @@ def run_export(model: Optional[Path], out: Path, force: bool) -> None:
     except ImportError:
         fail(needs_extra("purenet export", "onnx"))
     from purenet.apps.export import OPSET, ExportError, check_output, save_onnx, to_onnx
-    from purenet.io.files import WriteRefused, check_not_input
+    from purenet.io.outputs import WriteRefused, check_not_input
 
     path, checkpoint, note = open_model(model)
     try:

@@ -7,7 +7,7 @@
 
 matplotlib is an optional extra (plot); without it the command says so in one
 line, with the command that installs it (``purenet.cli.extras``). The four pictures are drawn first, then written together
-(``purenet.io.files.atomic_write_all``): a full disk or a stop signal never leaves a report
+(``purenet.io.writing.atomic_write_all``): a full disk or a stop signal never leaves a report
 half old, half new. Each carries a PNG text chunk ``Software: purenet``: that is how a
 later report knows the file is its own to replace. A picture without it (one of the user's) is never replaced without
 ``--force``, and the check happens before any work.
@@ -26,16 +26,9 @@ from purenet.cli.console import fail, signals_deferred
 from purenet.cli.extras import needs_extra
 from purenet.core.metrics import ClassScores
 from purenet.data import Split
-from purenet.io.files import (
-    WriteRefused,
-    atomic_write_all,
-    check_folder_writable,
-    check_not_input,
-    check_target,
-    make_folder,
-    open_regular,
-    remove_made,
-)
+from purenet.io.outputs import WriteRefused, check_folder_writable, check_not_input, check_target, make_folder, remove_made
+from purenet.io.reading import open_regular
+from purenet.io.writing import atomic_write_all
 
 MAX_MISTAKES = 100
 PICTURES = ("confusion.png", "misclassified.png", "classes.png", "curves.png")

@@ -18,7 +18,8 @@ import os
 from pathlib import Path
 from typing import BinaryIO, NamedTuple, Optional
 
-from purenet.io.files import atomic_write, open_regular
+from purenet.io.reading import open_regular
+from purenet.io.writing import atomic_write
 
 DEFAULT_MODEL = Path("model.npz")
 DEFAULT_MODEL_RULE = "model.npz in the current folder, else the last model purenet train wrote"

@@ -31,7 +31,8 @@ from purenet.cli.views import make_view
 from purenet.core.optim import learning_rate
 from purenet.core.training import Progress, TrainingDiverged, evaluate
 from purenet.data import DataError, default_data_dir
-from purenet.io.files import OutputLock, WriteRefused, check_not_input, check_target
+from purenet.io.lock import OutputLock
+from purenet.io.outputs import WriteRefused, check_not_input, check_target
 from purenet.runs.checkpoint import Checkpoint, CheckpointError, is_checkpoint
 from purenet.runs.checkpoint import save as save_checkpoint
 from purenet.runs.config import ConfigError, RunConfig, check_fits

@@ -19,7 +19,7 @@ from types import ModuleType
 MOVED = {
     "words": "base.words",
     "memory": "base.memory",
-    "files": "io.files",
+    "files": "io.writing",  # split in four (reading, writing, outputs, lock): atomic_write's home, the name docs showed
     "npzfile": "io.archive",
     "download": "data.download",
     "augment": "data.augment",
@@ -68,7 +68,8 @@ class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Finds an old module name and hands back the module of its new home."""
 
     def find_spec(self, fullname, path=None, target=None):
-        if new_home(fullname) is None:
+        home = new_home(fullname)
+        if home is None or importlib.util.find_spec(home) is None:  # not an old name: not ours to find
             return None
         return importlib.util.spec_from_loader(fullname, self)
 

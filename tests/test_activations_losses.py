@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from gradcheck import ACCURATE_STEP, TOLERANCE, noise_floor, numerical_gradient, relative_error, slope
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -36,9 +37,7 @@ def test_activation_matches_its_formula(name, z):
 @given(z=arrays(np.float64, 7, elements=st.floats(-5, 5).filter(lambda v: abs(v) > 1e-3)))
 def test_derivative_from_output_matches_slope(name, z):
     act = get_activation(name)
-    h = 1e-6
-    slope = (act.fn(z + h) - act.fn(z - h)) / (2 * h)
-    np.testing.assert_allclose(act.grad(act.fn(z)), slope, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(act.grad(act.fn(z)), slope(act.fn, z), rtol=1e-5, atol=1e-8)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -112,6 +111,19 @@ def test_relu_takes_scalars_and_integers_like_a_ufunc():
 def test_cross_entropy_matches_the_naive_formula(z, y):
     naive = -np.log(np.exp(z) / np.exp(z).sum(axis=1, keepdims=True))[np.arange(3), y].mean()
     assert get_loss("ce").value(z, y) == pytest.approx(naive, rel=1e-9)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+@settings(max_examples=25, deadline=None)  # 60 losses an example: kept small for the core loop
+@given(z=arrays(np.float64, (3, 5), elements=st.floats(-8, 8)), y=arrays(np.int64, 3, elements=st.integers(0, 4)))
+def test_delta_is_the_gradient_of_the_value(name, z, y):
+    """``delta(z, y)`` is dL/dz of ``value(z, y)``: the loss's own backward, checked alone.
+
+    Five-point differences, and logits within +-8: at +-20 mse's sigmoids saturate and leave
+    gradients of 1e-6, which a difference of the loss measures no better than to 5e-7."""
+    loss = get_loss(name)
+    numeric = numerical_gradient(lambda moved: loss.value(moved, y), z, ACCURATE_STEP, order=4)
+    assert relative_error(numeric, loss.delta(z, y), noise_floor(ACCURATE_STEP)) < TOLERANCE
 
 
 def test_cross_entropy_is_finite_for_confidently_wrong_logits():

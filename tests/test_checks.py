@@ -78,3 +78,15 @@ def test_a_setting_of_thousands_of_digits_is_refused_with_its_count(tmp_path):
         RunConfig(layers=(784, 10), epochs=10**5000)
     with pytest.raises(ConfigError, match=r"lr must be a finite number above 0, got 100000000000\.\.\. \(5001 digits\)"):
         RunConfig(layers=(784, 10), lr=10**5000)
+
+
+def test_a_number_of_thousands_of_digits_is_named_not_a_crash():
+    """Python refuses str() of an int over 4,300 digits; the messages quoting a setting must not."""
+    from purenet.data.augment import Augmenter, AugmentError
+    from purenet.runs.config import ConfigError
+    from purenet.runs.run import epochs_to_reach
+
+    with pytest.raises(AugmentError, match=r"got 100000000000\.\.\. \(5001 digits\)"):
+        Augmenter(shift=10**5000)
+    with pytest.raises(ConfigError, match=r"got 100000000000\.\.\. \(5001 digits\)"):
+        epochs_to_reach("run.npz", 3, 5, 10**5000)

@@ -397,7 +397,7 @@ def test_log_without_a_validation_split_leaves_its_cells_empty(small_mnist_dir):
 
 
 def test_a_second_run_writing_the_same_log_is_refused(small_mnist_dir):
-    from purenet.io.files import OutputLock
+    from purenet.io.lock import OutputLock
 
     with OutputLock(Path("run.csv"), "--log"):  # as another run holds it
         result = run(*SMALL, "--epochs", "1", "--data", str(small_mnist_dir), "--log", "run.csv")

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Callable
 
 import attrs
 import numpy as np
 import pytest
+from gradcheck import TOLERANCE, numerical_grads, relative_errors
 
 import purenet
 from purenet import SGD, Adam, Momentum, Params, backward, forward, init, loss, predict, sgd, train_step, tree_map
@@ -29,44 +29,7 @@ from purenet.core.layers import (
 )
 from purenet.runs.checkpoint import Checkpoint, CheckpointError, load, save
 
-TOLERANCE = 1e-6
-STEP = 1e-5
-
-
 # --- helpers --------------------------------------------------------------------------------
-
-
-def relative_error(numeric: np.ndarray, analytic: np.ndarray) -> float:
-    scale = max(float(np.linalg.norm(numeric) + np.linalg.norm(analytic)), 1e-300)
-    return float(np.linalg.norm(numeric - analytic)) / scale
-
-
-def with_array(params: Params, index: int, array: np.ndarray) -> Params:
-    """``params`` with its ``index``-th learned array (``params.arrays()`` order) replaced."""
-    layers, seen = [], 0
-    for layer in params.layers:
-        names = learned_names(type(layer))
-        if seen <= index < seen + len(names):
-            layer = attrs.evolve(layer, **{names[index - seen]: array})
-        seen += len(names)
-        layers.append(layer)
-    return Params(arch=params.arch, layers=layers)
-
-
-def numerical_grads(params: Params, loss_of: Callable[[Params], float], step: float = STEP) -> list[np.ndarray]:
-    """Central differences of ``loss_of`` for every scalar of every learned array."""
-    grads = []
-    for index, array in enumerate(params.arrays()):
-        grad = np.zeros_like(array)
-        for flat in range(array.size):
-            def loss_at(offset: float) -> float:
-                moved = np.array(array, copy=True)  # noqa: B023 - called in this iteration
-                moved.flat[flat] += offset  # noqa: B023 - called in this iteration
-                return loss_of(with_array(params, index, moved))  # noqa: B023 - called in this iteration
-
-            grad.flat[flat] = (loss_at(step) - loss_at(-step)) / (2 * step)
-        grads.append(grad)
-    return grads
 
 
 def randomized(params: Params, rng: np.random.Generator, scale: float = 0.5) -> Params:
@@ -162,6 +125,7 @@ NETS = {
 }
 
 
+@pytest.mark.core  # a gradient check: part of the core loop
 @pytest.mark.parametrize("loss_name", ["ce", "mse"])
 @pytest.mark.parametrize("net", sorted(NETS))
 def test_network_gradients_match_central_differences(net, loss_name):
@@ -180,13 +144,14 @@ def test_network_gradients_match_central_differences(net, loss_name):
     if "dropout" in net:
         assert masks and all(m is not None and (m == 0).any() and (m > 0).any() for m in masks)
     analytic = list(backward(params, cache, y).arrays())
-    numeric = numerical_grads(params, lambda p: loss(p, training_cache(p), y))
-    errors = [relative_error(nu, an) for nu, an in zip(numeric, analytic)]
+    numeric = numerical_grads(lambda p: loss(p, training_cache(p), y), params)
+    errors = relative_errors(numeric, analytic)
     assert all(a.dtype == np.float64 for a in analytic)
     assert all(np.linalg.norm(nu) > 0 for nu in numeric)  # every array really reaches the loss
     assert max(errors) < TOLERANCE, errors
 
 
+@pytest.mark.core  # a gradient check: part of the core loop
 @pytest.mark.parametrize(
     "sizes, n",
     [
@@ -207,10 +172,11 @@ def test_average_pooling_above_a_layer_that_writes_its_d_out(sizes, n):
         return forward(p, x, rng=np.random.default_rng(2))
 
     analytic = list(backward(params, training_cache(params), y).arrays())
-    numeric = numerical_grads(params, lambda p: loss(p, training_cache(p), y))
-    assert max(relative_error(nu, an) for nu, an in zip(numeric, analytic)) < TOLERANCE
+    numeric = numerical_grads(lambda p: loss(p, training_cache(p), y), params)
+    assert max(relative_errors(numeric, analytic)) < TOLERANCE
 
 
+@pytest.mark.core  # a gradient check: part of the core loop
 def test_the_network_check_catches_a_wrong_gradient(monkeypatch):
     """The comparison can fail: max pooling that sends its gradient to the last element of
     each window instead of the maximum is caught."""
@@ -229,8 +195,8 @@ def test_the_network_check_catches_a_wrong_gradient(monkeypatch):
 
     monkeypatch.setattr(pool, "max_pool_backward", misrouted)
     analytic = list(backward(params, forward(params, x), y).arrays())
-    numeric = numerical_grads(params, lambda p: loss(p, x, y))
-    assert relative_error(numeric[0], analytic[0]) > TOLERANCE
+    numeric = numerical_grads(lambda p: loss(p, x, y), params)
+    assert relative_errors(numeric, analytic)[0] > TOLERANCE
 
 
 # --- 7. purity and determinism -------------------------------------------------------------
@@ -545,14 +511,15 @@ def test_a_registered_kind_trains_with_adam_and_keeps_its_scale_undecayed():
     assert not np.array_equal(decayed.layers[1].w, params.layers[1].w)
 
 
+@pytest.mark.core  # a gradient check: part of the core loop
 @pytest.mark.parametrize("loss_name", ["ce", "mse"])
 def test_a_registered_kind_passes_the_gradient_check(loss_name):
     rng = np.random.default_rng(2)
     params = randomized(init(SCALE_NET, act="tanh", loss=loss_name, rng=rng, dtype=np.float64), rng)
     x, y = rng.normal(size=(3, 36)), rng.integers(0, 3, 3)
     analytic = list(backward(params, forward(params, x), y).arrays())
-    numeric = numerical_grads(params, lambda p: loss(p, x, y))
-    assert max(relative_error(nu, an) for nu, an in zip(numeric, analytic)) < TOLERANCE
+    numeric = numerical_grads(lambda p: loss(p, x, y), params)
+    assert max(relative_errors(numeric, analytic)) < TOLERANCE
 
 
 def test_a_registered_kind_survives_a_checkpoint(tmp_path):

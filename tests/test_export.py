@@ -22,7 +22,7 @@ from purenet import ACTIVATIONS, LOSSES, Adam, backward, forward, init, predict,
 from purenet.apps.export import OPSET, ExportError, is_onnx_model, save_onnx, to_onnx
 from purenet.cli.app import app
 from purenet.core.records import Params
-from purenet.io.files import WriteRefused
+from purenet.io.outputs import WriteRefused
 
 TOLERANCE = 1e-5
 
@@ -249,7 +249,8 @@ def test_a_signal_just_after_the_temporary_file_is_created_leaves_nothing(tmp_pa
     temporary file, before anything could note it. Ctrl-C (KeyboardInterrupt) stands for it."""
     import os
 
-    from purenet.io.files import atomic_write, check_folder_writable
+    from purenet.io.outputs import check_folder_writable
+    from purenet.io.writing import atomic_write
 
     real_open = os.open
 

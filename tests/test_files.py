@@ -1,4 +1,4 @@
-"""purenet.io.files: atomic writes, stale temps, target checks, folders we make, the output lock."""
+"""Writing files: atomic writes, stale temps (io.writing); target checks, folders we make (io.outputs); the lock (io.lock)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,9 @@ import textwrap
 
 import pytest
 
-from purenet.io.files import (
-    OutputLock,
-    OutputLocked,
-    WriteRefused,
-    atomic_write,
-    check_folder_writable,
-    check_target,
-    make_folder,
-    remove_made,
-    remove_stale_temps,
-)
+from purenet.io.lock import OutputLock, OutputLocked
+from purenet.io.outputs import WriteRefused, check_folder_writable, check_target, make_folder, remove_made
+from purenet.io.writing import atomic_write, remove_stale_temps
 
 
 def write_bytes(data: bytes):
@@ -71,7 +63,7 @@ def test_temps_of_a_killed_writer_are_removed_by_the_next_write(tmp_path):
     # a writer that dies (os._exit, as kill -9 would) with its temp file in place
     script = textwrap.dedent(f"""
         import os
-        from purenet.io.files import atomic_write
+        from purenet.io.writing import atomic_write
         def die(handle):
             handle.write(b"partial")
             os._exit(9)
@@ -154,7 +146,7 @@ def test_the_lock_refuses_a_second_writer_and_is_reusable(tmp_path):
 
 def test_the_lock_of_a_killed_process_is_free(tmp_path):
     path = tmp_path / "m.npz"
-    script = f"import os; from purenet.io.files import OutputLock; OutputLock({str(path)!r}).__enter__(); os._exit(0)"
+    script = f"import os; from purenet.io.lock import OutputLock; OutputLock({str(path)!r}).__enter__(); os._exit(0)"
     assert subprocess.run([sys.executable, "-c", script]).returncode == 0
     assert (tmp_path / ".m.npz.lock").exists()  # left behind, but holding no lock
     with OutputLock(path):

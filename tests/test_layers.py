@@ -2,8 +2,8 @@
 adjoint, where pooling routes its gradient, and the layer-list grammar.
 
 Every gradient check is float64 and compares the layer's backward with central
-differences of the scalar L = sum(out * R), R random, over every entry of every
-learned array and of the input.
+differences (tests/gradcheck.py) of the scalar L = sum(out * R), R random, over every
+entry of every learned array and of the input.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Callable
 import attrs
 import numpy as np
 import pytest
+from gradcheck import KINKED, TOLERANCE, numerical_gradient, relative_error
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
@@ -43,35 +44,10 @@ from purenet.runs.config import ConfigError, parse_layers
 
 pytestmark = pytest.mark.core  # the core math: `pytest -m core` runs it alone, in seconds
 
-TOLERANCE = 1e-6
-STEP = 1e-6
-KINKED = ("relu", "leaky_relu", "elu")  # the derivative (or, for ELU, its derivative) jumps at z = 0, as in test_gradients.py
 GRADIENT_SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-def relative_error(numeric: np.ndarray, analytic: np.ndarray) -> float:
-    """||numeric - analytic|| / max(||numeric|| + ||analytic||, tiny), over the whole array."""
-    assert numeric.shape == analytic.shape, (numeric.shape, analytic.shape)
-    scale = max(float(np.linalg.norm(numeric) + np.linalg.norm(analytic)), 1e-300)
-    return float(np.linalg.norm(numeric - analytic)) / scale
-
-
-def central_differences(loss_of: Callable[[np.ndarray], float], array: np.ndarray, step: float = STEP) -> np.ndarray:
-    """dL/d(array) entry by entry: (L(a + h e_i) - L(a - h e_i)) / 2h, on a private copy."""
-    moved = np.array(array, dtype=np.float64, copy=True)
-    grad = np.empty_like(moved)
-    for i in range(moved.size):
-        old = moved.flat[i]
-        moved.flat[i] = old + step
-        up = loss_of(moved.copy())
-        moved.flat[i] = old - step
-        down = loss_of(moved.copy())
-        moved.flat[i] = old
-        grad.flat[i] = (up - down) / (2 * step)
-    return grad
 
 
 def check_kind_gradients(record, x: np.ndarray, make_ctx: Callable[[], Context], rng: np.random.Generator) -> dict:
@@ -95,12 +71,11 @@ def check_kind_gradients(record, x: np.ndarray, make_ctx: Callable[[], Context],
         assert getattr(grads, name) == getattr(record, name), name
     errors = {}
     for name in learned_names(type(record)):
-        numeric = central_differences(lambda a: loss_of(attrs.evolve(record, **{name: a}), x),  # noqa: B023 - called at once
-                                      getattr(record, name))
+        numeric = numerical_gradient(lambda a, name=name: loss_of(attrs.evolve(record, **{name: a}), x), getattr(record, name))
         analytic = getattr(grads, name)
         assert analytic.dtype == np.float64
         errors[name] = relative_error(numeric, analytic)
-    numeric_dx = central_differences(lambda a: loss_of(record, a), x)
+    numeric_dx = numerical_gradient(lambda a: loss_of(record, a), x)
     assert dx is not None and dx.shape == x.shape and dx.dtype == np.float64
     errors["x"] = relative_error(numeric_dx, np.asarray(dx))
     # need_dx=False: the same grads, no dx
@@ -155,18 +130,15 @@ def reference_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, pad
 # --- strategies ----------------------------------------------------------------------------
 
 
-CONV_ACTIVATIONS = tuple(sorted(ACTIVATIONS))
-
-
 @st.composite
-def conv_cases(draw, acts=CONV_ACTIVATIONS):
+def conv_cases(draw):
     n = draw(st.integers(1, 3))
     h, w = draw(st.integers(3, 9)), draw(st.integers(3, 9))
     c, f = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     stride = draw(st.sampled_from([1, 2]))
     padding = draw(st.sampled_from(["same", "valid"]))
     k = draw(st.integers(1, min(4, h, w) if padding == "valid" else 4))
-    act = draw(st.sampled_from(acts))
+    act = draw(st.sampled_from(sorted(ACTIVATIONS)))
     seed = draw(st.integers(0, 2**32 - 1))
     return n, h, w, c, f, k, stride, padding, act, seed
 
@@ -510,8 +482,8 @@ def test_cropped_rows_and_columns_get_no_gradient(pool):
     rng = np.random.default_rng(0)
     shape = (2, 2 * k + 1, 3 * k - 1, 2)  # two whole windows each way, and one or more rows and columns left over
     x = rng.permutation(math.prod(shape)).reshape(shape) * 0.1
-    forward_fn, backward_fn = ((max_pool_forward, max_pool_backward) if type(pool) is MaxPool
-                               else (avg_pool_forward, avg_pool_backward))
+    is_max = type(pool) is MaxPool
+    forward_fn, backward_fn = (max_pool_forward, max_pool_backward) if is_max else (avg_pool_forward, avg_pool_backward)
     out, cache = forward_fn(pool, x)
     assert out.shape == (2, 2, 2, 2)
     dx = backward_fn(pool, cache, np.ones_like(out))

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from purenet.io.files import OutputLock, OutputLocked, WriteRefused, atomic_write, check_not_input, check_target
+from purenet.io.lock import OutputLock, OutputLocked
+from purenet.io.outputs import WriteRefused, check_not_input, check_target
+from purenet.io.writing import atomic_write
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="links, FIFOs and signals (POSIX)")
 
@@ -139,7 +141,7 @@ def test_a_full_disk_while_taking_the_lock_leaves_nothing(tmp_path, monkeypatch,
     def full(fd, data):
         raise OSError(error, os.strerror(error))
 
-    monkeypatch.setattr("purenet.io.files.os.write", full)
+    monkeypatch.setattr("purenet.io.lock.os.write", full)
     with pytest.raises(WriteRefused, match=os.strerror(error)):
         with OutputLock(tmp_path / "m.npz"):
             pass
@@ -150,7 +152,7 @@ def test_a_file_system_without_locks_is_one_refusal_and_leaves_nothing(tmp_path,
     def no_locks(fd, operation):
         raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
 
-    monkeypatch.setattr("purenet.io.files.fcntl.flock", no_locks)
+    monkeypatch.setattr("purenet.io.lock.fcntl.flock", no_locks)
     with pytest.raises(WriteRefused, match="cannot lock it"):
         with OutputLock(tmp_path / "m.npz"):
             pass
@@ -183,10 +185,10 @@ class FullDisk:
 @pytest.fixture
 def full_disk(monkeypatch):
     """Every file ``atomic_write`` fills fails with ENOSPC."""
-    import purenet.io.files
+    import purenet.io.writing
 
-    real = purenet.io.files.os.fdopen
-    monkeypatch.setattr(purenet.io.files.os, "fdopen", lambda fd, mode: FullDisk(real(fd, mode), errno.ENOSPC))
+    real = purenet.io.writing.os.fdopen
+    monkeypatch.setattr(purenet.io.writing.os, "fdopen", lambda fd, mode: FullDisk(real(fd, mode), errno.ENOSPC))
 
 
 def one_error_line(result) -> str:

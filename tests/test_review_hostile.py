@@ -15,7 +15,7 @@ import pytest
 from conftest import write_idx
 from typer.testing import CliRunner
 
-from purenet.io.files import atomic_write_all
+from purenet.io.writing import atomic_write_all
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals and file systems")
 
@@ -27,10 +27,10 @@ def write_bytes(data: bytes):
 
 
 def failing_on(call: int, monkeypatch) -> None:
-    """The ``call``-th file purenet.io.files fills (counted from 1) fails as on a full disk."""
-    import purenet.io.files
+    """The ``call``-th file purenet.io.writing fills (counted from 1) fails as on a full disk."""
+    import purenet.io.writing
 
-    real, calls = purenet.io.files.os.fdopen, []
+    real, calls = purenet.io.writing.os.fdopen, []
 
     def fdopen(fd, mode):
         calls.append(fd)
@@ -39,7 +39,7 @@ def failing_on(call: int, monkeypatch) -> None:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real(fd, mode)
 
-    monkeypatch.setattr(purenet.io.files.os, "fdopen", fdopen)
+    monkeypatch.setattr(purenet.io.writing.os, "fdopen", fdopen)
 
 
 # --- several files that belong together: all replaced, or none ----------------------------------------

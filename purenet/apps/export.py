@@ -36,7 +36,9 @@ from purenet.core.layers import AvgPool, Conv2D, Dense, Dropout, Flatten, MaxPoo
 from purenet.core.layers.conv import paddings
 from purenet.core.network import layer_activations
 from purenet.core.records import Params
-from purenet.io.files import atomic_write, check_target, open_regular
+from purenet.io.outputs import check_target
+from purenet.io.reading import open_regular
+from purenet.io.writing import atomic_write
 
 OPSET = 17
 """The ONNX operator set the graph declares: every operator used here has had its
@@ -289,7 +291,7 @@ def check_output(path: str | os.PathLike, *, force: bool = False) -> Path:
 
 
 def save_onnx(path: str | os.PathLike, model, *, force: bool = False) -> Path:
-    """Write ``model`` to ``path`` atomically (``purenet.io.files.atomic_write``), after ``check_output``."""
+    """Write ``model`` to ``path`` atomically (``purenet.io.writing.atomic_write``), after ``check_output``."""
     check_output(path, force=force)
     data = model.SerializeToString()
     return atomic_write(path, lambda handle: handle.write(data))

@@ -30,7 +30,7 @@ from purenet.data.folders import IMAGE_LAYOUTS, IMAGE_SIZE, is_image_folder, loa
 from purenet.data.idx import IDX_NAMES, is_idx_folder, load_idx_folder, missing_idx_files, read_idx
 from purenet.data.npz import NPZ_LAYOUTS, is_npz, load_npz
 from purenet.data.splits import DataError, Dataset, Split, batches, open_error, split_validation
-from purenet.io.files import file_kind
+from purenet.io.reading import file_kind
 
 
 @attrs.frozen

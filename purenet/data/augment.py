@@ -58,6 +58,7 @@ import warnings
 import attrs
 import numpy as np
 
+from purenet.base.checks import shown
 from purenet.base.mnist import SHAPE
 from purenet.data.resample import PAD, check_images, coordinates, resample
 
@@ -110,9 +111,8 @@ def _number(value: float) -> float:
 def _in_range(_instance, attribute, value: float) -> None:
     low, high, above = RANGES[attribute.name]
     if not (isinstance(value, float) and math.isfinite(value) and (value > low if above else value >= low) and value <= high):
-        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
         bound = f"above {low:g}" if above else f">= {low:g}"
-        raise AugmentError(attribute.name, f"must be a finite number {bound} and at most {high:g}, got {shown}")
+        raise AugmentError(attribute.name, f"must be a finite number {bound} and at most {high:g}, got {shown(value)}")
 
 
 def _to_shape(value) -> Shape:

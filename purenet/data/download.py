@@ -9,7 +9,7 @@ A file counts as present when the folder holds it under any naming purenet reads
 (``-idx`` or ``.idx``, raw or ``.gz``), whatever its content: it is then never
 verified-and-replaced, opened for writing, or deleted (a Fashion-MNIST folder uses
 the same names). Only the missing files are fetched, each as ``name.gz`` through
-``purenet.io.files.atomic_write(..., overwrite=False)``: the response streams into a
+``purenet.io.writing.atomic_write(..., overwrite=False)``: the response streams into a
 temporary file beside its final name while its *decompressed* bytes are hashed, and
 the file appears under its name only when that SHA-256 matches the canonical one
 (and only if no file took the name meanwhile). Mirrors may recompress the files, so
@@ -44,7 +44,9 @@ from typing import IO, Callable, Iterable, Iterator
 from purenet.base.words import counted
 from purenet.data import DataError, missing_idx_files
 from purenet.data.idx import IDX_NAMES
-from purenet.io.files import WriteRefused, atomic_write, check_folder_writable, file_kind, make_folder, open_regular, remove_made
+from purenet.io.outputs import WriteRefused, check_folder_writable, make_folder, remove_made
+from purenet.io.reading import file_kind, open_regular
+from purenet.io.writing import atomic_write
 
 MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",

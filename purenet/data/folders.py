@@ -13,8 +13,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from purenet.base.checks import one_line
 from purenet.base.mnist import SIDE
 from purenet.data.splits import DataError, Dataset, Split, make_dataset, open_error, open_regular
-from purenet.io.files import file_kind
 from purenet.io.images import REDUCING_GAP, check_pixels
+from purenet.io.reading import file_kind
 
 IMAGE_LAYOUTS = (("train", ("test",)), ("trainingSet", ("testSet", "testingSet")))
 """Folder pairs (train, possible test names) that may hold class folders ``0/``, ``1/``, ..."""

@@ -26,7 +26,7 @@ from purenet.base.readonly import readonly
 from purenet.base.words import counted
 from purenet.data.splits import DataError, Dataset, Split, make_dataset, open_regular
 from purenet.io.archive import EXPANSION_FLOOR, MAX_EXPANSION
-from purenet.io.files import READ_CHUNK, read_into
+from purenet.io.reading import READ_CHUNK, read_into
 
 IDX_NAMES = {
     "train_images": ("train-images-idx3-ubyte", "train-images.idx3-ubyte"),

@@ -20,8 +20,8 @@ import numpy as np
 
 from purenet.base.readonly import readonly
 from purenet.base.words import counted
-from purenet.io import files
-from purenet.io.files import cannot_read
+from purenet.io import reading
+from purenet.io.reading import cannot_read
 
 
 class DataError(ValueError):
@@ -121,9 +121,9 @@ def open_error(path: Path, error: OSError, error_type: type[Exception] = DataErr
 
 
 def open_regular(path: Path, error_type: type[Exception] = DataError) -> BinaryIO:
-    """``purenet.io.files.open_regular`` raising ``DataError`` (or ``error_type``): a FIFO or a
+    """``purenet.io.reading.open_regular`` raising ``DataError`` (or ``error_type``): a FIFO or a
     device is refused, never opened for reading, so reading a data file never blocks."""
-    return files.open_regular(path, error_type)
+    return reading.open_regular(path, error_type)
 
 
 def split_validation(

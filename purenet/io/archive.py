@@ -23,10 +23,10 @@ message starts with the file's path:
   size (or ``EXPANSION_FLOOR``, for small files): real data compresses a few dozen
   times at most, a decompression bomb (a few KB of bzip2 that expand to a GiB)
   thousands of times; nor more than the memory available;
-- a member is decompressed by purenet itself, a bounded piece at a time, and never
-  beyond the size the zip declares: a member whose stream expands further is refused
-  the moment it does (``zipfile`` would inflate a whole bzip2 or LZMA chunk, gigabytes,
-  before cutting it to size);
+- a member is decompressed by purenet itself (``purenet.io.member_stream``), a bounded
+  piece at a time, and never beyond the size the zip declares: a member whose stream
+  expands further is refused the moment it does (``zipfile`` would inflate a whole
+  bzip2 or LZMA chunk, gigabytes, before cutting it to size);
 - each member must be a ``.npy`` array (magic string, then a version 1, 2 or 3
   header), of a dtype without Python objects, whose shape needs exactly the bytes
   the member holds: a tampered header claiming terabytes is refused before any
@@ -43,23 +43,22 @@ needs before decompressing it.
 
 from __future__ import annotations
 
-import bz2
 import importlib
-import lzma
 import os
 import struct
 import warnings
 import zipfile
 import zlib
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, cast
 
 import numpy as np
 import numpy.lib.format as npy_format
 
 from purenet.base.checks import cut, one_line
 from purenet.base.memory import available_memory, shown_bytes
-from purenet.io.files import open_regular, read_into
+from purenet.io.member_stream import MemberStream
+from purenet.io.reading import open_regular, read_into
 
 try:  # an optional module of a Python build
     from lzma import LZMAError
@@ -85,9 +84,6 @@ deflate to bzip2); deflate itself stops at 1,032, and a bzip2 bomb reaches milli
 EXPANSION_FLOOR = 64 * 2**20
 """Bytes any archive may declare whatever its size: a small file of zeros is no bomb."""
 
-_READ_SIZE = 1 << 16  # compressed bytes read at a time
-_OUT_SIZE = 1 << 20  # bytes decompressed at a time, at most
-_LZMA_DICT_MIN = 4096  # the smallest dictionary liblzma accepts
 _END_RECORD_MAX = 22 + 65535  # the zip's end record, with the longest comment
 _ENTRY_MAX = 512  # bytes of central directory per member: ample for a name of MAX_NAME_LENGTH
 _DEFLATE_MAX_RATIO = 1032  # deflate never expands more than this
@@ -98,6 +94,7 @@ _COMPRESSIONS = {
     zipfile.ZIP_BZIP2: "bzip2",
     zipfile.ZIP_LZMA: "LZMA",
 }
+
 
 class ArchiveError(ValueError):
     """An ``.npz`` that cannot be read safely, for a caller that names no error class of its own."""
@@ -182,21 +179,23 @@ class NpzArchive:
         """(shape, dtype) of member ``key`` as its header claims, checked against the member's
         declared size; only the header is decompressed."""
         with self._errors():
-            stream = _MemberStream(self.path, self._handle, self._members[key], key, self._size, self.error)
-            shape, _, dtype, header_size = _read_header(self.path, stream, key, self.error)
+            shape, _, dtype, header_size = _read_header(self.path, self._stream(key), key, self.error)
             _check_claim(self.path, key, shape, dtype, self._members[key].file_size - header_size, self.error)
             return shape, dtype
 
     def head(self, key: str, count: int) -> bytes:
         """The first ``count`` bytes of member ``key``, decompressed (fewer if it is shorter)."""
         with self._errors():
-            return _MemberStream(self.path, self._handle, self._members[key], key, self._size, self.error).read(count)
+            return self._stream(key).read(count)
 
     def read(self, key: str) -> np.ndarray:
         """The array of member ``key``: header checked, then the data read into one array."""
         with self._errors():
-            stream = _MemberStream(self.path, self._handle, self._members[key], key, self._size, self.error)
-            return _read_member(self.path, stream, self._members[key], key, self.error)
+            return _read_member(self.path, self._stream(key), self._members[key], key, self.error)
+
+    def _stream(self, key: str) -> MemberStream:
+        """Member ``key``'s bytes, from its first (every call starts the member again)."""
+        return MemberStream(self.path, self._handle, self._members[key], key, self._size, self.error)
 
     def _errors(self):
         return _translated(self.path, self.error)
@@ -218,6 +217,9 @@ class _translated:
             raise self.error(f"{self.path}: not enough memory to read it") from None
         if isinstance(failure, _READ_ERRORS):
             raise self.error(f"{self.path}: not a readable .npz ({_detail(failure)})") from None
+
+
+# --- the zip's directory: checked before any member is decompressed ----------------------------------
 
 
 def _check_directory(path: Path, handle: IO[bytes], size: int, error: type[Exception]) -> None:
@@ -299,173 +301,10 @@ def _check_sizes(path: Path, info: zipfile.ZipInfo, key: str, size: int, error: 
                     f"bytes {method}, more than {method} can hold; truncated or tampered with")
 
 
-class _MemberStream:
-    """One member's bytes, decompressed here a bounded piece at a time: ``read(n)`` never
-    gives more than ``n`` bytes, nor more in all than the zip declares (a stream that goes
-    on is refused as soon as it does), and the CRC-32 is checked at the end."""
-
-    def __init__(self, path: Path, handle: IO[bytes], info: zipfile.ZipInfo, key: str, size: int,
-                 error: type[Exception]) -> None:
-        self.path, self.handle, self.key, self.error = path, handle, key, error
-        self.offset = _data_offset(path, handle, info, key, size, error)
-        self.compressed_left = info.compress_size
-        self.left = info.file_size  # bytes still to give, as declared
-        self.declared, self.expected_crc, self.crc = info.file_size, info.CRC, 0
-        self.position = 0
-        self.pending = b""  # compressed input the decompressor has not taken yet
-        self.decompressor = _decompressor(self, info)
-
-    def tell(self) -> int:
-        return self.position
-
-    def read(self, n: int = -1) -> bytes:
-        n = self.left if n is None or n < 0 else min(n, self.left)
-        buffer = bytearray(n)
-        return bytes(buffer[: self.readinto(buffer)])
-
-    def readinto(self, buffer) -> int:
-        """Fill ``buffer`` (or as much as the member has left), a decompressed piece at a time."""
-        view = memoryview(buffer).cast("B")
-        wanted, done = min(len(view), self.left), 0
-        while done < wanted:
-            piece = self._produce(min(wanted - done, _OUT_SIZE))
-            if not piece:
-                break
-            view[done : done + len(piece)] = piece
-            self.crc = zlib.crc32(piece, self.crc)
-            done += len(piece)
-        self.left -= done
-        self.position += done
-        if self.left == 0:
-            self._finish()
-        return done
-
-    def _input(self) -> bytes:
-        """The next compressed bytes of the member (b"" once all are read)."""
-        count = min(_READ_SIZE, self.compressed_left)
-        if count == 0:
-            return b""
-        self.handle.seek(self.offset)
-        data = self.handle.read(count)
-        if len(data) < count:
-            raise self.error(f"{self.path}: {self.key!r} is truncated: its compressed bytes end early")
-        self.offset += count
-        self.compressed_left -= count
-        return data
-
-    def _produce(self, n: int) -> bytes:
-        """Up to ``n`` (>= 1) decompressed bytes; b"" at the end of the stream."""
-        decompressor = self.decompressor
-        if decompressor is None:  # stored
-            return self._input_exactly(n)
-        while True:
-            if decompressor.eof:
-                return b""
-            if isinstance(decompressor, _Inflate):
-                data = self.pending or self._input()
-            else:
-                data = self._input() if decompressor.needs_input else b""
-            if not data and not isinstance(decompressor, _Inflate) and decompressor.needs_input:
-                return b""  # the compressed bytes are all used
-            out = decompressor.decompress(data, n)
-            self.pending = decompressor.unconsumed_tail if isinstance(decompressor, _Inflate) else b""
-            if out:
-                return out
-            if not data:
-                return b""
-
-    def _input_exactly(self, n: int) -> bytes:
-        parts, wanted = [], n
-        while wanted > 0:
-            count = min(wanted, self.compressed_left)
-            if count == 0:
-                break
-            self.handle.seek(self.offset)
-            data = self.handle.read(count)
-            if not data:
-                break
-            self.offset += len(data)
-            self.compressed_left -= len(data)
-            parts.append(data)
-            wanted -= len(data)
-        return b"".join(parts)
-
-    def _finish(self) -> None:
-        """Every declared byte was given: nothing may follow, and the CRC-32 must match."""
-        if self.decompressor is not None and self._produce(1):
-            raise self.error(f"{self.path}: {self.key!r} decompresses to more than the {self.declared} bytes its "
-                             "zip directory declares; a decompression bomb or a corrupt archive")
-        if self.crc != self.expected_crc:
-            raise self.error(f"{self.path}: {self.key!r} fails its CRC-32 check: the archive is corrupt")
+# --- a member's .npy: its header checked before its array is allocated -------------------------------
 
 
-class _Inflate:
-    """zlib's raw deflate decompressor, with the attributes the stream reads."""
-
-    def __init__(self) -> None:
-        self._d = zlib.decompressobj(-15)
-
-    @property
-    def eof(self) -> bool:
-        return self._d.eof
-
-    @property
-    def unconsumed_tail(self) -> bytes:
-        return self._d.unconsumed_tail
-
-    def decompress(self, data: bytes, max_length: int) -> bytes:
-        return self._d.decompress(data, max_length)
-
-
-def _data_offset(path: Path, handle: IO[bytes], info: zipfile.ZipInfo, key: str, size: int,
-                 error: type[Exception]) -> int:
-    """Where the member's compressed bytes start: after its local header, name and extra field."""
-    handle.seek(info.header_offset)
-    local = handle.read(30)
-    if len(local) < 30 or local[:4] != b"PK\x03\x04":
-        raise error(f"{path}: {key!r} has no local header where the zip's directory puts it; corrupt")
-    name_length, extra_length = struct.unpack("<HH", local[26:30])
-    start = info.header_offset + 30 + name_length + extra_length
-    if start + info.compress_size > size:
-        raise error(f"{path}: {key!r} claims {info.compress_size} compressed bytes at offset {start}, "
-                    f"past the end of the file ({size} bytes); truncated or corrupt")
-    return start
-
-
-def _decompressor(stream: _MemberStream, info: zipfile.ZipInfo) -> Any:
-    """The member's decompressor (None: stored), each able to stop at a number of bytes out."""
-    if info.compress_type == zipfile.ZIP_STORED:
-        if info.compress_size != info.file_size:
-            raise stream.error(f"{stream.path}: {stream.key!r} is stored (not compressed) in {info.compress_size} "
-                               f"bytes but declares {info.file_size}; corrupt")
-        return None
-    if info.compress_type == zipfile.ZIP_DEFLATED:
-        return _Inflate()
-    if info.compress_type == zipfile.ZIP_BZIP2:
-        return bz2.BZ2Decompressor()
-    return _lzma_decompressor(stream, info.file_size)
-
-
-def _lzma_decompressor(stream: _MemberStream, declared: int) -> lzma.LZMADecompressor:
-    """A zip's LZMA member: a 4-byte header (version, size of the properties), the 5 bytes of
-    LZMA1 properties, then raw LZMA1. The dictionary is never made larger than the member
-    (no match can reach further back than its start), so a header claiming 4 GiB costs nothing."""
-    head = stream._input_exactly(4)
-    if len(head) < 4:
-        raise stream.error(f"{stream.path}: {stream.key!r} is a truncated LZMA member")
-    (properties_size,) = struct.unpack("<H", head[2:4])
-    properties = stream._input_exactly(properties_size)
-    if properties_size != 5 or len(properties) != 5 or properties[0] >= 9 * 5 * 5:
-        raise stream.error(f"{stream.path}: {stream.key!r} has unreadable LZMA properties")
-    lc_lp_pb, dictionary = properties[0], struct.unpack("<I", properties[1:5])[0]
-    pb, rest = divmod(lc_lp_pb, 45)
-    lp, lc = divmod(rest, 9)
-    dictionary = max(_LZMA_DICT_MIN, min(dictionary, declared))
-    lzma_filter = {"id": lzma.FILTER_LZMA1, "dict_size": dictionary, "lc": lc, "lp": lp, "pb": pb}
-    return lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[lzma_filter])
-
-
-def _read_member(path: Path, stream: _MemberStream, info: zipfile.ZipInfo, key: str, error: type[Exception]) -> np.ndarray:
+def _read_member(path: Path, stream: MemberStream, info: zipfile.ZipInfo, key: str, error: type[Exception]) -> np.ndarray:
     """One member's array: header checked against the member's size before anything is allocated."""
     shape, fortran_order, dtype, header_size = _read_header(path, stream, key, error)
     count = _check_claim(path, key, shape, dtype, info.file_size - header_size, error)
@@ -499,7 +338,7 @@ def _check_claim(path: Path, key: str, shape: tuple[int, ...], dtype: np.dtype, 
     return count
 
 
-def _read_header(path: Path, stream: _MemberStream, key: str, error: type[Exception]):
+def _read_header(path: Path, stream: MemberStream, key: str, error: type[Exception]):
     """(shape, fortran_order, dtype, bytes the header took) of a member, or ``error``."""
     try:
         version = npy_format.read_magic(stream)

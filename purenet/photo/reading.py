@@ -21,8 +21,8 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps
 
-from purenet.io.files import open_regular
 from purenet.io.images import check_pixels
+from purenet.io.reading import open_regular
 from purenet.photo.errors import ImageError
 from purenet.photo.ink import WORK_SIZE
 
@@ -71,7 +71,7 @@ def _draft_size(size: tuple[int, int]) -> tuple[int, int]:
 
 def _open_regular_file(path: str | os.PathLike) -> BinaryIO:
     """``path`` opened for binary reading, once it is known to be a regular, non-empty file
-    (``purenet.io.files.open_regular``: a FIFO, socket, device or folder is never opened)."""
+    (``purenet.io.reading.open_regular``: a FIFO, socket, device or folder is never opened)."""
     return open_regular(path, ImageError, expected="an image file", problem=lambda error: _os_problem(error, path),
                         empty="the file is empty (0 bytes)")
 

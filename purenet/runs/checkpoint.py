@@ -42,7 +42,8 @@ from purenet.core.network import with_layers
 from purenet.core.optim import OPTIMIZERS, OptState
 from purenet.core.records import Arch, Best, Params, same_structure
 from purenet.io.archive import NpzArchive
-from purenet.io.files import atomic_write, open_regular
+from purenet.io.reading import open_regular
+from purenet.io.writing import atomic_write
 from purenet.runs.config import RUN_SETTINGS, ConfigError, RunConfig
 
 FORMAT = "purenet-checkpoint"

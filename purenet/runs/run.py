@@ -39,6 +39,7 @@ from typing import Callable, Iterator
 import attrs
 import numpy as np
 
+from purenet.base.checks import shown
 from purenet.base.words import counted
 from purenet.core.network import init
 from purenet.core.optim import Optimizer, make_optimizer
@@ -175,7 +176,7 @@ def epochs_to_reach(source: str, done: int, planned: int, asked: int | None) -> 
     total = planned if asked is None else asked
     if isinstance(total, bool) or not isinstance(total, int) or total > MAX_WHOLE:
         raise ConfigError("epochs", f"(the total to reach) must be a whole number from {done + 1} to {MAX_WHOLE}, "
-                                    f"got {repr(total)[:40]}")
+                                    f"got {shown(total, 40)}")
     if total > done:
         return total
     had = f"{source} already has {counted(done, 'epoch')}"
