@@ -191,6 +191,7 @@ def installed_purenet() -> str:
     return found
 
 
+@pytest.mark.slow
 def test_the_installed_command_runs_in_a_real_process(small_mnist_dir, tmp_path):
     env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
     completed = subprocess.run(
@@ -271,6 +272,7 @@ def _run_on_a_terminal(args: list[str], tmp_path, extra_env: dict) -> str:
     return b"".join(chunks).decode("utf-8", "replace")
 
 
+@pytest.mark.slow
 def test_a_real_terminal_gets_the_live_table_and_no_color_keeps_it_without_colour(small_mnist_dir, tmp_path):
     args = ["train", "--data", str(small_mnist_dir), "--layers", "784,16,10", "--epochs", "2", "--out", "m.npz",
             "--show-predictions", "2"]

@@ -92,6 +92,7 @@ def test_the_pages_have_python_blocks():
     assert {block.page.name for block in BLOCKS} >= {"README.md", "api.md", "data.md"}
 
 
+@pytest.mark.slow
 def test_every_python_block_type_checks(tmp_path):
     pytest.importorskip("mypy", reason="mypy comes with the dev extra: pip install -e '.[dev]'")
     for block in BLOCKS:

@@ -214,6 +214,7 @@ def test_download_command_fails_in_one_line_and_leaves_nothing(mirror, tmp_path)
     assert list(tmp_path.iterdir()) == []  # not even the folder it created
 
 
+@pytest.mark.slow
 def test_train_downloads_a_missing_default_folder(mirror, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     env = {"PURENET_DATA": str(tmp_path / "fresh"), "PURENET_MIRRORS": mirror("good"), "XDG_STATE_HOME": str(tmp_path)}

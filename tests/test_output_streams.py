@@ -81,6 +81,7 @@ def test_a_reader_that_went_away_ends_it_quietly_with_141(folder):
     assert (done.returncode, done.stderr) == (141, "")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("redirect", ["2>&-", "2>/dev/full"], ids=["stderr-closed", "stderr-full"])
 def test_with_stderr_unwritable_a_mistake_still_exits_2_and_stdout_stays_clean(folder, redirect):
     """The error line has nowhere to go; it must not land on stdout, and the exit code still tells."""

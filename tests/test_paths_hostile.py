@@ -243,6 +243,7 @@ def test_dev_stdin_redirected_from_a_file_is_not_read_as_an_image(small_model, t
 # --- a run killed with SIGKILL leaves its lock file: the next run goes on ---------------------------------
 
 
+@pytest.mark.slow
 def test_a_lock_left_by_a_run_killed_with_sigkill_is_stale(small_mnist_dir, tmp_path):
     from purenet.runs.checkpoint import load
 

@@ -407,6 +407,7 @@ def test_ctrl_c_stops_it_cleanly_with_130_and_sigterm_with_143(small_model, tmp_
         assert "Traceback" not in server.stderr and len(server.lines) == 2, server.stderr
 
 
+@pytest.mark.slow
 def test_ctrl_c_while_it_starts_is_one_line_and_130(small_model, tmp_path):
     """While the program loads, the model loads or the server starts: whenever Ctrl-C comes, the same clean end."""
     for delay in (0.2, 0.35, 0.5, 0.8):
@@ -454,6 +455,7 @@ def stalled_upload(port: int) -> socket.socket:
     (signal.SIGINT, signal.SIGTERM, False),
     (signal.SIGTERM, signal.SIGINT, True),
 ], ids=["int-int-stalled", "int-term", "term-int-stalled"])
+@pytest.mark.slow
 def test_a_second_signal_stops_it_as_cleanly_as_the_first(small_model, tmp_path, first, second, stalled):
     """Whichever signal the exit reports (the second, if it came while stopping), it is one line and its code."""
     lines = {130: "purenet: interrupted", 143: "purenet: terminated"}
