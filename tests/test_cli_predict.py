@@ -353,7 +353,6 @@ def installed_purenet() -> str:
     return found
 
 
-@pytest.mark.slow
 @needs_fifo
 @pytest.mark.parametrize("pythonwarnings", [None, "error"], ids=["default-warnings", "PYTHONWARNINGS=error"])
 def test_the_installed_command_with_a_fifo_among_the_inputs(small_model, good, tmp_path, digit_png, pythonwarnings):
