@@ -315,6 +315,7 @@ class _StopState:
 
     def reset(self) -> None:
         self.first: int | None = None
+        self.resent: int | None = None  # the first signal, sent again after its handler ran where it could not raise
         self.deferring = 0
         self.pending: int | None = None
         self.arrivals: int | None = None  # the read end of the pipe signal.set_wakeup_fd writes to
@@ -365,10 +366,14 @@ _stop = _StopState()
 def _on_stop_signal(signum, _frame) -> None:
     """The first stop signal raises ``Terminated`` (at once, or when a deferred section ends);
     any later one is ignored, so that the stop under way can finish its save and its line."""
-    if _stop.first is not None:
+    if _stop.first is None:
+        signum = _stop.arrived_first(signum)
+        _stop.first = signum
+    elif signum == _stop.resent:  # the first signal again (see the unraisable hook): deliver it now
+        _stop.resent = None
+        signum = _stop.first
+    else:  # a later signal: the stop under way goes on
         return
-    signum = _stop.arrived_first(signum)
-    _stop.first = signum
     if _stop.deferring:
         _stop.pending = signum
         return
@@ -426,7 +431,9 @@ def _stop_raised_where_it_cannot_be_caught(previous_hook):
         if not isinstance(unraisable.exc_value, Terminated):
             previous_hook(unraisable)
             return
-        _stop.first = None  # not delivered yet: the handler takes it again
+        # not delivered yet: the handler takes it when it comes again, and it stays the first
+        # (a later signal that lands before it is ignored, as after any first signal)
+        _stop.resent = unraisable.exc_value.signum
         threading.Thread(target=_send_again, args=(unraisable.exc_value.signum,), daemon=True).start()
 
     return hook
