@@ -20,6 +20,8 @@ import os
 import statistics
 import subprocess
 
+from ab import ROOT, environment  # benchmarks/ab.py, beside this script
+
 PROBE = r"""
 import statistics, time
 try:
@@ -40,13 +42,10 @@ for _ in range(7):
     blocks.append(time.perf_counter() - started)
 print(128 * 100 / statistics.median(blocks))
 """
-BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def rate(python: str, threads: str) -> float:
-    env = {k: v for k, v in os.environ.items() if k not in BLAS_VARIABLES}
-    if threads != "default":
-        env["OPENBLAS_NUM_THREADS"] = threads
+    env = environment(threads, ROOT / "data" / "mnist")  # the step reads no data; ab.py's BLAS setting
     return float(subprocess.run([python, "-c", PROBE], env=env, capture_output=True, text=True, check=True).stdout)
 
 

@@ -79,6 +79,11 @@ def setting(name: str, panel: str | None = None, **more: Any) -> Any:
     return typer.Option(**{**option, **more})
 
 
+def augment_magnitude(help_text: str, show_default: str = "the --augment choice's") -> Any:
+    """The ``typer.Option`` of one augmentation magnitude: unset, it is the --augment choice's."""
+    return typer.Option(help=help_text, show_default=show_default, rich_help_panel=REGULARISATION)
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class TrainRequest:
     """``purenet train``'s options as typed: each field is one option, with its type, help and default."""
@@ -104,25 +109,13 @@ class TrainRequest:
     gamma: Annotated[float, setting("gamma", OPTIMISATION)] = DEFAULTS["gamma"]
     dropout: Annotated[float, setting("dropout", REGULARISATION)] = DEFAULTS["dropout"]
     augment: Annotated[str, setting("augment", REGULARISATION)] = DEFAULTS["augment"]
-    shift: Annotated[Optional[float], typer.Option(
-        help="With --augment: largest shift in pixels.",
-        show_default="the --augment choice's",
-        rich_help_panel=REGULARISATION,
-    )] = None
-    rotation: Annotated[Optional[float], typer.Option(
-        help="With --augment: largest rotation in degrees.",
-        show_default="the --augment choice's",
-        rich_help_panel=REGULARISATION,
-    )] = None
-    scale: Annotated[Optional[float], typer.Option(
-        help="With --augment: largest relative scaling, a fraction (0.1: up to 10% larger or smaller).",
-        show_default="the --augment choice's",
-        rich_help_panel=REGULARISATION,
-    )] = None
-    elastic_alpha: Annotated[Optional[float], typer.Option(
-        help="With --augment elastic: strength of the distortion.",
+    shift: Annotated[Optional[float], augment_magnitude("With --augment: largest shift in pixels.")] = None
+    rotation: Annotated[Optional[float], augment_magnitude("With --augment: largest rotation in degrees.")] = None
+    scale: Annotated[Optional[float], augment_magnitude(
+        "With --augment: largest relative scaling, a fraction (0.1: up to 10% larger or smaller).")] = None
+    elastic_alpha: Annotated[Optional[float], augment_magnitude(
+        "With --augment elastic: strength of the distortion.",
         show_default=f"{(AUGMENTATION_MAGNITUDES['elastic'] or {})['elastic_alpha']:g}",
-        rich_help_panel=REGULARISATION,
     )] = None
     patience: Annotated[int, setting("patience", REGULARISATION)] = DEFAULTS["patience"]
     preset: Annotated[str, typer.Option(
