@@ -16,6 +16,12 @@ A layer record declares which of its fields are learned arrays with ``learned()`
 (attrs field metadata, as equinox marks static fields); every other field is static
 configuration. Tree operations (``purenet.core.records.tree_map``, the optimizers' checks,
 weight decay, checkpoints) walk that declaration and nothing else.
+
+A few layers also carry *state* (``state()``): arrays that are not learned by gradient
+descent but updated by the training pass itself, such as BatchNorm's running averages.
+``backward`` returns the new state in the grads record's state fields, and every optimizer
+takes it from there when it builds the new params; checkpoints save it beside the learned
+arrays.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from purenet.base.readonly import readonly  # on the bottom floor: the data reco
 
 LEARNED = "purenet.learned"
 DECAYED = "purenet.decayed"
+STATE = "purenet.state"
 
 
 def optional_readonly(array: np.ndarray | None) -> np.ndarray | None:
@@ -71,6 +78,18 @@ def learned(*, decay: bool = False):
     )
 
 
+def state(*, fill: float, low: float | None = None):
+    """An attrs field for a *state* array: carried by the training pass, not learned (running averages).
+
+    ``fill`` is its value in a fresh layer; ``low``, if given, the least value it may hold (a
+    running variance is never negative), which a checkpoint's arrays are checked against.
+    """
+    return attrs.field(
+        converter=readonly, eq=attrs.cmp_using(eq=np.array_equal), repr=shape_repr,
+        metadata={STATE: {"fill": fill, "low": low}},
+    )
+
+
 @functools.cache
 def learned_names(record_type: type) -> tuple[str, ...]:
     """The learned fields of a layer record type, in declaration order (cached per type)."""
@@ -84,6 +103,22 @@ def decayed_names(record_type: type) -> tuple[str, ...]:
 
 
 @functools.cache
+def state_names(record_type: type) -> tuple[str, ...]:
+    """The state fields of a layer record type (``state()``), in declaration order."""
+    return tuple(f.name for f in attrs.fields(record_type) if STATE in f.metadata)
+
+
+def state_fill(record_type: type, name: str) -> float:
+    """The value state field ``name`` holds in a fresh layer."""
+    return attrs.fields_dict(record_type)[name].metadata[STATE]["fill"]
+
+
+def state_low(record_type: type, name: str) -> float | None:
+    """The least value state field ``name`` may hold, or None."""
+    return attrs.fields_dict(record_type)[name].metadata[STATE]["low"]
+
+
+@functools.cache
 def static_names(record_type: type) -> tuple[str, ...]:
-    """The fields that are configuration, not learned."""
-    return tuple(f.name for f in attrs.fields(record_type) if not f.metadata.get(LEARNED))
+    """The fields that are configuration: neither learned nor state."""
+    return tuple(f.name for f in attrs.fields(record_type) if not f.metadata.get(LEARNED) and STATE not in f.metadata)

@@ -41,7 +41,8 @@ def chunk_rows(params: Params) -> int:
 def logits(params: Params, images: np.ndarray) -> np.ndarray:
     """The network's logits (N, K) for uint8 images (N, pixels)."""
     rows = chunk_rows(params)
-    parts = [forward(params, to_float(images[i : i + rows], params.dtype)).logits for i in range(0, len(images), rows)]
+    parts = [forward(params, to_float(images[i : i + rows], params.dtype), training=False).logits
+             for i in range(0, len(images), rows)]
     return np.concatenate(parts) if parts else np.zeros((0, params.arch.classes), params.dtype)
 
 

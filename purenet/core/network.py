@@ -1,7 +1,7 @@
 """The network: each layer's pure triple folded over the layer list.
 
     init(layers, act, rng=...)   -> Params
-    forward(params, x)           -> Cache     # everything backward needs (rng= for a training pass)
+    forward(params, x)           -> Cache     # everything backward needs (training=True, rng= for a training pass)
     backward(params, cache, y)   -> Grads     # mean over the batch; same type as Params
     predict(params, x)           -> (N, K) probabilities, rows sum to 1
     loss(params, x or cache, y)  -> float     # mean over the batch
@@ -34,7 +34,7 @@ import attrs
 import numpy as np
 
 from purenet.core.activations import ACTIVATIONS, Activation, get_activation
-from purenet.core.arrays import learned_names
+from purenet.core.arrays import learned_names, state_names
 from purenet.core.layers import Context, kind_of, place_dropout, plan_layers, resolve_scheme, with_input_width
 from purenet.core.losses import get_loss
 from purenet.core.records import Arch, Cache, Grads, Params
@@ -84,26 +84,49 @@ def layer_activations(params: Params) -> tuple[Activation | None, ...]:
     )
 
 
-def forward(params: Params, x: np.ndarray, *, rng: np.random.Generator | None = None, dropout: float = 0.0) -> Cache:
+def forward(
+    params: Params, x: np.ndarray, *, rng: np.random.Generator | None = None, training: bool | None = None,
+    dropout: float = 0.0,
+) -> Cache:
     """Run a batch ``x`` (N, inputs), floating point, through every layer.
 
-    ``x`` is converted to the params' dtype (no copy when it already matches). ``rng``
-    marks a training pass: layers that draw (``Dropout``: its mask) draw from it; without
-    it they draw nothing (a Dropout layer passes its input through).
+    ``x`` is converted to the params' dtype (no copy when it already matches). ``training``
+    says whether this is a training pass: BatchNorm layers then normalise by the batch's
+    statistics and the cache carries their new running averages (``backward`` hands them
+    to the optimizer in the grads), and layers that draw (``Dropout``: its mask) draw from
+    ``rng``; at inference (``training=False``) BatchNorm uses its running averages and
+    nothing draws. ``training=None`` means a training pass when ``rng`` is given; a network
+    with BatchNorm layers refuses it (say which you mean). Without ``rng`` nothing draws (a
+    Dropout layer passes its input through).
 
     ``dropout=p`` is deprecated: it runs ``with_dropout(params, p)`` instead of ``params``
     (Dropout layers after the hidden dense layers), and its cache goes to ``backward``
     with ``params`` as before. Put the Dropout layers in the network instead.
     """
     if dropout:
-        return _forward_with_dropout(params, x, dropout, rng)
+        return _forward_with_dropout(params, x, dropout, rng, training)
+    training = _training_pass(params, rng, training)
     out = _check_inputs(params, x)
     inputs = out
     caches = []
+    draws = rng if training else None
     for layer, act in zip(params.layers, layer_activations(params)):
-        out, cache = kind_of(layer).forward(layer, out, Context(act=act, rng=rng))
+        out, cache = kind_of(layer).forward(layer, out, Context(act=act, rng=draws, training=training))
         caches.append(cache)
     return Cache(layers=caches, inputs=inputs)
+
+
+def _training_pass(params: Params, rng: np.random.Generator | None, training: bool | None) -> bool:
+    """Whether ``forward`` runs a training pass: ``training``, or for None whether ``rng`` is given,
+    which a network carrying state (BatchNorm's running averages) does not guess."""
+    if training is not None:
+        if not isinstance(training, (bool, np.bool_)):
+            raise ValueError(f"training must be True or False, got {training!r}")
+        return bool(training)
+    if any(state_names(type(layer)) for layer in params.layers):
+        raise ValueError("this network has BatchNorm layers: pass forward(..., training=True) for a training pass "
+                         "(batch statistics) or training=False for inference (running averages)")
+    return rng is not None
 
 
 def backward(params: Params, cache: Cache, y: np.ndarray) -> Grads:
@@ -181,12 +204,12 @@ def predict(params: Params, x: np.ndarray) -> np.ndarray:
 
     With the "mse" loss the sigmoid outputs are scaled to sum to 1 per row.
     """
-    return get_loss(params.arch.loss).output(forward(params, x).logits)
+    return get_loss(params.arch.loss).output(forward(params, x, training=False).logits)
 
 
 def loss(params: Params, x: np.ndarray | Cache, y: np.ndarray) -> float:
-    """The mean loss over a batch; ``x`` may be inputs or a ``Cache`` already computed."""
-    cache = x if isinstance(x, Cache) else forward(params, x)
+    """The mean loss over a batch; ``x`` may be inputs (an inference pass) or a ``Cache`` already computed."""
+    cache = x if isinstance(x, Cache) else forward(params, x, training=False)
     y = _check_labels(params, y, len(cache.logits))
     return get_loss(params.arch.loss).value(cache.logits, y)
 
@@ -194,7 +217,7 @@ def loss(params: Params, x: np.ndarray | Cache, y: np.ndarray) -> float:
 def accuracy(params: Params, x: np.ndarray, y: np.ndarray) -> float:
     """The fraction of rows of ``x`` whose most probable class is the label in ``y``."""
     y = _check_labels(params, y, len(x))
-    return float(np.mean(forward(params, x).logits.argmax(axis=1) == y))
+    return float(np.mean(forward(params, x, training=False).logits.argmax(axis=1) == y))
 
 
 def _check_inputs(params: Params, x: np.ndarray) -> np.ndarray:
@@ -229,13 +252,14 @@ class _DropoutShorthandCache(Cache):
     rate: float = attrs.field(kw_only=True)
 
 
-def _forward_with_dropout(params: Params, x: np.ndarray, rate: float, rng: np.random.Generator | None) -> Cache:
+def _forward_with_dropout(params: Params, x: np.ndarray, rate: float, rng: np.random.Generator | None,
+                          training: bool | None) -> Cache:
     warnings.warn("forward(dropout=p) (and train(dropout=p), train_step(dropout=p)) goes in the next release: "
                   "put Dropout layers in the network, with with_dropout(params, p) or dropoutP in its layer list",
                   DeprecationWarning, stacklevel=3)
     if rng is None:
         raise ValueError("dropout needs an explicit rng (a numpy.random.Generator)")
-    cache = forward(with_dropout(params, rate), x, rng=rng)
+    cache = forward(with_dropout(params, rate), x, rng=rng, training=training)
     return _DropoutShorthandCache(layers=cache.layers, inputs=cache.inputs, rate=rate)
 
 

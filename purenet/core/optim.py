@@ -36,7 +36,7 @@ import numpy as np
 
 from purenet.core.arrays import decayed_names, learned_names
 from purenet.core.lr_defaults import DEFAULT_LR
-from purenet.core.records import Grads, Params, fresh, same_structure, tree_map
+from purenet.core.records import Grads, Params, fresh, same_structure, tree_map, with_state
 
 Schedule = Callable[[int], float]
 LearningRate = Union[float, Schedule]
@@ -60,13 +60,14 @@ class Optimizer(Protocol):
 
 
 def sgd(params: Params, grads: Grads, lr: float) -> Params:
-    """One step of gradient descent, ``p - lr * g`` for every array: a new record.
+    """One step of gradient descent, ``p - lr * g`` for every array: a new record. State
+    fields (BatchNorm's running averages) come from ``grads``, where ``backward`` put the new ones.
 
     >>> params = sgd(params, backward(params, forward(params, x), y), lr=0.1)  # doctest: +SKIP
     """
     _check_same_structure(params, grads)
     step = -float(lr)  # a Python float keeps float32 arrays float32
-    return tree_map(lambda p, g: _scaled_add(p, step, g), params, grads)
+    return with_state(tree_map(lambda p, g: _scaled_add(p, step, g), params, grads), grads)
 
 
 def learning_rate(lr: LearningRate, step: int) -> float:
@@ -127,7 +128,8 @@ class PerArrayRule:
             moved.append(_scaled_add(p, scale, direction))
             for arrays, slot in zip(kept, slots, strict=True):
                 arrays.append(slot)
-        return _filled(params, moved), OptState(step=t, slots=tuple(_filled(params, arrays) for arrays in kept))
+        new_state = OptState(step=t, slots=tuple(_filled(params, arrays) for arrays in kept))
+        return with_state(_filled(params, moved), grads), new_state
 
 
 def _check_same_structure(params: Params, grads: Grads) -> None:

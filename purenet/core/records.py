@@ -25,11 +25,12 @@ import attrs
 import numpy as np
 
 from purenet.base.checks import cut
-from purenet.core.arrays import array_field, fresh, learned_names, optional_readonly, readonly, static_names
+from purenet.core.arrays import array_field, fresh, learned_names, optional_readonly, readonly, state_names, static_names
 from purenet.core.layers import LayerListError, canonical_layers, plan_layers
 from purenet.core.layers.dense import Dense, DenseCache
 
-__all__ = ["Arch", "Params", "Grads", "Best", "Cache", "Dense", "DenseCache", "tree_map", "readonly", "fresh", "array_field"]
+__all__ = ["Arch", "Params", "Grads", "Best", "Cache", "Dense", "DenseCache", "tree_map", "with_state", "readonly", "fresh",
+           "array_field"]
 
 
 def _layer_list(layers) -> tuple[int | str, ...]:
@@ -148,8 +149,8 @@ class Best:
 
 def tree_map(fn: Callable[..., np.ndarray], first: Params, *rest: Params) -> Params:
     """Apply ``fn`` to each learned array across records of the same structure; keep
-    ``first.arch`` and each layer's static fields (a layer with no learned arrays is
-    passed on as it is).
+    ``first.arch`` and each layer's static and state fields (a layer with no learned arrays
+    is passed on as it is; ``with_state`` takes the state from another record).
 
     >>> double = tree_map(lambda a: 2 * a, params)        # doctest: +SKIP
     >>> step = tree_map(lambda p, g: p - 0.1 * g, params, grads)   # doctest: +SKIP
@@ -163,10 +164,25 @@ def tree_map(fn: Callable[..., np.ndarray], first: Params, *rest: Params) -> Par
             layers.append(layer)
             continue
         fields = {name: fn(*[getattr(each, name) for each in group]) for name in names}
-        for name in static_names(kind):
+        for name in static_names(kind) + state_names(kind):
             fields[name] = getattr(layer, name)
         layers.append(kind(**fields))
     return Params(arch=first.arch, layers=layers)
+
+
+def with_state(params: Params, source: Params) -> Params:
+    """``params`` with every layer's state fields (BatchNorm's running averages) taken from
+    ``source``, a record of the same structure: how an optimizer carries the new running
+    averages ``backward`` puts in the grads into the new params. ``params`` itself when no
+    layer has state."""
+    if not any(state_names(type(layer)) for layer in params.layers):
+        return params
+    layers = [
+        attrs.evolve(layer, **{name: getattr(other, name) for name in state_names(type(layer))})
+        if state_names(type(layer)) else layer
+        for layer, other in zip(params.layers, source.layers, strict=True)
+    ]
+    return Params(arch=params.arch, layers=layers)
 
 
 def same_structure(first: Params, second: Params) -> bool:

@@ -90,7 +90,7 @@ def train_step(
     """One update on one batch: forward (with dropout drawn from ``rng``), backward,
     optimizer. Returns the cache too, whose logits give the batch's loss and accuracy
     without another forward pass."""
-    cache = forward(params, x, dropout=dropout, rng=rng)
+    cache = forward(params, x, dropout=dropout, rng=rng, training=True)
     params, state = optimizer.update(params, backward(params, cache, y), state)
     return params, state, cache
 

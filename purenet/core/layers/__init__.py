@@ -8,6 +8,7 @@ Kinds (each in its own module, registered on import):
     avgpool    avgpool2        purenet.core.layers.pool      AvgPool(size)
     flatten    flatten         purenet.core.layers.shape     Flatten()
     dropout    dropout0.5      purenet.core.layers.dropout   Dropout(rate)
+    batchnorm  bn              purenet.core.layers.batchnorm BatchNorm(gamma, beta; mean, var)
     to_image   (inserted)      purenet.core.layers.shape     ToImage(side)
 
 A layer list starts with the input's width (pixels) and ends with the number of
@@ -44,7 +45,9 @@ from purenet.core.layers.base import (
     parse_token,
     register,
     resolve_scheme,
+    state_arrays,
 )
+from purenet.core.layers.batchnorm import BatchNorm, BatchNormCache
 from purenet.core.layers.conv import Conv2D, col2im, im2col
 
 # importing each kind's module registers it (its register() call runs at import)
@@ -60,7 +63,7 @@ __all__ = [
     "draw_weights", "init_from_plan",
     "Dense", "DenseCache", "dense_init", "dense_forward", "dense_backward",
     "Conv2D", "im2col", "col2im", "MaxPool", "AvgPool", "Flatten", "ToImage", "Dropout", "dropout_mask",
-    "place_dropout",
+    "place_dropout", "BatchNorm", "BatchNormCache", "state_arrays",
 ]
 
 
@@ -126,7 +129,7 @@ def _problem(error: ValueError, token: Any) -> str:
     message = str(error)
     if message.endswith("is not a layer"):
         return ("not a layer; write a width (200), conv<filters>k<size>[s<stride>][valid] (conv32k5), "
-                "pool<size> or avgpool<size> (pool2), flatten or dropout<rate> (dropout0.5)")
+                "pool<size> or avgpool<size> (pool2), flatten, dropout<rate> (dropout0.5) or bn")
     return message.split(": ", 1)[-1]
 
 

@@ -29,7 +29,7 @@ import attrs
 import numpy as np
 
 from purenet.core.activations import Activation
-from purenet.core.arrays import decayed_names, learned_names
+from purenet.core.arrays import decayed_names, learned_names, state_fill, state_names
 
 Shape = tuple[int, ...]
 
@@ -51,12 +51,15 @@ class Context:
     network's hidden activation, or the identity for the output layer. ``rng`` is the
     training generator: a layer that draws (dropout) draws from it, and without one
     (inference) it draws nothing. ``need_dx`` is False for the first layer, whose dL/dx
-    nobody needs.
+    nobody needs. ``training`` says whether this is a training pass: BatchNorm uses the
+    batch's statistics (and updates its running averages) when it is, its running
+    averages when it is not.
     """
 
     act: Activation | None = None
     rng: np.random.Generator | None = None
     need_dx: bool = True
+    training: bool = False
 
 
 @attrs.frozen
@@ -70,6 +73,8 @@ class Plan:
     ``backward_scratch`` those its backward pass needs beyond dL/d(out), the
     activation's derivative and dL/dx (convolution's columns of the padded delta);
     ``view`` says that the output is a view of the input, with no memory of its own.
+    ``state`` holds each state field's shape (BatchNorm's running averages): arrays the
+    record carries and checkpoints save, but no parameters.
     """
 
     static: Mapping[str, Any]
@@ -78,6 +83,7 @@ class Plan:
     scratch: int = 0
     backward_scratch: int = 0
     view: bool = False
+    state: Mapping[str, Shape] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -193,7 +199,7 @@ def _uniform(rng: np.random.Generator, shape: Shape, limit: float, dtype) -> np.
 
 def init_from_plan(kind: LayerKind, spec: Any, in_shape: Shape, rng: np.random.Generator, dtype, scheme: str):
     """The default ``init``: decayed fields (weights) drawn by ``scheme``, the others zero,
-    in the record's field order."""
+    in the record's field order; state fields hold their ``fill`` (``state_arrays``)."""
     plan = kind.plan(spec, in_shape)
     decayed = decayed_names(kind.record)
     arrays = {
@@ -201,7 +207,12 @@ def init_from_plan(kind: LayerKind, spec: Any, in_shape: Shape, rng: np.random.G
         else np.zeros(plan.shapes[name], dtype=dtype)
         for name in learned_names(kind.record)
     }
-    return kind.record(**plan.static, **arrays), plan.out_shape
+    return kind.record(**plan.static, **arrays, **state_arrays(kind, plan, dtype)), plan.out_shape
+
+
+def state_arrays(kind: LayerKind, plan: Plan, dtype) -> dict[str, np.ndarray]:
+    """A fresh layer's state fields (running averages), each full of its ``fill``."""
+    return {name: np.full(plan.state[name], state_fill(kind.record, name), dtype=dtype) for name in state_names(kind.record)}
 
 
 # --- bounds of every layer field -------------------------------------------------------------
