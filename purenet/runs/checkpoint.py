@@ -8,11 +8,13 @@ Layout of the file: ``meta`` is a JSON string (format name and version, architec
 dtype, epoch, optimizer step and slot count, RNG state, metrics history, the run's
 configuration, free-form settings, the best epoch); ``param.<layer>.<field>`` are the
 params' learned arrays (``w`` and ``b`` for dense and convolution layers; layers
-without learned arrays have none); ``slot.<k>.<layer>.<field>`` the optimizer's k-th
-slot record (momentum's velocity, Adam's moments); ``best.<layer>.<field>`` the best
-epoch's params when early stopping keeps them. Which layers there are, and every
-array's shape, follow from the architecture's layer list (``purenet.core.layers.plan_layers``),
-so the file is checked against it before any array is used. Anything missing,
+without learned arrays have none) and state arrays (BatchNorm's running averages ``mean``
+and ``var``, saved with every record, so a file without BatchNorm layers has none);
+``slot.<k>.<layer>.<field>`` the optimizer's k-th slot record (momentum's velocity,
+Adam's moments); ``best.<layer>.<field>`` the best epoch's params when early stopping
+keeps them. Which layers there are, and every array's shape, follow from the
+architecture's layer list (``purenet.core.layers.plan_layers``), so the file is
+checked against it before any array is used. Anything missing,
 misshapen, out of range, of another version or not an npz at all raises
 ``CheckpointError`` naming the file.
 
@@ -35,7 +37,7 @@ import numpy as np
 
 from purenet.base.checks import cut, is_real, is_whole, shown
 from purenet.core.activations import ACTIVATIONS
-from purenet.core.arrays import learned_names
+from purenet.core.arrays import learned_names, state_low, state_names
 from purenet.core.layers import plan_layers
 from purenet.core.losses import LOSSES
 from purenet.core.network import with_layers
@@ -198,7 +200,7 @@ def _meta(checkpoint: Checkpoint) -> dict:
 def _record_arrays(prefix: str, record: Params) -> dict[str, np.ndarray]:
     arrays = {}
     for i, layer in enumerate(record.layers):
-        for name in learned_names(type(layer)):
+        for name in learned_names(type(layer)) + state_names(type(layer)):
             arrays[f"{prefix}.{i}.{name}"] = np.asarray(getattr(layer, name))
     return arrays
 
@@ -402,15 +404,27 @@ def _expected_shapes(arch: Arch, slots: int, has_best: bool) -> dict[str, tuple[
     """Every array the checkpoint must hold, by key, and its shape."""
     prefixes = ["param", *(f"slot.{k}" for k in range(slots)), *(["best"] if has_best else [])]
     return {f"{prefix}.{i}.{name}": tuple(shape) for prefix in prefixes
-            for i, planned in enumerate(plan_layers(arch.layers)) for name, shape in planned.plan.shapes.items()}
+            for i, planned in enumerate(plan_layers(arch.layers))
+            for name, shape in {**planned.plan.shapes, **planned.plan.state}.items()}
 
 
 def _read_record(arrays: dict[str, np.ndarray], prefix: str, arch: Arch, dtype: np.dtype) -> Params:
     layers = []
     for i, planned in enumerate(plan_layers(arch.layers)):
         learned = {name: _read_array(arrays, f"{prefix}.{i}.{name}", shape, dtype) for name, shape in planned.plan.shapes.items()}
-        layers.append(planned.kind.record(**planned.plan.static, **learned))
+        carried = {name: _read_state(arrays, f"{prefix}.{i}.{name}", shape, dtype, state_low(planned.kind.record, name))
+                   for name, shape in planned.plan.state.items()}
+        layers.append(planned.kind.record(**planned.plan.static, **learned, **carried))
     return Params(arch=arch, layers=layers)
+
+
+def _read_state(arrays: dict[str, np.ndarray], key: str, shape: tuple[int, ...], dtype: np.dtype,
+                low: float | None) -> np.ndarray:
+    """A state array (BatchNorm's running averages), checked as a learned one and against its least value."""
+    array = _read_array(arrays, key, shape, dtype)
+    if low is not None and (array < low).any():
+        raise CheckpointError(f"array {key!r} holds values below {low}")
+    return array
 
 
 def _read_array(arrays: dict[str, np.ndarray], key: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
