@@ -65,6 +65,9 @@ def _torch_model(torch, layers: Sequence[int | str], act: str):
             modules.append(nn.Flatten())
         elif name == "dropout":
             modules.append(nn.Dropout(static["rate"]))
+        elif name == "batchnorm":  # the same momentum and eps; per channel of an image, per unit of a vector
+            norm = nn.BatchNorm2d if len(layer.in_shape) == 3 else nn.BatchNorm1d
+            modules.append(norm(layer.in_shape[-1], eps=static["eps"], momentum=static["momentum"]))
         else:
             raise ValueError(f"no PyTorch counterpart for a {name} layer")
         if layer.kind.activated and i < len(planned) - 1:

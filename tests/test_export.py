@@ -42,7 +42,7 @@ def trained(mnist, act: str, loss: str, dtype=np.float32, steps: int = 30, layer
     for step in range(steps):
         x = mnist.train.images[step * 64 : (step + 1) * 64].astype(np.float32) / 255
         y = mnist.train.labels[step * 64 : (step + 1) * 64]
-        params, state = opt.update(params, backward(params, forward(params, x), y), state)
+        params, state = opt.update(params, backward(params, forward(params, x, training=True), y), state)
     return tree_map(lambda a: a.astype(dtype), params)
 
 
@@ -85,6 +85,8 @@ CONVOLUTIONAL = [
     ((784, "conv3k4valid", "maxpool3", "dropout0.3", "flatten", 10), "tanh"),
     # stride 2 without padding, then an even kernel with "same" padding (its odd row at the bottom)
     ((784, "conv5k3s2valid", "conv4k2", "pool2", 16, "dropout0.2", 10), "elu"),
+    # BatchNorm per channel of an image and per unit of a vector
+    ((784, "conv4k3", "bn", "pool2", "conv6k3", "bn", "pool2", 16, "bn", 10), "relu"),
 ]
 
 
@@ -106,6 +108,23 @@ def test_convolutional_networks_give_purenets_answers_on_all_test_images(mnist, 
     assert_same_answers(got, in_chunks(lambda x: predict(params, x), test_pixels))
     architecture = json.loads({prop.key: prop.value for prop in model.metadata_props}["architecture"])
     assert architecture["sizes"] == list(params.arch.layers)
+
+
+@pytest.mark.parametrize("layers", [(784, "conv3k3", "bn", "pool4", 12, "bn", 10), (784, "bn", 16, "bn", 10)],
+                         ids=["image-and-vector", "on-the-pixels"])
+def test_batchnorm_exports_with_its_running_averages(mnist, test_pixels, layers):
+    """ONNX BatchNormalization in inference mode gives purenet's forward(training=False), on
+    running averages that 30 training steps have moved far from their start (0 and 1)."""
+    params = trained(mnist, "relu", "ce", layers=layers)
+    norms = [layer for layer in params.layers if type(layer).__name__ == "BatchNorm"]
+    assert all(np.abs(layer.mean).max() > 0.05 and np.abs(layer.var - 1).max() > 0.05 for layer in norms)
+    model = to_onnx(params)
+    onnx.checker.check_model(model, full_check=True)
+    assert sum(node.op_type == "BatchNormalization" for node in model.graph.node) == len(norms)
+    pixels = test_pixels[:2000]
+    expected = LOSSES["ce"].output(forward(params, pixels, training=False).logits)
+    assert_same_answers(run(model, pixels), expected)
+    assert (expected.argmax(axis=1) == mnist.test.labels[:2000]).mean() > 0.5
 
 
 @pytest.mark.parametrize("batch", [1, 257])

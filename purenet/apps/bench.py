@@ -108,7 +108,7 @@ def _input_first(layers: Sequence[int | str]) -> tuple[int | str, ...]:
 
 def train_step_fn(layers: Sequence[int | str], act: str, batch_size: int, *, lr: float = 0.01) -> Callable[[], int]:
     """One training step per call, through the public composition a user writes:
-    ``params = sgd(params, backward(params, forward(params, x), y), lr)``."""
+    ``params = sgd(params, backward(params, forward(params, x, training=True), y), lr)``."""
     params = init(layers, act=act, rng=0)
     batches = synthetic_batches(layers, batch_size)
     state = {"params": params, "i": 0}
@@ -116,7 +116,7 @@ def train_step_fn(layers: Sequence[int | str], act: str, batch_size: int, *, lr:
     def step() -> int:
         x, y = batches[state["i"] % len(batches)]
         p = state["params"]
-        state["params"] = sgd(p, backward(p, forward(p, x), y), lr)
+        state["params"] = sgd(p, backward(p, forward(p, x, training=True), y), lr)
         state["i"] += 1
         return batch_size
 

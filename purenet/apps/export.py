@@ -7,10 +7,10 @@
 
 The graph takes ``pixels``, float32 (N, 784) in [0, 1] (N free: any batch size), and
 gives ``probabilities``, float32 (N, 10), rows summing to 1: what ``purenet.core.network.predict``
-computes, node for node. Each layer kind has its exporter in ``EXPORTERS`` (a record
-type -> a function that appends the layer's nodes), each hidden activation its nodes
-in ``ACTIVATION_NODES`` and each loss its output function in ``OUTPUTS``; a
-layer kind, activation or loss missing from those tables is an ``ExportError`` that
+computes, node for node (at inference: BatchNorm with its running averages). Each
+layer kind has its exporter in ``EXPORTERS`` (a record type -> a function that appends
+the layer's nodes), each hidden activation its nodes in ``ACTIVATION_NODES`` and each
+loss its output function in ``OUTPUTS``; a layer kind, activation or loss missing from those tables is an ``ExportError`` that
 names it, never a wrong graph.
 
 The graph computes in float32 whatever the checkpoint's dtype: float32 is what ONNX
@@ -32,7 +32,7 @@ import numpy as np
 
 from purenet.base.version import installed_version
 from purenet.core.activations import ELU_ALPHA, LEAKY_SLOPE, Activation
-from purenet.core.layers import AvgPool, Conv2D, Dense, Dropout, Flatten, MaxPool, ToImage, plan_layers
+from purenet.core.layers import AvgPool, BatchNorm, Conv2D, Dense, Dropout, Flatten, MaxPool, ToImage, plan_layers
 from purenet.core.layers.conv import paddings
 from purenet.core.network import layer_activations
 from purenet.core.records import Params
@@ -166,6 +166,14 @@ def _dropout(graph: _Graph, index: int, layer: Dropout, act, x: str, in_shape) -
     return x
 
 
+def _batchnorm(graph: _Graph, index: int, layer: BatchNorm, act, x: str, in_shape) -> str:
+    """ONNX BatchNormalization in inference mode, with the running averages: channels on
+    axis 1, which both an NCHW image and an (N, D) vector have."""
+    arrays = [graph.constant(f"layer{index}.{name}", np.asarray(getattr(layer, name), np.float32))
+              for name in ("gamma", "beta", "mean", "var")]
+    return graph.node("BatchNormalization", [x, *arrays], f"layer{index}.batchnorm", epsilon=layer.eps)
+
+
 EXPORTERS: dict[type, Callable[..., str]] = {
     Dense: _dense,
     ToImage: _to_image,
@@ -174,6 +182,7 @@ EXPORTERS: dict[type, Callable[..., str]] = {
     AvgPool: _pool("AveragePool"),
     Flatten: _flatten,
     Dropout: _dropout,
+    BatchNorm: _batchnorm,
 }
 """Layer record type -> ``exporter(graph, index, layer, act, x, in_shape) -> out``: appends
 the layer's nodes reading tensor ``x`` (whose per-sample shape in purenet is ``in_shape``)
