@@ -23,6 +23,7 @@ from purenet.core.activations import ACTIVATIONS
 from purenet.core.arrays import learned_names, static_names
 from purenet.core.layers import (
     AvgPool,
+    BatchNorm,
     Context,
     Conv2D,
     Dense,
@@ -277,6 +278,56 @@ def test_dense_gradients_match_central_differences(fan_in, fan_out, n, act_name,
     assert max(errors.values()) < TOLERANCE, errors
 
 
+def batchnorm_layer(rng, width: int) -> BatchNorm:
+    """gamma of magnitude 0.5 to 1.5 either sign, any beta, running averages far from 0 and 1."""
+    gamma = rng.uniform(0.5, 1.5, width) * rng.choice([-1, 1], width)
+    return BatchNorm(gamma=gamma, beta=rng.normal(0, 1, width), mean=rng.normal(0, 1, width),
+                     var=rng.uniform(0.2, 3, width))
+
+
+@GRADIENT_SETTINGS
+@given(
+    shape=st.sampled_from([(1,), (3,), (2, 2, 1), (3, 2, 2), (1, 1, 3)]), n=st.integers(1, 4),
+    training=st.booleans(), seed=st.integers(0, 2**32 - 1),
+)
+@example(shape=(3,), n=3, training=True, seed=0).via("three rows, the fewest checked")
+@example(shape=(1, 1, 3), n=4, training=True, seed=1).via("1x1 images: the statistics over N alone")
+def test_batchnorm_gradients_match_central_differences(shape, n, training, seed):
+    """In a training pass the batch's mean and variance depend on x (dx has the two extra
+    terms); at inference the running averages are constants."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 2, (n, *shape)) + rng.normal(0, 1, shape[-1])
+    per_channel = x.reshape(-1, shape[-1])
+    if training:
+        # two values per channel normalise to +-1 whatever x is: dx is of the size of eps, below
+        # the differences' noise; a near-constant channel makes 1/sqrt(var) explode
+        assume(len(per_channel) >= 3 and per_channel.var(axis=0).min() > 1e-2)
+    layer = batchnorm_layer(rng, shape[-1])
+    errors = check_kind_gradients(layer, x, lambda: Context(training=training), rng)
+    assert max(errors.values()) < TOLERANCE, errors
+
+
+def test_the_batchnorm_check_catches_a_gradient_that_forgets_the_batch_statistics(monkeypatch):
+    """The inference gradient used in a training pass (the batch's mean and variance taken
+    as constants) fails the check: the check sees the terms through the statistics."""
+    import purenet.core.layers.batchnorm as batchnorm
+
+    rng = np.random.default_rng(5)
+    layer = batchnorm_layer(rng, 3)
+    x = rng.normal(size=(4, 2, 2, 3))
+    errors = check_kind_gradients(layer, x, lambda: Context(training=True), rng)
+    assert max(errors.values()) < TOLERANCE
+    original = batchnorm.batchnorm_backward
+
+    def as_constants(layer, cache, d_out, need_dx=True):
+        return original(layer, attrs.evolve(cache, training=False, x=cache.xhat / cache.inv_std, mean=np.zeros(3)),
+                        d_out, need_dx)
+
+    monkeypatch.setattr(batchnorm, "batchnorm_backward", as_constants)
+    errors = check_kind_gradients(layer, x, lambda: Context(training=True), rng)
+    assert errors["x"] > TOLERANCE and errors["gamma"] < TOLERANCE and errors["beta"] < TOLERANCE
+
+
 def test_the_gradient_check_catches_a_wrong_gradient(monkeypatch):
     """The comparison above can fail: a convolution whose dx is off by one row (a padding
     split the wrong way round) or whose dw forgets the activation's derivative is caught."""
@@ -321,6 +372,8 @@ def test_the_gradient_check_catches_a_wrong_gradient(monkeypatch):
         (ToImage(3), (2, 9)),
         (Dropout(0.5), (2, 6)),
         (Conv2D(w=np.ones((1, 1, 2, 2)), b=np.zeros(2)), (1, 3, 3, 2)),
+        (BatchNorm(gamma=np.ones(2), beta=np.zeros(2), mean=np.zeros(2), var=np.ones(2)), (1, 3, 3, 2)),
+        (BatchNorm(gamma=np.ones(3), beta=np.zeros(3), mean=np.zeros(3), var=np.ones(3)), (1, 3)),
     ],
     ids=repr,
 )
