@@ -17,7 +17,7 @@ from gradcheck import (
     with_array,
 )
 
-from purenet import backward, forward, init, loss
+from purenet import backward, forward, init, loss, sgd, tree_map
 
 pytestmark = pytest.mark.core  # the core math: `pytest -m core` runs it alone, in seconds
 
@@ -153,3 +153,32 @@ def test_the_comparison_is_relative_and_refuses_mismatched_shapes():
         relative_error(g, g.T)
     with pytest.raises(ValueError, match="2 numeric gradients against 1"):
         relative_errors([g, g], [g])
+
+
+# --- BatchNorm: a network's gradient in a training pass and at inference ----------------------
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["training", "inference"])
+@pytest.mark.parametrize("layers", [[16, "conv3k3", "bn", "avgpool2", 5, "bn", 3], [6, "bn", 5, "bn", 3]],
+                         ids=["image-and-vector", "vectors"])
+def test_a_batchnorm_network_s_gradients_match_the_differences(layers, training):
+    """Every learned array, BatchNorm's gamma and beta too, against central differences of
+    the loss of the same pass: batch statistics in training (each x moves every output of its
+    channel), the running averages at inference (constants, moved far from 0 and 1 first)."""
+    rng = np.random.default_rng(4)
+    params = init(layers, act="tanh", rng=rng, dtype=np.float64)
+    warm = rng.normal(1, 2, (8, layers[0]))
+    for _ in range(3):  # lr 0: only the running averages move, away from their start
+        params = sgd(params, backward(params, forward(params, warm, training=True), rng.integers(0, 3, 8)), 0.0)
+    params = tree_map(lambda a: rng.normal(0, 0.7, a.shape), params)  # gamma and beta too; keeps the running averages
+    x, y = rng.normal(0, 1, (5, layers[0])), rng.integers(0, 3, 5)
+
+    def loss_of(p):
+        return loss(p, forward(p, x, training=training), y)
+
+    analytic = list(backward(params, forward(params, x, training=training), y).arrays())
+    numeric = numerical_grads(loss_of, params)
+    assert all(np.linalg.norm(n) > 1e-3 for n in numeric)  # every array reaches the loss
+    assert max(relative_errors(numeric, analytic)) < TOLERANCE, relative_errors(numeric, analytic)
+    norms = [layer for layer in params.layers if type(layer).__name__ == "BatchNorm"]
+    assert all(np.abs(layer.var - 1).max() > 0.1 for layer in norms)
