@@ -8,7 +8,7 @@ taken over N (and H, W). In a training pass (``Context.training``) ``mean`` and 
 are the batch's (the biased variance), and the running averages move towards them,
 ``running = (1 - momentum) * running + momentum * batch``, with the *unbiased* batch
 variance for the running variance: PyTorch's ``BatchNorm1d``/``BatchNorm2d`` rule and
-defaults (momentum 0.1, eps 1e-5; pytorch.org/docs/stable/generated/torch.nn.BatchNorm2d.html).
+defaults (momentum 0.1, eps 1e-5; docs/math.md cites its documentation).
 At inference the running averages take the batch's place. The equations, backward too, are
 in docs/math.md.
 
