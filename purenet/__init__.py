@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     # records
     from purenet.core.records import Arch as Arch, Dense as Dense, Params as Params, Grads as Grads
     from purenet.core.records import Cache as Cache, DenseCache as DenseCache, tree_map as tree_map
+    from purenet.core.records import with_state as with_state
+    from purenet.core.layers import BatchNorm as BatchNorm
     # training
     from purenet.core.training import train as train, train_step as train_step
     from purenet.core.metrics import evaluate as evaluate, confusion_matrix as confusion_matrix

@@ -76,34 +76,35 @@ def batchnorm_forward(layer: BatchNorm, x: np.ndarray, training: bool) -> tuple[
     width = layer.gamma.shape[0]
     if x.shape[-1] != width or x.ndim not in (2, 4):
         raise ValueError(f"BatchNorm of width {width} needs (N, {width}) or (N, H, W, {width}) input, got {x.shape}")
-    rows = x.reshape(-1, width)
-    m = len(rows)
+    rows = x.reshape(len(x), -1)  # one row per sample: (N, H*W*C), channels repeating along it
+    places = rows.shape[1] // width
+    m = len(rows) * places
     dtype = x.dtype.type
     if not training:
         inv_std = fresh(1 / np.sqrt(layer.var + dtype(layer.eps)))
         scale = layer.gamma * inv_std
-        out = np.multiply(rows, scale)
-        out += layer.beta - layer.mean * scale
+        out = np.multiply(rows, _along(scale, places))
+        out += _along(layer.beta - layer.mean * scale, places)
         return fresh(out.reshape(x.shape)), BatchNormCache(
             xhat=None, x=readonly(x), inv_std=inv_std, mean=layer.mean, var=layer.var, training=False)
     if m < 2:
         raise ValueError(f"BatchNorm needs more than one value per channel in a training pass, got input {x.shape}")
-    average = np.full(m, 1 / m, dtype)  # a product with it sums in BLAS, faster than .mean(axis=0)
-    mean = average @ rows
-    xhat = rows - mean
+    mean = _channel_sums(rows, width) * dtype(1 / m)
+    xhat = rows - _along(mean, places)
     out = np.square(xhat)
-    var = average @ out
+    var = _channel_sums(out, width) * dtype(1 / m)
     inv_std = fresh(1 / np.sqrt(var + dtype(layer.eps)))
-    xhat *= inv_std
-    np.multiply(xhat, layer.gamma, out=out)
-    out += layer.beta
+    xhat *= _along(inv_std, places)
+    np.multiply(xhat, _along(layer.gamma, places), out=out)
+    out += _along(layer.beta, places)
     keep = dtype(1 - layer.momentum)
     running_mean = layer.mean * keep
     running_mean += dtype(layer.momentum) * mean
     running_var = layer.var * keep
     running_var += dtype(layer.momentum * m / (m - 1)) * var  # the unbiased batch variance, as PyTorch
     return fresh(out.reshape(x.shape)), BatchNormCache(
-        xhat=fresh(xhat), x=None, inv_std=inv_std, mean=fresh(running_mean), var=fresh(running_var), training=True)
+        xhat=fresh(xhat.reshape(x.shape)), x=None, inv_std=inv_std, mean=fresh(running_mean), var=fresh(running_var),
+        training=True)
 
 
 def batchnorm_backward(layer: BatchNorm, cache: BatchNormCache, d_out: np.ndarray,
@@ -112,31 +113,45 @@ def batchnorm_backward(layer: BatchNorm, cache: BatchNormCache, d_out: np.ndarra
     and dL/dx. ``d_out`` is written into (the network passes arrays it made)."""
     width = layer.gamma.shape[0]
     shape = d_out.shape
-    rows = d_out.reshape(-1, width)
-    m = len(rows)
+    rows = d_out.reshape(len(d_out), -1)
+    places = rows.shape[1] // width
+    m = len(rows) * places
     if cache.training:
-        xhat = cache.xhat
+        xhat = cache.xhat.reshape(rows.shape)
     else:
-        xhat = np.subtract(cache.x.reshape(-1, width), cache.mean)
-        xhat *= cache.inv_std
-    ones = np.ones(m, d_out.dtype)
-    d_beta = ones @ rows
+        xhat = np.subtract(cache.x.reshape(rows.shape), _along(cache.mean, places))
+        xhat *= _along(cache.inv_std, places)
+    d_beta = _channel_sums(rows, width)
     product = rows * xhat
-    d_gamma = ones @ product
+    d_gamma = _channel_sums(product, width)
     grads = BatchNorm(gamma=fresh(d_gamma), beta=fresh(d_beta), mean=cache.mean, var=cache.var,
                       momentum=layer.momentum, eps=layer.eps)
     if not need_dx:
         return grads, None
-    scale = layer.gamma * cache.inv_std
+    scale = _along(layer.gamma * cache.inv_std, places)
     if not cache.training:  # the statistics are constants: dx = gamma / sqrt(var + eps) * d_out
         return grads, np.multiply(rows, scale, out=rows).reshape(shape)
     # dx = gamma / sqrt(var + eps) * (d_out - mean(d_out) - xhat * mean(d_out * xhat)), means over the batch
     dtype = d_out.dtype.type
-    np.multiply(xhat, d_gamma * dtype(1 / m), out=product)
-    rows -= d_beta * dtype(1 / m)
+    np.multiply(xhat, _along(d_gamma * dtype(1 / m), places), out=product)
+    rows -= _along(d_beta * dtype(1 / m), places)
     rows -= product
     rows *= scale
     return grads, rows.reshape(shape)
+
+
+def _channel_sums(rows: np.ndarray, width: int) -> np.ndarray:
+    """The sum of each channel over the batch (and the image): the rows summed by a product
+    with a vector of ones (BLAS; faster than ``.sum(axis=0)``), then the places of each row."""
+    per_place = np.ones(len(rows), rows.dtype) @ rows
+    return per_place if len(per_place) == width else per_place.reshape(-1, width).sum(axis=0)
+
+
+def _along(values: np.ndarray, places: int) -> np.ndarray:
+    """A per-channel vector repeated along a whole row (H*W places of C channels): broadcast
+    over (N, H*W*C), NumPy's inner loop runs along whole rows instead of C numbers at a time,
+    several times faster for few channels."""
+    return values if places == 1 else np.tile(values, places)
 
 
 # --- the protocol ---------------------------------------------------------------------------
