@@ -274,3 +274,45 @@ def test_a_small_network_learns_at_least_as_well_with_batchnorm(mnist):
     plain = np.mean([trained([784, 64, 32, 10], seed) for seed in range(3)])
     normalised = np.mean([trained([784, 64, "bn", 32, "bn", 10], seed) for seed in range(3)])
     assert normalised >= plain and normalised > 0.78, (normalised, plain)
+
+
+# --- a whole run: bitwise resume --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "nesterov"])
+def test_a_run_with_batchnorm_resumes_bit_for_bit(small_mnist_dir, tmp_path, monkeypatch, optimizer):
+    """Two epochs straight, and one epoch saved then resumed for the second: the same learned
+    arrays, running averages, optimizer slots and measured history, to the bit. The run keeps
+    a validation split, so early stopping's best params (their running averages too) go
+    through the file as well."""
+    from purenet.core.training import EpochRecord
+    from purenet.runs.config import preset
+    from purenet.runs.run import checkpoint_after, prepare, resume
+
+    monkeypatch.setenv("PURENET_DATA", str(small_mnist_dir))
+    monkeypatch.chdir(tmp_path)
+    config = preset("default", seed=3, epochs=2, optimizer=optimizer, layers=(784, 32, "bn", 16, "bn", 10),
+                    batch_size=100, val_fraction=0.1, patience=5)
+
+    def records(run, checkpoint):
+        for record in run:
+            if isinstance(record, EpochRecord):
+                checkpoint = checkpoint_after(record, checkpoint)
+        return checkpoint
+
+    straight_run = prepare(config)
+    straight = records(straight_run.records(), straight_run.initial_checkpoint)
+    half_run = prepare(config)
+    first = next(r for r in half_run.records() if isinstance(r, EpochRecord))
+    save(tmp_path / "one.npz", checkpoint_after(first, half_run.initial_checkpoint))
+    resumed = records(resume(tmp_path / "one.npz", epochs=2), load(tmp_path / "one.npz"))
+
+    def bits(checkpoint) -> list[bytes]:
+        records = [checkpoint.params, *checkpoint.opt_state.slots, checkpoint.best.params]
+        return [getattr(layer, name).tobytes() for record in records for layer in record.layers
+                for name in learned_names(type(layer)) + state_names(type(layer))]
+
+    assert bits(resumed) == bits(straight)
+    assert [h["test_acc"] for h in resumed.history] == [h["test_acc"] for h in straight.history]
+    norms = [layer for layer in straight.params.layers if isinstance(layer, BatchNorm)]
+    assert len(norms) == 2 and all(not np.array_equal(layer.var, np.ones_like(layer.var)) for layer in norms)
