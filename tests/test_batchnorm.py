@@ -316,3 +316,25 @@ def test_a_run_with_batchnorm_resumes_bit_for_bit(small_mnist_dir, tmp_path, mon
     assert [h["test_acc"] for h in resumed.history] == [h["test_acc"] for h in straight.history]
     norms = [layer for layer in straight.params.layers if isinstance(layer, BatchNorm)]
     assert len(norms) == 2 and all(not np.array_equal(layer.var, np.ones_like(layer.var)) for layer in norms)
+
+
+@pytest.mark.parametrize("batch_size, layers, refused", [
+    (1, (784, 16, "bn", 10), "every batch is one row"),
+    (2999, (784, 16, "bn", 10), "with 3000 training images the last batch is one row"),
+    (2998, (784, 16, "bn", 10), None),  # the last batch has two rows
+    (2999, (784, "conv2k3", "bn", 10), None),  # on an image one row has 784 values per channel
+])
+def test_a_run_whose_bn_would_meet_a_batch_of_one_row_is_one_config_error(small_mnist_dir, tmp_path, monkeypatch,
+                                                                            batch_size, layers, refused):
+    from purenet.runs.config import ConfigError, preset
+    from purenet.runs.run import prepare
+
+    monkeypatch.setenv("PURENET_DATA", str(small_mnist_dir))
+    monkeypatch.chdir(tmp_path)
+    config = preset("default", epochs=1, layers=layers, batch_size=batch_size, val_fraction=0)
+    if refused is None:
+        assert len(prepare(config).train) == 3000
+        return
+    with pytest.raises(ConfigError, match=re.escape(refused)) as caught:
+        prepare(config)
+    assert caught.value.field == "batch_size" and "\n" not in str(caught.value)

@@ -41,6 +41,7 @@ import numpy as np
 
 from purenet.base.checks import shown
 from purenet.base.words import counted
+from purenet.core.layers import BatchNorm, plan_layers
 from purenet.core.network import init
 from purenet.core.optim import Optimizer, make_optimizer
 from purenet.core.schedules import make_schedule
@@ -247,6 +248,18 @@ def _load_checked(config: RunConfig) -> Dataset:
     return dataset
 
 
+def _check_batch_statistics(config: RunConfig, n: int) -> None:
+    """ConfigError when a BatchNorm layer on a vector would meet a training batch of one row,
+    which has no batch variance (PyTorch refuses it too): a batch size of 1, or a last batch of 1."""
+    on_vectors = any(planned.kind.record is BatchNorm and len(planned.in_shape) == 1
+                     for planned in plan_layers(config.network_layers))
+    if not on_vectors or (config.batch_size > 1 and n % config.batch_size != 1):
+        return
+    last = "every batch is" if config.batch_size == 1 else f"with {counted(n, 'training image')} the last batch is"
+    raise ConfigError("batch_size", f"{config.batch_size}: a bn layer on a vector needs at least two rows in each "
+                                    f"training batch, and {last} one row; choose another batch size")
+
+
 def _split(train_split: Split, config: RunConfig, split_rng: np.random.Generator) -> tuple[Split, Split | None]:
     fraction, n = config.val_fraction, len(train_split)
     if not fraction:
@@ -263,6 +276,7 @@ def _split(train_split: Split, config: RunConfig, split_rng: np.random.Generator
 
 def _run(config: RunConfig, dataset: Dataset, train_split: Split, val_split: Split | None, optimizer: Optimizer,
          start_from: Checkpoint, epochs: int) -> Run:
+    _check_batch_statistics(config, len(train_split))
     return Run(config=config, dataset=dataset, train=train_split, val=val_split,
                image_shape=dataset.train.shape_or_square, initial_checkpoint=start_from, epochs=epochs,
                optimizer=optimizer)
