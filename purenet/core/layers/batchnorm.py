@@ -116,9 +116,10 @@ def batchnorm_backward(layer: BatchNorm, cache: BatchNormCache, d_out: np.ndarra
     rows = d_out.reshape(len(d_out), -1)
     places = rows.shape[1] // width
     m = len(rows) * places
-    if cache.training:
+    if cache.xhat is not None:  # a training pass
         xhat = cache.xhat.reshape(rows.shape)
     else:
+        assert cache.x is not None  # an inference pass keeps its input instead
         xhat = np.subtract(cache.x.reshape(rows.shape), _along(cache.mean, places))
         xhat *= _along(cache.inv_std, places)
     d_beta = _channel_sums(rows, width)
