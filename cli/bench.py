@@ -13,6 +13,8 @@ from purenet.cli.choices import FRAMEWORKS
 from purenet.cli.console import fail, say, stdout_console
 from purenet.cli.recipes import config_error_message
 from purenet.cli.torchstep import torch_step_fn
+from purenet.core.layers import plan_layers
+from purenet.core.layers.batchnorm import normalises_vectors
 from purenet.data import default_data_dir, missing_idx_files
 from purenet.runs.config import ConfigError, RunConfig, check_fits
 
@@ -34,8 +36,9 @@ def run_bench(layers: str, batch_size: int, act: str, compare: Optional[str], se
         "train_samples_per_s": train,
         "train_gflops": bench.Rate.of([r * bench.train_flops_per_sample(layer_list) / 1e9 for r in train.runs]),
         "infer_samples_per_s": bench.infer_rate(layer_list, act, batch_size, **timing),
-        "batch1_samples_per_s": bench.train_rate(layer_list, act, 1, **timing),
     }
+    if not normalises_vectors(plan_layers(tuple(layer_list))):  # a bn on a vector cannot train on one row
+        figures["batch1_samples_per_s"] = bench.train_rate(layer_list, act, 1, **timing)
     if layer_list[0] == PIXELS and not missing_idx_files(default_data_dir()):
         figures["load_mnist_seconds"] = bench.load_seconds(default_data_dir(), repeats=repeats)
     figures.update(versus)
@@ -55,6 +58,8 @@ def _checked(layers: str, batch_size: int, act: str, seconds: float) -> list[int
         check_fits(config)
     except ConfigError as error:
         fail(config_error_message(error))
+    if batch_size == 1 and normalises_vectors(plan_layers(config.network_layers)):
+        fail("--batch-size 1: a bn layer on a vector needs at least two rows in each training batch")
     return list(config.layers)
 
 

@@ -109,3 +109,28 @@ def test_rates_in_turn_times_each_step_in_turn_each_round():
     assert [len(rate.runs) for rate in rates] == [3, 3, 3]
     blocks = [name for name, _ in groupby(calls)]
     assert blocks == ["a", "b", "c"] * 4  # one warm-up round, then three timed rounds
+
+
+def test_the_torch_counterpart_of_bn_is_batchnorm_with_the_same_momentum_and_eps():
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (never a dependency)")
+    from purenet.cli.torchstep import _torch_model
+
+    model = _torch_model(torch, (784, "conv4k3", "bn", "pool2", 8, "bn", 10), "relu")
+    norms = [m for m in model if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert [(type(m).__name__, m.num_features, m.momentum, m.eps) for m in norms] == [
+        ("BatchNorm2d", 4, 0.1, 1e-5), ("BatchNorm1d", 8, 0.1, 1e-5)]
+
+
+def test_a_bn_on_a_vector_has_no_batch_of_one():
+    result = CliRunner().invoke(app, ["bench", "--layers", "784,16,bn,10", "--batch-size", "1"])
+    assert result.exit_code == 2
+    assert "--batch-size 1: a bn layer on a vector needs at least two rows" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_a_network_with_bn_on_a_vector_is_timed_without_a_batch_of_one():
+    result = CliRunner().invoke(app, ["bench", "--layers", "784,32,bn,10", "--seconds", "0.05", "--repeats", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert "batch1_samples_per_s" not in figures and figures["train_samples_per_s"] > 0

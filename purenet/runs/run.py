@@ -41,7 +41,8 @@ import numpy as np
 
 from purenet.base.checks import shown
 from purenet.base.words import counted
-from purenet.core.layers import BatchNorm, plan_layers
+from purenet.core.layers import plan_layers
+from purenet.core.layers.batchnorm import normalises_vectors
 from purenet.core.network import init
 from purenet.core.optim import Optimizer, make_optimizer
 from purenet.core.schedules import make_schedule
@@ -251,9 +252,7 @@ def _load_checked(config: RunConfig) -> Dataset:
 def _check_batch_statistics(config: RunConfig, n: int) -> None:
     """ConfigError when a BatchNorm layer on a vector would meet a training batch of one row,
     which has no batch variance (PyTorch refuses it too): a batch size of 1, or a last batch of 1."""
-    on_vectors = any(planned.kind.record is BatchNorm and len(planned.in_shape) == 1
-                     for planned in plan_layers(config.network_layers))
-    if not on_vectors or (config.batch_size > 1 and n % config.batch_size != 1):
+    if not normalises_vectors(plan_layers(config.network_layers)) or (config.batch_size > 1 and n % config.batch_size != 1):
         return
     last = "every batch is" if config.batch_size == 1 else f"with {counted(n, 'training image')} the last batch is"
     raise ConfigError("batch_size", f"{config.batch_size}: a bn layer on a vector needs at least two rows in each "

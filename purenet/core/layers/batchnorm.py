@@ -155,6 +155,12 @@ def _along(values: np.ndarray, places: int) -> np.ndarray:
     return values if places == 1 else np.tile(values, places)
 
 
+def normalises_vectors(planned) -> bool:
+    """Whether a planned layer list (``plan_layers``) holds a BatchNorm that reads vectors: its
+    statistics then run over the rows alone, and a training batch of one row has none."""
+    return any(layer.kind.record is BatchNorm and len(layer.in_shape) == 1 for layer in planned)
+
+
 # --- the protocol ---------------------------------------------------------------------------
 
 
