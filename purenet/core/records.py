@@ -186,13 +186,13 @@ def with_state(params: Params, source: Params) -> Params:
 
 
 def same_structure(first: Params, second: Params) -> bool:
-    """Whether two records have the same arch, layer types and learned shapes."""
+    """Whether two records have the same arch, layer types, and learned and state shapes."""
     if first.arch != second.arch or len(first.layers) != len(second.layers):
         return False
     for a, b in zip(first.layers, second.layers):
         if type(a) is not type(b):
             return False
-        if any(getattr(a, name).shape != getattr(b, name).shape for name in learned_names(type(a))):
+        if any(getattr(a, name).shape != getattr(b, name).shape for name in learned_names(type(a)) + state_names(type(a))):
             return False
     return True
 
