@@ -10,7 +10,9 @@ with a backward pass by one relative error against one tolerance.
 
 A test computes the analytic gradient with the code under test, the numeric one here, and
 asserts ``relative_error(...) < TOLERANCE`` per array. tests/test_gradcheck.py shows that
-the check fails on wrong gradients.
+the check fails on wrong gradients, and checks a BatchNorm network in a training pass and
+at inference: its state fields (the running averages) are no learned arrays, so
+``numerical_grads`` never moves them and ``with_array`` keeps them as they are.
 """
 
 from __future__ import annotations
