@@ -7,14 +7,20 @@ runs it), then for each image sends ``--requests`` POSTs (default 200) from
 connection (standard library: threading and http.client), after a warm-up of two
 requests per client. It prints, per image, requests per second (requests / wall
 time) and the median (p50) and 95th-percentile (p95) latency of one request, sent
-to answered. Two images:
+to answered. Three images:
 
-    png28     a 28x28 PNG: an MNIST test digit as it is (about 300 bytes)
+    canvas280 what the draw page sends: its 280x280 canvas as a PNG (RGBA, opaque
+              white, a 7 in black round strokes 18 pixels wide, anti-aliased as a
+              browser draws them; about 2 kB)
+    png28     a 28x28 PNG: an MNIST test digit (a 7) as it is (about 250 bytes)
     jpeg1mp   a 1000x1000 JPEG photo-like picture of the same digit: dark ink on
               unevenly lit paper, with sensor noise (quality 90, about 150 kB)
 
+The first two are clean images (``purenet.photo.clean``) and take the short way; the
+photo goes through all ten steps of ``purenet.photo.prepare``.
+
 For scale it also times ``purenet.photo.prepare.read_digit_image`` alone on each image, in this
-process, one at a time (median of 10): the preparation of the picture, which is
+process, one at a time (median of 20): the preparation of the picture, which is
 most of a request's work. The server and the clients share the machine, so the
 figures are a floor for what a separate client would see, and they move with
 whatever else runs (the load average is printed with them).
@@ -40,14 +46,35 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVING = re.compile(r"serving .* at http://127\.0\.0\.1:(\d+)/")
 
 
+CANVAS, STROKE, SUPERSAMPLE = 280, 18, 4
+"""The draw page's canvas: 280 pixels square, strokes 18 wide (purenet/apps/static/draw.html);
+drawn 4 times larger and shrunk by box averaging, for a browser's anti-aliased edges."""
+
+
+def drawn_canvas(points: list[tuple[int, int]]) -> bytes:
+    """The PNG the draw page posts for one stroke through ``points``: a white canvas, a black
+    line with round caps and joins, RGBA as a canvas's toBlob("image/png") gives it."""
+    big = Image.new("L", (CANVAS * SUPERSAMPLE, CANVAS * SUPERSAMPLE), 255)
+    draw = ImageDraw.Draw(big)
+    scaled = [(x * SUPERSAMPLE, y * SUPERSAMPLE) for x, y in points]
+    radius = STROKE * SUPERSAMPLE / 2
+    draw.line(scaled, fill=0, width=STROKE * SUPERSAMPLE, joint="curve")
+    for x, y in scaled:  # round caps and joins
+        draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=0)
+    png = io.BytesIO()
+    big.resize((CANVAS, CANVAS), Image.Resampling.BOX).convert("RGBA").save(png, "PNG")
+    return png.getvalue()
+
+
 def images(mnist_dir: Path) -> dict[str, bytes]:
-    """The two request bodies: an MNIST digit as a 28x28 PNG, and as a 1-megapixel JPEG photo."""
+    """The three request bodies: a 7 drawn on the page's canvas; an MNIST 7 as a 28x28 PNG,
+    and as a 1-megapixel JPEG photo."""
     from purenet.data import load
 
     digit = load(mnist_dir).test.images[0].reshape(28, 28)
@@ -63,7 +90,7 @@ def images(mnist_dir: Path) -> dict[str, bytes]:
     rgb = np.clip(np.stack([grey, grey * 0.97, grey * 0.92], axis=-1), 0, 255).astype(np.uint8)
     jpeg = io.BytesIO()
     Image.fromarray(rgb).save(jpeg, "JPEG", quality=90)
-    return {"png28": png.getvalue(), "jpeg1mp": jpeg.getvalue()}
+    return {"canvas280": drawn_canvas([(80, 70), (200, 70), (120, 230)]), "png28": png.getvalue(), "jpeg1mp": jpeg.getvalue()}
 
 
 def start_server(model: str | None) -> tuple[subprocess.Popen, int]:
@@ -118,7 +145,7 @@ def measure(port: int, body: bytes, kind: str, requests: int, clients: int) -> d
             "p50_ms": round(float(np.percentile(ms, 50)), 1), "p95_ms": round(float(np.percentile(ms, 95)), 1)}
 
 
-def preparation_ms(body: bytes, repeats: int = 10) -> float:
+def preparation_ms(body: bytes, repeats: int = 20) -> float:
     """The median time of ``read_digit_image`` on ``body`` in this process, in milliseconds."""
     from purenet.photo.prepare import read_digit_image
 
@@ -143,8 +170,8 @@ def main() -> None:
     bodies = images(options.mnist)
     server, port = start_server(options.model)
     try:
-        results = {name: measure(port, body, "image/png" if name == "png28" else "image/jpeg", options.requests, options.clients)
-                   for name, body in bodies.items()}
+        results = {name: measure(port, body, "image/jpeg" if name == "jpeg1mp" else "image/png",
+                                 options.requests, options.clients) for name, body in bodies.items()}
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(30)

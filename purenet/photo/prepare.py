@@ -63,7 +63,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from purenet.photo import field, ink, pieces
+from purenet.photo import clean, field, ink, pieces
 from purenet.photo.errors import ImageError, ImageWarning
 from purenet.photo.reading import decode_photo, one_line, open_photo
 
@@ -81,6 +81,9 @@ def preprocess(image: Image.Image) -> np.ndarray:
     module's docstring, in its order.
     """
     rgb = ink.working_rgb(image)  # 1
+    strength = clean.clean_ink(rgb, image.size)
+    if strength is not None:  # a drawing, not a photo: steps 2-5 have nothing to do
+        return clean.clean_digit(strength)  # steps 6-10 on a small crop
     rgb = ink.dark_ink(rgb)  # 2
     strength = ink.ink_strength(rgb)  # 3
     strength = pieces.without_edge_regions(strength)  # 4
