@@ -203,6 +203,8 @@ def test_what_makes_an_image_not_clean():
     lined = drawing.copy()
     lined[40:42], lined[100:102], lined[160:162] = 0, 0, 0
     assert not_clean(Image.fromarray(lined))  # ruled lines
+    noisy = drawing + np.random.default_rng(1).normal(0, 3, drawing.shape)
+    assert not_clean(Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)))  # sensor noise, even clipped at white
     large = Image.fromarray(drawing).resize((560, 560))
     assert not_clean(large)  # larger than the working size
     assert not not_clean(Image.fromarray(drawing))  # and the drawing itself is clean

@@ -13,11 +13,11 @@ over nine tenths of the time. An image is *clean* when these measurable properti
    not shrink it; a phone's JPEG, decoded at reduced size, is still larger);
 2. a white or black background: the median luminance is within BACKGROUND_MARGIN grey
    levels of 255 or of 0 (the darker side is then the ink, or the lighter);
-3. a flat background: FLAT_SHARE of the pixels or more lie within FLAT_LEVELS of that
-   median (no lighting gradient, shadow, sensor noise or paper texture);
-4. a two-tone histogram: of the pixels farther than FLAT_LEVELS from the background on
-   the ink's side, SOLID_SHARE or more are at least SOLID_LEVELS away (solid strokes with
-   soft, anti-aliased edges, not a grey smear);
+3. a flat background: FLAT_SHARE of the pixels or more are exactly at that level (no
+   lighting gradient, shadow, sensor noise or paper texture);
+4. a two-tone histogram: of the ink's pixels (farther than INK_LEVELS from the background
+   on the ink's side), SOLID_SHARE or more are at least SOLID_LEVELS away (solid strokes
+   with soft, anti-aliased edges, not a grey smear);
 5. nothing along the edge: ink on at most ``pieces.EDGE_CONTACT`` of the border pixels
    (no table, dark margin or frame);
 6. no ruled lines: fewer than ``pieces.RULED_MIN_LINES`` thin bands of rows (thinner
@@ -50,11 +50,15 @@ BACKGROUND_MARGIN = 32
 """The background's luminance (the median pixel) is within this many grey levels of white
 (255) or black (0): a choice; a canvas is pure white or black, a scan's paper a little less."""
 
-FLAT_LEVELS, FLAT_SHARE = 4, 0.5
-"""At least half of the pixels lie within 4 grey levels of the background: a drawing's
-background is one level (a saturated white photo is too), a photo's paper spreads over tens
-of levels with its lighting and noise (a choice; the development photos that are not
-saturated have under 10% of their pixels that close to the median)."""
+FLAT_SHARE = 0.6
+"""At least 60% of the pixels are exactly at the background's level (rounded to whole grey
+levels): a drawing's background is one value (0.8-0.98 of the development set's drawings), a
+photo's or scan's paper spreads over a few levels with its sensor noise even where it is
+saturated (noise clipped at white puts half the pixels at 255) -- a choice."""
+
+INK_LEVELS = 4
+"""A pixel more than 4 grey levels from the background on the ink's side is ink (for the
+properties 4-6 and the crop): less is a rounding or resampling ripple."""
 
 SOLID_LEVELS, SOLID_SHARE = 128, 1 / 3
 """At least a third of the ink's pixels are half the range (128 levels) or more from the
@@ -73,10 +77,10 @@ def clean_ink(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
     background = int(np.searchsorted(np.cumsum(counts), lum.size / 2))  # the median level
     if BACKGROUND_MARGIN < background < 255 - BACKGROUND_MARGIN:
         return None
-    if counts[max(0, background - FLAT_LEVELS) : background + FLAT_LEVELS + 1].sum() < FLAT_SHARE * lum.size:
+    if counts[background] < FLAT_SHARE * lum.size:
         return None
     strength = np.maximum(background - lum if background > 127 else lum - background, 0).astype(np.float32)
-    ink = strength > FLAT_LEVELS
+    ink = strength > INK_LEVELS
     if np.count_nonzero(strength >= SOLID_LEVELS) < SOLID_SHARE * np.count_nonzero(ink):
         return None
     border = np.concatenate([ink[0], ink[-1], ink[1:-1, 0], ink[1:-1, -1]])
@@ -116,7 +120,7 @@ def clean_digit(strength: np.ndarray) -> np.ndarray:
     least), then steps 6-10. Raises the full pipeline's ``ImageError`` on a blank canvas."""
     if float(strength.max()) < pieces.BLANK_INK:
         raise ImageError(BLANK)
-    rows, cols = np.nonzero(strength > FLAT_LEVELS)
+    rows, cols = np.nonzero(strength > INK_LEVELS)
     if len(rows) == 0:  # a faint haze, no stroke: step 6 would split noise
         raise ImageError(BLANK)
     top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1

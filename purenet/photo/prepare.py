@@ -39,6 +39,17 @@ three modules, each step just below its own constants:
 10. ``field.to_field``: shrink into the 20x20 box (the anti-aliasing gives the grey
     levels) and paste into 28x28 with the centre of mass at MNIST's centre, as uint8 0-255.
 
+Clean images take a short way (``purenet.photo.clean``): a drawing from the draw page's
+canvas, and any small image with a flat white or black background and solid strokes,
+has none of the problems steps 2 to 5 answer, and they are nine tenths of the time.
+After step 1, ``clean.clean_ink`` measures whether the picture is clean (six properties
+of its pixels: small, white or black and flat background, two-tone, nothing along the
+edge, no ruled lines; its docstring gives the figures); if it is, its ink is its distance
+from the background, and ``clean.clean_digit`` runs steps 6 to 10, unchanged, on the ink
+cropped and shrunk to about 64 pixels: a few milliseconds instead of about 150, the same
+digit up to a pixel's shift of the rounded centre of mass (tests/test_clean.py). A blank
+canvas raises the same ``ImageError``. Anything else, photos first, takes all ten steps.
+
 The modules are ``purenet.photo.ink``, ``purenet.photo.pieces`` and
 ``purenet.photo.field``; every threshold is a constant there, saying where it comes
 from: MNIST's construction, Pillow's documentation, or a choice and what it guards
