@@ -27,6 +27,14 @@ whatever else runs (the load average is printed with them).
 
     python benchmarks/serve.py --model model.npz
     python benchmarks/serve.py --model model.npz --requests 400 --clients 8 --json
+
+``--prepare-only`` starts no server: it times ``read_digit_image`` on each image in
+``--rounds`` alternating pairs (default 50), the short way for clean images as it is
+and all ten steps (the clean check switched off), and prints the medians of each and
+of the pairs' ratios (CPU time of this thread, which other work on the machine
+inflates less than wall time, and wall time):
+
+    OPENBLAS_NUM_THREADS=1 python benchmarks/serve.py --prepare-only
 """
 
 from __future__ import annotations
@@ -158,6 +166,32 @@ def preparation_ms(body: bytes, repeats: int = 20) -> float:
     return round(1000 * float(np.median(times)), 1)
 
 
+def prepare_pairs(body: bytes, rounds: int) -> dict:
+    """``read_digit_image`` on ``body`` as it is, and with the clean check switched off (all ten
+    steps), alternating for ``rounds`` pairs: the medians in ms and of the pairs' ratios."""
+    from purenet.photo import clean
+    from purenet.photo.prepare import read_digit_image
+
+    clean_ink = clean.clean_ink
+
+    def timed(short: bool) -> tuple[float, float]:
+        clean.clean_ink = clean_ink if short else (lambda rgb, size: None)
+        try:
+            wall, cpu = time.perf_counter(), time.thread_time()
+            read_digit_image(body)
+            return 1000 * (time.thread_time() - cpu), 1000 * (time.perf_counter() - wall)
+        finally:
+            clean.clean_ink = clean_ink
+
+    timed(True), timed(False)  # warm-up
+    pairs = np.array([[*timed(True), *timed(False)] for _ in range(rounds)])  # cpu, wall as it is; cpu, wall ten steps
+    median = np.median(pairs, axis=0)
+    return {"cpu_ms": round(float(median[0]), 2), "wall_ms": round(float(median[1]), 2),
+            "ten_steps_cpu_ms": round(float(median[2]), 2), "ten_steps_wall_ms": round(float(median[3]), 2),
+            "ratio_cpu": round(float(np.median(pairs[:, 2] / pairs[:, 0])), 2),
+            "ratio_wall": round(float(np.median(pairs[:, 3] / pairs[:, 1])), 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="checkpoint to serve (default: the one purenet serve picks, the last trained)")
@@ -165,9 +199,24 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--mnist", type=Path, default=ROOT / "data" / "mnist")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--prepare-only", action="store_true", help="no server: time read_digit_image, short way vs ten steps")
+    parser.add_argument("--rounds", type=int, default=50, help="alternating pairs for --prepare-only")
     options = parser.parse_args()
 
     bodies = images(options.mnist)
+    if options.prepare_only:
+        prepared = {name: prepare_pairs(body, options.rounds) for name, body in bodies.items()}
+        load = [round(x, 2) for x in os.getloadavg()]
+        if options.json:
+            print(json.dumps({"cpus": os.cpu_count(), "load_average": load, **prepared}))
+            return
+        print(f"read_digit_image, {options.rounds} alternating pairs, medians in ms "
+              f"({os.cpu_count()} CPUs, load average {load[0]} {load[1]} {load[2]})")
+        print(f"{'image':<9} {'cpu':>7} {'wall':>7} {'ten steps cpu':>14} {'wall':>7} {'ratio cpu':>10} {'wall':>6}")
+        for name, r in prepared.items():
+            print(f"{name:<9} {r['cpu_ms']:>7} {r['wall_ms']:>7} {r['ten_steps_cpu_ms']:>14} {r['ten_steps_wall_ms']:>7} "
+                  f"{r['ratio_cpu']:>10} {r['ratio_wall']:>6}")
+        return
     server, port = start_server(options.model)
     try:
         results = {name: measure(port, body, "image/jpeg" if name == "jpeg1mp" else "image/png",

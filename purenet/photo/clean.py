@@ -120,15 +120,17 @@ def clean_digit(strength: np.ndarray) -> np.ndarray:
     least), then steps 6-10. Raises the full pipeline's ``ImageError`` on a blank canvas."""
     if float(strength.max()) < pieces.BLANK_INK:
         raise ImageError(BLANK)
-    rows, cols = np.nonzero(strength > INK_LEVELS)
+    ink = strength > INK_LEVELS
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     if len(rows) == 0:  # a faint haze, no stroke: step 6 would split noise
         raise ImageError(BLANK)
-    top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     long_side = max(bottom - top, right - left)
     margin = max(1, round(CROP_MARGIN * long_side))
-    padded = np.pad(strength, margin)  # outside the canvas is background
-    crop = padded[top : bottom + 2 * margin, left : right + 2 * margin]
-    crop = _blur(crop)
+    # the ink's box and a pixel around it blurred; beyond, background: the margin is zeros
+    r0, r1, c0, c1 = max(0, top - 1), min(strength.shape[0], bottom + 1), max(0, left - 1), min(strength.shape[1], right + 1)
+    crop = np.pad(_blur(strength[r0:r1, c0:c1]),
+                  ((margin - (top - r0), margin - (r1 - bottom)), (margin - (left - c0), margin - (c1 - right))))
     width = stroke_width(crop >= float(crop.max()) / 2)
     scale = min(1.0, max(DRAWN_SIZE / long_side, MIN_STROKE / max(width, 1e-6)))
     if scale < 1:
