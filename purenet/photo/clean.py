@@ -12,7 +12,7 @@ over nine tenths of the time. An image is *clean* when these measurable properti
 1. small: its long side is at most ``ink.WORK_SIZE`` pixels as decoded (step 1 does
    not shrink it; a phone's JPEG, decoded at reduced size, is still larger);
 2. a white or black background: the median luminance is within BACKGROUND_MARGIN grey
-   levels of 255 or of 0 (the darker side is then the ink, or the lighter);
+   levels of 255 or of 0 (on white the ink is what is darker, on black what is lighter);
 3. a flat background: FLAT_SHARE of the pixels or more are exactly at that level (no
    lighting gradient, shadow, sensor noise or paper texture);
 4. a two-tone histogram: of the ink's pixels (farther than INK_LEVELS from the background

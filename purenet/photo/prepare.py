@@ -46,9 +46,10 @@ After step 1, ``clean.clean_ink`` measures whether the picture is clean (six pro
 of its pixels: small, white or black and flat background, two-tone, nothing along the
 edge, no ruled lines; its docstring gives the figures); if it is, its ink is its distance
 from the background, and ``clean.clean_digit`` runs steps 6 to 10, unchanged, on the ink
-cropped and shrunk to about 64 pixels: a few milliseconds instead of about 150, the same
-digit up to a pixel's shift of the rounded centre of mass (tests/test_clean.py). A blank
-canvas raises the same ``ImageError``. Anything else, photos first, takes all ten steps.
+cropped and shrunk to about 64 pixels: about 14 times faster than the ten steps on the
+draw page's canvas (docs/performance.md), and a digit close to theirs (a correlation of
+0.96-0.99 once the rounded centre of mass may land one pixel over; tests/test_clean.py).
+A blank canvas raises the same ``ImageError``. Anything else, photos first, takes all ten steps.
 
 The modules are ``purenet.photo.ink``, ``purenet.photo.pieces`` and
 ``purenet.photo.field``; every threshold is a constant there, saying where it comes
@@ -89,7 +90,7 @@ def preprocess(image: Image.Image) -> np.ndarray:
     (28, 28) uint8 array, white digit on black. Raises ``ImageError`` if the image is
     blank (no ink stands out from the background): a blank photo has no answer, and
     returning an empty field would make the network guess. The steps are those of the
-    module's docstring, in its order.
+    module's docstring, in its order; a clean image (a drawing) skips steps 2-5.
     """
     rgb = ink.working_rgb(image)  # 1
     strength = clean.clean_ink(rgb, image.size)
