@@ -15,6 +15,7 @@ them these tests fail, saying so in one line: run the others with `pytest -m "no
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -28,6 +29,8 @@ from serving import serving, wait_for
 from typer.testing import CliRunner
 
 from purenet.cli.app import app
+from purenet.photo.clean import clean_ink
+from purenet.photo.ink import working_rgb
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -132,6 +135,9 @@ def test_a_drawn_one_and_seven_are_read(page):
     clear(page)
     draw(page, "touch", [[(75, 60), (205, 60)], [(205, 62), (125, 240)]])  # a finger: the bar, then the stem
     assert settled_answer(page) == "7"
+    posted = page.execute_script("return document.getElementById('pad').toDataURL('image/png')")  # what the page sends
+    canvas = Image.open(io.BytesIO(base64.b64decode(posted.split(",", 1)[1])))
+    assert canvas.size == (PAD, PAD) and clean_ink(working_rgb(canvas), canvas.size) is not None  # the short way
     picture = page.get_screenshot_as_png()
     assert Image.open(io.BytesIO(picture)).width == 1080
     if os.environ.get("PURENET_UPDATE_SCREENSHOT") and changed(SCREENSHOT, picture):
