@@ -79,9 +79,10 @@ class TextView:
     def __init__(self) -> None:
         self.console = stdout_console()
 
-    def start(self, settings: dict, start_epoch: int, epochs: int, n_train: int) -> None:
+    def start(self, settings: dict, start_epoch: int, epochs: int, n_train: int, threads=None) -> None:
         resumed = f", resuming after epoch {start_epoch}" if start_epoch else ""
-        self.console.print(f"training {describe(settings)}")
+        on = f", BLAS threads {threads.in_words()}" if threads is not None else ""
+        self.console.print(f"training {describe(settings)}{on}")
         self.console.print(f"data {settings['data']}: {counted(n_train, 'training image')}, {counted(epochs, 'epoch')}{resumed}")
 
     def held_out(self, record, loss: float, accuracy: float) -> None:
@@ -124,12 +125,12 @@ class RichView(TextView):
         super().__init__()
         self.color = color_output()  # NO_COLOR: the same display, without colour
 
-    def start(self, settings: dict, start_epoch: int, epochs: int, n_train: int) -> None:
+    def start(self, settings: dict, start_epoch: int, epochs: int, n_train: int, threads=None) -> None:
         from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
         from rich.progress import Progress as RichProgress
         from rich.table import Table
 
-        super().start(settings, start_epoch, epochs, n_train)
+        super().start(settings, start_epoch, epochs, n_train, threads)
         self.table = Table(*COLUMNS, title="training", title_justify="left")
         for column in self.table.columns[1:]:
             column.justify = "right"
@@ -206,9 +207,9 @@ class PlainView(TextView):
 class JsonView:
     """One JSON object per line: one per epoch ("event": "epoch"), one at the end ("summary")."""
 
-    def start(self, settings: dict, start_epoch: int, epochs: int, n_train: int) -> None:
+    def start(self, settings: dict, start_epoch: int, epochs: int, n_train: int, threads=None) -> None:
         self.settings = settings
-        self.extra: dict = {}
+        self.extra: dict = {} if threads is None else {"threads": threads.to_json()}
 
     @contextlib.contextmanager
     def live(self):

@@ -139,6 +139,24 @@ def policy_threads(idle: float, cores: int, blas_default: Optional[int] = None) 
     return max(1, min(most, math.floor(idle + SLACK)))
 
 
+MAX_THREADS = 1024
+"""The most threads ``parse_threads`` takes: a typo's bound, far above any core count meant."""
+
+
+def parse_threads(text: str) -> Optional[int]:
+    """A thread count as a person types it: a whole number from 1 to ``MAX_THREADS``, or
+    ``auto`` / ``0`` for the policy (None); ValueError, in one line, for anything else."""
+    word = text.strip().lower()
+    if word == "auto":
+        return None
+    if not (word.isascii() and word.isdigit()):
+        raise ValueError(f"{text!r} is not a whole number or 'auto'")
+    count = int(word)
+    if count > MAX_THREADS:
+        raise ValueError(f"{count} is more than {MAX_THREADS} threads")
+    return count or None
+
+
 def user_setting(environ: Optional[dict] = None) -> Optional[tuple[str, str]]:
     """The first BLAS thread variable set in the environment, as (name, value); None if none is."""
     environ = os.environ if environ is None else environ
