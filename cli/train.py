@@ -21,7 +21,7 @@ import numpy as np
 import typer
 from rich import box
 
-from purenet.apps.threads import ThreadChoice, parse_threads, set_blas_threads
+from purenet.apps.threads import ThreadChoice, apply_threads, parse_threads, redecide, sample_cores, set_blas_threads
 from purenet.cli.console import EXIT_DIVERGED, Terminated, fail, plain_output, say, signals_deferred, stdout_console, stopped_by
 from purenet.cli.download import ensure_default_data
 from purenet.cli.epochlog import is_epoch_log, log_rows, write_log
@@ -100,7 +100,7 @@ def _train(checked: CheckedRequest, threads: ThreadChoice) -> None:
     options = checked.options
     view = make_view(json_output=options.json_output, plain=plain_output())
     view.start(run.config.to_json(), run.initial_checkpoint.epoch, run.epochs, len(run.train), threads)
-    last = _train_and_save(options, run, view)
+    last = _train_and_save(options, run, view, threads)
     try:
         if options.show_predictions and run.dataset.has_test:
             view.predictions(last.model, run.dataset.test, options.show_predictions, run.image_shape, run.config.seed)
@@ -279,10 +279,12 @@ def _prepared(checked: CheckedRequest) -> Run:
 # --- the loop ------------------------------------------------------------------------------------
 
 
-def _train_and_save(options: TrainOptions, run: Run, view) -> Checkpoint:
-    """Run the epochs, saving after each; handles Ctrl-C, SIGTERM and divergence."""
+def _train_and_save(options: TrainOptions, run: Run, view, threads: ThreadChoice) -> Checkpoint:
+    """Run the epochs, saving after each; handles Ctrl-C, SIGTERM and divergence. A BLAS thread
+    count the policy chose is chosen again after each epoch, from what other work used during it."""
     bar_every = max(1, run.steps_per_epoch // PROGRESS_UPDATES_PER_EPOCH)
     start = last = run.initial_checkpoint
+    mark = sample_cores() if threads.source == "policy" else None
     try:
         with np.errstate(all="ignore"), view.live():
             for record in run.records(progress_every=progress_interval(bar_every, options.every)):
@@ -296,7 +298,13 @@ def _train_and_save(options: TrainOptions, run: Run, view) -> Checkpoint:
                     _save(options.out, candidate, previous if previous is not start else None)
                     _write_log(options, run, candidate, record.stopped_early)
                     last = candidate
-                view.epoch(record)
+                view.epoch(record, threads.applied)
+                if mark is not None:
+                    now = sample_cores()
+                    again, mark = redecide(threads, mark, now), now
+                    if again.threads != threads.threads:
+                        threads = apply_threads(again)
+                        view.threads_changed(threads)
     except (KeyboardInterrupt, Terminated) as error:
         _stopped(error, options, run, last)
     except TrainingDiverged as error:

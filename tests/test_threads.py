@@ -12,18 +12,23 @@ import os
 import subprocess
 import sys
 
+import attrs
 import pytest
 from typer.testing import CliRunner
 
 from purenet.apps.threads import (
     ENVIRONMENT_VARIABLES,
     MAX_THREADS,
+    CoreSample,
     ThreadChoice,
     choose_threads,
     cpu_times,
     idle_cores,
+    others_busy,
     parse_threads,
     policy_threads,
+    redecide,
+    sample_cores,
     user_setting,
 )
 from purenet.cli.app import app
@@ -130,8 +135,56 @@ def test_the_choice_in_words_and_as_json():
     choice = ThreadChoice(threads=1, source="policy", reason="0.4 of 2 cores idle at start", cores=2, idle=0.4, applied=1)
     assert choice.in_words() == "1 (policy: 0.4 of 2 cores idle at start)"
     assert choice.to_json() == {"threads": 1, "source": "policy", "reason": "0.4 of 2 cores idle at start", "cores": 2,
-                                "idle": 0.4, "applied": 1}
+                                "idle": 0.4, "applied": 1, "most": None}
     assert "BLAS default" in ThreadChoice(threads=None, source="blas", reason="unknown", cores=2).in_words()
+
+
+# --- re-deciding between epochs ----------------------------------------------------------------------
+
+
+def samples(busy_cores: float, own_cores: float, cores: int = 2, seconds: float = 10.0) -> tuple[CoreSample, CoreSample]:
+    """Two samples ``seconds`` apart over which ``busy_cores`` were busy in all, ``own_cores`` of them this process's."""
+    ticks = int(cores * seconds * 100)
+    idle = int((cores - busy_cores) * seconds * 100)
+    before = CoreSample(idle_ticks=1000, total_ticks=5000, own_seconds=3.0, wall=100.0)
+    return before, CoreSample(idle_ticks=1000 + idle, total_ticks=5000 + ticks, own_seconds=3.0 + own_cores * seconds,
+                              wall=100.0 + seconds)
+
+
+def test_others_busy_takes_this_process_out():
+    assert others_busy(*samples(busy_cores=2.0, own_cores=2.0), cores=2) == pytest.approx(0.0)
+    assert others_busy(*samples(busy_cores=2.0, own_cores=1.3), cores=2) == pytest.approx(0.7)
+    assert others_busy(*samples(busy_cores=1.0, own_cores=1.1), cores=2) == 0.0  # never below nothing
+    same = samples(1.0, 1.0)[0]
+    assert others_busy(same, same, cores=2) is None
+
+
+POLICY = ThreadChoice(threads=2, source="policy", reason="2.0 of 2 cores idle at start", cores=2, idle=2.0, applied=2, most=2)
+
+
+def test_redecide_drops_to_one_thread_when_other_work_arrives_and_comes_back():
+    busy = redecide(POLICY, *samples(busy_cores=2.0, own_cores=1.3))  # a neighbour took 0.7 of a core
+    assert (busy.threads, busy.source) == (1, "policy") and "0.7 of 2 cores busy" in busy.reason
+    quiet = redecide(busy, *samples(busy_cores=1.05, own_cores=1.0))
+    assert quiet.threads == 2
+    assert redecide(quiet, *samples(busy_cores=2.0, own_cores=1.95)) is quiet  # unchanged: the same record
+
+
+def test_redecide_keeps_a_count_the_user_chose_or_nothing_measured():
+    asked = ThreadChoice(threads=2, source="option", reason="asked for", cores=2)
+    assert redecide(asked, *samples(busy_cores=2.0, own_cores=0.5)) is asked
+    assert redecide(POLICY, None, samples(2.0, 1.0)[1]) is POLICY
+    assert redecide(attrs.evolve(POLICY, most=1), *samples(busy_cores=0.0, own_cores=0.0)).threads == 1  # BLAS's ceiling
+
+
+def test_sample_cores_reads_the_counters():
+    sample = sample_cores(lambda: proc_stat((10, 30), (20, 40)), cpus=[0, 1], own=lambda: 1.5, clock=lambda: 7.0)
+    assert sample == CoreSample(idle_ticks=70, total_ticks=100, own_seconds=1.5, wall=7.0)
+
+    def missing() -> str:
+        raise OSError("no /proc here")
+
+    assert sample_cores(missing, cpus=[0]) is None
 
 
 # --- --threads as typed ------------------------------------------------------------------------------

@@ -21,6 +21,11 @@ program's choice, never made by importing purenet: ``purenet`` (the command) cal
     from purenet.apps.threads import set_blas_threads
     choice = set_blas_threads()      # or set_blas_threads(1)
 
+A long program can ask again as it goes: ``redecide`` takes two ``sample_cores()``
+readings (``purenet train`` takes one per epoch) and counts the cores other processes
+kept busy in between, this process's own time taken out; ``apply_threads`` sets the
+new count. Only a count the policy chose is re-decided.
+
 Results depend on the thread count in their last bits (OpenBLAS splits sums
 differently), so a seed reproduces bit for bit with the same BLAS and thread count.
 The idle cores are read from ``/proc/stat`` (Linux: only the cores this process may
@@ -66,6 +71,7 @@ class ThreadChoice:
     cores: int
     idle: Optional[float] = None
     applied: Optional[int] = None
+    most: Optional[int] = None  # the policy's ceiling: BLAS's own count at start
 
     def to_json(self) -> dict:
         return attrs.asdict(self)
@@ -184,7 +190,7 @@ def choose_threads(asked: Optional[int] = None, environ: Optional[dict] = None,
         return ThreadChoice(threads=None, source="blas", reason="idle cores unknown on this system", cores=cores)
     threads = policy_threads(idle, cores, blas_default)
     return ThreadChoice(threads=threads, source="policy", reason=f"{idle:.1f} of {cores} cores idle at start", cores=cores,
-                        idle=round(idle, 2))
+                        idle=round(idle, 2), most=blas_default)
 
 
 def blas_threads() -> Optional[int]:
@@ -204,10 +210,69 @@ def set_blas_threads(asked: Optional[int] = None, environ: Optional[dict] = None
     changes state shared by every thread of the process (BLAS's pool), so call it once,
     at the start of a program, before any work.
     """
+    return apply_threads(choose_threads(asked, environ, measure, blas_default=blas_threads()))
+
+
+def apply_threads(choice: ThreadChoice) -> ThreadChoice:
+    """Set BLAS's thread count to ``choice.threads`` (None: leave it); the choice with ``applied``."""
     from threadpoolctl import threadpool_limits
 
     before = blas_threads()
-    choice = choose_threads(asked, environ, measure, blas_default=before)
     if choice.threads is not None and before is not None and choice.threads != before:
         threadpool_limits(limits=choice.threads, user_api="blas")
     return attrs.evolve(choice, applied=blas_threads())
+
+
+# --- re-deciding while the program runs ---------------------------------------------------------
+
+
+@attrs.frozen
+class CoreSample:
+    """The usable cores' idle and total clock ticks, this process's CPU seconds and the time, at one moment."""
+
+    idle_ticks: int
+    total_ticks: int
+    own_seconds: float
+    wall: float
+
+
+def _own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def sample_cores(read: Callable[[], str] = _read_proc_stat, cpus: Optional[list[int]] = None,
+                 own: Callable[[], float] = _own_cpu_seconds,
+                 clock: Callable[[], float] = time.monotonic) -> Optional[CoreSample]:
+    """A ``CoreSample`` now; None where ``/proc/stat`` cannot be read."""
+    try:
+        idle, total = cpu_times(read(), usable_cores() if cpus is None else cpus)
+    except (OSError, ValueError, IndexError):
+        return None
+    return CoreSample(idle_ticks=idle, total_ticks=total, own_seconds=own(), wall=clock()) if total else None
+
+
+def others_busy(before: CoreSample, after: CoreSample, cores: int) -> Optional[float]:
+    """The cores that other processes kept busy between the two samples (this process's own
+    CPU time, its BLAS threads' spinning included, taken out); None over no time."""
+    ticks, wall = after.total_ticks - before.total_ticks, after.wall - before.wall
+    if ticks <= 0 or wall <= 0:
+        return None
+    busy = cores * (ticks - (after.idle_ticks - before.idle_ticks)) / ticks
+    return max(0.0, busy - (after.own_seconds - before.own_seconds) / wall)
+
+
+def redecide(choice: ThreadChoice, before: Optional[CoreSample], after: Optional[CoreSample]) -> ThreadChoice:
+    """The policy's count again, from what other processes used between ``before`` and ``after``
+    (say, the last epoch): the same choice if it was not the policy's or nothing was measured."""
+    if choice.source != "policy" or before is None or after is None:
+        return choice
+    others = others_busy(before, after, choice.cores)
+    if others is None:
+        return choice
+    idle = max(0.0, choice.cores - others)
+    threads = policy_threads(idle, choice.cores, choice.most)
+    if threads == choice.threads:
+        return choice
+    return attrs.evolve(choice, threads=threads, idle=round(idle, 2),
+                        reason=f"{others:.1f} of {choice.cores} cores busy with other work lately")
