@@ -54,8 +54,9 @@ def child(setting: str, data: str, seed: int, steps: int) -> None:
 
 
 def timed(setting: str, data: str, seed: int, steps: int) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS",
-                                                            "MKL_NUM_THREADS", "BLIS_NUM_THREADS")}
+    from purenet.apps.threads import ENVIRONMENT_VARIABLES
+
+    env = {k: v for k, v in os.environ.items() if k not in ENVIRONMENT_VARIABLES}
     command = [sys.executable, __file__, "--child", setting, "--data", data, "--seed", str(seed), "--steps", str(steps)]
     out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
     return json.loads(out.splitlines()[-1])
