@@ -1,6 +1,7 @@
 """How many BLAS threads, on a quiet machine and beside other work: 1, all, or the default policy?
 
     python benchmarks/threads.py [--rounds 5] [--steps 0] [--data data/mnist] [--json results.json]
+    python benchmarks/threads.py --table results.json      # the table again, from the figures saved
 
 Times one epoch of the default recipe (``purenet train``'s: 784-200-200-10, Adam, mild
 augmentation, batch 128; the record's training seconds; ``--steps S``: only the epoch's first
@@ -92,19 +93,25 @@ def measure(condition: str, rounds: int, data: str, cores: int, steps: int) -> l
 
 
 def summarize(records: list[dict]) -> None:
+    """The table: each setting's median seconds, and the default against the better of 1 and all
+    threads two ways: as the ratio of the medians, and as the median of each round's ratio."""
     print()
-    print("| condition | 1 thread (s) | all threads (s) | default (s) | default's threads | default / better | load average |")
-    print("|---|---|---|---|---|---|---|")
+    print("| condition | 1 thread (s) | all threads (s) | default (s) | default's threads | default / better: of medians |"
+          " median of rounds | load average |")
+    print("|---|---|---|---|---|---|---|---|")
     for condition in CONDITIONS:
         mine = [r for r in records if r["condition"] == condition]
         if not mine:
             continue
-        median = {s: statistics.median(r["seconds"] for r in mine if r["setting"] == s) for s in SETTINGS}
+        seconds = {(r["round"], r["setting"]): r["seconds"] for r in mine}
+        rounds = sorted({r["round"] for r in mine})
+        median = {s: statistics.median(seconds[n, s] for n in rounds) for s in SETTINGS}
+        per_round = statistics.median(seconds[n, "default"] / min(seconds[n, "1"], seconds[n, "all"]) for n in rounds)
         chosen = sorted({r["threads"] for r in mine if r["setting"] == "default"})
         loads = [r["load"] for r in mine]
         ratio = median["default"] / min(median["1"], median["all"])
         print(f"| {condition} | {median['1']:.2f} | {median['all']:.2f} | {median['default']:.2f} | "
-              f"{', '.join(map(str, chosen))} | {ratio:.2f} | {min(loads):.1f}-{max(loads):.1f} |")
+              f"{', '.join(map(str, chosen))} | {ratio:.2f} | {per_round:.2f} | {min(loads):.1f}-{max(loads):.1f} |")
 
 
 def main() -> None:
@@ -115,11 +122,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=0,
                         help="Time the first STEPS steps of the epoch instead of all 469 (0: the whole epoch).")
     parser.add_argument("--json", type=Path, help="Also write every run's figures here.")
+    parser.add_argument("--table", type=Path, help="Only print the table of the figures an earlier --json wrote.")
     parser.add_argument("--child", choices=SETTINGS, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, args.data, args.seed, args.steps)
+        return
+    if args.table:
+        summarize(json.loads(args.table.read_text()))
         return
     from purenet.apps.threads import usable_cores
 
