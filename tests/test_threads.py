@@ -142,13 +142,18 @@ def test_the_choice_in_words_and_as_json():
 # --- re-deciding between epochs ----------------------------------------------------------------------
 
 
-def samples(busy_cores: float, own_cores: float, cores: int = 2, seconds: float = 10.0) -> tuple[CoreSample, CoreSample]:
-    """Two samples ``seconds`` apart over which ``busy_cores`` were busy in all, ``own_cores`` of them this process's."""
-    ticks = int(cores * seconds * 100)
-    idle = int((cores - busy_cores) * seconds * 100)
-    before = CoreSample(idle_ticks=1000, total_ticks=5000, own_seconds=3.0, wall=100.0)
-    return before, CoreSample(idle_ticks=1000 + idle, total_ticks=5000 + ticks, own_seconds=3.0 + own_cores * seconds,
-                              wall=100.0 + seconds)
+FIRST = CoreSample(idle_ticks=1000, total_ticks=5000, own_seconds=3.0, wall=100.0)
+
+
+def later(before: CoreSample, busy_cores: float, own_cores: float, cores: int = 2, seconds: float = 10.0) -> CoreSample:
+    """The sample ``seconds`` after ``before`` when ``busy_cores`` were busy in all, ``own_cores`` of them this process's."""
+    return CoreSample(idle_ticks=before.idle_ticks + int((cores - busy_cores) * seconds * 100),
+                      total_ticks=before.total_ticks + int(cores * seconds * 100),
+                      own_seconds=before.own_seconds + own_cores * seconds, wall=before.wall + seconds)
+
+
+def samples(busy_cores: float, own_cores: float) -> tuple[CoreSample, CoreSample]:
+    return FIRST, later(FIRST, busy_cores, own_cores)
 
 
 def test_others_busy_takes_this_process_out():
@@ -273,3 +278,41 @@ def test_auto_sets_the_policys_count(tmp_path):
     counts = blas_threads_after(["train", "--dry-run"], tmp_path)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     assert counts and all(1 <= n <= cores for n in counts)
+
+
+# --- purenet train chooses again after each epoch -----------------------------------------------------
+
+
+def test_train_chooses_the_policys_count_again_after_each_epoch(small_mnist_dir, isolated, monkeypatch):
+    """The loop's wiring, with the counters faked: quiet during epoch 1 (a second thread), busy during epoch 2 (back to one)."""
+    import purenet.cli.train as train_command
+
+    start = ThreadChoice(threads=1, source="policy", reason="0.0 of 2 cores idle at start", cores=2, idle=0.0, applied=1, most=2)
+    after_quiet = later(FIRST, busy_cores=1.0, own_cores=1.0)  # only this process: a core to spare
+    after_busy = later(after_quiet, busy_cores=2.0, own_cores=1.0)  # another process took the other core
+    readings_left = [FIRST, after_quiet, after_busy]
+    applied: list[int] = []
+    monkeypatch.setattr(train_command, "set_blas_threads", lambda asked: start)
+    monkeypatch.setattr(train_command, "sample_cores", lambda: readings_left.pop(0))
+    monkeypatch.setattr(train_command, "apply_threads", lambda choice: applied.append(choice.threads) or
+                        attrs.evolve(choice, applied=choice.threads))
+    args = ["train", "--layers", "784,16,10", "--epochs", "2", "--data", str(small_mnist_dir), "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [e.get("threads") for e in events if e["event"] == "epoch"] == [1, 2]
+    assert applied == [2, 1] and not readings_left
+    assert events[-1]["threads"]["threads"] == 1 and "busy with other work" in events[-1]["threads"]["reason"]
+
+
+def test_a_count_the_user_chose_is_never_changed_between_epochs(small_mnist_dir, isolated, monkeypatch):
+    import purenet.cli.train as train_command
+
+    def never(*args):
+        raise AssertionError("re-decided a count the user chose")
+
+    monkeypatch.setattr(train_command, "sample_cores", never)
+    monkeypatch.setattr(train_command, "apply_threads", never)
+    result = CliRunner().invoke(app, ["train", "--layers", "784,16,10", "--epochs", "2", "--data", str(small_mnist_dir)])
+    assert result.exit_code == 0, result.output  # the suite's OPENBLAS_NUM_THREADS=1: the environment's choice
+    assert "BLAS threads 1 (environment: OPENBLAS_NUM_THREADS=1)" in result.stdout
