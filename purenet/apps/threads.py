@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from typing import Callable, Optional
+from typing import Callable, Mapping, Optional
 
 import attrs
 
@@ -163,16 +163,16 @@ def parse_threads(text: str) -> Optional[int]:
     return count or None
 
 
-def user_setting(environ: Optional[dict] = None) -> Optional[tuple[str, str]]:
+def user_setting(environ: Optional[Mapping[str, str]] = None) -> Optional[tuple[str, str]]:
     """The first BLAS thread variable set in the environment, as (name, value); None if none is."""
-    environ = os.environ if environ is None else environ
+    variables = os.environ if environ is None else environ
     for name in ENVIRONMENT_VARIABLES:
-        if environ.get(name, "").strip():
-            return name, environ[name].strip()
+        if variables.get(name, "").strip():
+            return name, variables[name].strip()
     return None
 
 
-def choose_threads(asked: Optional[int] = None, environ: Optional[dict] = None,
+def choose_threads(asked: Optional[int] = None, environ: Optional[Mapping[str, str]] = None,
                    measure: Callable[[], Optional[float]] = idle_cores, cores: Optional[int] = None,
                    blas_default: Optional[int] = None) -> ThreadChoice:
     """The choice, without applying it: ``asked`` (a number >= 1) wins, then the environment's
@@ -202,7 +202,7 @@ def blas_threads() -> Optional[int]:
     return max(counts) if counts else None
 
 
-def set_blas_threads(asked: Optional[int] = None, environ: Optional[dict] = None,
+def set_blas_threads(asked: Optional[int] = None, environ: Optional[Mapping[str, str]] = None,
                      measure: Callable[[], Optional[float]] = idle_cores) -> ThreadChoice:
     """Choose the BLAS thread count (``choose_threads``) and set it for the whole process.
 
