@@ -3,8 +3,8 @@
 OpenBLAS starts one thread per core and, between two products, keeps them spinning
 for the next one. On a quiet machine that is the fastest choice; when other work
 keeps a core busy, each product of a training step waits for a thread that waits
-for its core, and an epoch takes 2-4 times as long as on one thread
-(docs/performance.md, "Choosing the number of BLAS threads", and
+for its core, and an epoch takes several times as long as on one thread (6-15
+times on a loaded 2-core machine: docs/performance.md, "Choosing the number of BLAS threads", and
 ``python benchmarks/threads.py``). Small products (a 784-200-200-10 network, batch
 128) gain little from a second thread and lose a lot when it has no core of its own,
 so the policy counts the cores that are really idle, over a short look at the
@@ -50,8 +50,9 @@ SAMPLE_SECONDS = 0.15
 """How long the policy watches the cores: 15 clock ticks per core at Linux's usual 100 Hz."""
 
 SLACK = 0.2
-"""A core counts as idle when at least ``1 - SLACK`` of it is: a busy neighbour costs a
-second thread 2-4 times its time, a quiet core left unused costs about 10%."""
+"""A core counts as idle when at least ``1 - SLACK`` of it is: a second thread beside busy
+work makes an epoch several times slower, while a free core left unused costs at most
+the second thread's gain, a fraction of the epoch."""
 
 
 @attrs.frozen
