@@ -7,7 +7,7 @@ OLD_PURENET and NEW_PURENET are two ``purenet`` executables, e.g. the console
 script of a second virtual environment holding a ``git worktree`` of the commit
 before the change, and this checkout's (docs/performance.md, "Tuning malloc is the
 program's choice", says how the two were set up). For each BLAS thread setting
-(``default``: OpenBLAS's own choice, every core; ``1``: OPENBLAS_NUM_THREADS=1) and
+(``default``: OpenBLAS's own choice, every core, set explicitly; ``1``: OPENBLAS_NUM_THREADS=1) and
 each round, it runs, old then new (with ``--alternate``, new then old in even rounds):
 
 * ``purenet train --epochs N --out TMP --json``: the whole process's wall seconds
@@ -40,10 +40,14 @@ BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def environment(threads: str, data: Path) -> dict[str, str]:
-    """This process's environment with the BLAS thread setting and the data folder given."""
+    """This process's environment with the BLAS thread setting and the data folder given.
+
+    ``default`` is written out as one thread per core, OpenBLAS's own choice: a build with
+    purenet's thread policy (``--threads auto``) would otherwise choose by the load of the
+    moment, and two builds would be compared on different thread counts.
+    """
     env = {k: v for k, v in os.environ.items() if k not in BLAS_VARIABLES}
-    if threads != "default":
-        env["OPENBLAS_NUM_THREADS"] = threads
+    env["OPENBLAS_NUM_THREADS"] = str(os.cpu_count() or 1) if threads == "default" else threads
     env["PURENET_DATA"] = str(data)
     return env
 

@@ -33,7 +33,7 @@ app = typer.Typer(
 )
 
 DEFAULT_LAYERS = ",".join(map(str, DEFAULTS["layers"]))
-MODEL, OPTIMISATION, REGULARISATION, DATA, OUTPUT = "Model", "Optimisation", "Regularisation", "Data", "Output"
+MODEL, OPTIMISATION, REGULARISATION, DATA, OUTPUT, SPEED = "Model", "Optimisation", "Regularisation", "Data", "Output", "Speed"
 """The panels of `purenet train --help`, the groups of docs/cli.md."""
 
 
@@ -46,6 +46,29 @@ def _file_to_write(text: str | Path) -> Path:
         raise typer.BadParameter(f"{text} ends with '{os.path.basename(text)}', so it names a folder; give a file name "
                                  f"(e.g. {os.path.join(text, 'model.npz')})")
     return Path(text)
+
+
+def _thread_count(text: str) -> str:
+    """--threads as typed, checked (a whole number from 1, or ``auto`` / ``0``) and written as the library reads it."""
+    from purenet.apps.threads import parse_threads
+
+    try:
+        count = parse_threads(text)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    return "auto" if count is None else str(count)
+
+
+def threads_option(panel: str | None = None) -> Any:
+    """The ``typer.Option`` of ``--threads``, the same on every command that computes."""
+    return typer.Option(
+        "--threads",
+        rich_help_panel=panel,
+        parser=_thread_count,
+        metavar="N|auto",
+        help="BLAS threads: a number, or auto (0) for one per core idle at start; auto leaves the count to "
+             "OPENBLAS_NUM_THREADS, OMP_NUM_THREADS or MKL_NUM_THREADS if set, a number wins over them.",
+    )
 
 
 def _show_version(asked: bool) -> None:
@@ -173,6 +196,7 @@ class TrainRequest:
              "then stop without training; with --json, as one JSON object.",
         rich_help_panel=OUTPUT,
     )] = False
+    threads: Annotated[str, threads_option(SPEED)] = "auto"
 
 
 def taking(request: type) -> Callable[[Callable[[Any, frozenset[str]], None]], Callable[..., None]]:
@@ -234,11 +258,12 @@ def evaluate(
         help="Also write PNG pictures here: confusion matrix, misclassified digits, learning curves (needs matplotlib).",
     )] = None,
     force: Annotated[bool, typer.Option("--force", help="Let --report replace pictures purenet did not write.")] = False,
+    threads: Annotated[str, threads_option()] = "auto",
 ) -> None:
     """Measure a trained model: accuracy, loss, per-class accuracy and a confusion matrix."""
     from purenet.cli.evaluate import run_evaluate
 
-    run_evaluate(model, data, json_output, report, force)
+    run_evaluate(model, data, json_output, report, force, threads)
 
 
 @app.command()
@@ -286,11 +311,12 @@ def bench(
     seconds: Annotated[float, typer.Option(min=0.01, max=600, help="Seconds per timed run.")] = 1.0,
     repeats: Annotated[int, typer.Option(min=1, max=1000, help="Timed runs per figure (the median is reported).")] = 5,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object with every figure.")] = False,
+    threads: Annotated[str, threads_option()] = "auto",
 ) -> None:
     """Measure training and inference speed, the matmul peak, load time and memory."""
     from purenet.cli.bench import run_bench
 
-    run_bench(layers, batch_size, act, compare, seconds, repeats, json_output)
+    run_bench(layers, batch_size, act, compare, seconds, repeats, json_output, threads)
 
 
 @app.command()
@@ -317,11 +343,12 @@ def serve(
         help="Address to listen on; anything but a loopback address lets other machines in.",
     )] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free port, said on stderr).")] = 8000,
+    threads: Annotated[str, threads_option()] = "auto",
 ) -> None:
     """A web page to draw or drop a digit and see what the network reads, and its JSON API (needs the serve extra)."""
     from purenet.cli.serve import run_serve
 
-    run_serve(model, host, port)
+    run_serve(model, host, port, threads)
 
 
 from purenet.cli.summary import summary  # noqa: E402 - its options live beside it; it imports only typer here

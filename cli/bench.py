@@ -8,6 +8,7 @@ import os
 from typing import Optional
 
 from purenet.apps import bench
+from purenet.apps.threads import ThreadChoice, parse_threads, set_blas_threads
 from purenet.base.mnist import PIXELS
 from purenet.cli.choices import FRAMEWORKS
 from purenet.cli.console import fail, say, stdout_console
@@ -20,15 +21,16 @@ from purenet.runs.config import ConfigError, RunConfig, check_fits
 
 
 def run_bench(layers: str, batch_size: int, act: str, compare: Optional[str], seconds: float, repeats: int,
-              json_output: bool) -> None:
+              json_output: bool, threads: str = "auto") -> None:
     layer_list = _checked(layers, batch_size, act, seconds)
     if compare is not None and compare not in FRAMEWORKS:
         fail(f"--compare {compare!r}: only {', '.join(map(repr, FRAMEWORKS))} is known")
+    blas = set_blas_threads(parse_threads(threads))
     timing = {"seconds": seconds, "repeats": repeats}
     peak = bench.matmul_peak(repeats=repeats, seconds=seconds / 2)
     versus = {}
     if compare == "torch":
-        train, versus = _paired_with_torch(layer_list, act, batch_size, timing)
+        train, versus = _paired_with_torch(layer_list, act, batch_size, timing, blas)
     else:
         train = bench.train_rate(layer_list, act, batch_size, **timing)
     figures = {
@@ -43,6 +45,7 @@ def run_bench(layers: str, batch_size: int, act: str, compare: Optional[str], se
         figures["load_mnist_seconds"] = bench.load_seconds(default_data_dir(), repeats=repeats)
     figures.update(versus)
     summary = _summary(layer_list, act, batch_size, figures, peak, train)
+    summary["threads"] = blas.to_json()
     if json_output:
         print(json.dumps(summary))
     else:
@@ -63,14 +66,17 @@ def _checked(layers: str, batch_size: int, act: str, seconds: float) -> list[int
     return list(config.layers)
 
 
-def _paired_with_torch(layer_list, act, batch_size, timing) -> tuple[bench.Rate, dict]:
-    """purenet's and PyTorch's training step timed in turn, in this one process."""
+def _paired_with_torch(layer_list, act, batch_size, timing, blas: ThreadChoice) -> tuple[bench.Rate, dict]:
+    """purenet's and PyTorch's training step timed in turn, in this one process, PyTorch on as
+    many threads as purenet's BLAS (when purenet chose the count)."""
     try:
         theirs = torch_step_fn(layer_list, act, batch_size)
     except ImportError:
         fail("--compare torch needs PyTorch, which is not installed (pip install torch; it is never a dependency)")
     import torch
 
+    if blas.applied is not None and blas.source in ("option", "policy"):
+        torch.set_num_threads(blas.applied)
     say(f"PyTorch {torch.__version__} with {torch.get_num_threads()} threads, timed in turn with purenet")
     ours = bench.train_step_fn(layer_list, act, batch_size)
     ours_rate, theirs_rate, ratio = bench.paired_rates(ours, theirs, **timing)
@@ -93,7 +99,8 @@ def _render(summary: dict, figures: dict) -> None:
 
     console = stdout_console()
     network = "-".join(map(str, summary["layers"]))
-    console.print(f"{network} {summary['act']}, batch {summary['batch_size']}, {summary['cpus']} CPUs; "
+    threads = ThreadChoice(**summary["threads"]).in_words()
+    console.print(f"{network} {summary['act']}, batch {summary['batch_size']}, {summary['cpus']} CPUs, BLAS threads {threads}; "
                   f"medians of {len(figures['peak_gflops'].runs)} runs")
     table = Table("figure", "median", "min", "max", title_justify="left")
     for column in table.columns[1:]:

@@ -8,6 +8,7 @@ from typing import Optional
 
 import numpy as np
 
+from purenet.apps.threads import parse_threads, set_blas_threads
 from purenet.base.words import counted
 from purenet.cli.console import color_output, fail, say, stdout_console
 from purenet.cli.download import ensure_default_data
@@ -20,7 +21,7 @@ from purenet.runs.checkpoint import Checkpoint
 
 
 def run_evaluate(model: Optional[Path], data: Optional[Path], json_output: bool, report: Optional[Path] = None,
-                 force: bool = False) -> None:
+                 force: bool = False, threads: str = "auto") -> None:
     model, checkpoint, note = open_model(model)
     if report is not None:
         from purenet.cli.report import check_report_folder, drawable_shape
@@ -34,6 +35,7 @@ def run_evaluate(model: Optional[Path], data: Optional[Path], json_output: bool,
     for line in (note, None if part == "test" else f"{data} has no test part: evaluating on its training images"):
         if line:
             say(line)  # every check has passed: now the notes
+    blas = set_blas_threads(parse_threads(threads))
     z = logits(checkpoint.model, split.images)  # the one pass through the network
     loss = get_loss(checkpoint.model.arch.loss).value(z, split.labels)
     predicted = z.argmax(axis=1)
@@ -49,7 +51,7 @@ def run_evaluate(model: Optional[Path], data: Optional[Path], json_output: bool,
     if json_output:
         print(json.dumps({"model": str(model), "data": str(data), "part": part, "samples": len(split), "accuracy": accuracy,
                           "loss": loss, "per_class_accuracy": [None if np.isnan(a) else a for a in per_class_accuracy(confusion)],
-                          "confusion": confusion.tolist(), "classes": scores.to_json()}))
+                          "confusion": confusion.tolist(), "classes": scores.to_json(), "threads": blas.to_json()}))
         return
     _render(data, part, len(split), loss, accuracy, confusion, scores)
 

@@ -33,7 +33,7 @@ from purenet.cli.extras import needs_extra
 from purenet.cli.models import open_model
 
 
-def run_serve(model: Optional[Path], host: str, port: int) -> None:
+def run_serve(model: Optional[Path], host: str, port: int, threads: str = "auto") -> None:
     """Serve the checkpoint ``model`` (default: ./model.npz, else the last one trained) on ``host``:``port`` until stopped."""
     try:
         import starlette  # noqa: F401 - only to know the extra is installed, before any other work
@@ -47,6 +47,9 @@ def run_serve(model: Optional[Path], host: str, port: int) -> None:
     problem = check_reads_digits(params.arch.inputs)
     if problem is not None:
         fail(f"{path}: {problem} (give --model a checkpoint trained on {SIDE}x{SIDE} images)")
+    from purenet.apps.threads import parse_threads, set_blas_threads
+
+    set_blas_threads(parse_threads(threads))  # before the first request; each runs the network in a worker thread
     app = make_app(params)
     listening = listen(host, port)
     if note:

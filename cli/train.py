@@ -21,6 +21,7 @@ import numpy as np
 import typer
 from rich import box
 
+from purenet.apps.threads import ThreadChoice, apply_threads, parse_threads, redecide, sample_cores, set_blas_threads
 from purenet.cli.console import EXIT_DIVERGED, Terminated, fail, plain_output, say, signals_deferred, stdout_console, stopped_by
 from purenet.cli.download import ensure_default_data
 from purenet.cli.epochlog import is_epoch_log, log_rows, write_log
@@ -57,6 +58,7 @@ class TrainOptions:
     every: int
     show_predictions: int
     json_output: bool
+    threads: Optional[int] = None  # --threads: a number, or None for the policy
 
 
 @attrs.frozen
@@ -73,12 +75,13 @@ def run_train(request: TrainRequest, explicit: frozenset[str] = frozenset()) -> 
     exits 2 on a user mistake, 3 if training diverges, 128 + the signal when stopped."""
     try:  # SIGTERM and SIGHUP arrive as Terminated (purenet.cli.console.signals_as_interrupts)
         checked = check_request(request, explicit)
+        threads = set_blas_threads(checked.options.threads)  # before any work; the process's setting
         if request.dry_run:
             _check_memory(checked.config)  # what the run would refuse before reading its data
-            show_settings(checked)
+            show_settings(checked, threads)
             return
         with _locked(checked.options):
-            _train(checked)
+            _train(checked, threads)
     except (KeyboardInterrupt, Terminated) as error:  # before the first epoch could start
         what, code = stopped_by(error)
         say(f"{what} before training started; nothing was written")
@@ -92,12 +95,12 @@ def _check_memory(config: RunConfig) -> None:
         fail(config_error_message(error))
 
 
-def _train(checked: CheckedRequest) -> None:
+def _train(checked: CheckedRequest, threads: ThreadChoice) -> None:
     run = _prepared(checked)
     options = checked.options
     view = make_view(json_output=options.json_output, plain=plain_output())
-    view.start(run.config.to_json(), run.initial_checkpoint.epoch, run.epochs, len(run.train))
-    last = _train_and_save(options, run, view)
+    view.start(run.config.to_json(), run.initial_checkpoint.epoch, run.epochs, len(run.train), threads)
+    last = _train_and_save(options, run, view, threads)
     try:
         if options.show_predictions and run.dataset.has_test:
             view.predictions(last.model, run.dataset.test, options.show_predictions, run.image_shape, run.config.seed)
@@ -108,9 +111,10 @@ def _train(checked: CheckedRequest) -> None:
         raise typer.Exit(code) from None
 
 
-def show_settings(checked: CheckedRequest) -> None:
+def show_settings(checked: CheckedRequest, threads: Optional[ThreadChoice] = None) -> None:
     """``--dry-run``: the settings the run would have, as a table (or, with --json, the
-    ``RunConfig.to_json()`` object that ``RunConfig.from_json`` reads back)."""
+    ``RunConfig.to_json()`` object that ``RunConfig.from_json`` reads back; the BLAS
+    threads, not a setting of the run, only in the table)."""
     settings, options = checked.config.to_json(), checked.options
     if options.json_output:
         print(json.dumps(settings))
@@ -122,6 +126,8 @@ def show_settings(checked: CheckedRequest) -> None:
     rows.append(("out", str(options.out)))
     if options.log is not None:
         rows.append(("log", str(options.log)))
+    if threads is not None:
+        rows.append(("threads", threads.in_words()))
     title = "the run's settings (--dry-run: nothing trained, nothing written)"
     if plain_output():  # one line a setting, never wrapped or cut: for logs and grep
         print(title)
@@ -164,7 +170,8 @@ def check_request(request: TrainRequest, explicit: frozenset[str]) -> CheckedReq
             fail(config_error_message(error))
     out = request.out if request.out is not None else (request.resume or Path("model.npz"))
     options = TrainOptions(epochs=epochs, data=request.data, out=out, log=request.log, force=request.force, resume=request.resume,
-                           every=request.every, show_predictions=request.show_predictions, json_output=request.json_output)
+                           every=request.every, show_predictions=request.show_predictions, json_output=request.json_output,
+                           threads=parse_threads(request.threads))
     _check_out(options, config)
     _check_log(options, config)
     return CheckedRequest(config=config, options=options, resumed=resumed)
@@ -272,10 +279,12 @@ def _prepared(checked: CheckedRequest) -> Run:
 # --- the loop ------------------------------------------------------------------------------------
 
 
-def _train_and_save(options: TrainOptions, run: Run, view) -> Checkpoint:
-    """Run the epochs, saving after each; handles Ctrl-C, SIGTERM and divergence."""
+def _train_and_save(options: TrainOptions, run: Run, view, threads: ThreadChoice) -> Checkpoint:
+    """Run the epochs, saving after each; handles Ctrl-C, SIGTERM and divergence. A BLAS thread
+    count the policy chose is chosen again after each epoch, from what other work used during it."""
     bar_every = max(1, run.steps_per_epoch // PROGRESS_UPDATES_PER_EPOCH)
     start = last = run.initial_checkpoint
+    mark = sample_cores() if threads.source == "policy" else None
     try:
         with np.errstate(all="ignore"), view.live():
             for record in run.records(progress_every=progress_interval(bar_every, options.every)):
@@ -289,7 +298,13 @@ def _train_and_save(options: TrainOptions, run: Run, view) -> Checkpoint:
                     _save(options.out, candidate, previous if previous is not start else None)
                     _write_log(options, run, candidate, record.stopped_early)
                     last = candidate
-                view.epoch(record)
+                view.epoch(record, threads.applied)
+                if mark is not None:
+                    now = sample_cores()
+                    again, mark = redecide(threads, mark, now), now
+                    if again.threads != threads.threads:
+                        threads = apply_threads(again)
+                        view.threads_changed(threads)
     except (KeyboardInterrupt, Terminated) as error:
         _stopped(error, options, run, last)
     except TrainingDiverged as error:

@@ -79,13 +79,17 @@ class TextView:
     def __init__(self) -> None:
         self.console = stdout_console()
 
-    def start(self, settings: dict, start_epoch: int, epochs: int, n_train: int) -> None:
+    def start(self, settings: dict, start_epoch: int, epochs: int, n_train: int, threads=None) -> None:
         resumed = f", resuming after epoch {start_epoch}" if start_epoch else ""
-        self.console.print(f"training {describe(settings)}")
+        on = f", BLAS threads {threads.in_words()}" if threads is not None else ""
+        self.console.print(f"training {describe(settings)}{on}")
         self.console.print(f"data {settings['data']}: {counted(n_train, 'training image')}, {counted(epochs, 'epoch')}{resumed}")
 
     def held_out(self, record, loss: float, accuracy: float) -> None:
         self.console.print(f"epoch {record.epoch} step {record.step}: held-out accuracy {_percent(accuracy)}, loss {loss:.4f}")
+
+    def threads_changed(self, threads) -> None:
+        self.console.print(f"BLAS threads from the next epoch: {threads.in_words()}")
 
     def stopped_early(self, record) -> None:
         if record.stopped_early:
@@ -124,12 +128,12 @@ class RichView(TextView):
         super().__init__()
         self.color = color_output()  # NO_COLOR: the same display, without colour
 
-    def start(self, settings: dict, start_epoch: int, epochs: int, n_train: int) -> None:
+    def start(self, settings: dict, start_epoch: int, epochs: int, n_train: int, threads=None) -> None:
         from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
         from rich.progress import Progress as RichProgress
         from rich.table import Table
 
-        super().start(settings, start_epoch, epochs, n_train)
+        super().start(settings, start_epoch, epochs, n_train, threads)
         self.table = Table(*COLUMNS, title="training", title_justify="left")
         for column in self.table.columns[1:]:
             column.justify = "right"
@@ -158,7 +162,10 @@ class RichView(TextView):
         self._live.console.print(f"epoch {record.epoch} step {record.step}: "
                                  f"held-out accuracy {_percent(accuracy)}, loss {loss:.4f}")
 
-    def epoch(self, record) -> None:
+    def threads_changed(self, threads) -> None:
+        self._live.console.print(f"BLAS threads from the next epoch: {threads.in_words()}")
+
+    def epoch(self, record, threads=None) -> None:
         self.table.add_row(*epoch_cells(record))
         self.bar.reset(self.task, epoch=record.epoch + 1, rate=0.0, loss="-")  # no step yet: no running loss
         self.stopped_early(record)
@@ -197,7 +204,7 @@ class PlainView(TextView):
         print(f"epoch {record.epoch}: {100 * record.seen / max(record.total, 1):.0f}% ({record.seen:,} of "
               f"{record.total:,} images), loss {record.loss:.4f}, {rate:,.0f} samples/s", file=sys.stderr, flush=True)
 
-    def epoch(self, record) -> None:
+    def epoch(self, record, threads=None) -> None:
         self.console.print("  ".join(f"{c:>9}" for c in epoch_cells(record)))
         self.last_line = self.clock()
         self.stopped_early(record)
@@ -206,9 +213,9 @@ class PlainView(TextView):
 class JsonView:
     """One JSON object per line: one per epoch ("event": "epoch"), one at the end ("summary")."""
 
-    def start(self, settings: dict, start_epoch: int, epochs: int, n_train: int) -> None:
+    def start(self, settings: dict, start_epoch: int, epochs: int, n_train: int, threads=None) -> None:
         self.settings = settings
-        self.extra: dict = {}
+        self.extra: dict = {} if threads is None else {"threads": threads.to_json()}
 
     @contextlib.contextmanager
     def live(self):
@@ -220,10 +227,14 @@ class JsonView:
     def held_out(self, record, loss: float, accuracy: float) -> None:
         _emit({"event": "step", "epoch": record.epoch, "step": record.step, "held_out_acc": accuracy, "held_out_loss": loss})
 
-    def epoch(self, record) -> None:
+    def epoch(self, record, threads=None) -> None:
+        """``threads``: the BLAS threads the epoch ran on (the JSON's ``threads``, when known)."""
         _emit({"event": "epoch", **dict(zip(("epoch", "loss", "train_acc", "val_acc", "test_acc", "seconds"), (
             record.epoch, record.loss, record.train_acc, record.val_acc, record.test_acc, record.seconds))),
-               "stopped_early": record.stopped_early})
+               "stopped_early": record.stopped_early, **({} if threads is None else {"threads": threads})})
+
+    def threads_changed(self, threads) -> None:
+        self.extra["threads"] = threads.to_json()  # the summary says the last choice; each epoch its count
 
     def predictions(self, params, test: Split, count: int, shape: tuple[int, int], seed: int) -> None:
         indices, _, labels, predicted = sample_predictions(params, test, count, seed)

@@ -168,7 +168,7 @@ def test_nothing_close_gets_no_suggestion():
 def test_train_help_groups_its_options_in_panels():
     shown = invoke("train", "--help").stdout
     panels = re.findall(r"╭─ (\w+) ─", shown)
-    assert panels[-5:] == ["Model", "Optimisation", "Regularisation", "Data", "Output"]
+    assert panels[-6:] == ["Model", "Optimisation", "Regularisation", "Data", "Output", "Speed"]
     model = shown[shown.index("╭─ Model"):shown.index("╭─ Optimisation")]
     assert "--layers" in model and "--act" in model and "--optimizer" not in model
 

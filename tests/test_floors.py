@@ -33,7 +33,7 @@ FLOORS = (
                      "optimizers, schedules, the training loop, metrics, summary"),
     ("purenet.photo", "the photo pipeline: a photo of a digit -> an MNIST digit -> a prediction"),
     ("purenet.runs", "a whole run: its settings (RunConfig), checkpoints, prepare/start/resume"),
-    ("purenet.apps", "applications: ONNX export, the web server, the benchmark, the allocator setting"),
+    ("purenet.apps", "applications: ONNX export, the web server, the benchmark, the allocator and BLAS thread settings"),
     ("purenet", "the facade: purenet/__init__.py (the public names) and purenet/_moved.py (the 0.1 paths)"),
     ("purenet.cli", "the command line (the checkout's cli/ folder): the only floor that imports Typer and rich"),
 )
