@@ -86,7 +86,14 @@ class PerArrayRule:
     - ``SLOTS``: the names of the params-shaped records it keeps (``init`` makes them zeros);
     - ``direction(g, slots, t)``: for one array's gradient ``g`` and its slot arrays, the
       direction to step in and the new slot arrays, at update ``t`` (1, 2, ...);
-    - ``step_size(lr, t)``, if the step is not simply the learning rate (Adam's bias correction).
+    - ``step_size(lr, t)``, if the step is not simply the learning rate (Adam's bias correction);
+    - ``FUSED = True`` and ``fused(...)``, for an element-wise rule, to run it block by block.
+
+    An element-wise rule made of whole-array operations reads and writes every array once per
+    operation, a dozen passes over memory for Adam. ``fused`` does the same operations on
+    blocks of ``BLOCK`` elements, small enough to stay in cache, into preallocated outputs,
+    so memory is read once and written once per array: the same numbers, bit for bit
+    (tests/test_optim.py compares the two).
 
     ``update`` does the rest, once per step: checks that the grads match the params, takes
     the learning rate at the step, and for each array adds the weight decay to a weight's
@@ -96,6 +103,7 @@ class PerArrayRule:
     __slots__ = ()  # the subclasses are attrs records with slots; no instance dict from here
 
     SLOTS: ClassVar[tuple[str, ...]] = ()
+    FUSED: ClassVar[bool] = False
     lr: LearningRate
     weight_decay: float
 
@@ -106,6 +114,15 @@ class PerArrayRule:
     def step_size(self, lr: float, t: int) -> float:
         """How far to move along the direction at update ``t``, given the learning rate ``lr`` then."""
         return lr
+
+    def fused(self, t: int, scale: float, dtype: np.dtype) -> Callable[..., None]:
+        """With ``FUSED``: the rule at update ``t`` as a function of one block,
+        ``block(p, g, slots, out, out_slots, tmp)``, that writes ``p + scale * direction`` into
+        ``out`` and the new slots into ``out_slots``, through ``tmp``, a scratch block. It makes
+        each operation ``direction`` makes, in its order, so the numbers are the same bit for bit;
+        its constants are numbers of ``dtype``, as a Python float meeting an array becomes one.
+        """
+        raise NotImplementedError
 
     def init(self, params: Params) -> OptState:
         return OptState(step=0, slots=tuple(_zeros_like(params) for _ in self.SLOTS))
@@ -121,10 +138,15 @@ class PerArrayRule:
         moved: list[np.ndarray] = []
         kept: list[list[np.ndarray]] = [[] for _ in self.SLOTS]
         for p, g, decays, slots in zip(params.arrays(), grads.arrays(), _decay_flags(params), _by_array(state.slots)):
-            if decays and self.weight_decay != 0:
-                g = _scaled_add(g, self.weight_decay, p)  # the L2 term's gradient, wd * w
-            direction, slots = self.direction(g, slots, t)
-            moved.append(_scaled_add(p, scale, direction))
+            wd = self.weight_decay if decays else 0.0
+            if self.FUSED and _fusable(p, g, slots):
+                p, slots = _blocked(self, p, g, slots, t, scale, wd)
+            else:
+                if wd != 0:
+                    g = _scaled_add(g, wd, p)  # the L2 term's gradient, wd * w
+                direction, slots = self.direction(g, slots, t)
+                p = _scaled_add(p, scale, direction)
+            moved.append(p)
             for arrays, slot in zip(kept, slots, strict=True):
                 arrays.append(slot)
         return _filled(params, moved), OptState(step=t, slots=tuple(_filled(params, arrays) for arrays in kept))
@@ -140,6 +162,40 @@ def _scaled_add(p: np.ndarray, scale: float, g: np.ndarray) -> np.ndarray:
     out = np.multiply(g, scale)
     out += p
     return fresh(out)
+
+
+BLOCK = 1 << 16
+"""Elements per block of a fused update (256 KiB of float32): the half-dozen arrays a block
+touches stay in the L2 cache, and each call of a NumPy function has enough to do that its
+fixed cost (about a microsecond) does not show (docs/performance.md, "The whole default run")."""
+
+
+def _fusable(p: np.ndarray, g: np.ndarray, slots: Arrays) -> bool:
+    """Whether the fused path gives what the array-at-a-time one does: one float dtype throughout."""
+    return p.dtype.kind == "f" and g.dtype == p.dtype and all(s.dtype == p.dtype for s in slots)
+
+
+def _blocked(rule: PerArrayRule, p: np.ndarray, g: np.ndarray, slots: Arrays, t: int, scale: float,
+             wd: float) -> tuple[np.ndarray, Arrays]:
+    """One array's update, ``rule.fused`` block by block: (new p, new slots), new arrays."""
+    block = rule.fused(t, scale, p.dtype)
+    out, out_slots = np.empty_like(p), tuple(np.empty_like(s) for s in slots)
+    pf, gf, of = p.reshape(-1), g.reshape(-1), out.reshape(-1)
+    sf, osf = tuple(s.reshape(-1) for s in slots), tuple(o.reshape(-1) for o in out_slots)
+    n = pf.size
+    tmp = np.empty(min(n, BLOCK), p.dtype)
+    decayed = np.empty_like(tmp) if wd != 0 else None
+    wd = p.dtype.type(wd)
+    for start in range(0, n, BLOCK):
+        stop = start + BLOCK
+        gb, pb = gf[start:stop], pf[start:stop]
+        if decayed is not None:  # the L2 term's gradient, g + wd * w, as _scaled_add(g, wd, p)
+            gb = np.add(np.multiply(pb, wd, out=decayed[: len(pb)]), gb, out=decayed[: len(pb)])
+        if n <= BLOCK:  # one block: the arrays themselves
+            block(pb, gb, sf, of, osf, tmp)
+        else:
+            block(pb, gb, [s[start:stop] for s in sf], of[start:stop], [o[start:stop] for o in osf], tmp[: len(pb)])
+    return fresh(out), tuple(fresh(o) for o in out_slots)
 
 
 def _zeros_like(params: Params) -> Params:
@@ -178,8 +234,19 @@ class SGD(PerArrayRule):
     lr: LearningRate = DEFAULT_LR["sgd"].constant
     weight_decay: float = 0.0
 
+    FUSED = True
+
     def direction(self, g, slots, t):
         return g, ()
+
+    def fused(self, t, scale, dtype):
+        scale = dtype.type(scale)
+
+        def block(p, g, slots, out, out_slots, tmp):
+            np.multiply(g, scale, out=out)
+            out += p
+
+        return block
 
 
 @attrs.frozen
@@ -196,10 +263,28 @@ class Momentum(PerArrayRule):
     weight_decay: float = 0.0
     nesterov: bool = False
 
+    FUSED = True
+
     def direction(self, g, slots, t):
         (velocity,) = slots
         velocity = _scaled_add(g, self.beta, velocity)
         return (_scaled_add(g, self.beta, velocity) if self.nesterov else velocity), (velocity,)
+
+    def fused(self, t, scale, dtype):
+        beta, scale, nesterov = dtype.type(self.beta), dtype.type(scale), self.nesterov
+
+        def block(p, g, slots, out, out_slots, tmp):
+            (velocity,), (new_velocity,) = slots, out_slots
+            np.multiply(velocity, beta, out=new_velocity)
+            new_velocity += g
+            direction = new_velocity
+            if nesterov:
+                direction = np.multiply(new_velocity, beta, out=tmp)
+                direction += g
+            np.multiply(direction, scale, out=out)
+            out += p
+
+        return block
 
 
 @attrs.frozen
@@ -226,11 +311,34 @@ class Adam(PerArrayRule):
     eps: float = 1e-8
     weight_decay: float = 0.0
 
+    FUSED = True
+
     def direction(self, g, slots, t):
         m, v = slots
         m = _scaled_add(m * self.b1, 1 - self.b1, g)
         v = _scaled_add(v * self.b2, 1 - self.b2, g * g)
         return m / (np.sqrt(v * (1 / (1 - self.b2**t))) + self.eps), (m, v)
+
+    def fused(self, t, scale, dtype):
+        b1, c1, b2, c2 = (dtype.type(c) for c in (self.b1, 1 - self.b1, self.b2, 1 - self.b2))
+        unbias, eps, scale = dtype.type(1 / (1 - self.b2**t)), dtype.type(self.eps), dtype.type(scale)
+
+        def block(p, g, slots, out, out_slots, tmp):
+            (m, v), (new_m, new_v) = slots, out_slots
+            np.multiply(m, b1, out=new_m)
+            new_m += np.multiply(g, c1, out=tmp)
+            np.multiply(v, b2, out=new_v)
+            np.multiply(g, g, out=tmp)
+            tmp *= c2
+            new_v += tmp
+            np.multiply(new_v, unbias, out=tmp)
+            np.sqrt(tmp, out=tmp)
+            tmp += eps
+            np.divide(new_m, tmp, out=tmp)
+            tmp *= scale
+            np.add(tmp, p, out=out)
+
+        return block
 
     def step_size(self, lr, t):
         return lr / (1 - self.b1**t)
