@@ -13,7 +13,8 @@ swapped every other round):
   momentum, cosine, no augmentation, the same epochs), PyTorch's threads set alike;
 
 and measures each whole process's wall time (``wait4``, what ``/usr/bin/time`` reports:
-loading, training, evaluation and, for purenet, writing the checkpoint). It prints
+loading, training, evaluation and, for purenet, writing the checkpoint), and its CPU
+seconds (user + system: on a busy machine, the work done, which waiting does not inflate). It prints
 every pair, the median of the ratios purenet / PyTorch, and both test accuracies, with
 the load average before each run: the machine may be shared, and a ratio of runs made
 in turn is what survives that.
@@ -43,6 +44,10 @@ CONFIGS = {"sgd/none": ["--optimizer", "sgd", "--augment", "none"], "adam/none":
            "adam/mild": ["--optimizer", "adam", "--augment", "mild"]}
 
 
+CPU_SECONDS: list[float] = []
+"""The CPU seconds of every process ``run`` waited for, the last first."""
+
+
 def environment(threads: int) -> dict[str, str]:
     """This process's environment with every BLAS library set to ``threads`` threads."""
     env = dict(os.environ)
@@ -52,12 +57,14 @@ def environment(threads: int) -> dict[str, str]:
 
 
 def run(command: list[str], env: dict[str, str]) -> tuple[float, str]:
-    """(wall seconds, stdout) of one whole process; exits with its stderr if it fails."""
+    """(wall seconds, stdout) of one whole process; exits with its stderr if it fails. The
+    process's CPU seconds (user + system) go to ``CPU_SECONDS``, last first."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
         process = subprocess.Popen(command, env=env, stdout=out, stderr=err, text=True)
-        _, status, _ = os.wait4(process.pid, 0)
+        _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started
+        CPU_SECONDS.insert(0, usage.ru_utime + usage.ru_stime)
         out.seek(0)
         err.seek(0)
         if os.waitstatus_to_exitcode(status) != 0:
@@ -96,7 +103,8 @@ def whole_runs(args: argparse.Namespace) -> None:
                     accuracy = json_lines(text)[-1]["test_acc"]
                 walls[who] = wall
                 accuracies[who].append(accuracy)
-                print(f"threads {threads} round {round_} {who:8s} {wall:7.2f} s  test {accuracy:.4f}  ({before})", flush=True)
+                print(f"threads {threads} round {round_} {who:8s} {wall:7.2f} s wall, {CPU_SECONDS[0]:7.2f} s CPU, "
+                      f"test {accuracy:.4f}  ({before})", flush=True)
             ratios.append(walls["purenet"] / walls["torch"])
             print(f"threads {threads} round {round_} purenet / torch = {ratios[-1]:.3f}", flush=True)
         print(f"threads {threads}: median ratio purenet / torch {statistics.median(ratios):.3f} "
