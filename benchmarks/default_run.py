@@ -90,9 +90,9 @@ def purenet_run(purenet: str, args: argparse.Namespace, threads: int, extra: lis
 def whole_runs(args: argparse.Namespace) -> None:
     torch_command = [sys.executable, str(HERE / "torch_reference.py"), "--data", str(args.data), "--epochs", str(args.epochs)]
     for threads in args.threads:
-        ratios, accuracies = [], {"purenet": [], "torch": []}
+        ratios, cpu_ratios, accuracies = [], [], {"purenet": [], "torch": []}
         for round_ in range(1, args.rounds + 1):
-            walls = {}
+            walls, cpus = {}, {}
             for who in (("purenet", "torch") if round_ % 2 else ("torch", "purenet")):
                 before = load()
                 if who == "purenet":
@@ -101,14 +101,17 @@ def whole_runs(args: argparse.Namespace) -> None:
                 else:
                     wall, text = run([*torch_command, "--threads", str(threads)], environment(threads))
                     accuracy = json_lines(text)[-1]["test_acc"]
-                walls[who] = wall
+                walls[who], cpus[who] = wall, CPU_SECONDS[0]
                 accuracies[who].append(accuracy)
                 print(f"threads {threads} round {round_} {who:8s} {wall:7.2f} s wall, {CPU_SECONDS[0]:7.2f} s CPU, "
                       f"test {accuracy:.4f}  ({before})", flush=True)
             ratios.append(walls["purenet"] / walls["torch"])
-            print(f"threads {threads} round {round_} purenet / torch = {ratios[-1]:.3f}", flush=True)
-        print(f"threads {threads}: median ratio purenet / torch {statistics.median(ratios):.3f} "
-              f"(rounds {', '.join(f'{r:.3f}' for r in ratios)}); test accuracy purenet "
+            cpu_ratios.append(cpus["purenet"] / cpus["torch"])
+            print(f"threads {threads} round {round_} purenet / torch = {ratios[-1]:.3f} wall, {cpu_ratios[-1]:.3f} CPU",
+                  flush=True)
+        print(f"threads {threads}: median ratio purenet / torch {statistics.median(ratios):.3f} wall "
+              f"(rounds {', '.join(f'{r:.3f}' for r in ratios)}), {statistics.median(cpu_ratios):.3f} CPU "
+              f"(rounds {', '.join(f'{r:.3f}' for r in cpu_ratios)}); test accuracy purenet "
               f"{statistics.mean(accuracies['purenet']):.4f}, torch {statistics.mean(accuracies['torch']):.4f}", flush=True)
 
 

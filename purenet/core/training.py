@@ -137,6 +137,11 @@ def train(
     split and ``patience=k``, training stops once k epochs pass without a better
     validation accuracy (``best`` carries the best so far across a resume). Raises
     ``TrainingDiverged`` if the loss stops being finite.
+
+    With ``augment`` and a step that draws nothing from ``rng`` (no dropout), each next
+    batch is augmented in a background thread while the step runs; the generator is
+    still used by one thread at a time, in the same order, so the records are the same,
+    bit for bit. Do not draw from ``rng`` while the generator is paused at a ``Progress``.
     """
     state = optimizer.init(params) if state is None else state
     plan = _EpochSettings(split, optimizer, batch_size, rng, progress_every, dropout, augment)
