@@ -21,7 +21,8 @@ in turn is what survives that.
 
 ``--epoch-table`` times epochs instead: ``purenet train --epochs 2 --json`` for plain SGD
 without augmentation, Adam without augmentation and Adam with the default mild
-augmentation, the median of the epochs' ``seconds`` over the rounds; with
+augmentation, the median of the epochs' ``seconds`` over the rounds (and of each
+process's CPU seconds, the two epochs with loading and evaluation); with
 ``--compare OLD_PURENET`` (another build's ``purenet``, e.g. the commit before a change
 installed in a second virtual environment) both builds in turn, and the ratio new/old.
 """
@@ -120,6 +121,7 @@ def epoch_table(args: argparse.Namespace) -> None:
     for threads in args.threads:
         for name, options in CONFIGS.items():
             seconds: dict[str, list[float]] = {build: [] for build in builds}
+            cpu: dict[str, list[float]] = {build: [] for build in builds}
             for round_ in range(1, args.rounds + 1):
                 order = list(builds) if round_ % 2 else list(builds)[::-1]
                 for build in order:
@@ -127,12 +129,14 @@ def epoch_table(args: argparse.Namespace) -> None:
                     _, records = purenet_run(builds[build], args, threads, ["--epochs", "2", *options])
                     epochs = [r["seconds"] for r in records if r.get("event") == "epoch"]
                     seconds[build].extend(epochs)
-                    print(f"threads {threads} {name:10s} {build}: epochs {', '.join(f'{s:.3f}' for s in epochs)} s ({before})",
-                          flush=True)
+                    cpu[build].append(CPU_SECONDS[0])
+                    print(f"threads {threads} {name:10s} {build}: epochs {', '.join(f'{s:.3f}' for s in epochs)} s, "
+                          f"process {CPU_SECONDS[0]:.2f} s CPU ({before})", flush=True)
             medians = {build: statistics.median(values) for build, values in seconds.items()}
-            line = ", ".join(f"{build} {value:.3f} s" for build, value in medians.items())
+            cpus = {build: statistics.median(values) for build, values in cpu.items()}
+            line = ", ".join(f"{build} {value:.3f} s (process {cpus[build]:.2f} s CPU)" for build, value in medians.items())
             if "old" in medians:
-                line += f", new/old {medians['new'] / medians['old']:.3f}"
+                line += f", new/old {medians['new'] / medians['old']:.3f} (CPU {cpus['new'] / cpus['old']:.3f})"
             print(f"threads {threads} {name}: median epoch {line}", flush=True)
 
 

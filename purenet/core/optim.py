@@ -89,11 +89,11 @@ class PerArrayRule:
     - ``step_size(lr, t)``, if the step is not simply the learning rate (Adam's bias correction);
     - ``FUSED = True`` and ``fused(...)``, for an element-wise rule, to run it block by block.
 
-    An element-wise rule made of whole-array operations reads and writes every array once per
-    operation, a dozen passes over memory for Adam. ``fused`` does the same operations on
-    blocks of ``BLOCK`` elements, small enough to stay in cache, into preallocated outputs,
-    so memory is read once and written once per array: the same numbers, bit for bit
-    (tests/test_optim.py compares the two).
+    An element-wise rule made of whole-array operations makes a new array for almost every
+    operation, about ten for Adam. ``fused`` makes the same operations, in the same order,
+    into the new arrays and one scratch array, and on an array longer than ``BLOCK`` one
+    block at a time, so that each block stays in cache while every operation runs on it:
+    the same numbers, bit for bit (tests/test_optim.py compares the two).
 
     ``update`` does the rest, once per step: checks that the grads match the params, takes
     the learning rate at the step, and for each array adds the weight decay to a weight's
