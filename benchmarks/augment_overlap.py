@@ -15,7 +15,6 @@ OPENBLAS_NUM_THREADS says otherwise.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import statistics
 import time
