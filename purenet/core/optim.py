@@ -168,11 +168,12 @@ def _scaled_add(p: np.ndarray, scale: float, g: np.ndarray) -> np.ndarray:
 
 
 BLOCK = 1 << 18
-"""Elements per block of a fused update (1 MiB of float32). Measured on a 2-core AVX2 machine, an
-element-wise pass ran as fast per element over a whole array as over a block held in cache,
-and every NumPy call cost about 1.5 microseconds more in smaller blocks, so the default
-network's arrays (the largest 156,800 elements) are done whole; a larger array goes block
-by block (docs/performance.md, "The whole default run")."""
+"""Elements per block of a fused update (1 MiB of float32). On a 2-core AVX2 machine smaller
+blocks, down to ones that stay in the L1/L2 cache, made the update slower, not faster: each
+block costs a dozen NumPy calls and the whole-array passes were not slowed by memory. So
+the default network's arrays (the largest 156,800 elements) are done whole, and a larger
+array goes block by block (benchmarks/optimizer_update.py; docs/performance.md, "The whole
+default run")."""
 
 
 def _fusable(p: np.ndarray, g: np.ndarray, slots: Arrays) -> bool:
