@@ -102,3 +102,17 @@ def test_augmenting_ahead_is_compared_with_another_draw(mnist):
                          augment=augment))
     expected, _ = serial_epochs(split, params, Adam(1e-3), 1, np.random.default_rng(6), augment)
     assert raw_bytes(records[-1].params) != raw_bytes(expected)
+
+
+def test_stopping_mid_epoch_leaves_no_helper_thread(mnist, monkeypatch):
+    """A caller that stops at a Progress record (as the command line does on Ctrl-C) ends the
+    background augmentation with it: no thread is left running."""
+    monkeypatch.setattr(training, "_spare_core", lambda: True)
+    split = Split(mnist.train.images[:320], mnist.train.labels[:320])
+    augment = Augmenter(shift=1.0, rotation=8.0, scale=0.08, elastic_alpha=0.0)
+    records = train(init([784, 16, 10], rng=1), split, optimizer=Adam(1e-3), epochs=1, batch_size=32,
+                    rng=np.random.default_rng(5), augment=augment, progress_every=4)
+    assert next(records).step == 4  # the helper has started augmenting batch 5 (batches 3-4 were augmented ahead)
+    assert any(t.name.startswith("purenet-augment") for t in threading.enumerate())
+    records.close()
+    assert not any(t.name.startswith("purenet-augment") for t in threading.enumerate())
