@@ -171,6 +171,55 @@ def test_a_new_rule_gets_the_whole_frame(params):
     assert all(not a.flags.writeable for record in (new, *state.slots) for a in record.arrays())
 
 
+def unfused(opt):
+    """The same optimizer with its fused path off: the rule's ``direction`` on whole arrays."""
+    plain = attrs.make_class("Plain" + type(opt).__name__, {}, bases=(type(opt),), frozen=True)
+    plain.FUSED = False
+    return plain(**attrs.asdict(opt, recurse=False))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("block", [optim.BLOCK, 7])  # 7: every array in many blocks, the last one short
+@pytest.mark.parametrize("opt", [Momentum(0.05), Nesterov(0.05), Adam(3e-3), Nesterov(0.05, weight_decay=5e-4),
+                                 Adam(3e-3, weight_decay=1e-4)], ids=repr)
+def test_the_fused_update_gives_the_rules_numbers_bit_for_bit(opt, block, dtype, monkeypatch):
+    """Each built-in rule, block by block into preallocated arrays, against its ``direction`` on
+    whole arrays (the formula of docs/math.md): the same bits, for several steps."""
+    monkeypatch.setattr(optim, "BLOCK", block)
+    rng = np.random.default_rng(1)
+    params = init([30, 17, 5], rng=0, dtype=dtype)
+    plain = unfused(opt)
+    assert type(opt).FUSED and not type(plain).FUSED
+    fused_p, plain_p, fused_s, plain_s = params, params, opt.init(params), plain.init(params)
+    for _ in range(4):
+        grads = tree_map(lambda a: rng.standard_normal(a.shape).astype(dtype), params)
+        fused_p, fused_s = opt.update(fused_p, grads, fused_s)
+        plain_p, plain_s = plain.update(plain_p, grads, plain_s)
+    for fused, reference in zip((fused_p, *fused_s.slots), (plain_p, *plain_s.slots), strict=True):
+        for a, b in zip(fused.arrays(), reference.arrays(), strict=True):
+            assert a.dtype == b.dtype == dtype and not a.flags.writeable
+            np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(w0(fused_p), w0(params))  # the steps moved the weights
+
+
+def test_the_fused_comparison_can_fail(monkeypatch):
+    """A fused Adam that rounds one operation differently is caught by the comparison above."""
+    original = Adam.fused
+
+    def sloppy(self, t, scale, dtype):
+        block = original(self, t, scale, dtype)
+
+        def changed(p, g, slots, out, out_slots, tmp):
+            block(p, g, slots, out, out_slots, tmp)
+            out *= dtype.type(1 + 1e-6)  # about one unit in the last place of float32: a different rounding
+
+        return changed
+
+    monkeypatch.setattr(Adam, "fused", sloppy)
+    with pytest.raises(AssertionError):
+        test_the_fused_update_gives_the_rules_numbers_bit_for_bit(Adam(3e-3), optim.BLOCK, np.float32, monkeypatch)
+
+
 # ----------------------------------------------------------------- the default learning rates
 
 

@@ -87,7 +87,14 @@ class PerArrayRule:
     - ``SLOTS``: the names of the params-shaped records it keeps (``init`` makes them zeros);
     - ``direction(g, slots, t)``: for one array's gradient ``g`` and its slot arrays, the
       direction to step in and the new slot arrays, at update ``t`` (1, 2, ...);
-    - ``step_size(lr, t)``, if the step is not simply the learning rate (Adam's bias correction).
+    - ``step_size(lr, t)``, if the step is not simply the learning rate (Adam's bias correction);
+    - ``FUSED = True`` and ``fused(...)``, for an element-wise rule, to run it block by block.
+
+    An element-wise rule made of whole-array operations makes a new array for almost every
+    operation, about ten for Adam. ``fused`` makes the same operations, in the same order,
+    into the new arrays and one scratch array, and on an array longer than ``BLOCK`` one
+    block at a time, so that each block stays in cache while every operation runs on it:
+    the same numbers, bit for bit (tests/test_optim.py compares the two).
 
     ``update`` does the rest, once per step: checks that the grads match the params, takes
     the learning rate at the step, and for each array adds the weight decay to a weight's
@@ -97,6 +104,7 @@ class PerArrayRule:
     __slots__ = ()  # the subclasses are attrs records with slots; no instance dict from here
 
     SLOTS: ClassVar[tuple[str, ...]] = ()
+    FUSED: ClassVar[bool] = False
     lr: LearningRate
     weight_decay: float
 
@@ -107,6 +115,15 @@ class PerArrayRule:
     def step_size(self, lr: float, t: int) -> float:
         """How far to move along the direction at update ``t``, given the learning rate ``lr`` then."""
         return lr
+
+    def fused(self, t: int, scale: float, dtype: np.dtype) -> Callable[..., None]:
+        """With ``FUSED``: the rule at update ``t`` as a function of one block,
+        ``block(p, g, slots, out, out_slots, tmp)``, that writes ``p + scale * direction`` into
+        ``out`` and the new slots into ``out_slots``, through ``tmp``, a scratch block. It makes
+        each operation ``direction`` makes, in its order, so the numbers are the same bit for bit;
+        its constants are numbers of ``dtype``, as a Python float meeting an array becomes one.
+        """
+        raise NotImplementedError
 
     def init(self, params: Params) -> OptState:
         return OptState(step=0, slots=tuple(_zeros_like(params) for _ in self.SLOTS))
@@ -121,11 +138,19 @@ class PerArrayRule:
         scale = -float(self.step_size(learning_rate(self.lr, state.step), t))
         moved: list[np.ndarray] = []
         kept: list[list[np.ndarray]] = [[] for _ in self.SLOTS]
+        blocks: dict[np.dtype, Callable[..., None]] = {}
         for p, g, decays, slots in zip(params.arrays(), grads.arrays(), _decay_flags(params), _by_array(state.slots)):
-            if decays and self.weight_decay != 0:
-                g = _scaled_add(g, self.weight_decay, p)  # the L2 term's gradient, wd * w
-            direction, slots = self.direction(g, slots, t)
-            moved.append(_scaled_add(p, scale, direction))
+            wd = self.weight_decay if decays else 0.0
+            if self.FUSED and _fusable(p, g, slots):
+                if p.dtype not in blocks:  # the rule's constants, made once per dtype and step
+                    blocks[p.dtype] = self.fused(t, scale, p.dtype)
+                p, slots = _blocked(blocks[p.dtype], p, g, slots, p.dtype.type(wd))
+            else:
+                if wd != 0:
+                    g = _scaled_add(g, wd, p)  # the L2 term's gradient, wd * w
+                direction, slots = self.direction(g, slots, t)
+                p = _scaled_add(p, scale, direction)
+            moved.append(p)
             for arrays, slot in zip(kept, slots, strict=True):
                 arrays.append(slot)
         new_state = OptState(step=t, slots=tuple(_filled(params, arrays) for arrays in kept))
@@ -142,6 +167,43 @@ def _scaled_add(p: np.ndarray, scale: float, g: np.ndarray) -> np.ndarray:
     out = np.multiply(g, scale)
     out += p
     return fresh(out)
+
+
+BLOCK = 1 << 18
+"""Elements per block of a fused update (1 MiB of float32). On a 2-core AVX2 machine smaller
+blocks, down to ones that stay in the L1/L2 cache, made the update slower, not faster: each
+block costs a dozen NumPy calls and the whole-array passes were not slowed by memory. So
+the default network's arrays (the largest 156,800 elements) are done whole, and a larger
+array goes block by block (benchmarks/optimizer_update.py; docs/performance.md, "The whole
+default run")."""
+
+
+def _fusable(p: np.ndarray, g: np.ndarray, slots: Arrays) -> bool:
+    """Whether the fused path gives what the array-at-a-time one does: one float dtype throughout."""
+    return p.dtype.kind == "f" and g.dtype == p.dtype and all(s.dtype == p.dtype for s in slots)
+
+
+def _blocked(block: Callable[..., None], p: np.ndarray, g: np.ndarray, slots: Arrays, wd: float) -> tuple[np.ndarray, Arrays]:
+    """One array's update, a rule's ``fused`` ``block`` on every block of it: (new p, new slots), new arrays."""
+    out, out_slots = np.empty_like(p), tuple(np.empty_like(s) for s in slots)
+    n = p.size
+    if n <= BLOCK:  # one block: the arrays as they are
+        tmp = np.empty_like(p)
+        if wd != 0:  # the L2 term's gradient, g + wd * w, as _scaled_add(g, wd, p)
+            decayed = np.multiply(p, wd)
+            g = np.add(decayed, g, out=decayed)
+        block(p, g, slots, out, out_slots, tmp)
+        return fresh(out), tuple(fresh(o) for o in out_slots)
+    pf, gf, of = p.reshape(-1), g.reshape(-1), out.reshape(-1)
+    sf, osf = [s.reshape(-1) for s in slots], [o.reshape(-1) for o in out_slots]
+    tmp, decayed = np.empty(BLOCK, p.dtype), np.empty(BLOCK, p.dtype)
+    for start in range(0, n, BLOCK):
+        stop = min(start + BLOCK, n)
+        gb, pb, size = gf[start:stop], pf[start:stop], stop - start
+        if wd != 0:
+            gb = np.add(np.multiply(pb, wd, out=decayed[:size]), gb, out=decayed[:size])
+        block(pb, gb, [s[start:stop] for s in sf], of[start:stop], [o[start:stop] for o in osf], tmp[:size])
+    return fresh(out), tuple(fresh(o) for o in out_slots)
 
 
 def _zeros_like(params: Params) -> Params:
@@ -180,6 +242,9 @@ class SGD(PerArrayRule):
     lr: LearningRate = DEFAULT_LR["sgd"].constant
     weight_decay: float = 0.0
 
+    # not FUSED: p + scale * g on whole arrays is already one multiplication and one addition,
+    # and the fused frame's bookkeeping measured 1.2x slower for it (benchmarks/optimizer_update.py)
+
     def direction(self, g, slots, t):
         return g, ()
 
@@ -198,10 +263,28 @@ class Momentum(PerArrayRule):
     weight_decay: float = 0.0
     nesterov: bool = False
 
+    FUSED = True
+
     def direction(self, g, slots, t):
         (velocity,) = slots
         velocity = _scaled_add(g, self.beta, velocity)
         return (_scaled_add(g, self.beta, velocity) if self.nesterov else velocity), (velocity,)
+
+    def fused(self, t, scale, dtype):
+        beta, scale, nesterov = dtype.type(self.beta), dtype.type(scale), self.nesterov
+
+        def block(p, g, slots, out, out_slots, tmp):
+            (velocity,), (new_velocity,) = slots, out_slots
+            np.multiply(velocity, beta, out=new_velocity)
+            new_velocity += g
+            direction = new_velocity
+            if nesterov:
+                direction = np.multiply(new_velocity, beta, out=tmp)
+                direction += g
+            np.multiply(direction, scale, out=out)
+            out += p
+
+        return block
 
 
 @attrs.frozen
@@ -228,11 +311,34 @@ class Adam(PerArrayRule):
     eps: float = 1e-8
     weight_decay: float = 0.0
 
+    FUSED = True
+
     def direction(self, g, slots, t):
         m, v = slots
         m = _scaled_add(m * self.b1, 1 - self.b1, g)
         v = _scaled_add(v * self.b2, 1 - self.b2, g * g)
         return m / (np.sqrt(v * (1 / (1 - self.b2**t))) + self.eps), (m, v)
+
+    def fused(self, t, scale, dtype):
+        b1, c1, b2, c2 = (dtype.type(c) for c in (self.b1, 1 - self.b1, self.b2, 1 - self.b2))
+        unbias, eps, scale = dtype.type(1 / (1 - self.b2**t)), dtype.type(self.eps), dtype.type(scale)
+
+        def block(p, g, slots, out, out_slots, tmp):
+            (m, v), (new_m, new_v) = slots, out_slots
+            np.multiply(m, b1, out=new_m)
+            new_m += np.multiply(g, c1, out=tmp)
+            np.multiply(v, b2, out=new_v)
+            np.multiply(g, g, out=tmp)
+            tmp *= c2
+            new_v += tmp
+            np.multiply(new_v, unbias, out=tmp)
+            np.sqrt(tmp, out=tmp)
+            tmp += eps
+            np.divide(new_m, tmp, out=tmp)
+            tmp *= scale
+            np.add(tmp, p, out=out)
+
+        return block
 
     def step_size(self, lr, t):
         return lr / (1 - self.b1**t)

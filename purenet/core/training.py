@@ -16,8 +16,11 @@ bit for bit (timings aside).
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator
 
 import attrs
@@ -135,6 +138,12 @@ def train(
     split and ``patience=k``, training stops once k epochs pass without a better
     validation accuracy (``best`` carries the best so far across a resume). Raises
     ``TrainingDiverged`` if the loss stops being finite.
+
+    With ``augment``, a step that draws nothing from ``rng`` (no dropout) and a core that looks
+    free at the epoch's start, each next batch is augmented in a background thread while the
+    step runs; the generator is
+    still used by one thread at a time, in the same order, so the records are the same,
+    bit for bit. Do not draw from ``rng`` while the generator is paused at a ``Progress``.
     """
     state = optimizer.init(params) if state is None else state
     plan = _EpochSettings(split, optimizer, batch_size, rng, progress_every, dropout, augment)
@@ -156,26 +165,72 @@ def train(
 
 
 def _run_epoch(params: Params, state: OptState, plan: _EpochSettings, epoch: int):
-    """One pass over the split; yields Progress records, returns (params, state, last Progress)."""
+    """One pass over the split; yields Progress records, returns (params, state, last Progress).
+
+    With ``augment`` and a spare core (``_spare_core``), the next batch is augmented in a
+    background thread while the step runs (NumPy releases the GIL), once the epoch's first
+    step has shown that the step draws nothing from the generator (no dropout): then the
+    generator is used by one thread at a time and in the serial loop's order, so the numbers
+    are the same, bit for bit.
+    """
     loss_of = get_loss(params.arch.loss).value
     loss_sum, correct, seen, step = 0.0, 0, 0, 0
     started = time.perf_counter()
-    for step, index in enumerate(batches(len(plan.split), plan.batch_size, plan.rng), start=1):
-        y = plan.split.labels[index]
-        images = plan.split.images[index]
-        if plan.augment is not None:
-            images = plan.augment(images, plan.rng)
-        x = to_float(images, params.dtype)
-        params, state, cache = train_step(params, state, x, y, plan.optimizer, dropout=plan.dropout, rng=plan.rng)
-        batch_loss = loss_of(cache.logits, y)
-        if not math.isfinite(batch_loss):
-            raise TrainingDiverged(f"the loss became {batch_loss} at epoch {epoch}, step {step}")
-        loss_sum += batch_loss * len(index)
-        correct += int(np.count_nonzero(cache.logits.argmax(axis=1) == y))
-        seen += len(index)
-        if plan.progress_every and step % plan.progress_every == 0:
-            yield _progress(epoch, step, seen, len(plan.split), loss_sum, correct, started, params)
+    parts = list(batches(len(plan.split), plan.batch_size, plan.rng))  # the epoch's one draw: its permutation
+    with _helper(plan.augment is not None and _spare_core()) as helper:
+        pending, overlap = None, False
+        for step, index in enumerate(parts, start=1):
+            x = pending.result() if pending is not None else _batch(plan, index, params.dtype)
+            pending = helper.submit(_batch, plan, parts[step], params.dtype) if overlap and step < len(parts) else None
+            before = plan.rng.bit_generator.state if helper is not None and step == 1 else None
+            y = plan.split.labels[index]
+            params, state, cache = train_step(params, state, x, y, plan.optimizer, dropout=plan.dropout, rng=plan.rng)
+            if before is not None:
+                overlap = plan.rng.bit_generator.state == before  # the step drew nothing: augment ahead
+            batch_loss = loss_of(cache.logits, y)
+            if not math.isfinite(batch_loss):
+                raise TrainingDiverged(f"the loss became {batch_loss} at epoch {epoch}, step {step}")
+            loss_sum += batch_loss * len(index)
+            correct += int(np.count_nonzero(cache.logits.argmax(axis=1) == y))
+            seen += len(index)
+            if plan.progress_every and step % plan.progress_every == 0:
+                yield _progress(epoch, step, seen, len(plan.split), loss_sum, correct, started, params)
     return params, state, _progress(epoch, step, seen, len(plan.split), loss_sum, correct, started, params)
+
+
+def _batch(plan: _EpochSettings, index: np.ndarray, dtype) -> np.ndarray:
+    """The network's input for the samples ``index``: augmented (drawing from the generator) if asked."""
+    images = plan.split.images[index]
+    if plan.augment is not None:
+        images = plan.augment(images, plan.rng)
+    return to_float(images, dtype)
+
+
+def _spare_core() -> bool:
+    """Whether a core looks free for the background augmentation: the CPUs this process may use
+    less the load average (this process's own thread counted in it) leave at least half a core.
+
+    On a busy machine a second thread costs more than it saves: measured on 2 cores at load 6,
+    an augmented epoch took 1.17x the wall time and 1.09x the CPU time of the serial loop, the
+    two threads waiting on each other for the GIL (docs/performance.md, "The whole default run").
+    Either way the numbers are the same; only the time differs.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no affinity or load average on this system: do not guess
+        return False
+    return cores - load >= 0.5
+
+
+@contextlib.contextmanager
+def _helper(wanted: bool) -> Iterator[ThreadPoolExecutor | None]:
+    """One background thread for the epoch, when ``wanted``; it is joined when the epoch ends or stops."""
+    if not wanted:
+        yield None
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="purenet-augment") as pool:
+        yield pool
 
 
 def _progress(epoch, step, seen, total, loss_sum, correct, started, params) -> Progress:
