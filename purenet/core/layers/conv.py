@@ -30,6 +30,8 @@ from purenet.core.layers.base import MAX_FILTERS, MAX_WINDOW, Context, LayerKind
 from purenet.core.layers.dense import bias_grad
 
 PADDINGS = ("same", "valid")
+WINDOW_LOOP_LIMIT = 4
+"""col2im adds window by window while the output has at most this many times K*K positions."""
 
 
 @attrs.frozen
@@ -109,18 +111,29 @@ def col2im(columns: np.ndarray, x_shape: Shape, kernel: int, stride: int,
            pads: tuple[tuple[int, int], tuple[int, int]]) -> np.ndarray:
     """The adjoint of ``im2col``: adds each row's values back where ``im2col`` read them.
 
-    One strided slice per kernel offset (K*K additions of (N, OH, OW, C) blocks);
-    the padding's share is dropped. Returns a new (N, H, W, C) array.
+    Either one strided addition per kernel offset (K*K additions of (N, OH, OW, C)
+    blocks, read in runs of C numbers), or one per output position (OH*OW additions
+    of (N, K, K*C) windows, read and written in runs of K*C numbers). The second is
+    3x faster for the small outputs of deep layers (docs/performance.md,
+    "Convolutional networks"); the first keeps the Python loop short for large outputs.
+    The padding's share is dropped. Returns a new (N, H, W, C) array.
     """
     (top, bottom), (left, right) = pads
     n, h, w, c = x_shape
     hp, wp = h + top + bottom, w + left + right
     oh, ow = (hp - kernel) // stride + 1, (wp - kernel) // stride + 1
-    blocks = columns.reshape(n, oh, ow, kernel, kernel, c)
     padded = np.zeros((n, hp, wp, c), dtype=columns.dtype)
-    for i in range(kernel):
-        for j in range(kernel):
-            padded[:, i:i + stride * oh:stride, j:j + stride * ow:stride, :] += blocks[:, :, :, i, j, :]
+    if kernel > 1 and oh * ow <= WINDOW_LOOP_LIMIT * kernel * kernel:
+        windows = columns.reshape(n, oh, ow, kernel, kernel * c)
+        rows = padded.reshape(n, hp, wp * c)
+        for i in range(oh):
+            for j in range(ow):
+                rows[:, i * stride:i * stride + kernel, j * stride * c:(j * stride + kernel) * c] += windows[:, i, j]
+    else:
+        blocks = columns.reshape(n, oh, ow, kernel, kernel, c)
+        for i in range(kernel):
+            for j in range(kernel):
+                padded[:, i:i + stride * oh:stride, j:j + stride * ow:stride, :] += blocks[:, :, :, i, j, :]
     if top or bottom or left or right:
         return np.ascontiguousarray(padded[:, top:top + h, left:left + w, :])
     return padded
