@@ -96,12 +96,23 @@ def im2col(x: np.ndarray, kernel: int, stride: int, pads: tuple[tuple[int, int],
     (n, oh, ow) and each row ordered (ki, kj, c) like ``w.reshape(K*K*C, F)``.
 
     The windows are a strided view of the (padded) input; the reshape is the one copy.
+    With one channel (a network's first layer) that copy would move K numbers at a
+    time: instead each kernel offset copies its (N, OH, OW) block in runs of OW numbers
+    into a (K*K, N*OH*OW) array, and the columns are its transpose, a view that the
+    products read as it is (BLAS takes either order). 3x faster for 5x5 kernels on
+    28x28 images (docs/performance.md, "Convolutional networks").
     """
     (top, bottom), (left, right) = pads
     if top or bottom or left or right:
         x = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
     n, h, w, c = x.shape
     oh, ow = (h - kernel) // stride + 1, (w - kernel) // stride + 1
+    if c == 1 and kernel > 1:
+        offsets = np.empty((kernel, kernel, n, oh, ow), dtype=x.dtype)
+        for i in range(kernel):
+            for j in range(kernel):
+                offsets[i, j] = x[:, i:i + stride * oh:stride, j:j + stride * ow:stride, 0]
+        return offsets.reshape(kernel * kernel, n * oh * ow).T
     sn, sh, sw, sc = x.strides
     windows = as_strided(x, (n, oh, ow, kernel, kernel, c), (sn, stride * sh, stride * sw, sh, sw, sc), writeable=False)
     return windows.reshape(n * oh * ow, kernel * kernel * c)
