@@ -90,25 +90,26 @@ def max_pool_backward(layer: MaxPool, cache: PoolCache, d_out: np.ndarray) -> np
     """Each output's gradient at the first position of its window, in row-major order,
     that holds the window's maximum; zero elsewhere.
 
-    Position by position, the gradient still to be routed times "this position holds
-    the maximum" (a multiplication by True or False: exact, and without the masked
-    copies that cost twice as much), then zeroed where it was taken, so a later tie
-    gets nothing.
+    One comparison of the whole input with the maxima gives a mask laid out like the
+    input; a walk over the K*K positions then clears each hit that an earlier
+    position of the same window already had (the mask's bytes are cheap to walk), and
+    one multiplication of the mask by the gradients, broadcast over each window, writes
+    every input's gradient in a single contiguous pass (a multiplication by True or
+    False: exact). This writes the result once instead of position by position, a
+    third faster (docs/performance.md, "Convolutional networks").
     """
     k = layer.size
-    windows = _windows(cache.x, k)
+    hits = _windows(cache.x, k) == cache.out[:, :, None, :, None, :]
+    earlier = hits[:, :, 0, :, 0].copy()  # some position before this one was a hit
+    for position in range(1, k * k):
+        hit = hits[:, :, position // k, :, position % k]
+        later = np.logical_or(earlier, hit) if position < k * k - 1 else None
+        np.greater(hit, earlier, out=hit)  # a hit, and the first of its window
+        earlier = later
     grads = np.empty(cache.x_shape, dtype=d_out.dtype)
     if cache.x_shape[1] % k or cache.x_shape[2] % k:
         grads.fill(0)  # rows or columns past the last whole window receive nothing
-    grad_windows = _windows(grads, k)
-    unrouted = d_out.copy()
-    hit = np.empty(cache.out.shape, dtype=bool)
-    for position in range(k * k):
-        i, j = divmod(position, k)
-        np.equal(windows[:, :, i, :, j], cache.out, out=hit)
-        np.multiply(unrouted, hit, out=grad_windows[:, :, i, :, j])
-        if position < k * k - 1:
-            np.multiply(unrouted, np.logical_not(hit, out=hit), out=unrouted)
+    np.multiply(hits, d_out[:, :, None, :, None, :], out=_windows(grads, k))
     grads += 0  # a negative gradient times False is -0.0: make every zero +0.0, as in a zero-filled array
     return grads
 
@@ -146,8 +147,10 @@ def _plan(spec: PoolSpec, in_shape: Shape) -> Plan:
     if min(h, w) < spec.size:
         raise ValueError(f"{spec.token}: a {spec.size}x{spec.size} pool does not fit a {h}x{w} image")
     out_shape = (h // spec.size, w // spec.size, c)
-    # backward keeps a copy of the gradient still to route (max pooling)
-    return Plan(static={"size": spec.size}, shapes={}, out_shape=out_shape, backward_scratch=math.prod(out_shape))
+    # max pooling's backward: a mask of one byte per input number (a quarter of a float32
+    # number) and two of one byte per output number
+    scratch = -(-math.prod(in_shape) // 4) + -(-math.prod(out_shape) // 2)
+    return Plan(static={"size": spec.size}, shapes={}, out_shape=out_shape, backward_scratch=scratch)
 
 
 def _check(x: np.ndarray) -> None:
