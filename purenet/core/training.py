@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 import attrs
 import numpy as np
 
-from purenet.core.losses import get_loss
+from purenet.core.losses import loss_terms
 from purenet.core.metrics import evaluate
 from purenet.core.network import backward, forward
 from purenet.core.optim import Optimizer, OptState
@@ -85,13 +85,13 @@ Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 def train_step(
     params: Params, state: OptState, x: np.ndarray, y: np.ndarray, optimizer: Optimizer,
-    *, dropout: float = 0.0, rng: np.random.Generator | None = None,
+    *, dropout: float = 0.0, rng: np.random.Generator | None = None, label_smoothing: float = 0.0,
 ) -> tuple[Params, OptState, Cache]:
-    """One update on one batch: forward (with dropout drawn from ``rng``), backward,
-    optimizer. Returns the cache too, whose logits give the batch's loss and accuracy
-    without another forward pass."""
+    """One update on one batch: forward (with dropout drawn from ``rng``), backward (with
+    ``label_smoothing``), optimizer. Returns the cache too, whose logits give the batch's
+    loss and accuracy without another forward pass."""
     cache = forward(params, x, dropout=dropout, rng=rng)
-    params, state = optimizer.update(params, backward(params, cache, y), state)
+    params, state = optimizer.update(params, backward(params, cache, y, label_smoothing=label_smoothing), state)
     return params, state, cache
 
 
@@ -106,6 +106,7 @@ class _EpochSettings:
     progress_every: int
     dropout: float
     augment: Augment | None
+    label_smoothing: float = 0.0
 
 
 def train(
@@ -125,6 +126,7 @@ def train(
     augment: Augment | None = None,
     patience: int | None = None,
     best: Best | None = None,
+    label_smoothing: float = 0.0,
 ) -> Iterator[Progress | EpochRecord]:
     """Train from epoch ``start_epoch`` up to ``epochs``, yielding records as it goes.
 
@@ -133,11 +135,14 @@ def train(
     and ``dropout`` drops hidden units, both drawing from ``rng``. With
     ``progress_every=k`` a ``Progress`` record comes every k steps. With a ``val``
     split and ``patience=k``, training stops once k epochs pass without a better
-    validation accuracy (``best`` carries the best so far across a resume). Raises
+    validation accuracy (``best`` carries the best so far across a resume).
+    ``label_smoothing`` e trains the ce loss against (1 - e) onehot + e / K; the epoch's
+    ``loss`` is then that smoothed loss, the held-out losses stay the plain one. Raises
     ``TrainingDiverged`` if the loss stops being finite.
     """
     state = optimizer.init(params) if state is None else state
-    plan = _EpochSettings(split, optimizer, batch_size, rng, progress_every, dropout, augment)
+    loss_terms(params.arch.loss, label_smoothing)  # a bad setting fails before the first epoch
+    plan = _EpochSettings(split, optimizer, batch_size, rng, progress_every, dropout, augment, label_smoothing)
     for epoch in range(start_epoch + 1, epochs + 1):
         params, state, totals = yield from _run_epoch(params, state, plan, epoch)
         started = time.perf_counter()
@@ -157,7 +162,7 @@ def train(
 
 def _run_epoch(params: Params, state: OptState, plan: _EpochSettings, epoch: int):
     """One pass over the split; yields Progress records, returns (params, state, last Progress)."""
-    loss_of = get_loss(params.arch.loss).value
+    loss_of = loss_terms(params.arch.loss, plan.label_smoothing)[0]
     loss_sum, correct, seen, step = 0.0, 0, 0, 0
     started = time.perf_counter()
     for step, index in enumerate(batches(len(plan.split), plan.batch_size, plan.rng), start=1):
@@ -166,7 +171,8 @@ def _run_epoch(params: Params, state: OptState, plan: _EpochSettings, epoch: int
         if plan.augment is not None:
             images = plan.augment(images, plan.rng)
         x = to_float(images, params.dtype)
-        params, state, cache = train_step(params, state, x, y, plan.optimizer, dropout=plan.dropout, rng=plan.rng)
+        params, state, cache = train_step(params, state, x, y, plan.optimizer, dropout=plan.dropout, rng=plan.rng,
+                                          label_smoothing=plan.label_smoothing)
         batch_loss = loss_of(cache.logits, y)
         if not math.isfinite(batch_loss):
             raise TrainingDiverged(f"the loss became {batch_loss} at epoch {epoch}, step {step}")
