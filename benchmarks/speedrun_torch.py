@@ -32,6 +32,9 @@ The recipe is read in purenet's terms so that the two can be compared run for ru
 - the MNIST IDX files read by this script (``--data``, default data/mnist).
 
 Images are NCHW here, NHWC in purenet: the same numbers in another order.
+``--check`` builds the layer list in both, gives the torch network purenet's initial weights
+(in float64) and prints the largest difference of their logits on random images: about 1e-15
+when the layers mean the same (BatchNorm and dropout aside: their training passes differ).
 """
 
 from __future__ import annotations
@@ -149,11 +152,54 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--val-fraction", type=float, default=0.0,
                         help="hold this fraction of the training set out and report accuracy on it, not on the test set")
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "mnist")
+    parser.add_argument("--check", action="store_true", help="compare the layers with purenet's on random images, and stop")
     return parser.parse_args(argv)
+
+
+def check(layers: list[str], act: str) -> float:
+    """The largest |logit difference| of purenet's network and this script's with purenet's weights."""
+    import attrs
+    import torch
+    from torch import nn
+
+    from purenet import forward, init
+
+    params = init([int(t) if t.isdigit() else t for t in layers], act=act, rng=0, dtype=np.float64)
+    params = attrs.evolve(params, layers=[attrs.evolve(layer, b=np.asarray(layer.b) + 0.1) if hasattr(layer, "w") else layer
+                                          for layer in params.layers])  # non-zero biases, so they are compared too
+    model = build(layers, act).double().eval()
+    modules = list(model)
+    image = None  # (C, H, W) entering the first dense layer, whose rows purenet orders H, W, C
+    permuted = False
+    x = torch.zeros(1, int(layers[0]), dtype=torch.float64)
+    ours = iter(layer for layer in params.layers if hasattr(layer, "w"))
+    for module in modules:
+        if isinstance(module, nn.Flatten) and image is None:
+            image = tuple(x.shape[1:])
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            layer = next(ours)
+            w = np.asarray(layer.w)
+            if isinstance(module, nn.Conv2d):
+                module.weight.data = torch.from_numpy(w.transpose(3, 2, 0, 1).copy())  # (K, K, C, F) -> (F, C, K, K)
+            else:
+                if image is not None and not permuted:
+                    c, h, width = image
+                    w = w.reshape(h, width, c, -1).transpose(2, 0, 1, 3).reshape(c * h * width, -1)
+                    permuted = True
+                module.weight.data = torch.from_numpy(w.T.copy())
+            module.bias.data = torch.from_numpy(np.asarray(layer.b).copy())
+        x = module(x)
+    images = np.random.default_rng(1).random((8, int(layers[0])))
+    with torch.no_grad():
+        theirs = model(torch.from_numpy(images)).numpy()
+    return float(np.abs(forward(params, images).logits - theirs).max())
 
 
 def main(argv=None) -> None:
     args = parse(argv)
+    if args.check:
+        print(json.dumps({"layers": args.layers, "largest_logit_difference": check(args.layers.split(","), args.act)}))
+        return
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     import torch
     import torch.nn.functional as F
