@@ -193,7 +193,7 @@ def _range(name: str) -> tuple[float, float]:
 class RunConfig:
     """Every setting of a training run (``purenet train``'s options that define the run).
 
-    ``epochs`` is the length the run was planned with (a schedule such as cosine spans
+    ``epochs`` is the length the run was planned with (a schedule such as cosine or onecycle spans
     it; a resumed run may go further). ``dropout`` is a shorthand for Dropout layers:
     the network is built from ``network_layers``, ``layers`` with one after every hidden
     dense layer. ``augment`` is an ``Augmenter`` or None; ``data`` the absolute path of
