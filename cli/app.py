@@ -131,6 +131,7 @@ class TrainRequest:
     decay_every: Annotated[float, setting("decay_every", OPTIMISATION)] = DEFAULTS["decay_every"]
     gamma: Annotated[float, setting("gamma", OPTIMISATION)] = DEFAULTS["gamma"]
     dropout: Annotated[float, setting("dropout", REGULARISATION)] = DEFAULTS["dropout"]
+    label_smoothing: Annotated[float, setting("label_smoothing", REGULARISATION)] = DEFAULTS["label_smoothing"]
     augment: Annotated[str, setting("augment", REGULARISATION)] = DEFAULTS["augment"]
     shift: Annotated[Optional[float], augment_magnitude("With --augment: largest shift in pixels.")] = None
     rotation: Annotated[Optional[float], augment_magnitude("With --augment: largest rotation in degrees.")] = None

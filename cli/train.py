@@ -131,8 +131,9 @@ def show_settings(checked: CheckedRequest, threads: Optional[ThreadChoice] = Non
     title = "the run's settings (--dry-run: nothing trained, nothing written)"
     if plain_output():  # one line a setting, never wrapped or cut: for logs and grep
         print(title)
+        width = max(len(name) for name, _ in rows)
         for name, shown in rows:
-            print(f"{name:<13} {shown}")
+            print(f"{name:<{width}} {shown}")
         return
     from rich.table import Table
 

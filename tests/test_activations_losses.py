@@ -11,7 +11,7 @@ from hypothesis.extra.numpy import arrays
 
 from purenet import ACTIVATIONS, init, predict
 from purenet.core.activations import get_activation, sigmoid
-from purenet.core.losses import LOSSES, get_loss, log_softmax, softmax
+from purenet.core.losses import LOSSES, get_loss, log_softmax, loss_terms, softmax
 
 pytestmark = pytest.mark.core  # the core math: `pytest -m core` runs it alone, in seconds
 
@@ -165,3 +165,38 @@ def test_mse_probabilities_keep_their_precision_where_every_sigmoid_is_near_zero
     assert np.allclose(exact[0], naive / naive.sum(), rtol=1e-12, atol=0)
     assert exact[1].argmax() == 9 and exact[1, 9] == pytest.approx(1.0)
     assert np.abs(get_loss("mse").output(z.astype(np.float32)) - exact).max() < 1e-6
+
+
+# ----------------------------------------------------------------- label smoothing
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_smoothed_cross_entropy_delta_is_softmax_minus_the_smoothed_target_over_n(order):
+    z = np.asarray(np.random.default_rng(2).normal(size=(6, 4)), order=order)
+    y = np.array([0, 3, 1, 1, 2, 0])
+    target = 0.8 * np.eye(4)[y] + 0.2 / 4
+    value, delta = loss_terms("ce", 0.2)
+    np.testing.assert_allclose(delta(z, y), (softmax(z) - target) / 6, rtol=1e-12, atol=1e-15)
+    assert value(z, y) == pytest.approx(-(target * np.log(softmax(z))).sum(axis=1).mean(), rel=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(z=arrays(np.float64, (3, 5), elements=st.floats(-8, 8)), y=arrays(np.int64, 3, elements=st.integers(0, 4)),
+       smoothing=st.floats(0.01, 0.5))
+def test_smoothed_delta_is_the_gradient_of_the_smoothed_value(z, y, smoothing):
+    value, delta = loss_terms("ce", smoothing)
+    numeric = numerical_gradient(lambda moved: value(moved, y), z, ACCURATE_STEP, order=4)
+    assert relative_error(numeric, delta(z, y), noise_floor(ACCURATE_STEP)) < TOLERANCE
+
+
+def test_no_smoothing_is_the_plain_loss_and_a_wrong_smoothing_is_refused():
+    z, y = np.random.default_rng(3).normal(size=(5, 3)).astype(np.float32), np.array([0, 1, 2, 2, 1])
+    value, delta = loss_terms("ce", 0.0)
+    assert value(z, y) == get_loss("ce").value(z, y)
+    assert delta(z, y).tobytes() == get_loss("ce").delta(z, y).tobytes()
+    assert loss_terms("ce", 0.1)[1](z, y).dtype == np.float32
+    with pytest.raises(ValueError, match="needs the ce loss, not mse"):
+        loss_terms("mse", 0.1)
+    for bad in (-0.1, 1.0, float("nan"), True, "0.1"):
+        with pytest.raises(ValueError, match="label smoothing must be"):
+            loss_terms("ce", bad)

@@ -81,6 +81,7 @@ def test_a_version_1_checkpoint_loads_with_its_run_configuration(v1_folder):
     assert FORMAT_VERSION > 1 and checkpoint.epoch == 1 and checkpoint.best.epoch == 1
     config = checkpoint.config
     assert (config.layers, config.optimizer, config.seed, config.patience) == ((784, 4, 10), "momentum", 5, 2)
+    assert config.label_smoothing == 0.0  # a setting added after version 1
     assert config.data == str(v1_folder / "v1-data.npz")  # the relative path, read from the current folder
     assert checkpoint.settings["data"] == "v1-data.npz"  # kept as it was for scripts that read it
 
@@ -105,6 +106,7 @@ def v2_folder(isolated, mnist) -> Path:
 
 def test_a_version_2_checkpoint_loads_as_a_dense_network(v2_folder):
     checkpoint = load("checkpoint-v2-epoch1.npz")
+    assert checkpoint.config.label_smoothing == 0.0  # a setting added after version 2
     assert FORMAT_VERSION > 2 and checkpoint.epoch == 1
     assert checkpoint.params.arch.layers == (784, 6, 10)
     assert [type(layer).__name__ for layer in checkpoint.params.layers] == ["Dense", "Dense"]

@@ -61,6 +61,17 @@ def test_checkpoint_holds_history_and_settings(small_mnist_dir):
     assert len(checkpoint.opt_state.slots) == 1  # momentum's velocity
 
 
+def test_label_smoothing_and_onecycle_reach_the_run_and_its_checkpoint(small_mnist_dir):
+    common = [*SMALL, "--epochs", "2", "--data", str(small_mnist_dir), "--schedule", "onecycle", "--json"]
+    plain, smoothed = run(*common, "--out", "plain.npz"), run(*common, "--label-smoothing", "0.2", "--out", "smoothed.npz")
+    assert plain.exit_code == 0 and smoothed.exit_code == 0, plain.output + smoothed.output
+    config, plain_config = load_checkpoint("smoothed.npz").config, load_checkpoint("plain.npz").config
+    assert (config.schedule, config.label_smoothing, plain_config.label_smoothing) == ("onecycle", 0.2, 0.0)
+    assert params_bytes("plain.npz") != params_bytes("smoothed.npz")  # the setting changed what was learned
+    refused = run(*common, "--loss", "mse", "--label-smoothing", "0.1")
+    assert refused.exit_code != 0 and "--label-smoothing needs the ce loss, not mse" in refused.stderr
+
+
 def test_resume_is_bitwise_identical_to_an_uninterrupted_run(small_mnist_dir):
     data = ["--data", str(small_mnist_dir)]
     assert run(*SMALL, *data, "--epochs", "3", "--out", "straight.npz", "--val-fraction", "0.1").exit_code == 0

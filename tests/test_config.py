@@ -30,6 +30,7 @@ FLOAT_SETTINGS = {  # name: (a good value, bad values)
     "decay_every": (0.5, [0.0, -2.0, math.nan, math.inf, 1e308]),
     "gamma": (0.5, [-0.1, 1.5, math.nan]),
     "dropout": (0.2, [-0.1, 0.99, math.nan]),
+    "label_smoothing": (0.1, [-0.1, 0.6, math.nan]),
     "val_fraction": (0.1, [-0.1, 0.95, math.nan, math.inf]),
 }
 INT_SETTINGS = {"epochs": 1, "batch_size": 1, "patience": 0, "seed": 0}
@@ -218,3 +219,14 @@ def test_the_estimate_is_a_floor_within_a_factor_of_two_of_a_real_runs_peak(smal
     ratio = (figures["before"] + figures["estimate"]) / figures["peak"]
     print(layers, batch, {key: round(value / 2**20) for key, value in figures.items()}, f"ratio {ratio:.2f}")
     assert 0.5 <= ratio <= 1.0, figures
+
+
+def test_label_smoothing_needs_the_ce_loss_and_older_settings_read_as_none():
+    with pytest.raises(ConfigError, match="needs the ce loss, not mse") as caught:
+        RunConfig(loss="mse", label_smoothing=0.1)
+    assert caught.value.field == "label_smoothing"
+    assert RunConfig(loss="mse").label_smoothing == 0.0
+    settings = RunConfig(label_smoothing=0.1).to_json()
+    assert settings["label_smoothing"] == 0.1 and RunConfig.from_json(settings).label_smoothing == 0.1
+    del settings["label_smoothing"]  # a checkpoint written before the setting existed
+    assert RunConfig.from_json(settings).label_smoothing == 0.0

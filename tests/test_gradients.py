@@ -99,3 +99,21 @@ def test_backward_with_dropout_matches_finite_differences(act):
     numeric = numerical_grads(masked_loss, params, SMOOTH_STEP, order=4)
     errors = relative_errors(numeric, analytic, noise_floor(SMOOTH_STEP))
     assert max(errors) < TOLERANCE, errors
+
+
+@settings(max_examples=15, deadline=None)
+@given(shape=network_shapes, smoothing=st.floats(0.01, 0.5))
+def test_backward_with_label_smoothing_matches_finite_differences(shape, smoothing):
+    """``backward(..., label_smoothing=e)`` is the gradient of the smoothed ce loss (tanh: no kinks)."""
+    from purenet.core.losses import loss_terms
+
+    sizes, batch, seed = shape
+    sizes[-1] = max(sizes[-1], 2)
+    rng = np.random.default_rng(seed)
+    params = init(sizes, act="tanh", rng=rng, dtype=np.float64)
+    x, y = rng.normal(0, 1, (batch, sizes[0])), rng.integers(0, sizes[-1], batch)
+    value = loss_terms("ce", smoothing)[0]
+    analytic = list(backward(params, forward(params, x), y, label_smoothing=smoothing).arrays())
+    numeric = numerical_grads(lambda p: value(forward(p, x).logits, y), params, SMOOTH_STEP, order=4)
+    errors = relative_errors(numeric, analytic, noise_floor(SMOOTH_STEP))
+    assert max(errors) < TOLERANCE, errors

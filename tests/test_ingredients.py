@@ -13,7 +13,7 @@ from purenet import SGD, Adam, forward, init, train
 from purenet.cli.app import app
 from purenet.core.layers import dropout_mask
 from purenet.core.network import with_dropout
-from purenet.core.schedules import Constant, Cosine, StepDecay, Warmup, make_schedule
+from purenet.core.schedules import Constant, Cosine, OneCycle, StepDecay, Warmup, make_schedule
 from purenet.data.augment import Augmenter
 from purenet.runs.checkpoint import load as load_checkpoint
 
@@ -41,6 +41,17 @@ def test_make_schedule_by_name():
     assert make_schedule("constant", 0.1, total_steps=50, steps_per_epoch=10, warmup_epochs=0.5) == Warmup(Constant(0.1), 5)
     with pytest.raises(ValueError, match="choose one of"):
         make_schedule("linear", 0.1, total_steps=1, steps_per_epoch=1)
+
+
+def test_onecycle_rises_to_the_peak_then_falls_to_almost_nothing():
+    sched = OneCycle(0.1, total_steps=100)  # the peak at step 0.3 * 100 - 1 = 29, the end at step 99
+    rates = [sched(t) for t in range(100)]
+    assert rates[0] == pytest.approx(0.1 / 25) and rates[29] == pytest.approx(0.1) and max(rates) == rates[29]
+    assert rates[99] == pytest.approx(0.1 / 25 / 1e4) and sched(1000) == pytest.approx(rates[99])
+    assert all(a < b for a, b in zip(rates[:29], rates[1:30])) and all(a > b for a, b in zip(rates[29:], rates[30:]))
+    assert rates[14] == pytest.approx((0.1 / 25 + 0.1) / 2, rel=0.05)  # half a cosine: the middle near the mean
+    assert make_schedule("onecycle", 0.1, total_steps=100, steps_per_epoch=10) == sched
+    assert 0 < OneCycle(0.1, total_steps=1)(0) <= 0.1  # too short to rise: no division by zero
 
 
 def test_an_optimizer_follows_its_schedule():

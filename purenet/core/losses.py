@@ -10,6 +10,12 @@ pair has a much simpler (and more stable) gradient than either part alone:
     mse   sigmoid(z)        1/2 ||sigmoid(z) - onehot(y)||^2   (a - onehot(y)) a (1 - a) / N
 
 Labels ``y`` are integer class indices, shape (N,), never one-hot.
+
+Label smoothing (Szegedy et al. 2016, "Rethinking the Inception Architecture", section 7)
+trains the cross-entropy against the target t = (1 - e) onehot(y) + e / K instead of the
+one-hot row, K the number of classes: value -sum_k t_k log softmax(z)_k, delta
+(softmax(z) - t) / N, still in closed form. ``ce`` takes ``smoothing=e`` in both (a loss
+whose ``smooths`` is True does); e = 0 is the plain loss, bit for bit.
 """
 
 from __future__ import annotations
@@ -24,12 +30,14 @@ from purenet.core.activations import sigmoid
 
 @attrs.frozen
 class Loss:
-    """A named loss: ``output(z)``, ``value(z, y) -> float``, ``delta(z, y) -> dL/dz``."""
+    """A named loss: ``output(z)``, ``value(z, y) -> float``, ``delta(z, y) -> dL/dz``; with
+    ``smooths``, value and delta also take ``smoothing=e``, label smoothing's e (0: none)."""
 
     name: str
     output: Callable[[np.ndarray], np.ndarray]
-    value: Callable[[np.ndarray, np.ndarray], float]
-    delta: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    value: Callable[..., float]
+    delta: Callable[..., np.ndarray]
+    smooths: bool = False
 
 
 def log_softmax(z: np.ndarray) -> np.ndarray:
@@ -84,15 +92,29 @@ def one_hot(y: np.ndarray, classes: int, dtype=np.float32) -> np.ndarray:
     return target
 
 
-def _ce_value(z: np.ndarray, y: np.ndarray) -> float:
-    return float(-_log_softmax_classes_first(z)[y, np.arange(len(y))].mean())
+def _ce_value(z: np.ndarray, y: np.ndarray, smoothing: float = 0.0) -> float:
+    log_p = _log_softmax_classes_first(z)  # (K, N)
+    picked = log_p[y, np.arange(len(y))]
+    if not smoothing:
+        return float(-picked.mean())
+    # -sum_k t_k log p_k with t = (1 - e) onehot + e / K
+    return float(-((1 - smoothing) * picked + smoothing / len(log_p) * log_p.sum(axis=0)).mean())
 
 
-def _ce_delta(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _ce_delta(z: np.ndarray, y: np.ndarray, smoothing: float = 0.0) -> np.ndarray:
     delta = _softmax_classes_first(z)  # (K, N): handed back as its transpose, no copy
-    delta[y, np.arange(len(y))] -= 1
+    if smoothing:
+        delta -= delta.dtype.type(smoothing / len(delta))  # softmax - t, t = (1 - e) onehot + e / K
+    delta[y, np.arange(len(y))] -= 1 - smoothing if smoothing else 1
     delta *= 1 / len(y)
     return delta.T
+
+
+def check_smoothing(smoothing: float) -> float:
+    """``smoothing`` as a float in [0, 1), or a one-line ValueError."""
+    if not (isinstance(smoothing, (int, float)) and not isinstance(smoothing, bool) and 0 <= smoothing < 1):
+        raise ValueError(f"label smoothing must be a number from 0 up to (not including) 1, got {smoothing!r}")
+    return float(smoothing)
 
 
 def _mse_value(z: np.ndarray, y: np.ndarray) -> float:
@@ -126,10 +148,21 @@ def _normalised_sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 LOSSES: dict[str, Loss] = {
-    "ce": Loss("ce", softmax, _ce_value, _ce_delta),
+    "ce": Loss("ce", softmax, _ce_value, _ce_delta, smooths=True),
     "mse": Loss("mse", _normalised_sigmoid, _mse_value, _mse_delta),
 }
 """Every loss by name; the names the CLI's ``--loss`` accepts."""
+
+
+def loss_terms(name: str, smoothing: float = 0.0) -> tuple[Callable[..., float], Callable[..., np.ndarray]]:
+    """The loss ``name``'s value and delta as functions of (z, y), label smoothing ``smoothing``
+    applied; a ValueError for smoothing with a loss that has none (``mse``)."""
+    loss, smoothing = get_loss(name), check_smoothing(smoothing)
+    if not smoothing:
+        return loss.value, loss.delta
+    if not loss.smooths:
+        raise ValueError(f"label smoothing needs the ce loss, not {name}")
+    return (lambda z, y: loss.value(z, y, smoothing=smoothing)), (lambda z, y: loss.delta(z, y, smoothing=smoothing))
 
 
 def get_loss(name: str) -> Loss:

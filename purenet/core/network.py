@@ -36,7 +36,7 @@ import numpy as np
 from purenet.core.activations import ACTIVATIONS, Activation, get_activation
 from purenet.core.arrays import learned_names, state_names
 from purenet.core.layers import Context, kind_of, place_dropout, plan_layers, resolve_scheme, with_input_width
-from purenet.core.losses import get_loss
+from purenet.core.losses import get_loss, loss_terms
 from purenet.core.records import Arch, Cache, Grads, Params
 
 _FLOAT_DTYPES = (np.float32, np.float64)
@@ -129,16 +129,17 @@ def _training_pass(params: Params, rng: np.random.Generator | None, training: bo
     return rng is not None
 
 
-def backward(params: Params, cache: Cache, y: np.ndarray) -> Grads:
+def backward(params: Params, cache: Cache, y: np.ndarray, *, label_smoothing: float = 0.0) -> Grads:
     """Gradients of the mean loss over the batch, as a record shaped like ``params``.
 
     ``y`` holds integer labels (N,). The output error comes from the loss in closed
     form (BP1); each layer then turns dL/d(out) into its grads and dL/dx (BP2-BP4).
+    ``label_smoothing`` e trains against (1 - e) onehot(y) + e / K (``purenet.core.losses``).
     """
     if isinstance(cache, _DropoutShorthandCache):
-        return _backward_with_dropout(params, cache, y)
+        return _backward_with_dropout(params, cache, y, label_smoothing)
     y = _check_labels(params, y, len(cache.logits))
-    d_out = get_loss(params.arch.loss).delta(cache.logits, y)
+    d_out = loss_terms(params.arch.loss, label_smoothing)[1](cache.logits, y)
     acts = layer_activations(params)
     grads = list(params.layers)  # layers below the first learned one keep their record: nothing to learn there
     first = _first_learned(params)
@@ -263,6 +264,7 @@ def _forward_with_dropout(params: Params, x: np.ndarray, rate: float, rng: np.ra
     return _DropoutShorthandCache(layers=cache.layers, inputs=cache.inputs, rate=rate)
 
 
-def _backward_with_dropout(params: Params, cache: _DropoutShorthandCache, y: np.ndarray) -> Grads:
-    grads = backward(with_dropout(params, cache.rate), Cache(layers=cache.layers, inputs=cache.inputs), y)
+def _backward_with_dropout(params: Params, cache: _DropoutShorthandCache, y: np.ndarray, label_smoothing: float) -> Grads:
+    grads = backward(with_dropout(params, cache.rate), Cache(layers=cache.layers, inputs=cache.inputs), y,
+                     label_smoothing=label_smoothing)
     return with_layers(grads, params.arch.layers)

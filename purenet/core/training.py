@@ -26,7 +26,7 @@ from typing import Callable, Iterator
 import attrs
 import numpy as np
 
-from purenet.core.losses import get_loss
+from purenet.core.losses import loss_terms
 from purenet.core.metrics import evaluate
 from purenet.core.network import backward, forward
 from purenet.core.optim import Optimizer, OptState
@@ -88,13 +88,13 @@ Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 def train_step(
     params: Params, state: OptState, x: np.ndarray, y: np.ndarray, optimizer: Optimizer,
-    *, dropout: float = 0.0, rng: np.random.Generator | None = None,
+    *, dropout: float = 0.0, rng: np.random.Generator | None = None, label_smoothing: float = 0.0,
 ) -> tuple[Params, OptState, Cache]:
-    """One update on one batch: forward (with dropout drawn from ``rng``), backward,
-    optimizer. Returns the cache too, whose logits give the batch's loss and accuracy
-    without another forward pass."""
+    """One update on one batch: forward (with dropout drawn from ``rng``), backward (with
+    ``label_smoothing``), optimizer. Returns the cache too, whose logits give the batch's
+    loss and accuracy without another forward pass."""
     cache = forward(params, x, dropout=dropout, rng=rng, training=True)
-    params, state = optimizer.update(params, backward(params, cache, y), state)
+    params, state = optimizer.update(params, backward(params, cache, y, label_smoothing=label_smoothing), state)
     return params, state, cache
 
 
@@ -109,6 +109,7 @@ class _EpochSettings:
     progress_every: int
     dropout: float
     augment: Augment | None
+    label_smoothing: float = 0.0
 
 
 def train(
@@ -128,6 +129,7 @@ def train(
     augment: Augment | None = None,
     patience: int | None = None,
     best: Best | None = None,
+    label_smoothing: float = 0.0,
 ) -> Iterator[Progress | EpochRecord]:
     """Train from epoch ``start_epoch`` up to ``epochs``, yielding records as it goes.
 
@@ -136,7 +138,9 @@ def train(
     and ``dropout`` drops hidden units, both drawing from ``rng``. With
     ``progress_every=k`` a ``Progress`` record comes every k steps. With a ``val``
     split and ``patience=k``, training stops once k epochs pass without a better
-    validation accuracy (``best`` carries the best so far across a resume). Raises
+    validation accuracy (``best`` carries the best so far across a resume).
+    ``label_smoothing`` e trains the ce loss against (1 - e) onehot + e / K; the epoch's
+    ``loss`` is then that smoothed loss, the held-out losses stay the plain one. Raises
     ``TrainingDiverged`` if the loss stops being finite.
 
     With ``augment``, a step that draws nothing from ``rng`` (no dropout) and a core that looks
@@ -146,7 +150,8 @@ def train(
     bit for bit. Do not draw from ``rng`` while the generator is paused at a ``Progress``.
     """
     state = optimizer.init(params) if state is None else state
-    plan = _EpochSettings(split, optimizer, batch_size, rng, progress_every, dropout, augment)
+    loss_terms(params.arch.loss, label_smoothing)  # a bad setting fails before the first epoch
+    plan = _EpochSettings(split, optimizer, batch_size, rng, progress_every, dropout, augment, label_smoothing)
     for epoch in range(start_epoch + 1, epochs + 1):
         params, state, totals = yield from _run_epoch(params, state, plan, epoch)
         started = time.perf_counter()
@@ -173,7 +178,7 @@ def _run_epoch(params: Params, state: OptState, plan: _EpochSettings, epoch: int
     generator is used by one thread at a time and in the serial loop's order, so the numbers
     are the same, bit for bit.
     """
-    loss_of = get_loss(params.arch.loss).value
+    loss_of = loss_terms(params.arch.loss, plan.label_smoothing)[0]
     loss_sum, correct, seen, step = 0.0, 0, 0, 0
     started = time.perf_counter()
     parts = list(batches(len(plan.split), plan.batch_size, plan.rng))  # the epoch's one draw: its permutation
@@ -184,7 +189,8 @@ def _run_epoch(params: Params, state: OptState, plan: _EpochSettings, epoch: int
             pending = helper.submit(_batch, plan, parts[step], params.dtype) if overlap and step < len(parts) else None
             before = plan.rng.bit_generator.state if helper is not None and step == 1 else None
             y = plan.split.labels[index]
-            params, state, cache = train_step(params, state, x, y, plan.optimizer, dropout=plan.dropout, rng=plan.rng)
+            params, state, cache = train_step(params, state, x, y, plan.optimizer, dropout=plan.dropout, rng=plan.rng,
+                                              label_smoothing=plan.label_smoothing)
             if before is not None:
                 overlap = plan.rng.bit_generator.state == before  # the step drew nothing: augment ahead
             batch_loss = loss_of(cache.logits, y)

@@ -46,7 +46,7 @@ from purenet.core.records import Arch, Best, Params, same_structure
 from purenet.io.archive import NpzArchive
 from purenet.io.reading import open_regular
 from purenet.io.writing import atomic_write
-from purenet.runs.config import RUN_SETTINGS, ConfigError, RunConfig
+from purenet.runs.config import OPTIONAL_IN_JSON, RUN_SETTINGS, ConfigError, RunConfig
 
 FORMAT = "purenet-checkpoint"
 FORMAT_VERSION = 3
@@ -458,7 +458,7 @@ def _read_config(meta: Mapping) -> tuple[RunConfig | None, dict]:
     """(config, settings). Version 1 kept a run's settings in ``settings``: they become the config."""
     settings = _field(meta, "settings", dict, lambda v: True, "an object")
     stored = meta.get("config")
-    if meta["version"] == 1 and set(RUN_SETTINGS) - {"data"} <= set(settings):
+    if meta["version"] == 1 and set(RUN_SETTINGS) - OPTIONAL_IN_JSON <= set(settings):
         stored = {**settings, "data": _absolute(settings.get("data"))}
     if stored is None:
         return None, settings

@@ -193,7 +193,7 @@ def _range(name: str) -> tuple[float, float]:
 class RunConfig:
     """Every setting of a training run (``purenet train``'s options that define the run).
 
-    ``epochs`` is the length the run was planned with (a schedule such as cosine spans
+    ``epochs`` is the length the run was planned with (a schedule such as cosine or onecycle spans
     it; a resumed run may go further). ``dropout`` is a shorthand for Dropout layers:
     the network is built from ``network_layers``, ``layers`` with one after every hidden
     dense layer. ``augment`` is an ``Augmenter`` or None; ``data`` the absolute path of
@@ -215,6 +215,7 @@ class RunConfig:
     decay_every: float = attrs.field(default=DEFAULTS["decay_every"], validator=_real(0.0, MAX_EPOCHS, above=True))
     gamma: float = attrs.field(default=DEFAULTS["gamma"], validator=_real(*_range("gamma")))
     dropout: float = attrs.field(default=DEFAULTS["dropout"], validator=_real(*_range("dropout")))
+    label_smoothing: float = attrs.field(default=DEFAULTS["label_smoothing"], validator=_real(*_range("label_smoothing")))
     augment: Augmenter | None = attrs.field(default=AUGMENTATIONS[DEFAULTS["augment"]], converter=to_augmenter)
     val_fraction: float = attrs.field(default=DEFAULTS["val_fraction"], validator=_real(*_range("val_fraction")))
     patience: int = attrs.field(default=DEFAULTS["patience"], validator=_whole(_low("patience")))
@@ -225,6 +226,8 @@ class RunConfig:
         if self.lr is None:
             object.__setattr__(self, "lr", DEFAULT_LR[self.optimizer].run)  # frozen: set once, here
         _check_real("lr", self.lr, 0.0, above=True)
+        if self.label_smoothing and not LOSSES[self.loss].smooths:
+            raise ConfigError("label_smoothing", f"needs the ce loss, not {self.loss}")
         if self.patience and not self.val_fraction:
             raise ConfigError("patience", "needs a validation split: set val_fraction (--val-fraction) above 0")
         if self.data is not None and not (isinstance(self.data, str) and self.data and os.path.isabs(self.data)):
@@ -244,7 +247,7 @@ class RunConfig:
             raise ConfigError("settings", f"must be a JSON object, got {type(settings).__name__}")
         names = {field.name for field in attrs.fields(cls)}
         unknown = sorted(set(settings) - names)
-        missing = sorted(names - set(settings) - {"data"})  # older checkpoints may lack the data path
+        missing = sorted(names - set(settings) - OPTIONAL_IN_JSON)
         if unknown:
             raise ConfigError("settings", f"has unknown entries {unknown}")
         if missing:
@@ -262,6 +265,9 @@ class RunConfig:
         """How many parameter-shaped records the optimizer keeps (the slots its ``init`` makes)."""
         return len(OPTIMIZERS[self.optimizer].SLOTS)
 
+
+OPTIONAL_IN_JSON = frozenset({"data", "label_smoothing"})
+"""Settings older checkpoints may lack (the data path; label smoothing, added in 0.3: 0.0 then)."""
 
 RUN_SETTINGS = tuple(field.name for field in attrs.fields(RunConfig))
 """The names of a run's settings, in order."""

@@ -131,7 +131,7 @@ class Run:
             start.params, self.train, optimizer=self.optimizer, epochs=self.epochs,
             batch_size=config.batch_size, rng=rng, val=self.val, test=test, state=start.opt_state,
             start_epoch=start.epoch, progress_every=progress_every, augment=self.augmenter,
-            patience=config.patience or None, best=start.best,
+            patience=config.patience or None, best=start.best, label_smoothing=config.label_smoothing,
         )
 
 

@@ -118,11 +118,14 @@ SETTINGS: dict[str, Setting] = {
     "optimizer": Setting("adam", "The update rule", ("sgd", "momentum", "nesterov", "adam")),
     "lr": Setting(None, "Learning rate (the peak, with a schedule)"),  # None: the optimizer's own rate
     "weight_decay": Setting(0.0, "L2 weight decay on the weights"),
-    "schedule": Setting("step", "Learning-rate schedule", ("constant", "step", "cosine")),
+    "schedule": Setting("step", "Learning-rate schedule (onecycle: Smith & Topin's one-cycle policy, as PyTorch's OneCycleLR)",
+                        ("constant", "step", "cosine", "onecycle")),
     "warmup": Setting(0.0, "Epochs of linear learning-rate warm-up"),
     "decay_every": Setting(1.0, "With --schedule step: epochs between decays"),
     "gamma": Setting(0.85, "With --schedule step: the factor of each decay", low=0.0, high=1.0),
     "dropout": Setting(0.0, "Drop each hidden unit with this probability while training", low=0.0, high=0.95),
+    "label_smoothing": Setting(0.0, "Label smoothing e of the ce loss: its target is (1 - e) one-hot + e / classes",
+                               low=0.0, high=0.5),
     "augment": Setting("mild", _augment_help(), tuple(AUGMENTATION_MAGNITUDES)),  # the name; config makes the Augmenter
     "val_fraction": Setting(0.0, "Hold this fraction of the training set out for validation", low=0.0, high=0.9),
     "patience": Setting(0, "Stop after N epochs without a better validation accuracy, keeping the best (0: never)", low=0),
