@@ -98,15 +98,12 @@ def _kept_threads(resumed: Optional[Checkpoint]) -> Optional[int]:
     return count if isinstance(count, int) and not isinstance(count, bool) and count >= 1 else None
 
 
-def _settings_kept(resumed: Optional[Checkpoint], threads: ThreadChoice) -> dict:
-    """The checkpoint's free-form settings: the resumed ones, with the BLAS thread count the run
-    trains with when purenet chose or was told it (a later --resume reuses it, so that the run
-    continues bit for bit); without it when BLAS keeps a count of its own (the environment's)."""
-    settings = {key: value for key, value in (resumed.settings if resumed is not None else {}).items() if key != THREADS_SETTING}
+def _settings_kept(threads: ThreadChoice) -> dict:
+    """The checkpoint's free-form settings: the BLAS thread count the run trains with when purenet
+    chose or was told it (a later --resume reuses it, so that the run continues bit for bit);
+    nothing when BLAS keeps a count of its own (the environment's)."""
     count = threads.applied if threads.applied is not None else threads.threads
-    if threads.threads is not None and count is not None:
-        settings[THREADS_SETTING] = count
-    return settings
+    return {THREADS_SETTING: count} if threads.threads is not None and count is not None else {}
 
 
 def _check_memory(config: RunConfig) -> None:
@@ -121,7 +118,7 @@ def _train(checked: CheckedRequest, threads: ThreadChoice) -> None:
     options = checked.options
     view = make_view(json_output=options.json_output, plain=plain_output())
     view.start(run.config.to_json(), run.initial_checkpoint.epoch, run.epochs, len(run.train), threads)
-    last = _train_and_save(options, run, view, _settings_kept(checked.resumed, threads))
+    last = _train_and_save(options, run, view, _settings_kept(threads))
     try:
         if options.show_predictions and run.dataset.has_test:
             view.predictions(last.model, run.dataset.test, options.show_predictions, run.image_shape, run.config.seed)
