@@ -59,6 +59,11 @@ def _thread_count(text: str) -> str:
     return "auto" if count is None else str(count)
 
 
+THREADS_VARIABLE = "PURENET_THREADS"
+"""The default of ``--threads`` on every command that computes (the command line wins): a
+setting for a whole session, a test suite, or each worker of a pool."""
+
+
 def threads_option(panel: str | None = None) -> Any:
     """The ``typer.Option`` of ``--threads``, the same on every command that computes."""
     return typer.Option(
@@ -66,8 +71,10 @@ def threads_option(panel: str | None = None) -> Any:
         rich_help_panel=panel,
         parser=_thread_count,
         metavar="N|auto",
-        help="BLAS threads: a number, or auto (0) for one per core idle at start; auto leaves the count to "
-             "OPENBLAS_NUM_THREADS, OMP_NUM_THREADS or MKL_NUM_THREADS if set, a number wins over them.",
+        envvar=THREADS_VARIABLE,
+        help="BLAS threads: a number, or auto (0) for one per core idle at start (train --resume: the count the run "
+             "was trained with); auto leaves the count to OPENBLAS_NUM_THREADS, OMP_NUM_THREADS or MKL_NUM_THREADS "
+             "if set, a number wins over them.",
     )
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import typer
 from rich import box
 
-from purenet.apps.threads import ThreadChoice, apply_threads, parse_threads, redecide, sample_cores, set_blas_threads
+from purenet.apps.threads import ThreadChoice, parse_threads, set_blas_threads
 from purenet.cli.console import EXIT_DIVERGED, Terminated, fail, plain_output, say, signals_deferred, stdout_console, stopped_by
 from purenet.cli.download import ensure_default_data
 from purenet.cli.epochlog import is_epoch_log, log_rows, write_log
@@ -75,7 +75,7 @@ def run_train(request: TrainRequest, explicit: frozenset[str] = frozenset()) -> 
     exits 2 on a user mistake, 3 if training diverges, 128 + the signal when stopped."""
     try:  # SIGTERM and SIGHUP arrive as Terminated (purenet.cli.console.signals_as_interrupts)
         checked = check_request(request, explicit)
-        threads = set_blas_threads(checked.options.threads)  # before any work; the process's setting
+        threads = set_blas_threads(checked.options.threads, kept=_kept_threads(checked.resumed))  # before any work, once
         if request.dry_run:
             _check_memory(checked.config)  # what the run would refuse before reading its data
             show_settings(checked, threads)
@@ -86,6 +86,24 @@ def run_train(request: TrainRequest, explicit: frozenset[str] = frozenset()) -> 
         what, code = stopped_by(error)
         say(f"{what} before training started; nothing was written")
         raise typer.Exit(code) from None
+
+
+THREADS_SETTING = "blas_threads"
+"""The key of ``Checkpoint.settings`` that holds the BLAS thread count a run was trained with."""
+
+
+def _kept_threads(resumed: Optional[Checkpoint]) -> Optional[int]:
+    """The BLAS thread count the resumed run was trained with (None: not kept, or not a count)."""
+    count = resumed.settings.get(THREADS_SETTING) if resumed is not None else None
+    return count if isinstance(count, int) and not isinstance(count, bool) and count >= 1 else None
+
+
+def _settings_kept(threads: ThreadChoice) -> dict:
+    """The checkpoint's free-form settings: the BLAS thread count the run trains with when purenet
+    chose or was told it (a later --resume reuses it, so that the run continues bit for bit);
+    nothing when BLAS keeps a count of its own (the environment's)."""
+    count = threads.applied if threads.applied is not None else threads.threads
+    return {THREADS_SETTING: count} if threads.threads is not None and count is not None else {}
 
 
 def _check_memory(config: RunConfig) -> None:
@@ -100,7 +118,7 @@ def _train(checked: CheckedRequest, threads: ThreadChoice) -> None:
     options = checked.options
     view = make_view(json_output=options.json_output, plain=plain_output())
     view.start(run.config.to_json(), run.initial_checkpoint.epoch, run.epochs, len(run.train), threads)
-    last = _train_and_save(options, run, view, threads)
+    last = _train_and_save(options, run, view, _settings_kept(threads))
     try:
         if options.show_predictions and run.dataset.has_test:
             view.predictions(last.model, run.dataset.test, options.show_predictions, run.image_shape, run.config.seed)
@@ -280,12 +298,11 @@ def _prepared(checked: CheckedRequest) -> Run:
 # --- the loop ------------------------------------------------------------------------------------
 
 
-def _train_and_save(options: TrainOptions, run: Run, view, threads: ThreadChoice) -> Checkpoint:
-    """Run the epochs, saving after each; handles Ctrl-C, SIGTERM and divergence. A BLAS thread
-    count the policy chose is chosen again after each epoch, from what other work used during it."""
+def _train_and_save(options: TrainOptions, run: Run, view, settings: dict) -> Checkpoint:
+    """Run the epochs, saving after each with ``settings``; handles Ctrl-C, SIGTERM and divergence.
+    The BLAS thread count stays as chosen at start: the results' last bits depend on it."""
     bar_every = max(1, run.steps_per_epoch // PROGRESS_UPDATES_PER_EPOCH)
     start = last = run.initial_checkpoint
-    mark = sample_cores() if threads.source == "policy" else None
     try:
         with np.errstate(all="ignore"), view.live():
             for record in run.records(progress_every=progress_interval(bar_every, options.every)):
@@ -294,18 +311,12 @@ def _train_and_save(options: TrainOptions, run: Run, view, threads: ThreadChoice
                     if options.every and record.step % options.every == 0:
                         view.held_out(record, *evaluate(record.params, run.val or run.dataset.test))
                     continue
-                previous, candidate = last, checkpoint_after(record, last)
+                previous, candidate = last, attrs.evolve(checkpoint_after(record, last), settings=settings)
                 with signals_deferred():  # a stop signal waits until the file and `last` agree
                     _save(options.out, candidate, previous if previous is not start else None)
                     _write_log(options, run, candidate, record.stopped_early)
                     last = candidate
-                view.epoch(record, threads.applied)
-                if mark is not None:
-                    now = sample_cores()
-                    again, mark = redecide(threads, mark, now), now
-                    if again.threads != threads.threads:
-                        threads = apply_threads(again)
-                        view.threads_changed(threads)
+                view.epoch(record)
     except (KeyboardInterrupt, Terminated) as error:
         _stopped(error, options, run, last)
     except TrainingDiverged as error:

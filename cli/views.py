@@ -88,9 +88,6 @@ class TextView:
     def held_out(self, record, loss: float, accuracy: float) -> None:
         self.console.print(f"epoch {record.epoch} step {record.step}: held-out accuracy {_percent(accuracy)}, loss {loss:.4f}")
 
-    def threads_changed(self, threads) -> None:
-        self.console.print(f"BLAS threads from the next epoch: {threads.in_words()}")
-
     def stopped_early(self, record) -> None:
         if record.stopped_early:
             self.console.print(f"stopping early: no better validation accuracy since epoch {record.best.epoch}")
@@ -162,10 +159,7 @@ class RichView(TextView):
         self._live.console.print(f"epoch {record.epoch} step {record.step}: "
                                  f"held-out accuracy {_percent(accuracy)}, loss {loss:.4f}")
 
-    def threads_changed(self, threads) -> None:
-        self._live.console.print(f"BLAS threads from the next epoch: {threads.in_words()}")
-
-    def epoch(self, record, threads=None) -> None:
+    def epoch(self, record) -> None:
         self.table.add_row(*epoch_cells(record))
         self.bar.reset(self.task, epoch=record.epoch + 1, rate=0.0, loss="-")  # no step yet: no running loss
         self.stopped_early(record)
@@ -204,7 +198,7 @@ class PlainView(TextView):
         print(f"epoch {record.epoch}: {100 * record.seen / max(record.total, 1):.0f}% ({record.seen:,} of "
               f"{record.total:,} images), loss {record.loss:.4f}, {rate:,.0f} samples/s", file=sys.stderr, flush=True)
 
-    def epoch(self, record, threads=None) -> None:
+    def epoch(self, record) -> None:
         self.console.print("  ".join(f"{c:>9}" for c in epoch_cells(record)))
         self.last_line = self.clock()
         self.stopped_early(record)
@@ -227,14 +221,10 @@ class JsonView:
     def held_out(self, record, loss: float, accuracy: float) -> None:
         _emit({"event": "step", "epoch": record.epoch, "step": record.step, "held_out_acc": accuracy, "held_out_loss": loss})
 
-    def epoch(self, record, threads=None) -> None:
-        """``threads``: the BLAS threads the epoch ran on (the JSON's ``threads``, when known)."""
+    def epoch(self, record) -> None:
         _emit({"event": "epoch", **dict(zip(("epoch", "loss", "train_acc", "val_acc", "test_acc", "seconds"), (
             record.epoch, record.loss, record.train_acc, record.val_acc, record.test_acc, record.seconds))),
-               "stopped_early": record.stopped_early, **({} if threads is None else {"threads": threads})})
-
-    def threads_changed(self, threads) -> None:
-        self.extra["threads"] = threads.to_json()  # the summary says the last choice; each epoch its count
+               "stopped_early": record.stopped_early})
 
     def predictions(self, params, test: Split, count: int, shape: tuple[int, int], seed: int) -> None:
         indices, _, labels, predicted = sample_predictions(params, test, count, seed)

@@ -18,6 +18,13 @@ import pytest
 # Speed is measured by `purenet bench`, not by tests; set the variable to override.
 for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
+# And the same count as --threads's default (PURENET_THREADS) for every command a test runs,
+# here or in a subprocess, even one that drops the variables above: a run's last bits depend
+# on its thread count, so a count the policy took from the machine's load could make two runs
+# that a test compares differ on a busy machine. Not the usable cores: in-process commands set
+# the count for the whole test process, and a second thread beside a busy core is the slow
+# case above. The tests of the policy clear it (or pass --threads auto).
+os.environ.setdefault("PURENET_THREADS", os.environ["OPENBLAS_NUM_THREADS"])
 
 import numpy as np  # noqa: E402
 

@@ -289,9 +289,12 @@ def _with_inf(a: np.ndarray) -> np.ndarray:
 
 
 def _deep(levels: int) -> Callable[[str], str]:
-    def tamper(text: str) -> str:
-        assert '"settings": {}' in text
-        return text.replace('"settings": {}', '"settings": {"x": ' + "[" * levels + "]" * levels + "}")
+    def tamper(text: str) -> str:  # the settings may hold the run's BLAS thread count (PURENET_THREADS, conftest.py)
+        nested, marker = '"x": ' + "[" * levels + "]" * levels, '"settings": {'
+        assert marker in text
+        if marker + "}" in text:
+            return text.replace(marker + "}", marker + nested + "}", 1)
+        return text.replace(marker, marker + nested + ", ", 1)
     return tamper
 
 

@@ -1,8 +1,9 @@
 """The BLAS thread count: the policy (idle cores), who wins (--threads, then the environment), and that it reaches BLAS.
 
-The suite runs with OPENBLAS_NUM_THREADS=1 (conftest.py), so in-process commands keep
-the environment's count; anything that changes the process's count runs in a subprocess
-(marked slow: a fresh interpreter loading the command and NumPy).
+The suite runs with OPENBLAS_NUM_THREADS=1 and PURENET_THREADS=1 (conftest.py), so in-process
+commands keep one thread; anything that changes the process's count runs in a subprocess
+(marked slow: a fresh interpreter loading the command and NumPy). The tests of the policy
+and of the environment's variables clear PURENET_THREADS, which would otherwise decide.
 """
 
 from __future__ import annotations
@@ -12,23 +13,18 @@ import os
 import subprocess
 import sys
 
-import attrs
 import pytest
 from typer.testing import CliRunner
 
 from purenet.apps.threads import (
     ENVIRONMENT_VARIABLES,
     MAX_THREADS,
-    CoreSample,
     ThreadChoice,
     choose_threads,
     cpu_times,
     idle_cores,
-    others_busy,
     parse_threads,
     policy_threads,
-    redecide,
-    sample_cores,
     user_setting,
 )
 from purenet.cli.app import app
@@ -124,6 +120,19 @@ def test_an_empty_variable_is_not_a_choice():
     assert user_setting({"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "1"}) == ("OPENBLAS_NUM_THREADS", "1")
 
 
+def test_the_count_a_run_was_trained_with_comes_after_the_option_and_the_environment():
+    def never() -> float:
+        raise AssertionError("the policy measured although the checkpoint keeps a count")
+
+    kept = choose_threads(environ={}, measure=never, cores=2, kept=2)
+    assert (kept.threads, kept.source, kept.reason) == (2, "checkpoint", "the count the run was trained with")
+    assert choose_threads(1, environ={}, measure=never, cores=2, kept=2).source == "option"
+    assert choose_threads(environ={"OMP_NUM_THREADS": "1"}, measure=never, cores=2, kept=2).source == "environment"
+    assert choose_threads(environ={}, measure=lambda: 0.0, cores=2, kept=None).source == "policy"  # an older checkpoint
+    with pytest.raises(ValueError, match="at least 1"):
+        choose_threads(environ={}, cores=2, kept=0)
+
+
 def test_a_number_asked_for_wins_over_the_environment():
     choice = choose_threads(3, environ={"OPENBLAS_NUM_THREADS": "1"}, measure=lambda: 0.0, cores=2)
     assert (choice.threads, choice.source) == (3, "option")
@@ -137,59 +146,6 @@ def test_the_choice_in_words_and_as_json():
     assert choice.to_json() == {"threads": 1, "source": "policy", "reason": "0.4 of 2 cores idle at start", "cores": 2,
                                 "idle": 0.4, "applied": 1, "most": None}
     assert "BLAS default" in ThreadChoice(threads=None, source="blas", reason="unknown", cores=2).in_words()
-
-
-# --- re-deciding between epochs ----------------------------------------------------------------------
-
-
-FIRST = CoreSample(idle_ticks=1000, total_ticks=5000, own_seconds=3.0, wall=100.0)
-
-
-def later(before: CoreSample, busy_cores: float, own_cores: float, cores: int = 2, seconds: float = 10.0) -> CoreSample:
-    """The sample ``seconds`` after ``before`` when ``busy_cores`` were busy in all, ``own_cores`` of them this process's."""
-    return CoreSample(idle_ticks=before.idle_ticks + int((cores - busy_cores) * seconds * 100),
-                      total_ticks=before.total_ticks + int(cores * seconds * 100),
-                      own_seconds=before.own_seconds + own_cores * seconds, wall=before.wall + seconds)
-
-
-def samples(busy_cores: float, own_cores: float) -> tuple[CoreSample, CoreSample]:
-    return FIRST, later(FIRST, busy_cores, own_cores)
-
-
-def test_others_busy_takes_this_process_out():
-    assert others_busy(*samples(busy_cores=2.0, own_cores=2.0), cores=2) == pytest.approx(0.0)
-    assert others_busy(*samples(busy_cores=2.0, own_cores=1.3), cores=2) == pytest.approx(0.7)
-    assert others_busy(*samples(busy_cores=1.0, own_cores=1.1), cores=2) == 0.0  # never below nothing
-    same = samples(1.0, 1.0)[0]
-    assert others_busy(same, same, cores=2) is None
-
-
-POLICY = ThreadChoice(threads=2, source="policy", reason="2.0 of 2 cores idle at start", cores=2, idle=2.0, applied=2, most=2)
-
-
-def test_redecide_drops_to_one_thread_when_other_work_arrives_and_comes_back():
-    busy = redecide(POLICY, *samples(busy_cores=2.0, own_cores=1.3))  # a neighbour took 0.7 of a core
-    assert (busy.threads, busy.source) == (1, "policy") and "0.7 of 2 cores busy" in busy.reason
-    quiet = redecide(busy, *samples(busy_cores=1.05, own_cores=1.0))
-    assert quiet.threads == 2
-    assert redecide(quiet, *samples(busy_cores=2.0, own_cores=1.95)) is quiet  # unchanged: the same record
-
-
-def test_redecide_keeps_a_count_the_user_chose_or_nothing_measured():
-    asked = ThreadChoice(threads=2, source="option", reason="asked for", cores=2)
-    assert redecide(asked, *samples(busy_cores=2.0, own_cores=0.5)) is asked
-    assert redecide(POLICY, None, samples(2.0, 1.0)[1]) is POLICY
-    assert redecide(attrs.evolve(POLICY, most=1), *samples(busy_cores=0.0, own_cores=0.0)).threads == 1  # BLAS's ceiling
-
-
-def test_sample_cores_reads_the_counters():
-    sample = sample_cores(lambda: proc_stat((10, 30), (20, 40)), cpus=[0, 1], own=lambda: 1.5, clock=lambda: 7.0)
-    assert sample == CoreSample(idle_ticks=70, total_ticks=100, own_seconds=1.5, wall=7.0)
-
-    def missing() -> str:
-        raise OSError("no /proc here")
-
-    assert sample_cores(missing, cpus=[0]) is None
 
 
 # --- --threads as typed ------------------------------------------------------------------------------
@@ -222,13 +178,22 @@ def test_a_bad_thread_count_is_one_line(command, value, said, isolated):
 def test_every_computing_command_takes_threads():
     for command in ("train", "evaluate", "bench", "serve"):
         result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"})
-        assert "--threads" in result.stdout and "auto" in result.stdout, command
+        assert "--threads" in result.stdout and "auto" in result.stdout and "PURENET_THREADS" in result.stdout, command
 
 
 def test_dry_run_shows_the_choice(isolated):
-    result = CliRunner().invoke(app, ["train", "--dry-run"], env={"OPENBLAS_NUM_THREADS": "1"})
+    result = CliRunner().invoke(app, ["train", "--dry-run"], env={"OPENBLAS_NUM_THREADS": "1", "PURENET_THREADS": None})
     assert result.exit_code == 0, result.output
     assert "environment: OPENBLAS_NUM_THREADS=1" in result.stdout
+
+
+def test_purenet_threads_is_the_default_of_threads(isolated):
+    said = CliRunner().invoke(app, ["train", "--dry-run"], env={"PURENET_THREADS": "1"})
+    assert said.exit_code == 0 and "threads       1 (option: asked for)" in said.stdout, said.output
+    typed = CliRunner().invoke(app, ["train", "--dry-run", "--threads", "auto"], env={"PURENET_THREADS": "1"})
+    assert typed.exit_code == 0 and "environment: OPENBLAS_NUM_THREADS=1" in typed.stdout, typed.output  # the command line wins
+    bad = CliRunner().invoke(app, ["train", "--dry-run"], env={"PURENET_THREADS": "many"})
+    assert bad.exit_code == 2 and "PURENET_THREADS" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.output
 
 
 # --- the count reaches BLAS, in a process of its own -------------------------------------------------
@@ -246,7 +211,7 @@ finally:
 
 def blas_threads_after(args: list[str], tmp_path, **env: str) -> list[int]:
     """The BLAS pools' thread counts in a fresh process after ``purenet ARGS`` (with ``env`` on top of no thread variable)."""
-    clean = {k: v for k, v in os.environ.items() if k not in ENVIRONMENT_VARIABLES}
+    clean = {k: v for k, v in os.environ.items() if k not in (*ENVIRONMENT_VARIABLES, "PURENET_THREADS")}
     clean.update(env, XDG_STATE_HOME=str(tmp_path / "state"))
     done = subprocess.run([sys.executable, "-c", PROBE, *args], env=clean, cwd=tmp_path, capture_output=True, text=True,
                           timeout=120)
@@ -280,39 +245,55 @@ def test_auto_sets_the_policys_count(tmp_path):
     assert counts and all(1 <= n <= cores for n in counts)
 
 
-# --- purenet train chooses again after each epoch -----------------------------------------------------
+# --- purenet train: one count for the whole run, kept in its checkpoint ------------------------------
+
+SMALL_RUN = ["train", "--layers", "784,16,10", "--batch-size", "32", "--seed", "5"]
 
 
-def test_train_chooses_the_policys_count_again_after_each_epoch(small_mnist_dir, isolated, monkeypatch):
-    """The loop's wiring, with the counters faked: quiet during epoch 1 (a second thread), busy during epoch 2 (back to one)."""
+def test_train_decides_once(small_mnist_dir, isolated, monkeypatch):
+    """The count is set before the first epoch and never again: the epochs' bits depend on it."""
     import purenet.cli.train as train_command
 
-    start = ThreadChoice(threads=1, source="policy", reason="0.0 of 2 cores idle at start", cores=2, idle=0.0, applied=1, most=2)
-    after_quiet = later(FIRST, busy_cores=1.0, own_cores=1.0)  # only this process: a core to spare
-    after_busy = later(after_quiet, busy_cores=2.0, own_cores=1.0)  # another process took the other core
-    readings_left = [FIRST, after_quiet, after_busy]
-    applied: list[int] = []
-    monkeypatch.setattr(train_command, "set_blas_threads", lambda asked: start)
-    monkeypatch.setattr(train_command, "sample_cores", lambda: readings_left.pop(0))
-    monkeypatch.setattr(train_command, "apply_threads", lambda choice: applied.append(choice.threads) or
-                        attrs.evolve(choice, applied=choice.threads))
-    args = ["train", "--layers", "784,16,10", "--epochs", "2", "--data", str(small_mnist_dir), "--json"]
-    result = CliRunner().invoke(app, args)
+    calls: list = []
+    chosen = ThreadChoice(threads=1, source="option", reason="asked for", cores=2, applied=1)
+    monkeypatch.setattr(train_command, "set_blas_threads", lambda asked, kept=None: calls.append((asked, kept)) or chosen)
+    result = CliRunner().invoke(app, [*SMALL_RUN, "--epochs", "2", "--data", str(small_mnist_dir), "--json", "--threads", "1"])
     assert result.exit_code == 0, result.output
     events = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [e.get("threads") for e in events if e["event"] == "epoch"] == [1, 2]
-    assert applied == [2, 1] and not readings_left
-    assert events[-1]["threads"]["threads"] == 1 and "busy with other work" in events[-1]["threads"]["reason"]
+    assert calls == [(1, None)]
+    assert [e["epoch"] for e in events if e["event"] == "epoch"] == [1, 2]
+    assert not any("threads" in e for e in events if e["event"] == "epoch")  # one count a run: in the summary
+    assert events[-1]["threads"]["threads"] == 1
 
 
-def test_a_count_the_user_chose_is_never_changed_between_epochs(small_mnist_dir, isolated, monkeypatch):
-    import purenet.cli.train as train_command
+def test_a_resumed_run_keeps_its_thread_count_and_its_bits(small_mnist_dir, isolated, monkeypatch):
+    """Trained with --threads 1 for one epoch, resumed with no --threads to two: the same bits as two
+    epochs in one go, the count taken from the checkpoint (no thread variable set to decide instead)."""
+    from purenet.runs.checkpoint import load
 
-    def never(*args):
-        raise AssertionError("re-decided a count the user chose")
+    for name in (*ENVIRONMENT_VARIABLES, "PURENET_THREADS"):
+        monkeypatch.delenv(name, raising=False)  # BLAS keeps the one thread it started with (conftest.py)
+    data = ["--data", str(small_mnist_dir)]
+    for epochs, out in (("2", "straight.npz"), ("1", "first.npz")):
+        result = CliRunner().invoke(app, [*SMALL_RUN, *data, "--epochs", epochs, "--out", out, "--threads", "1"])
+        assert result.exit_code == 0, result.output
+    assert load(isolated / "first.npz").settings == {"blas_threads": 1}
+    resumed = CliRunner().invoke(app, ["train", "--resume", "first.npz", "--epochs", "2", "--out", "resumed.npz"])
+    assert resumed.exit_code == 0, resumed.output
+    assert "BLAS threads 1 (checkpoint: the count the run was trained with)" in resumed.stdout
+    a, b = load(isolated / "resumed.npz"), load(isolated / "straight.npz")
+    assert a.epoch == b.epoch == 2 and a.settings == {"blas_threads": 1}
+    assert [x.tobytes() for x in a.params.arrays()] == [x.tobytes() for x in b.params.arrays()]
+    assert ([x.tobytes() for s in a.opt_state.slots for x in s.arrays()]
+            == [x.tobytes() for s in b.opt_state.slots for x in s.arrays()])
 
-    monkeypatch.setattr(train_command, "sample_cores", never)
-    monkeypatch.setattr(train_command, "apply_threads", never)
-    result = CliRunner().invoke(app, ["train", "--layers", "784,16,10", "--epochs", "2", "--data", str(small_mnist_dir)])
-    assert result.exit_code == 0, result.output  # the suite's OPENBLAS_NUM_THREADS=1: the environment's choice
+
+def test_a_count_left_to_the_environment_is_not_kept(small_mnist_dir, isolated, monkeypatch):
+    """BLAS's own count (a thread variable set) is not purenet's to keep: a later --resume decides afresh."""
+    from purenet.runs.checkpoint import load
+
+    monkeypatch.delenv("PURENET_THREADS", raising=False)
+    result = CliRunner().invoke(app, [*SMALL_RUN, "--epochs", "1", "--data", str(small_mnist_dir)])
+    assert result.exit_code == 0, result.output
     assert "BLAS threads 1 (environment: OPENBLAS_NUM_THREADS=1)" in result.stdout
+    assert "blas_threads" not in load(isolated / "model.npz").settings

@@ -14,20 +14,22 @@ itself, never fewer than one, and a core counts only when it is (nearly) all idl
 Who decides, strongest first: a number the program passes (``purenet --threads N``),
 then a thread variable in the environment (``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``,
 ``MKL_NUM_THREADS``, ... : BLAS has already read it, and it is left alone), then the
-policy. Like ``tune_malloc``, this is a setting of the whole process and the
-program's choice, never made by importing purenet: ``purenet`` (the command) calls
-``set_blas_threads`` once, before any work; a script of your own can too::
+count a resumed run was trained with (``kept``), then the policy. Like ``tune_malloc``,
+this is a setting of the whole process and the program's choice, never made by importing
+purenet: ``purenet`` (the command) calls ``set_blas_threads`` once, before any work; a
+script of your own can too::
 
     from purenet.apps.threads import set_blas_threads
     choice = set_blas_threads()      # or set_blas_threads(1)
 
-A long program can ask again as it goes: ``redecide`` takes two ``sample_cores()``
-readings (``purenet train`` takes one per epoch) and counts the cores other processes
-kept busy in between, this process's own time taken out; ``apply_threads`` sets the
-new count. Only a count the policy chose is re-decided.
-
 Results depend on the thread count in their last bits (OpenBLAS splits sums
 differently), so a seed reproduces bit for bit with the same BLAS and thread count.
+That is why the count is decided once, at start, and kept for the whole run (a count
+that followed the load from epoch to epoch would make a run's bits depend on it), and
+why a resumed run may pass the count it was trained with (``kept``, from its
+checkpoint): it comes after the program's number and the environment's variable, before
+the policy, so that the resumed run continues bit for bit.
+
 The idle cores are read from ``/proc/stat`` (Linux: only the cores this process may
 run on); elsewhere from the load average (``os.getloadavg``); where neither exists,
 BLAS keeps its own count. CPU quotas of a container (cgroup ``cpu.max``) are not read.
@@ -60,7 +62,8 @@ class ThreadChoice:
     """The BLAS thread count chosen and why: ``threads`` None when BLAS keeps its own count.
 
     ``source`` is ``"option"`` (the program's number), ``"environment"`` (a variable the user
-    set), ``"policy"`` (idle cores) or ``"blas"`` (no way to measure; BLAS's own default);
+    set), ``"checkpoint"`` (the count a resumed run was trained with), ``"policy"`` (idle
+    cores) or ``"blas"`` (no way to measure; BLAS's own default);
     ``reason`` says it in a few words; ``idle`` is the idle cores measured (None if not);
     ``cores`` the cores this process may run on; ``applied`` the count BLAS reports after
     the choice (None when no BLAS library is known to threadpoolctl).
@@ -175,17 +178,21 @@ def user_setting(environ: Optional[Mapping[str, str]] = None) -> Optional[tuple[
 
 def choose_threads(asked: Optional[int] = None, environ: Optional[Mapping[str, str]] = None,
                    measure: Callable[[], Optional[float]] = idle_cores, cores: Optional[int] = None,
-                   blas_default: Optional[int] = None) -> ThreadChoice:
+                   blas_default: Optional[int] = None, kept: Optional[int] = None) -> ThreadChoice:
     """The choice, without applying it: ``asked`` (a number >= 1) wins, then the environment's
-    variable, then the policy on the idle cores that ``measure`` reports."""
+    variable, then ``kept`` (the count a resumed run was trained with), then the policy on the
+    idle cores that ``measure`` reports."""
     cores = len(usable_cores()) if cores is None else cores
+    for count in (asked, kept):
+        if count is not None and count < 1:
+            raise ValueError(f"the BLAS thread count must be at least 1, got {count}")
     if asked is not None:
-        if asked < 1:
-            raise ValueError(f"the BLAS thread count must be at least 1, got {asked}")
         return ThreadChoice(threads=asked, source="option", reason="asked for", cores=cores)
     setting = user_setting(environ)
     if setting is not None:
         return ThreadChoice(threads=None, source="environment", reason=f"{setting[0]}={setting[1]}", cores=cores)
+    if kept is not None:
+        return ThreadChoice(threads=kept, source="checkpoint", reason="the count the run was trained with", cores=cores)
     idle = measure()
     if idle is None:
         return ThreadChoice(threads=None, source="blas", reason="idle cores unknown on this system", cores=cores)
@@ -204,14 +211,14 @@ def blas_threads() -> Optional[int]:
 
 
 def set_blas_threads(asked: Optional[int] = None, environ: Optional[Mapping[str, str]] = None,
-                     measure: Callable[[], Optional[float]] = idle_cores) -> ThreadChoice:
+                     measure: Callable[[], Optional[float]] = idle_cores, kept: Optional[int] = None) -> ThreadChoice:
     """Choose the BLAS thread count (``choose_threads``) and set it for the whole process.
 
     Returns the choice with ``applied``, the count BLAS reports afterwards. Setting it
     changes state shared by every thread of the process (BLAS's pool), so call it once,
-    at the start of a program, before any work.
+    at the start of a program, before any work, and keep it: the results' last bits depend on it.
     """
-    return apply_threads(choose_threads(asked, environ, measure, blas_default=blas_threads()))
+    return apply_threads(choose_threads(asked, environ, measure, blas_default=blas_threads(), kept=kept))
 
 
 def apply_threads(choice: ThreadChoice) -> ThreadChoice:
@@ -222,58 +229,3 @@ def apply_threads(choice: ThreadChoice) -> ThreadChoice:
     if choice.threads is not None and before is not None and choice.threads != before:
         threadpool_limits(limits=choice.threads, user_api="blas")
     return attrs.evolve(choice, applied=blas_threads())
-
-
-# --- re-deciding while the program runs ---------------------------------------------------------
-
-
-@attrs.frozen
-class CoreSample:
-    """The usable cores' idle and total clock ticks, this process's CPU seconds and the time, at one moment."""
-
-    idle_ticks: int
-    total_ticks: int
-    own_seconds: float
-    wall: float
-
-
-def _own_cpu_seconds() -> float:
-    times = os.times()
-    return times.user + times.system
-
-
-def sample_cores(read: Callable[[], str] = _read_proc_stat, cpus: Optional[list[int]] = None,
-                 own: Callable[[], float] = _own_cpu_seconds,
-                 clock: Callable[[], float] = time.monotonic) -> Optional[CoreSample]:
-    """A ``CoreSample`` now; None where ``/proc/stat`` cannot be read."""
-    try:
-        idle, total = cpu_times(read(), usable_cores() if cpus is None else cpus)
-    except (OSError, ValueError, IndexError):
-        return None
-    return CoreSample(idle_ticks=idle, total_ticks=total, own_seconds=own(), wall=clock()) if total else None
-
-
-def others_busy(before: CoreSample, after: CoreSample, cores: int) -> Optional[float]:
-    """The cores that other processes kept busy between the two samples (this process's own
-    CPU time, its BLAS threads' spinning included, taken out); None over no time."""
-    ticks, wall = after.total_ticks - before.total_ticks, after.wall - before.wall
-    if ticks <= 0 or wall <= 0:
-        return None
-    busy = cores * (ticks - (after.idle_ticks - before.idle_ticks)) / ticks
-    return max(0.0, busy - (after.own_seconds - before.own_seconds) / wall)
-
-
-def redecide(choice: ThreadChoice, before: Optional[CoreSample], after: Optional[CoreSample]) -> ThreadChoice:
-    """The policy's count again, from what other processes used between ``before`` and ``after``
-    (say, the last epoch): the same choice if it was not the policy's or nothing was measured."""
-    if choice.source != "policy" or before is None or after is None:
-        return choice
-    others = others_busy(before, after, choice.cores)
-    if others is None:
-        return choice
-    idle = max(0.0, choice.cores - others)
-    threads = policy_threads(idle, choice.cores, choice.most)
-    if threads == choice.threads:
-        return choice
-    return attrs.evolve(choice, threads=threads, idle=round(idle, 2),
-                        reason=f"{others:.1f} of {choice.cores} cores busy with other work lately")
