@@ -322,7 +322,7 @@ def test_bare_purenet_prints_its_help_once(tmp_path):
     assert "train" in completed.stdout
 
 
-@pytest.mark.parametrize("name", ["default", "best", "per-sample-sigmoid", "cnn", "cnn-best", "softmax-regression"])
+@pytest.mark.parametrize("name", ["default", "best", "per-sample-sigmoid", "cnn", "cnn-best", "speedrun", "softmax-regression"])
 def test_dry_run_shows_a_preset_s_settings_and_trains_nothing(name, tmp_path):
     from purenet.runs.config import RunConfig, preset
 
