@@ -207,6 +207,20 @@ def prepare_pairs(body: bytes, rounds: int) -> dict:
             "ratio_wall": round(float(np.median(pairs[:, 3] / pairs[:, 1])), 2)}
 
 
+def machine() -> str:
+    """The CPUs and the load average now, as the tables' first line says them."""
+    load = [round(x, 2) for x in os.getloadavg()]
+    return f"{os.cpu_count()} CPUs, load average {load[0]} {load[1]} {load[2]}"
+
+
+def report_json(wanted: bool, figures: dict) -> bool:
+    """With --json, print the figures with the CPUs and the load average as one object; say whether it did."""
+    if wanted:
+        load = [round(x, 2) for x in os.getloadavg()]
+        print(json.dumps({"cpus": os.cpu_count(), "load_average": load, **figures}))
+    return wanted
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="checkpoint to serve (default: the one purenet serve picks, the last trained)")
@@ -221,12 +235,9 @@ def main() -> None:
     bodies = images(options.mnist)
     if options.prepare_only:
         prepared = {name: prepare_pairs(body, options.rounds) for name, body in bodies.items()}
-        load = [round(x, 2) for x in os.getloadavg()]
-        if options.json:
-            print(json.dumps({"cpus": os.cpu_count(), "load_average": load, **prepared}))
+        if report_json(options.json, prepared):
             return
-        print(f"read_digit_image, {options.rounds} alternating pairs, medians in ms "
-              f"({os.cpu_count()} CPUs, load average {load[0]} {load[1]} {load[2]})")
+        print(f"read_digit_image, {options.rounds} alternating pairs, medians in ms ({machine()})")
         print(f"{'image':<9} {'cpu':>7} {'wall':>7} {'ten steps cpu':>14} {'wall':>7} {'ratio cpu':>10} {'wall':>6}")
         for name, r in prepared.items():
             print(f"{name:<9} {r['cpu_ms']:>7} {r['wall_ms']:>7} {r['ten_steps_cpu_ms']:>14} {r['ten_steps_wall_ms']:>7} "
@@ -241,12 +252,10 @@ def main() -> None:
         server.wait(30)
     for name, body in bodies.items():
         results[name]["read_digit_ms"] = preparation_ms(body)
-    load = [round(x, 2) for x in os.getloadavg()]
-    if options.json:
-        print(json.dumps({"cpus": os.cpu_count(), "load_average": load, **results}))
+    if report_json(options.json, results):
         return
     print(f"{options.requests} requests per image, {options.clients} clients at once, server and clients on this machine "
-          f"({os.cpu_count()} CPUs, load average {load[0]} {load[1]} {load[2]})")
+          f"({machine()})")
     print(f"{'image':<9} {'bytes':>8} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'server CPU ms/req':>18} "
           f"{'read_digit_image ms':>20}")
     for name, r in results.items():
