@@ -1,7 +1,8 @@
 """The records every data source becomes, and the pure functions that cut them up.
 
     Split(images, labels, image_shape) images (N, pixels) uint8, labels (N,) integers, read-only
-    Dataset(train, test)               a training split and, where the source has one, a test split (has_test)
+    Dataset(train, test, classes=None) a training split and, where the source has one, a test split (has_test);
+                                       ``classes`` names the labels 0, 1, ... (None: each label is its own name)
     split_validation(split, frac, rng) -> (train Split, validation Split)
     batches(n, batch_size, rng)        -> index arrays, a fresh shuffle each call
 
@@ -79,6 +80,9 @@ class Dataset:
 
     train: Split
     _test: Split | None = None  # the constructor's ``test=``
+    classes: tuple[str, ...] | None = attrs.field(default=None, kw_only=True, converter=attrs.converters.optional(tuple))
+    """The name of each label, label 0 first ("T-shirt/top", ... for Fashion-MNIST); None when the
+    source does not say, and each label is then its own name (the digits of MNIST)."""
 
     @property
     def has_test(self) -> bool:
@@ -91,6 +95,15 @@ class Dataset:
         if self._test is None:
             raise DataError("this data set has no test part (its source holds training data only)")
         return self._test
+
+
+def class_names(classes: tuple[str, ...] | None, count: int) -> tuple[str, ...]:
+    """The names of labels 0 .. count-1: ``classes`` when given, else the labels written as numbers."""
+    if classes is None:
+        return tuple(str(label) for label in range(count))
+    if len(classes) < count:
+        raise ValueError(f"{counted(len(classes), 'class name')} for {counted(count, 'class', 'classes')}")
+    return tuple(classes[:count])
 
 
 def square_shape(pixels: int) -> tuple[int, int] | None:
