@@ -321,15 +321,19 @@ class _StopState:
         self.arrivals: int | None = None  # the read end of the pipe signal.set_wakeup_fd writes to
 
     def arrived_first(self, signum: int) -> int:
-        """The signal that arrived first. Python runs the handlers of signals that came during one
-        long C call (a save, a matrix product) in the order of their numbers, SIGINT before
-        SIGTERM; the wake-up pipe has them in the order they came."""
+        """The signal that arrived first, ``signum`` being the one whose handler runs now.
+
+        Python runs the handlers of signals that came during one long C call (a save, a matrix
+        product) in the order of their numbers, SIGINT before SIGTERM; the wake-up pipe has them
+        in the order they came. But when ``signum``'s own number is not in the pipe yet, its
+        low-level handler is still under way in another thread (the kernel hands a process's
+        signals to whichever thread can take them, and a thread can be paused between noting a
+        signal and writing it to the pipe): a later signal taken by the main thread meanwhile can
+        then be written first, so ``signum`` is the one that came first."""
         if self.arrivals is not None:
             with contextlib.suppress(OSError):
                 came = os.read(self.arrivals, 4096)  # every signal with a Python handler, SIGALRM too
-                stops = [number for number in came if number in SIGNAL_NAMES]
-                if stops:
-                    return signal.Signals(stops[0])
+                return first_stop_in(came, signum)
         return signum
 
     @contextlib.contextmanager
@@ -361,6 +365,13 @@ class _StopState:
 
 
 _stop = _StopState()
+
+
+def first_stop_in(came: bytes, signum: int) -> int:
+    """The first stop signal the wake-up pipe's bytes ``came`` name, if ``signum`` (whose handler
+    runs) is among them; ``signum`` itself when it is not written there yet (see ``arrived_first``)."""
+    stops = [number for number in came if number in SIGNAL_NAMES]
+    return signal.Signals(stops[0]) if int(signum) in stops else signum
 
 
 def _on_stop_signal(signum, _frame) -> None:

@@ -31,3 +31,34 @@ def test_a_later_signal_does_not_overtake_a_first_one_sent_again():
             os.kill(os.getpid(), signal.SIGINT)  # before the SIGHUP is sent again (10 ms later)
             time.sleep(2)
     assert stopped.value.signum == signal.SIGHUP
+
+
+def test_the_pipe_order_decides_only_once_the_running_handlers_own_signal_is_written():
+    from purenet.cli.console import first_stop_in
+
+    hup, sigint, term, alarm = signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGALRM
+    assert first_stop_in(bytes([term, sigint]), sigint) == term  # both written: the pipe's order
+    assert first_stop_in(bytes([alarm, sigint, hup]), hup) == sigint  # not a stop signal: passed over
+    # SIGHUP's handler runs but its byte is still to be written by another thread: SIGHUP came first
+    assert first_stop_in(bytes([sigint]), hup) == hup
+    assert first_stop_in(b"", term) == term
+
+
+def test_two_signals_during_one_long_c_call_stop_with_the_first_sent():
+    import hashlib
+    import threading
+
+    def send() -> None:
+        time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(Terminated) as stopped:
+        with signals_as_interrupts():
+            data, sender = bytes(400_000_000), threading.Thread(target=send)
+            sender.start()
+            hashlib.sha256(data)  # one C call: Python runs both handlers after it, SIGINT's first
+            sender.join()
+            time.sleep(2)
+    assert stopped.value.signum == signal.SIGTERM
