@@ -377,11 +377,13 @@ def serve(
     )] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free port, said on stderr).")] = 8000,
     threads: Annotated[str, threads_option()] = "auto",
+    abstain: Annotated[bool, typer.Option(
+        "--abstain/--no-abstain", help="Answer \"not sure\" for an input the model's calibration refuses.")] = True,
 ) -> None:
     """A web page to draw or drop a digit and see what the network reads, and its JSON API (needs the serve extra)."""
     from purenet.cli.serve import run_serve
 
-    run_serve(model, host, port, threads)
+    run_serve(model, host, port, threads, abstain)
 
 
 from purenet.cli.summary import summary  # noqa: E402 - its options live beside it; it imports only typer here

@@ -123,7 +123,8 @@ def _train(checked: CheckedRequest, threads: ThreadChoice) -> None:
     try:
         last = _calibrate(options, run, last)
         if options.show_predictions and run.dataset.has_test:
-            view.predictions(last.model, run.dataset.test, options.show_predictions, run.image_shape, run.config.seed)
+            view.predictions(last.model, run.dataset.test, options.show_predictions, run.image_shape, run.config.seed,
+                             names=last.class_names if last.classes is not None else None)
         view.finish(last, options.out)
     except (KeyboardInterrupt, Terminated) as error:  # training is over and saved: say so, and stop
         what, code = stopped_by(error)
