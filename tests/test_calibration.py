@@ -12,8 +12,16 @@ from typer.testing import CliRunner
 
 from purenet import Adam, init
 from purenet.cli.app import app
-from purenet.core.calibration import (Calibration, auroc, expected_calibration_error, fit_calibration, fit_temperature,
-                                      input_scores, keep_threshold, nll)
+from purenet.core.calibration import (
+    Calibration,
+    auroc,
+    expected_calibration_error,
+    fit_calibration,
+    fit_temperature,
+    input_scores,
+    keep_threshold,
+    nll,
+)
 from purenet.runs.checkpoint import Checkpoint, CheckpointError, load, save
 
 NAMES = ("zero", "one", "two")
