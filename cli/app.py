@@ -283,11 +283,36 @@ def predict(
     model: Annotated[Optional[Path], typer.Option(help="Checkpoint to use.", show_default=DEFAULT_MODEL_RULE)] = None,
     show: Annotated[bool, typer.Option("--show", help="Draw the 28x28 image the network saw.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object per image.")] = False,
+    abstain: Annotated[bool, typer.Option(
+        "--abstain/--no-abstain",
+        help="Answer \"not sure\" (exit 4) for an input the model's calibration refuses; --no-abstain always answers.",
+    )] = True,
 ) -> None:
     """Read handwritten digits from images: the digit and its top-3 probabilities."""
     from purenet.cli.predict import run_predict
 
-    run_predict(images, model, show, json_output)
+    run_predict(images, model, show, json_output, abstain)
+
+
+@app.command()
+def calibrate(
+    model: Annotated[Optional[Path], typer.Argument(
+        help="Checkpoint to calibrate (rewritten).", show_default=DEFAULT_MODEL_RULE)] = None,
+    data: Annotated[Optional[Path], typer.Option(
+        help="Held-out images to calibrate on (their training part), for a run without a validation split.",
+        show_default="the run's validation split",
+    )] = None,
+    score: Annotated[str, typer.Option(help="The score of an input that abstention thresholds.",
+                                       **choice(("energy", "maxlogit", "msp")))] = "energy",
+    keep: Annotated[float, typer.Option(min=0.5, max=1.0, help="The share of held-out images the threshold keeps.")] = 0.99,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the calibrated checkpoint here.",
+                                                show_default="MODEL itself")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object: the calibration.")] = False,
+) -> None:
+    """Fit a temperature and an abstention threshold on held-out images and keep them in the checkpoint."""
+    from purenet.cli.calibrate import run_calibrate
+
+    run_calibrate(model, data, score.lower(), keep, out, json_output)
 
 
 @app.command()
@@ -352,11 +377,13 @@ def serve(
     )] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free port, said on stderr).")] = 8000,
     threads: Annotated[str, threads_option()] = "auto",
+    abstain: Annotated[bool, typer.Option(
+        "--abstain/--no-abstain", help="Answer \"not sure\" for an input the model's calibration refuses.")] = True,
 ) -> None:
     """A web page to draw or drop a digit and see what the network reads, and its JSON API (needs the serve extra)."""
     from purenet.cli.serve import run_serve
 
-    run_serve(model, host, port, threads)
+    run_serve(model, host, port, threads, abstain)
 
 
 from purenet.cli.summary import summary  # noqa: E402 - its options live beside it; it imports only typer here

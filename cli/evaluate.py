@@ -1,4 +1,6 @@
-"""``purenet evaluate``: accuracy, loss, per-class accuracy and a confusion matrix."""
+"""``purenet evaluate``: accuracy, loss, per-class accuracy and a confusion matrix, by class name;
+for a calibrated model, the expected calibration error (15 bins) before and after its temperature
+and the share of the test images its abstention threshold keeps."""
 
 from __future__ import annotations
 
@@ -42,18 +44,48 @@ def run_evaluate(model: Optional[Path], data: Optional[Path], json_output: bool,
     accuracy = float(np.mean(predicted == split.labels))
     confusion = confusion_matrix(split.labels, predicted, checkpoint.model.arch.classes)
     scores = class_scores(confusion)
+    names = checkpoint.class_names
+    calibration = calibration_figures(checkpoint, z, split.labels)
     if report is not None:
         from purenet.cli.report import write_report
 
         confidence = get_loss(checkpoint.model.arch.loss).output(z)[np.arange(len(z)), predicted]
-        written = write_report(report, confusion, scores, split, predicted, confidence, checkpoint.history)
+        written = write_report(report, confusion, scores, split, predicted, confidence, checkpoint.history, names=names,
+                               reliability=calibration.pop("diagrams", ()))
         say(f"report written: {', '.join(str(p) for p in written)}")
+    calibration.pop("diagrams", None)
     if json_output:
         print(json.dumps({"model": str(model), "data": str(data), "part": part, "samples": len(split), "accuracy": accuracy,
                           "loss": loss, "per_class_accuracy": [None if np.isnan(a) else a for a in per_class_accuracy(confusion)],
-                          "confusion": confusion.tolist(), "classes": scores.to_json(), "threads": blas.to_json()}))
+                          "confusion": confusion.tolist(), "classes": scores.to_json(), "threads": blas.to_json(),
+                          "data_name": checkpoint.data_name, "class_names": list(names), "calibration": calibration or None}))
         return
-    _render(data, part, len(split), loss, accuracy, confusion, scores)
+    _render(data, part, len(split), loss, accuracy, confusion, scores, names)
+    if calibration:
+        _render_calibration(calibration)
+
+
+def calibration_figures(checkpoint: Checkpoint, z: np.ndarray, labels: np.ndarray) -> dict:
+    """For a calibrated model: its temperature, score and threshold, the ECE (15 bins) before and after
+    the temperature, and the share of these images the threshold keeps; {} for a model without one."""
+    calibration = checkpoint.calibration
+    if calibration is None:
+        return {}
+    from purenet.core.calibration import BINS, Calibration, reliability
+
+    before = reliability(Calibration(temperature=1.0).probabilities(z), labels)
+    after = reliability(calibration.probabilities(z), labels)
+    return {**calibration.to_json(), "bins": BINS, "ece_before": before.ece, "ece_after": after.ece,
+            "kept": float(calibration.accepts(z).mean()) if len(z) else None, "diagrams": (before, after)}
+
+
+def _render_calibration(figures: dict) -> None:
+    console = stdout_console()
+    console.print(f"calibration: temperature {figures['temperature']:.3f}; expected calibration error "
+                  f"({figures['bins']} bins) {100 * figures['ece_before']:.2f}% before, {100 * figures['ece_after']:.2f}% after")
+    if figures["threshold"] is not None:
+        console.print(f"abstention: {figures['score']} >= {figures['threshold']:.3f} keeps "
+                      f"{100 * figures['kept']:.2f}% of these images (set to keep {100 * figures['keep']:g}% of held-out ones)")
 
 
 def _trained_on(checkpoint: Checkpoint) -> Path:
@@ -80,27 +112,31 @@ def _held_out(data: Path, layers: tuple[int | str, ...]) -> tuple[Split, str]:
 
 
 def _render(data: Path, part: str, samples: int, loss: float, accuracy: float, confusion: np.ndarray,
-            scores: ClassScores) -> None:
+            scores: ClassScores, names: tuple[str, ...] | None = None) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     console = stdout_console()
     console.print(f"{part} set of {data}: {counted(samples, 'image')}")
     console.print(f"accuracy {100 * accuracy:.2f}%   loss {loss:.4f}")
     classes = len(confusion)
-    table = Table("true", *(str(k) for k in range(classes)), "acc",
-                  title="confusion matrix (rows: true digit, columns: predicted)", title_justify="left")
+    shown = [escape(name) for name in (names or [str(k) for k in range(classes)])]
+    digits = names is None or list(names) == [str(k) for k in range(classes)]
+    table = Table("true", *shown, "acc", title=f"confusion matrix (rows: true {'digit' if digits else 'class'}, columns: "
+                  "predicted)", title_justify="left")
     for column in table.columns:
         column.justify = "right"
     for true_class, (row, acc) in enumerate(zip(confusion, per_class_accuracy(confusion))):
         cells = [_cell(count, true_class == predicted, not color_output()) for predicted, count in enumerate(row)]
-        table.add_row(str(true_class), *cells, "-" if np.isnan(acc) else f"{100 * acc:.1f}%")
+        table.add_row(shown[true_class], *cells, "-" if np.isnan(acc) else f"{100 * acc:.1f}%")
     console.print(table)
-    console.print(scores_table(scores))
+    console.print(scores_table(scores, names))
 
 
-def scores_table(scores: ClassScores):
-    """Precision, recall, F1 and support per class, then the macro and weighted averages,
-    laid out as scikit-learn's classification_report."""
+def scores_table(scores: ClassScores, names: tuple[str, ...] | None = None):
+    """Precision, recall, F1 and support per class (by ``names``, else number), then the macro
+    and weighted averages, laid out as scikit-learn's classification_report."""
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table("class", "precision", "recall", "f1", "support", title="per class (precision: of those predicted as the "
@@ -108,7 +144,7 @@ def scores_table(scores: ClassScores):
     for column in table.columns:
         column.justify = "right"
     for k, row in enumerate(zip(scores.precision, scores.recall, scores.f1)):
-        table.add_row(str(k), *(f"{value:.4f}" for value in row), str(scores.support[k]))
+        table.add_row(escape(names[k]) if names else str(k), *(f"{value:.4f}" for value in row), str(scores.support[k]))
     total = str(int(scores.support.sum()))
     table.add_section()
     table.add_row("macro avg", *(f"{value:.4f}" for value in scores.macro), total)

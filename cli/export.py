@@ -30,7 +30,7 @@ def run_export(model: Optional[Path], out: Path, force: bool) -> None:
     try:
         check_not_input(out, read_by_export(path, checkpoint), option="--out")
         check_output(out, force=force)
-        exported = to_onnx(checkpoint.model)
+        exported = to_onnx(checkpoint.model, classes=checkpoint.class_names, data_name=checkpoint.data_name)
     except WriteRefused as error:
         fail(str(error))
     except ExportError as error:

@@ -8,6 +8,11 @@ non-hidden image files directly in it, in name order. Nothing that is not a regu
 file (a FIFO, a socket, a device) is opened for reading, so nothing blocks.
 Something odd about an image that was read all the same (damaged EXIF data, a very
 large image) is one line ``purenet: warning: PATH: message``.
+
+A model with a calibration (``purenet calibrate``, or ``purenet train --val-fraction``)
+answers "not sure", with its best guess and its probability, for an input that scores
+below its threshold; the exit code is then 4 (2 still wins when an image failed).
+``--no-abstain`` answers every input as before, exit 0.
 """
 
 from __future__ import annotations
@@ -27,9 +32,11 @@ from purenet.photo.recognise import DigitPrediction, predict_image
 from purenet.runs.checkpoint import is_checkpoint
 
 TOP = 3
+EXIT_NOT_SURE = 4
+"""The exit code when every image was read but at least one was answered "not sure"."""
 
 
-def run_predict(images: Sequence[Path], model: Optional[Path], show: bool, json_output: bool) -> None:
+def run_predict(images: Sequence[Path], model: Optional[Path], show: bool, json_output: bool, abstain: bool = True) -> None:
     """Answer every readable image; each one that cannot be read gets one line on stderr, and exit 2 at the end.
 
     The model is checked before any image is read, and a checkpoint among the images
@@ -46,7 +53,8 @@ def run_predict(images: Sequence[Path], model: Optional[Path], show: bool, json_
     if note:
         say(note)
     console = None if json_output else stdout_console()
-    failed = False
+    calibration = checkpoint.calibration if abstain else None
+    failed = unsure = False
     for path, problem in _inputs(images):
         if problem is not None:
             _say("error", problem)
@@ -54,7 +62,7 @@ def run_predict(images: Sequence[Path], model: Optional[Path], show: bool, json_
             continue
         warned: list[str] = []
         try:
-            answer = predict_image(params, path, warned=warned)
+            answer = predict_image(params, path, warned=warned, calibration=calibration, classes=checkpoint.class_names)
         except ImageError as error:
             _say("error", str(error))
             failed = True
@@ -62,10 +70,11 @@ def run_predict(images: Sequence[Path], model: Optional[Path], show: bool, json_
         for message in warned:
             _say("warning", message)
         _report(console, path, answer, show)
-    if failed:
+        unsure = unsure or not answer.sure
+    if failed or unsure:
         import typer
 
-        raise typer.Exit(EXIT_USER_ERROR)
+        raise typer.Exit(EXIT_USER_ERROR if failed else EXIT_NOT_SURE)
 
 
 def _inputs(images: Sequence[Path]) -> Iterator[tuple[Path, Optional[str]]]:
@@ -136,11 +145,11 @@ def _is_checkpoint_file(path: Path) -> bool:
 def _report(console, path: Path, answer: DigitPrediction, show: bool) -> None:
     ranked = answer.top(TOP)
     if console is None:
-        print(json.dumps({"file": str(path), "digit": answer.digit, "probabilities": [float(p) for p in answer.probabilities],
-                          "top": [{"digit": k, "probability": p} for k, p in ranked]}), flush=True)
+        print(json.dumps(answer_json(path, answer, ranked)), flush=True)
         return
-    alternatives = ", ".join(f"{k} {100 * p:.1f}%" for k, p in ranked)
-    console.print(f"{_printable(str(path))}: {answer.digit}   ({alternatives})", markup=False)
+    alternatives = ", ".join(f"{answer.name(k)} {100 * p:.1f}%" for k, p in ranked)
+    said = answer.label if answer.sure else f"not sure (best guess {answer.label}, {100 * ranked[0][1]:.1f}%)"
+    console.print(f"{_printable(str(path))}: {said}   ({alternatives})", markup=False)
     digit = answer.image
     if show:
         from purenet.cli.console import can_show
@@ -148,3 +157,11 @@ def _report(console, path: Path, answer: DigitPrediction, show: bool) -> None:
 
         for line in digit_rows(digit, color=color_output(), ascii_only=not can_show(BLOCKS, console)):
             console.print(line)
+
+
+def answer_json(path: Path, answer: DigitPrediction, ranked: list[tuple[int, float]]) -> dict:
+    """One image's --json object: ``digit`` the best guess's index, ``label`` its name, ``sure``
+    false for "not sure", ``score`` the calibration's score of the input (null without one)."""
+    return {"file": str(path), "digit": answer.digit, "label": answer.label, "sure": answer.sure, "score": answer.score,
+            "probabilities": [float(p) for p in answer.probabilities],
+            "top": [{"digit": k, "label": answer.name(k), "probability": p} for k, p in ranked]}

@@ -4,6 +4,7 @@
     misclassified.png   the misclassified test digits, the most confident mistakes first
     classes.png         precision, recall, F1 and support per class, with the averages
     curves.png          loss and accuracy per epoch, from the checkpoint's history
+    reliability.png     for a calibrated model: accuracy against confidence in 15 bins, before and after its temperature
 
 matplotlib is an optional extra (plot); without it the command says so in one
 line, with the command that installs it (``purenet.cli.extras``). The four pictures are drawn first, then written together
@@ -24,6 +25,7 @@ import numpy as np
 
 from purenet.cli.console import fail, signals_deferred
 from purenet.cli.extras import needs_extra
+from purenet.core.calibration import Reliability
 from purenet.core.metrics import ClassScores
 from purenet.data import Split
 from purenet.io.outputs import WriteRefused, check_folder_writable, check_not_input, check_target, make_folder, remove_made
@@ -31,7 +33,7 @@ from purenet.io.reading import open_regular
 from purenet.io.writing import atomic_write_all
 
 MAX_MISTAKES = 100
-PICTURES = ("confusion.png", "misclassified.png", "classes.png", "curves.png")
+PICTURES = ("confusion.png", "misclassified.png", "classes.png", "curves.png", "reliability.png")
 SOFTWARE = "purenet"
 """The PNG ``Software`` text of every picture purenet writes."""
 
@@ -107,11 +109,14 @@ def _nearest_existing(folder: Path) -> Path:
 
 
 def write_report(folder: Path, confusion: np.ndarray, scores: ClassScores, split: Split, predicted: np.ndarray,
-                 confidence: np.ndarray, history: Sequence[Mapping[str, Any]]) -> list[Path]:
+                 confidence: np.ndarray, history: Sequence[Mapping[str, Any]], *, names: Sequence[str] | None = None,
+                 reliability: Sequence[Reliability] = ()) -> list[Path]:
     """Write the pictures into ``folder`` (created if needed); returns their paths.
 
     ``confidence``: the probability the network gave its prediction of each image, which
-    orders the mistakes (a confident mistake says more than a coin toss).
+    orders the mistakes (a confident mistake says more than a coin toss). ``names``: the
+    class names (None: the class numbers); ``reliability``: before and after calibration,
+    drawn as reliability.png when given.
 
     A folder created here is removed again if writing fails before any picture is in it.
     """
@@ -121,12 +126,15 @@ def write_report(folder: Path, confusion: np.ndarray, scores: ClassScores, split
         created = make_folder(folder)
     except WriteRefused as error:
         fail(str(error))
+    names = list(names) if names is not None else [str(k) for k in range(len(confusion))]
     figures = {
-        "confusion.png": lambda: _confusion(plt, confusion),
-        "misclassified.png": lambda: _mistakes(plt, split.images, split.labels, predicted, confidence, shape),
-        "classes.png": lambda: _scores(plt, scores),
+        "confusion.png": lambda: _confusion(plt, confusion, names),
+        "misclassified.png": lambda: _mistakes(plt, split.images, split.labels, predicted, confidence, shape, names),
+        "classes.png": lambda: _scores(plt, scores, names),
         "curves.png": lambda: _curves(plt, history),
     }
+    if reliability:
+        figures["reliability.png"] = lambda: _reliability(plt, reliability)
     try:
         pictures = {name: _png(plt, figure()) for name, figure in figures.items()}  # drawn first: nothing written yet
         with signals_deferred():  # a stop signal waits for the four files, then stops the command
@@ -153,7 +161,7 @@ def _writer(data: bytes):
     return write
 
 
-def _confusion(plt, confusion: np.ndarray):
+def _confusion(plt, confusion: np.ndarray, names: Sequence[str]):
     from matplotlib.colors import SymLogNorm
 
     figure, axes = plt.subplots(figsize=(6.5, 5.5))
@@ -165,9 +173,11 @@ def _confusion(plt, confusion: np.ndarray):
         if count:
             axes.text(p, t, str(count), ha="center", va="center", fontsize=8,
                       color="white" if count > confusion.max() / 3 else "black")
-    axes.set(xticks=range(classes), yticks=range(classes), xlabel="predicted digit", ylabel="true digit")
+    axes.set(xticks=range(classes), yticks=range(classes), xlabel="predicted class", ylabel="true class")
+    axes.set_xticklabels(names, rotation=90 if max(map(len, names)) > 2 else 0)
+    axes.set_yticklabels(names)
     accuracy = np.trace(confusion) / max(confusion.sum(), 1)
-    axes.set_title(f"confusion matrix: {confusion.sum()} test digits, accuracy {100 * accuracy:.2f}%")
+    axes.set_title(f"confusion matrix: {confusion.sum()} test images, accuracy {100 * accuracy:.2f}%")
     ticks = [0] + [10**k for k in range(len(str(max(int(confusion.max()), 1))))]  # 0, 1, 10, 100... up to the largest
     figure.colorbar(shown, ax=axes, ticks=ticks, format="%d", label="images (count, logarithmic scale)")
     return figure
@@ -180,7 +190,7 @@ def most_confident_mistakes(labels: np.ndarray, predicted: np.ndarray, confidenc
 
 
 def _mistakes(plt, images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, confidence: np.ndarray,
-              shape: tuple[int, int]):
+              shape: tuple[int, int], names: Sequence[str]):
     wrong = most_confident_mistakes(labels, predicted, confidence)
     shown = wrong[:MAX_MISTAKES]
     columns = 10
@@ -190,15 +200,15 @@ def _mistakes(plt, images: np.ndarray, labels: np.ndarray, predicted: np.ndarray
         axes.axis("off")
     for axes, i in zip(grid.flat, shown):
         axes.imshow(images[i].reshape(shape), cmap="gray_r")
-        axes.set_title(f"{labels[i]} → {predicted[i]} {100 * confidence[i]:.0f}%", fontsize=9, color="darkred")
+        axes.set_title(f"{names[labels[i]]} → {names[predicted[i]]} {100 * confidence[i]:.0f}%", fontsize=9, color="darkred")
     figure.suptitle(f"misclassified: {len(wrong)} of {len(labels)}, the {len(shown)} most confident first "
                     "(true → predicted, its probability)")
     return figure
 
 
-def _scores(plt, scores: ClassScores):
+def _scores(plt, scores: ClassScores, names: Sequence[str]):
     """The per-class table of ``purenet evaluate`` as a picture."""
-    rows = [[str(k), f"{p:.4f}", f"{r:.4f}", f"{f:.4f}", str(n)]
+    rows = [[names[k], f"{p:.4f}", f"{r:.4f}", f"{f:.4f}", str(n)]
             for k, (p, r, f, n) in enumerate(zip(scores.precision, scores.recall, scores.f1, scores.support))]
     total = str(int(scores.support.sum()))
     rows += [["macro avg", *(f"{v:.4f}" for v in scores.macro), total],
@@ -236,3 +246,21 @@ def _plot_series(axes, epochs: list[int], values: list, label: str) -> None:
     points = [(e, v) for e, v in zip(epochs, values) if v is not None]
     if points:
         axes.plot(*zip(*points), marker="o", markersize=3, label=label)
+
+
+def _reliability(plt, diagrams: Sequence[Reliability]):
+    """Accuracy against confidence per bin, before and after the temperature; the diagonal is perfect calibration."""
+    figure, grid = plt.subplots(1, len(diagrams), figsize=(5 * len(diagrams), 4.6), squeeze=False)
+    for axes, diagram, when in zip(grid.flat, diagrams, ("before calibration (T = 1)", "after calibration")):
+        centres = (diagram.edges[:-1] + diagram.edges[1:]) / 2
+        filled = diagram.counts > 0
+        width = np.diff(diagram.edges)
+        axes.bar(centres[filled], diagram.accuracy[filled], width=width[filled], edgecolor="black", color="#9fc5e8",
+                 label="accuracy")
+        axes.bar(centres[filled], (diagram.confidence - diagram.accuracy)[filled], bottom=diagram.accuracy[filled],
+                 width=width[filled], color="#f4cccc", edgecolor="darkred", alpha=0.7, label="gap to confidence")
+        axes.plot([0, 1], [0, 1], "k--", linewidth=1)
+        axes.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="accuracy",
+                 title=f"{when}: ECE {100 * diagram.ece:.2f}% ({len(diagram.counts)} bins)")
+        axes.legend(loc="upper left", fontsize=8)
+    return figure

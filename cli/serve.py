@@ -33,7 +33,7 @@ from purenet.cli.extras import needs_extra
 from purenet.cli.models import open_model
 
 
-def run_serve(model: Optional[Path], host: str, port: int, threads: str = "auto") -> None:
+def run_serve(model: Optional[Path], host: str, port: int, threads: str = "auto", abstain: bool = True) -> None:
     """Serve the checkpoint ``model`` (default: ./model.npz, else the last one trained) on ``host``:``port`` until stopped."""
     try:
         import starlette  # noqa: F401 - only to know the extra is installed, before any other work
@@ -50,7 +50,7 @@ def run_serve(model: Optional[Path], host: str, port: int, threads: str = "auto"
     from purenet.apps.threads import parse_threads, set_blas_threads
 
     set_blas_threads(parse_threads(threads))  # before the first request; each runs the network in a worker thread
-    app = make_app(params)
+    app = make_app(params, calibration=checkpoint.calibration if abstain else None, classes=checkpoint.class_names)
     listening = listen(host, port)
     if note:
         say(note)

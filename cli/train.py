@@ -22,6 +22,7 @@ import typer
 from rich import box
 
 from purenet.apps.threads import ThreadChoice, parse_threads, set_blas_threads
+from purenet.base.words import counted
 from purenet.cli.console import EXIT_DIVERGED, Terminated, fail, plain_output, say, signals_deferred, stdout_console, stopped_by
 from purenet.cli.download import ensure_default_data
 from purenet.cli.epochlog import is_epoch_log, log_rows, write_log
@@ -120,13 +121,33 @@ def _train(checked: CheckedRequest, threads: ThreadChoice) -> None:
     view.start(run.config.to_json(), run.initial_checkpoint.epoch, run.epochs, len(run.train), threads)
     last = _train_and_save(options, run, view, _settings_kept(threads))
     try:
+        last = _calibrate(options, run, last)
         if options.show_predictions and run.dataset.has_test:
-            view.predictions(last.model, run.dataset.test, options.show_predictions, run.image_shape, run.config.seed)
+            view.predictions(last.model, run.dataset.test, options.show_predictions, run.image_shape, run.config.seed,
+                             names=last.class_names if last.classes is not None else None)
         view.finish(last, options.out)
     except (KeyboardInterrupt, Terminated) as error:  # training is over and saved: say so, and stop
         what, code = stopped_by(error)
         say(f"{what}: training had finished; {options.out} holds epoch {last.epoch}")
         raise typer.Exit(code) from None
+
+
+def _calibrate(options: TrainOptions, run: Run, last: Checkpoint) -> Checkpoint:
+    """With a validation split (--val-fraction), the saved model calibrated on it: a temperature and an
+    abstention threshold (``purenet.runs.calibrate``), saved in the same file. The split is there and
+    one pass over it costs little, so every run that holds one out ends with a model that can say
+    "not sure"; a run without one is left as it is (``purenet calibrate`` can do it later)."""
+    from purenet.runs.calibrate import MIN_HELD_OUT, calibrated
+
+    if run.val is None or len(run.val) < MIN_HELD_OUT or last.model.arch.loss != "ce" or last.epoch == 0:
+        return last
+    with signals_deferred():
+        fitted = calibrated(last, run.val)
+        _save(options.out, fitted, last)
+    said = fitted.calibration
+    say(f"calibrated on {counted(said.samples, 'held-out image')}: temperature {said.temperature:.3f}, "
+        f"{said.score} threshold {said.threshold:.3f} keeps {100 * said.keep:g}% of them")
+    return fitted
 
 
 def show_settings(checked: CheckedRequest, threads: Optional[ThreadChoice] = None) -> None:

@@ -92,9 +92,12 @@ class TextView:
         if record.stopped_early:
             self.console.print(f"stopping early: no better validation accuracy since epoch {record.best.epoch}")
 
-    def predictions(self, params, test: Split, count: int, shape: tuple[int, int], seed: int) -> None:
-        """``count`` random test digits with their predictions, then the mistakes among them again."""
+    def predictions(self, params, test: Split, count: int, shape: tuple[int, int], seed: int, names=None) -> None:
+        """``count`` random test images with their predictions (by class name with ``names``), then the mistakes again."""
         indices, images, labels, predicted = sample_predictions(params, test, count, seed)
+        if names is not None:
+            names = np.array(names, dtype=object)  # distinct names: equal exactly when the classes are
+            labels, predicted = names[labels], names[predicted]
         wrong = np.flatnonzero(labels != predicted)
         self.console.print(f"{counted(len(indices), 'random test digit')} (seed {seed}): "
                            f"{len(indices) - len(wrong)} right, {len(wrong)} wrong")
@@ -226,9 +229,10 @@ class JsonView:
             record.epoch, record.loss, record.train_acc, record.val_acc, record.test_acc, record.seconds))),
                "stopped_early": record.stopped_early})
 
-    def predictions(self, params, test: Split, count: int, shape: tuple[int, int], seed: int) -> None:
+    def predictions(self, params, test: Split, count: int, shape: tuple[int, int], seed: int, names=None) -> None:
         indices, _, labels, predicted = sample_predictions(params, test, count, seed)
-        self.extra["predictions"] = [{"index": int(i), "true": int(t), "predicted": int(p)}
+        self.extra["predictions"] = [{"index": int(i), "true": int(t), "predicted": int(p),
+                                      **({} if names is None else {"true_label": names[t], "predicted_label": names[p]})}
                                      for i, t, p in zip(indices, labels, predicted)]
 
     def finish(self, last, out: Path) -> None:

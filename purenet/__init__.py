@@ -56,6 +56,10 @@ if TYPE_CHECKING:
     # reading a photo of a digit, as `purenet predict` does
     from purenet.photo.recognise import predict_image as predict_image, DigitPrediction as DigitPrediction
     from purenet.photo.grid import show_digits as show_digits, DigitsPicture as DigitsPicture
+    # confidence that means what it says, and abstention
+    from purenet.core.calibration import Calibration as Calibration, fit_calibration as fit_calibration
+    from purenet.core.calibration import fit_temperature as fit_temperature, input_scores as input_scores
+    from purenet.core.calibration import expected_calibration_error as expected_calibration_error, auroc as auroc
     # the network at a glance, as `purenet summary` shows it
     from purenet.core.summary import summary as summary, Summary as Summary, LayerRow as LayerRow
     # data

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -221,7 +221,8 @@ OUTPUTS: dict[str, Callable[[_Graph, str], str]] = {
 # --- the model ---------------------------------------------------------------------------------
 
 
-def to_onnx(params: Params) -> "onnx.ModelProto":  # noqa: F821 - onnx is imported lazily
+def to_onnx(params: Params, *, classes: Sequence[str] | None = None,
+            data_name: str | None = None) -> "onnx.ModelProto":  # noqa: F821 - onnx is imported lazily
     """The network ``params`` as an ONNX model: ``pixels`` (N, 784) float32 -> ``probabilities``.
 
     Raises ``ExportError`` naming the first layer (index and kind), activation or loss
@@ -257,14 +258,19 @@ def to_onnx(params: Params) -> "onnx.ModelProto":  # noqa: F821 - onnx is import
                               producer_name="purenet", producer_version=installed_version(),
                               doc_string=f"A purenet network: {INPUT} {PREPROCESSING} -> {OUTPUT}, rows summing to 1.")
     model.ir_version = IR_VERSION
-    helper.set_model_props(model, metadata(params))
+    helper.set_model_props(model, metadata(params, classes, data_name))
     return model
 
 
-def metadata(params: Params) -> dict[str, str]:
-    """What a user of the file needs to know, as the model's metadata_props (strings)."""
+def metadata(params: Params, classes: Sequence[str] | None = None, data_name: str | None = None) -> dict[str, str]:
+    """What a user of the file needs to know, as the model's metadata_props (strings): with
+    ``classes`` (a checkpoint's ``class_names``) their names as a JSON list, output k named by item k."""
     arch = params.arch
+    named = {} if classes is None else {"classes": json.dumps(list(classes))}
+    if data_name is not None:
+        named["data_name"] = data_name
     return {
+        **named,
         "purenet_version": installed_version(),
         "architecture": json.dumps({"sizes": list(arch.layers), "act": arch.act, "loss": arch.loss,
                                     "layers": [type(layer).__name__ for layer in params.layers],

@@ -2,8 +2,13 @@
 
     make_app(params, max_bytes=MAX_BYTES, workers=None) -> the ASGI app (Starlette, in ``read_before_answering``):
         GET  /              the page (purenet/apps/static/draw.html: no external script, font or CDN)
-        POST /api/predict   the bytes of an image -> {"digit", "probabilities", "image", "warnings"}
+        POST /api/predict   the bytes of an image -> {"digit", "label", "classes", "sure", "score", "probabilities",
+                            "image", "warnings"}
     answer(params, data)    what POST /api/predict answers, as a dict
+
+``label`` is the class's name (``classes`` all of them, class 0 first: the digits "0".."9" for a
+model of MNIST); ``sure`` is false when the model's calibration refuses the input ("not
+sure": ``digit`` is then the best guess), ``score`` the calibration's score (null without one).
 
 The answer is ``purenet predict``'s, to the bit: the image is read by
 ``purenet.photo.prepare.read_digit_image`` (``load_digit_image``'s decoding and steps, from bytes) and the
@@ -37,7 +42,9 @@ from __future__ import annotations
 
 import os
 from importlib import resources
+from typing import Sequence
 
+from purenet.core.calibration import Calibration
 from purenet.core.records import Params
 from purenet.photo.prepare import ImageError, read_digit_image
 from purenet.photo.recognise import predict_image
@@ -53,7 +60,8 @@ sends it all before reading (a 413, say): 32 MiB, a photo three times too large.
 PAGE = "draw.html"
 
 
-def answer(params: Params, data: bytes, name: str = "image") -> dict:
+def answer(params: Params, data: bytes, name: str = "image", *, calibration: Calibration | None = None,
+           classes: Sequence[str] | None = None) -> dict:
     """The digit in the image ``data`` (bytes of a PNG, JPEG...), as /api/predict returns it.
 
     Raises ``ImageError`` (its message starting with ``name``) when the bytes are not a
@@ -62,9 +70,13 @@ def answer(params: Params, data: bytes, name: str = "image") -> dict:
     warned: list[str] = []
     digit = read_digit_image(data, name, warned)
     # the digit is prepared; what follows is `purenet predict`'s own step, so the answers agree to the bit
-    seen = predict_image(params, digit, prepared=True)
+    seen = predict_image(params, digit, prepared=True, calibration=calibration, classes=classes)
     return {
         "digit": seen.digit,
+        "label": seen.label,
+        "classes": [seen.name(k) for k in range(len(seen.probabilities))],
+        "sure": seen.sure,
+        "score": seen.score,
         "probabilities": [float(p) for p in seen.probabilities],
         "image": digit.tolist(),
         "warnings": warned,
@@ -85,9 +97,11 @@ SECURITY_HEADERS = {
 }
 
 
-def make_app(params: Params, *, max_bytes: int = MAX_BYTES, workers: int | None = None, drain_bytes: int = DRAIN_BYTES):
+def make_app(params: Params, *, max_bytes: int = MAX_BYTES, workers: int | None = None, drain_bytes: int = DRAIN_BYTES,
+             calibration: Calibration | None = None, classes: Sequence[str] | None = None):
     """The ASGI app serving ``params``: the page at / and the JSON API at /api/predict;
-    ``workers`` images prepared at once at most (default: the CPU count)."""
+    ``workers`` images prepared at once at most (default: the CPU count); ``calibration`` and
+    ``classes`` as in ``answer`` (a checkpoint's)."""
     import anyio
     import anyio.to_thread
     from starlette.applications import Starlette
@@ -98,6 +112,12 @@ def make_app(params: Params, *, max_bytes: int = MAX_BYTES, workers: int | None 
 
     html = page()
     workers = workers or os.cpu_count() or 1
+
+    def _answer(data: bytes) -> dict:
+        if calibration is None and classes is None:
+            return answer(params, data)  # as before names and calibration (tests replace ``answer``)
+        return answer(params, data, calibration=calibration, classes=classes)
+
     limiter: list = []  # made on the first request: an anyio limiter belongs to the running event loop
 
     def error(status: int, message: str) -> JSONResponse:
@@ -128,7 +148,7 @@ def make_app(params: Params, *, max_bytes: int = MAX_BYTES, workers: int | None 
         try:
             if not limiter:
                 limiter.append(anyio.CapacityLimiter(workers))
-            result = await anyio.to_thread.run_sync(answer, params, bytes(body), limiter=limiter[0])
+            result = await anyio.to_thread.run_sync(_answer, bytes(body), limiter=limiter[0])
         except ImageError as problem:
             return error(400, str(problem))
         return JSONResponse(result)

@@ -3,6 +3,7 @@
     predict_image(params, "my-digit.jpg")      -> DigitPrediction(digit=7, probabilities=..., image=...)
     predict_image(params, photo_array)         -> the same, from pixels already in memory
     predict_image(params, mnist_digit, prepared=True)   -> a 28x28 MNIST digit, used as it is
+    predict_image(params, photo, calibration=cal, classes=names) -> calibrated; ``sure`` False when refused
 
 A script that reads photos needs the steps ``purenet predict`` takes: read the file,
 prepare it the way MNIST was made (``purenet.photo.prepare``), scale the pixels to [0, 1],
@@ -13,13 +14,15 @@ a script get the same answer for the same photo: the command calls this function
 from __future__ import annotations
 
 import os
-from typing import Union
+from typing import Sequence, Union
 
 import attrs
 import numpy as np
 
 from purenet.base.mnist import PIXELS, SHAPE, SIDE, check_reads_digits, to_float
-from purenet.core.network import predict
+from purenet.core.calibration import Calibration
+from purenet.core.losses import get_loss
+from purenet.core.network import forward
 from purenet.core.records import Params
 from purenet.photo.prepare import load_digit_image, preprocess
 
@@ -44,6 +47,21 @@ class DigitPrediction:
     digit: int
     probabilities: np.ndarray = attrs.field(converter=_frozen, eq=False)
     image: np.ndarray = attrs.field(converter=_frozen, eq=False)
+    sure: bool = True
+    """False when a calibration's threshold refused the input ("not sure"): ``digit`` is then the best guess."""
+    score: float | None = None
+    """The calibration's score of the input (higher: more like the training data); None without one."""
+    names: tuple[str, ...] | None = attrs.field(default=None, converter=attrs.converters.optional(tuple))
+    """The class names, class 0 first (None: each class is its own number, MNIST's digits)."""
+
+    @property
+    def label(self) -> str:
+        """The likeliest class's name ("7", "Sneaker")."""
+        return self.name(self.digit)
+
+    def name(self, k: int) -> str:
+        """Class ``k``'s name."""
+        return self.names[k] if self.names is not None else str(k)
 
     def _repr_png_(self) -> bytes:
         """In a notebook the answer shows as the picture the network saw."""
@@ -58,7 +76,8 @@ class DigitPrediction:
 
 
 def predict_image(params: Params, source: ImageSource, *, prepared: bool = False,
-                  warned: list[str] | None = None) -> DigitPrediction:
+                  warned: list[str] | None = None, calibration: Calibration | None = None,
+                  classes: Sequence[str] | None = None) -> DigitPrediction:
     """Read the digit in ``source`` with the network ``params``.
 
     ``source`` is an image file's path (any format Pillow reads) or an array of pixels:
@@ -66,6 +85,9 @@ def predict_image(params: Params, source: ImageSource, *, prepared: bool = False
     of one digit, prepared like a file (``purenet.photo.prepare.preprocess``). With
     ``prepared=True`` the array is already an MNIST digit, (28, 28) or (784,) with white
     ink on black, and is used as it is. ``warned``: as in ``purenet.photo.prepare.load_digit_image``.
+    With ``calibration`` (a checkpoint's ``Checkpoint.calibration``) the probabilities are
+    temperature-scaled and an input scoring below its threshold is answered with
+    ``sure=False``; ``classes`` names the classes (``Checkpoint.class_names``).
 
     Raises ``purenet.photo.prepare.ImageError`` when the image cannot be read or holds no
     digit, and ``ValueError`` when the network does not read 28x28 images.
@@ -74,8 +96,13 @@ def predict_image(params: Params, source: ImageSource, *, prepared: bool = False
     if problem is not None:
         raise ValueError(problem)
     image = _prepared(source, prepared, warned)
-    probabilities = predict(params, to_float(image.reshape(1, -1), params.dtype))[0]
-    return DigitPrediction(digit=int(np.argmax(probabilities)), probabilities=probabilities, image=image)
+    z = forward(params, to_float(image.reshape(1, -1), params.dtype), training=False).logits
+    if calibration is None:
+        probabilities = get_loss(params.arch.loss).output(z)[0]  # what purenet.predict gives
+        return DigitPrediction(digit=int(np.argmax(probabilities)), probabilities=probabilities, image=image, names=classes)
+    probabilities = calibration.probabilities(z)[0]
+    return DigitPrediction(digit=int(np.argmax(probabilities)), probabilities=probabilities, image=image, names=classes,
+                           sure=bool(calibration.accepts(z)[0]), score=float(calibration.scores(z)[0]))
 
 
 def _prepared(source: ImageSource, prepared: bool, warned: list[str] | None) -> np.ndarray:

@@ -6,7 +6,8 @@
 
 Layout of the file: ``meta`` is a JSON string (format name and version, architecture,
 dtype, epoch, optimizer step and slot count, RNG state, metrics history, the run's
-configuration, free-form settings, the best epoch); ``param.<layer>.<field>`` are the
+configuration, free-form settings, the best epoch, and where known the data set's name,
+its class names and the calibration); ``param.<layer>.<field>`` are the
 params' learned arrays (``w`` and ``b`` for dense and convolution layers; layers
 without learned arrays have none) and state arrays (BatchNorm's running averages ``mean``
 and ``var``, saved with every record, so a file without BatchNorm layers has none);
@@ -23,6 +24,12 @@ Versions: 3 (layer lists with any registered layer kind) is written; 2 (dense on
 a run with ``dropout`` holds the Dropout layers it places (``RunConfig.network_layers``);
 a file written before dropout was only a layer lacks them, and gets them on loading
 (``_dropout_placed``): they hold no arrays, so the file's arrays are read as they are.
+
+The data set's name (``data_name``), its class names (``classes``) and the calibration
+(``calibration``: temperature, abstention score and threshold) were added to version 3
+as metadata keys written only when set, the way BatchNorm's state arrays were: a file
+without them is what purenet wrote before (a model of MNIST's digits, uncalibrated), and
+purenet before them reads a file with them (it ignores metadata keys it does not know).
 """
 
 from __future__ import annotations
@@ -38,11 +45,13 @@ import numpy as np
 from purenet.base.checks import cut, is_real, is_whole, shown
 from purenet.core.activations import ACTIVATIONS
 from purenet.core.arrays import learned_names, state_low, state_names
+from purenet.core.calibration import SCORES, Calibration
 from purenet.core.layers import plan_layers
 from purenet.core.losses import LOSSES
 from purenet.core.network import with_layers
 from purenet.core.optim import OPTIMIZERS, OptState
 from purenet.core.records import Arch, Best, Params, same_structure
+from purenet.data.splits import class_names
 from purenet.io.archive import NpzArchive
 from purenet.io.reading import open_regular
 from purenet.io.writing import atomic_write
@@ -59,6 +68,8 @@ MAX_JSON_DEPTH = 16
 """Deepest nesting of the metadata's JSON (the real thing is 4 deep); deeper is tampering."""
 _QUOTED = 60
 """How many characters of a value a message quotes (a tampered value can be huge)."""
+MAX_NAME = 64
+"""The longest class or data set name a checkpoint may hold ("T-shirt/top" is 11 characters)."""
 
 
 class CheckpointError(ValueError):
@@ -130,6 +141,10 @@ class Checkpoint:
     best: Best | None = attrs.field(default=None, validator=attrs.validators.optional(attrs.validators.instance_of(Best)))
     config: RunConfig | None = attrs.field(
         default=None, validator=attrs.validators.optional(attrs.validators.instance_of(RunConfig)))
+    data_name: str | None = attrs.field(default=None, validator=lambda _i, _a, v: v is None or _check_name("data_name", v))
+    classes: tuple[str, ...] | None = attrs.field(default=None, converter=attrs.converters.optional(tuple))
+    calibration: Calibration | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(Calibration)))
 
     @rng_state.validator
     def _check_rng(self, _attribute, value) -> None:
@@ -143,6 +158,17 @@ class Checkpoint:
         """The params to use the model with: the best epoch's under early stopping, else the last."""
         return self.best.params if self.best is not None else self.params
 
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The name of each output, output 0 first: ``classes``, else the outputs' numbers (MNIST's digits)."""
+        return class_names(self.classes, self.params.arch.classes)
+
+
+def _check_name(what: str, value: Any) -> None:
+    """A name shown in tables and pages: a string of 1 to MAX_NAME printable characters."""
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_NAME or not value.isprintable():
+        raise ValueError(f"{what} must be a string of 1 to {MAX_NAME} printable characters, got {shown(value, _QUOTED)}")
+
 
 def _check_structure(checkpoint: Checkpoint) -> None:
     """Slots and best params shaped like the params; a config that describes them."""
@@ -155,6 +181,15 @@ def _check_structure(checkpoint: Checkpoint) -> None:
     for record in others:
         if not same_structure(record, params):
             raise ValueError("optimizer slots and best params must be shaped like the params")
+    if checkpoint.classes is not None:
+        for name in checkpoint.classes:
+            _check_name("a class name", name)
+        if len(checkpoint.classes) != params.arch.classes:
+            raise ValueError(f"{len(checkpoint.classes)} class names for a network of {params.arch.classes} outputs")
+        if len(set(checkpoint.classes)) != len(checkpoint.classes):
+            raise ValueError("class names must differ from each other")
+    if checkpoint.calibration is not None and params.arch.loss != "ce":
+        raise ValueError(f"a calibration needs the ce loss (softmax outputs), not {params.arch.loss}")
     config = checkpoint.config
     if config is not None:
         arch = params.arch
@@ -194,6 +229,9 @@ def _meta(checkpoint: Checkpoint) -> dict:
         "settings": dict(checkpoint.settings),
         "config": None if checkpoint.config is None else checkpoint.config.to_json(),
         "best": None if checkpoint.best is None else {"epoch": checkpoint.best.epoch, "val_acc": checkpoint.best.val_acc},
+        **({} if checkpoint.data_name is None else {"data_name": checkpoint.data_name}),
+        **({} if checkpoint.classes is None else {"classes": list(checkpoint.classes)}),
+        **({} if checkpoint.calibration is None else {"calibration": checkpoint.calibration.to_json()}),
     }
 
 
@@ -299,7 +337,8 @@ def _from_arrays(meta: dict, arch: Arch, dtype: np.dtype, slots: int, has_best: 
     try:
         params, state, best = _dropout_placed(config, params, state, best)
         return Checkpoint(params=params, opt_state=state, epoch=epoch, rng_state=meta.get("rng_state"),
-                          history=_read_history(meta), settings=settings, best=best, config=config)
+                          history=_read_history(meta), settings=settings, best=best, config=config,
+                          data_name=_read_data_name(meta), classes=_read_classes(meta), calibration=_read_calibration(meta))
     except (ValueError, TypeError) as error:
         raise CheckpointError(f"malformed metadata ({error})") from None
 
@@ -473,3 +512,34 @@ def _read_config(meta: Mapping) -> tuple[RunConfig | None, dict]:
 def _absolute(data: Any) -> Any:
     """Version 1 stored the data path as typed; read a relative one as the current folder's."""
     return os.path.abspath(data) if isinstance(data, str) and data else data
+
+
+def _read_data_name(meta: Mapping) -> str | None:
+    if meta.get("data_name") is None:
+        return None
+    return _field(meta, "data_name", str, lambda v: 0 < len(v) <= MAX_NAME and v.isprintable(),
+                  f"a name of 1 to {MAX_NAME} printable characters")
+
+
+def _read_classes(meta: Mapping) -> tuple[str, ...] | None:
+    """The class names (None: a file of before them, or a model of digits)."""
+    if meta.get("classes") is None:
+        return None
+    names = _field(meta, "classes", list, lambda v: all(isinstance(n, str) and 0 < len(n) <= MAX_NAME and n.isprintable()
+                                                        for n in v), f"a list of names of 1 to {MAX_NAME} printable characters")
+    return tuple(names)
+
+
+def _read_calibration(meta: Mapping) -> Calibration | None:
+    if meta.get("calibration") is None:
+        return None
+    stored = _field(meta, "calibration", dict, lambda v: True, "an object or null")
+    where = "calibration "
+    threshold = None if stored.get("threshold", 0) is None else _field(stored, "threshold", float, lambda v: True,
+                                                                       "a finite number or null", where)
+    return Calibration(
+        temperature=_field(stored, "temperature", float, lambda v: v > 0, "a number above 0", where),
+        score=_field(stored, "score", str, lambda v: v in SCORES, f"one of {', '.join(SCORES)}", where),
+        threshold=threshold,
+        keep=_field(stored, "keep", float, lambda v: 0 < v <= 1, "a number in (0, 1]", where),
+        samples=_field(stored, "samples", int, lambda v: v >= 0, ">= 0", where))

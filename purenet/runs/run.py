@@ -51,7 +51,7 @@ from purenet.data import DataError, Dataset, Split, default_data_dir, split_vali
 from purenet.data import load as load_data
 from purenet.data.augment import Augmenter
 from purenet.data.download import ensure_mnist
-from purenet.runs.checkpoint import Checkpoint, CheckpointError
+from purenet.runs.checkpoint import MAX_NAME, Checkpoint, CheckpointError
 from purenet.runs.checkpoint import load as load_checkpoint
 from purenet.runs.config import MAX_WHOLE, ConfigError, RunConfig, check_fits
 
@@ -138,14 +138,15 @@ class Run:
 def prepare(config: RunConfig) -> Run:
     """A new run of ``config``: data loaded (the default MNIST fetched if it is missing) and
     checked against the network, split, and the initial weights drawn from the seed."""
-    config = _located(config)
+    named, config = config.data, _located(config)
     dataset = _load_checked(config)
     init_rng, split_rng, train_rng = seeds(config.seed)
     params = init(config.network_layers, act=config.act, loss=config.loss, init=config.init, rng=init_rng)
     train_split, val_split = _split(dataset.train, config, split_rng)
     optimizer = run_optimizer(config, _steps_per_epoch(train_split, config))
     fresh = Checkpoint(params=params, opt_state=optimizer.init(params), epoch=0,
-                       rng_state=train_rng.bit_generator.state, config=config)
+                       rng_state=train_rng.bit_generator.state, config=config,
+                       data_name=data_name(named), classes=dataset.classes)
     return _run(config, dataset, train_split, val_split, optimizer, fresh, config.epochs)
 
 
@@ -214,6 +215,7 @@ def checkpoint_after(record: EpochRecord, previous: Checkpoint) -> Checkpoint:
         params=record.params, opt_state=record.opt_state, epoch=record.epoch, rng_state=record.rng_state,
         history=(*previous.history, metrics), config=config,
         best=record.best if config is not None and config.patience else None,
+        data_name=previous.data_name, classes=previous.classes,  # not the calibration: the weights have moved
     )
 
 
@@ -271,6 +273,22 @@ def _split(train_split: Split, config: RunConfig, split_rng: np.random.Generator
     if held > n - 1:
         raise ConfigError("val_fraction", f"{of_images} leaves no image for training")
     return split_validation(train_split, fraction, split_rng)
+
+
+def validation_part(config: RunConfig, train_split: Split) -> Split | None:
+    """The validation split a run of ``config`` holds out of ``train_split``, drawn from its seed as
+    ``prepare`` draws it (the images training never saw); None without ``val_fraction``."""
+    _, split_rng, _ = seeds(config.seed)
+    return _split(train_split, config, split_rng)[1]
+
+
+def data_name(data: str | os.PathLike | None) -> str | None:
+    """The data set's name a checkpoint keeps: "mnist" for the default (``data`` None), else the
+    folder's or file's name without its extensions; None when that is no short printable name."""
+    if data is None:
+        return "mnist"
+    name = Path(data).name.split(".")[0] or Path(data).name
+    return name if 0 < len(name) <= MAX_NAME and name.isprintable() else None
 
 
 def _run(config: RunConfig, dataset: Dataset, train_split: Split, val_split: Split | None, optimizer: Optimizer,
