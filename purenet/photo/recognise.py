@@ -13,12 +13,13 @@ a script get the same answer for the same photo: the command calls this function
 from __future__ import annotations
 
 import os
-from typing import Union
+from typing import Sequence, Union
 
 import attrs
 import numpy as np
 
 from purenet.base.mnist import PIXELS, SHAPE, SIDE, check_reads_digits, to_float
+from purenet.core.ensemble import check_members, ensemble_probabilities
 from purenet.core.network import predict
 from purenet.core.records import Params
 from purenet.photo.prepare import load_digit_image, preprocess
@@ -57,9 +58,10 @@ class DigitPrediction:
         return [(int(k), float(self.probabilities[k])) for k in ranked]
 
 
-def predict_image(params: Params, source: ImageSource, *, prepared: bool = False,
+def predict_image(params: Params | Sequence[Params], source: ImageSource, *, prepared: bool = False,
                   warned: list[str] | None = None) -> DigitPrediction:
-    """Read the digit in ``source`` with the network ``params``.
+    """Read the digit in ``source`` with the network ``params``, or with an ensemble: a sequence
+    of networks whose probabilities are averaged (``purenet.core.ensemble.ensemble_predict``).
 
     ``source`` is an image file's path (any format Pillow reads) or an array of pixels:
     (H, W) grey or (H, W, 3) colour, uint8 0-255 or floats 0-1, a photo, scan or drawing
@@ -68,13 +70,19 @@ def predict_image(params: Params, source: ImageSource, *, prepared: bool = False
     ink on black, and is used as it is. ``warned``: as in ``purenet.photo.prepare.load_digit_image``.
 
     Raises ``purenet.photo.prepare.ImageError`` when the image cannot be read or holds no
-    digit, and ``ValueError`` when the network does not read 28x28 images.
+    digit, and ``ValueError`` when the network does not read 28x28 images (or the members
+    of an ensemble do not fit together).
     """
-    problem = check_reads_digits(params.arch.inputs)
+    members = None if isinstance(params, Params) else check_members(params)
+    first = params if members is None else members[0]
+    problem = check_reads_digits(first.arch.inputs)
     if problem is not None:
         raise ValueError(problem)
     image = _prepared(source, prepared, warned)
-    probabilities = predict(params, to_float(image.reshape(1, -1), params.dtype))[0]
+    if members is None:
+        probabilities = predict(params, to_float(image.reshape(1, -1), params.dtype))[0]
+    else:  # each member reads the pixels in its own dtype, as it would alone
+        probabilities = ensemble_probabilities(members, image.reshape(1, -1))[0]
     return DigitPrediction(digit=int(np.argmax(probabilities)), probabilities=probabilities, image=image)
 
 
