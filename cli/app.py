@@ -253,7 +253,10 @@ def presets(
 
 @app.command()
 def evaluate(
-    model: Annotated[Optional[Path], typer.Argument(help="Checkpoint to evaluate.", show_default=DEFAULT_MODEL_RULE)] = None,
+    models: Annotated[Optional[list[Path]], typer.Argument(
+        help="Checkpoint to evaluate; several: their ensemble (probabilities averaged) beside each of them.",
+        show_default=DEFAULT_MODEL_RULE,
+    )] = None,
     data: Annotated[Optional[Path], typer.Option(
         help="Data to evaluate on (its test part).",
         show_default="the data the model was trained on",
@@ -268,10 +271,15 @@ def evaluate(
     force: Annotated[bool, typer.Option("--force", help="Let --report replace pictures purenet did not write.")] = False,
     threads: Annotated[str, threads_option()] = "auto",
 ) -> None:
-    """Measure a trained model: accuracy, loss, per-class accuracy and a confusion matrix."""
+    """Measure a trained model: accuracy, loss, per-class accuracy and a confusion matrix (several: an ensemble)."""
+    if models and len(models) > 1:
+        from purenet.cli.evaluate import run_evaluate_ensemble
+
+        run_evaluate_ensemble(models, data, json_output, report, threads)
+        return
     from purenet.cli.evaluate import run_evaluate
 
-    run_evaluate(model, data, json_output, report, force, threads)
+    run_evaluate(models[0] if models else None, data, json_output, report, force, threads)
 
 
 @app.command()
@@ -280,7 +288,10 @@ def predict(
         help="Image files or folders (a folder: the image files directly in it, in name order): "
              "PNG, JPEG, BMP...; photos, scans or drawings.",
     )],
-    model: Annotated[Optional[Path], typer.Option(help="Checkpoint to use.", show_default=DEFAULT_MODEL_RULE)] = None,
+    model: Annotated[Optional[list[Path]], typer.Option(
+        help="Checkpoint to use; repeated (--model A --model B): an ensemble, their probabilities averaged.",
+        show_default=DEFAULT_MODEL_RULE,
+    )] = None,
     show: Annotated[bool, typer.Option("--show", help="Draw the 28x28 image the network saw.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object per image.")] = False,
 ) -> None:

@@ -21,7 +21,9 @@ from typing import Iterator, Optional, Sequence
 
 from purenet.base.mnist import SIDE, check_reads_digits
 from purenet.cli.console import EXIT_USER_ERROR, color_output, fail, say, stdout_console
-from purenet.cli.models import open_model
+from purenet.cli.models import open_checkpoint, open_model
+from purenet.core.ensemble import check_members
+from purenet.core.records import Params
 from purenet.photo.prepare import ImageError
 from purenet.photo.recognise import DigitPrediction, predict_image
 from purenet.runs.checkpoint import is_checkpoint
@@ -29,18 +31,18 @@ from purenet.runs.checkpoint import is_checkpoint
 TOP = 3
 
 
-def run_predict(images: Sequence[Path], model: Optional[Path], show: bool, json_output: bool) -> None:
+def run_predict(images: Sequence[Path], model: Optional[Path] | Sequence[Path], show: bool, json_output: bool) -> None:
     """Answer every readable image; each one that cannot be read gets one line on stderr, and exit 2 at the end.
 
     The model is checked before any image is read, and a checkpoint among the images
-    (``purenet predict model.npz photo.png``) is a mistake said at once."""
+    (``purenet predict model.npz photo.png``) is a mistake said at once. Several models
+    (``--model A --model B``) read each image as an ensemble: their probabilities averaged."""
     for given in images:
         if _is_checkpoint_file(given):
             fail(f"{given} is a purenet checkpoint, not an image; give it with --model: "
                  f"purenet predict --model {given} IMAGE...")
-    path, checkpoint, note = open_model(model)
-    params = checkpoint.model
-    problem = check_reads_digits(params.arch.inputs)
+    path, params, note = open_models(model)
+    problem = check_reads_digits((params if isinstance(params, Params) else params[0]).arch.inputs)
     if problem is not None:
         fail(f"{path}: {problem} (give --model a checkpoint trained on {SIDE}x{SIDE} images)")
     if note:
@@ -66,6 +68,19 @@ def run_predict(images: Sequence[Path], model: Optional[Path], show: bool, json_
         import typer
 
         raise typer.Exit(EXIT_USER_ERROR)
+
+
+def open_models(model: Optional[Path] | Sequence[Path]) -> tuple[Path, Params | tuple[Params, ...], Optional[str]]:
+    """One checkpoint's network (``open_model``), or, for several, the ensemble's members (checked to fit
+    together: one line otherwise), with the first one's path and no note."""
+    if model is None or isinstance(model, Path) or len(model) < 2:
+        path, checkpoint, note = open_model(model if model is None or isinstance(model, Path) else model[0])
+        return path, checkpoint.model, note
+    try:
+        members = check_members([open_checkpoint(path).model for path in model], names=[str(path) for path in model])
+    except ValueError as error:
+        fail(str(error))
+    return model[0], members, None
 
 
 def _inputs(images: Sequence[Path]) -> Iterator[tuple[Path, Optional[str]]]:
