@@ -155,6 +155,12 @@ class TrainRequest:
         **choice(tuple(RECIPES), PRESET_ALIASES),
     )] = "default"
     seed: Annotated[int, setting("seed", DATA)] = DEFAULTS["seed"]
+    seeds: Annotated[Optional[str], typer.Option(
+        metavar="<seeds>",
+        help="Train one run per seed (0,1,2 or a range 0-4), side by side in worker processes, each into its own "
+             "checkpoint (--out run.npz: run-s0.npz, run-s1.npz, ...); then each seed's test accuracy, their mean and spread.",
+        rich_help_panel=DATA,
+    )] = None
     data: Annotated[Optional[Path], setting(
         "data", DATA,
         show_default="data/mnist of this checkout, or $PURENET_DATA",
