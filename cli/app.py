@@ -346,7 +346,10 @@ def bench(
 
 @app.command()
 def export(
-    model: Annotated[Optional[Path], typer.Argument(help="Checkpoint to export.", show_default=DEFAULT_MODEL_RULE)] = None,
+    models: Annotated[Optional[list[Path]], typer.Argument(
+        help="Checkpoint to export; several: one graph averaging their probabilities (an ensemble).",
+        show_default=DEFAULT_MODEL_RULE,
+    )] = None,
     out: Annotated[Path, typer.Option(
         "--out", "-o",
         parser=_file_to_write,
@@ -356,9 +359,14 @@ def export(
     force: Annotated[bool, typer.Option("--force", help="Let --out replace a file that is not an ONNX model.")] = False,
 ) -> None:
     """Save a trained model as an ONNX file, to run it with onnxruntime or any ONNX runtime (needs the onnx extra)."""
+    if models and len(models) > 1:
+        from purenet.cli.export import run_export_ensemble
+
+        run_export_ensemble(models, out, force)
+        return
     from purenet.cli.export import run_export
 
-    run_export(model, out, force)
+    run_export(models[0] if models else None, out, force)
 
 
 @app.command()
