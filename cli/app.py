@@ -371,7 +371,10 @@ def export(
 
 @app.command()
 def serve(
-    model: Annotated[Optional[Path], typer.Option(help="Checkpoint to serve.", show_default=DEFAULT_MODEL_RULE)] = None,
+    model: Annotated[Optional[list[Path]], typer.Option(
+        help="Checkpoint to serve; repeated (--model A --model B): an ensemble, their probabilities averaged.",
+        show_default=DEFAULT_MODEL_RULE,
+    )] = None,
     host: Annotated[str, typer.Option(
         help="Address to listen on; anything but a loopback address lets other machines in.",
     )] = "127.0.0.1",

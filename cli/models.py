@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from purenet.cli.console import fail
 from purenet.cli.state import last_model, recorded_model
 from purenet.runs.checkpoint import Checkpoint, CheckpointError
 from purenet.runs.checkpoint import load as load_checkpoint
+
+if TYPE_CHECKING:
+    from purenet.core.records import Params
 
 
 def open_model(model: Optional[Path]) -> tuple[Path, Checkpoint, Optional[str]]:
@@ -27,6 +30,22 @@ def open_model(model: Optional[Path]) -> tuple[Path, Checkpoint, Optional[str]]:
     if found is None:
         fail(_no_model())
     return found.path, open_checkpoint(found.path, f" ({found.why})"), f"using {found.path} ({found.why})"
+
+
+def open_models(model: Optional[Path] | Sequence[Path]) -> tuple[Path, "Params | tuple[Params, ...]", Optional[str]]:
+    """One checkpoint's network (``open_model``), or, for several, the ensemble's members (checked to fit
+    together: one line otherwise), with the first one's path and no note."""
+    if model is None or isinstance(model, Path) or len(model) < 2:
+        one = model if model is None or isinstance(model, Path) else next(iter(model), None)
+        path, checkpoint, note = open_model(one)
+        return path, checkpoint.model, note
+    from purenet.core.ensemble import check_members
+
+    try:
+        members = check_members([open_checkpoint(path).model for path in model], names=[str(path) for path in model])
+    except ValueError as error:
+        fail(str(error))
+    return model[0], members, None
 
 
 def open_checkpoint(path: Path, what: str = "") -> Checkpoint:

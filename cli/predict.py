@@ -21,8 +21,7 @@ from typing import Iterator, Optional, Sequence
 
 from purenet.base.mnist import SIDE, check_reads_digits
 from purenet.cli.console import EXIT_USER_ERROR, color_output, fail, say, stdout_console
-from purenet.cli.models import open_checkpoint, open_model
-from purenet.core.ensemble import check_members
+from purenet.cli.models import open_models
 from purenet.core.records import Params
 from purenet.photo.prepare import ImageError
 from purenet.photo.recognise import DigitPrediction, predict_image
@@ -68,19 +67,6 @@ def run_predict(images: Sequence[Path], model: Optional[Path] | Sequence[Path], 
         import typer
 
         raise typer.Exit(EXIT_USER_ERROR)
-
-
-def open_models(model: Optional[Path] | Sequence[Path]) -> tuple[Path, Params | tuple[Params, ...], Optional[str]]:
-    """One checkpoint's network (``open_model``), or, for several, the ensemble's members (checked to fit
-    together: one line otherwise), with the first one's path and no note."""
-    if model is None or isinstance(model, Path) or len(model) < 2:
-        path, checkpoint, note = open_model(model if model is None or isinstance(model, Path) else model[0])
-        return path, checkpoint.model, note
-    try:
-        members = check_members([open_checkpoint(path).model for path in model], names=[str(path) for path in model])
-    except ValueError as error:
-        fail(str(error))
-    return model[0], members, None
 
 
 def _inputs(images: Sequence[Path]) -> Iterator[tuple[Path, Optional[str]]]:

@@ -103,3 +103,42 @@ def test_predict_with_several_models_averages_their_probabilities(small_model, s
     together = np.array(answers[2]["probabilities"])
     np.testing.assert_allclose(together, alone.mean(axis=0), rtol=1e-6)
     assert answers[2]["digit"] == int(together.argmax())
+
+
+def _photo(mnist, tmp_path) -> Path:
+    photo = tmp_path / "digit.png"
+    Image.fromarray(255 - mnist.test.images[0].reshape(28, 28)).save(photo)
+    return photo
+
+
+def test_the_api_answers_with_the_ensemble_as_predict_does(small_model, second_model, mnist, tmp_path):
+    from test_serve import call
+
+    from purenet.apps.serve import make_app
+
+    photo = _photo(mnist, tmp_path)
+    members = [load_checkpoint(path).model for path in (small_model, second_model)]
+    status, body = call(make_app(members), "POST", "/api/predict", photo.read_bytes())
+    assert status == 200
+    result = run("predict", str(photo), "--json", "--model", str(small_model), "--model", str(second_model))
+    expected = json.loads(result.stdout)
+    got = json.loads(body)
+    assert got["probabilities"] == expected["probabilities"] and got["digit"] == expected["digit"]  # to the bit
+
+
+@pytest.mark.slow
+def test_serve_takes_several_models(small_model, second_model, mnist, tmp_path):
+    from serving import Server, post_image
+
+    photo = _photo(mnist, tmp_path)
+    server = Server(["--model", str(small_model), "--model", str(second_model), "--port", "0", "--threads", "1"], tmp_path,
+                    {"XDG_STATE_HOME": str(tmp_path / "state")})
+    try:
+        port = server.wait_until_serving()
+        status, got = post_image(port, photo.read_bytes())
+    finally:
+        server.stop()
+    assert status == 200
+    assert f"serving an ensemble of 2 models ({small_model}, {second_model})" in server.stderr
+    expected = json.loads(run("predict", str(photo), "--json", "--model", str(small_model), "--model", str(second_model)).stdout)
+    assert got["probabilities"] == expected["probabilities"]
