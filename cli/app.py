@@ -259,7 +259,7 @@ def presets(
 
 @app.command()
 def evaluate(
-    models: Annotated[Optional[list[Path]], typer.Argument(
+    model: Annotated[Optional[list[Path]], typer.Argument(
         help="Checkpoint to evaluate; several: their ensemble (probabilities averaged) beside each of them.",
         show_default=DEFAULT_MODEL_RULE,
     )] = None,
@@ -278,14 +278,14 @@ def evaluate(
     threads: Annotated[str, threads_option()] = "auto",
 ) -> None:
     """Measure a trained model: accuracy, loss, per-class accuracy and a confusion matrix (several: an ensemble)."""
-    if models and len(models) > 1:
+    if model and len(model) > 1:
         from purenet.cli.evaluate import run_evaluate_ensemble
 
-        run_evaluate_ensemble(models, data, json_output, report, threads)
+        run_evaluate_ensemble(model, data, json_output, report, threads)
         return
     from purenet.cli.evaluate import run_evaluate
 
-    run_evaluate(models[0] if models else None, data, json_output, report, force, threads)
+    run_evaluate(model[0] if model else None, data, json_output, report, force, threads)
 
 
 @app.command()
@@ -346,7 +346,7 @@ def bench(
 
 @app.command()
 def export(
-    models: Annotated[Optional[list[Path]], typer.Argument(
+    model: Annotated[Optional[list[Path]], typer.Argument(
         help="Checkpoint to export; several: one graph averaging their probabilities (an ensemble).",
         show_default=DEFAULT_MODEL_RULE,
     )] = None,
@@ -359,14 +359,14 @@ def export(
     force: Annotated[bool, typer.Option("--force", help="Let --out replace a file that is not an ONNX model.")] = False,
 ) -> None:
     """Save a trained model as an ONNX file, to run it with onnxruntime or any ONNX runtime (needs the onnx extra)."""
-    if models and len(models) > 1:
+    if model and len(model) > 1:
         from purenet.cli.export import run_export_ensemble
 
-        run_export_ensemble(models, out, force)
+        run_export_ensemble(model, out, force)
         return
     from purenet.cli.export import run_export
 
-    run_export(models[0] if models else None, out, force)
+    run_export(model[0] if model else None, out, force)
 
 
 @app.command()
