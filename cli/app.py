@@ -155,6 +155,12 @@ class TrainRequest:
         **choice(tuple(RECIPES), PRESET_ALIASES),
     )] = "default"
     seed: Annotated[int, setting("seed", DATA)] = DEFAULTS["seed"]
+    seeds: Annotated[Optional[str], typer.Option(
+        metavar="<seeds>",
+        help="Train one run per seed (0,1,2 or a range 0-4), side by side in worker processes, each into its own "
+             "checkpoint (--out run.npz: run-s0.npz, run-s1.npz, ...); then each seed's test accuracy, their mean and spread.",
+        rich_help_panel=DATA,
+    )] = None
     data: Annotated[Optional[Path], setting(
         "data", DATA,
         show_default="data/mnist of this checkout, or $PURENET_DATA",
@@ -253,7 +259,10 @@ def presets(
 
 @app.command()
 def evaluate(
-    model: Annotated[Optional[Path], typer.Argument(help="Checkpoint to evaluate.", show_default=DEFAULT_MODEL_RULE)] = None,
+    model: Annotated[Optional[list[Path]], typer.Argument(
+        help="Checkpoint to evaluate; several: their ensemble (probabilities averaged) beside each of them.",
+        show_default=DEFAULT_MODEL_RULE,
+    )] = None,
     data: Annotated[Optional[Path], typer.Option(
         help="Data to evaluate on (its test part).",
         show_default="the data the model was trained on",
@@ -268,10 +277,15 @@ def evaluate(
     force: Annotated[bool, typer.Option("--force", help="Let --report replace pictures purenet did not write.")] = False,
     threads: Annotated[str, threads_option()] = "auto",
 ) -> None:
-    """Measure a trained model: accuracy, loss, per-class accuracy and a confusion matrix."""
+    """Measure a trained model: accuracy, loss, per-class accuracy and a confusion matrix (several: an ensemble)."""
+    if model and len(model) > 1:
+        from purenet.cli.evaluate import run_evaluate_ensemble
+
+        run_evaluate_ensemble(model, data, json_output, report, threads)
+        return
     from purenet.cli.evaluate import run_evaluate
 
-    run_evaluate(model, data, json_output, report, force, threads)
+    run_evaluate(model[0] if model else None, data, json_output, report, force, threads)
 
 
 @app.command()
@@ -280,7 +294,10 @@ def predict(
         help="Image files or folders (a folder: the image files directly in it, in name order): "
              "PNG, JPEG, BMP...; photos, scans or drawings.",
     )],
-    model: Annotated[Optional[Path], typer.Option(help="Checkpoint to use.", show_default=DEFAULT_MODEL_RULE)] = None,
+    model: Annotated[Optional[list[Path]], typer.Option(
+        help="Checkpoint to use; repeated (--model A --model B): an ensemble, their probabilities averaged.",
+        show_default=DEFAULT_MODEL_RULE,
+    )] = None,
     show: Annotated[bool, typer.Option("--show", help="Draw the 28x28 image the network saw.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object per image.")] = False,
     abstain: Annotated[bool, typer.Option(
@@ -354,7 +371,10 @@ def bench(
 
 @app.command()
 def export(
-    model: Annotated[Optional[Path], typer.Argument(help="Checkpoint to export.", show_default=DEFAULT_MODEL_RULE)] = None,
+    model: Annotated[Optional[list[Path]], typer.Argument(
+        help="Checkpoint to export; several: one graph averaging their probabilities (an ensemble).",
+        show_default=DEFAULT_MODEL_RULE,
+    )] = None,
     out: Annotated[Path, typer.Option(
         "--out", "-o",
         parser=_file_to_write,
@@ -364,14 +384,22 @@ def export(
     force: Annotated[bool, typer.Option("--force", help="Let --out replace a file that is not an ONNX model.")] = False,
 ) -> None:
     """Save a trained model as an ONNX file, to run it with onnxruntime or any ONNX runtime (needs the onnx extra)."""
+    if model and len(model) > 1:
+        from purenet.cli.export import run_export_ensemble
+
+        run_export_ensemble(model, out, force)
+        return
     from purenet.cli.export import run_export
 
-    run_export(model, out, force)
+    run_export(model[0] if model else None, out, force)
 
 
 @app.command()
 def serve(
-    model: Annotated[Optional[Path], typer.Option(help="Checkpoint to serve.", show_default=DEFAULT_MODEL_RULE)] = None,
+    model: Annotated[Optional[list[Path]], typer.Option(
+        help="Checkpoint to serve; repeated (--model A --model B): an ensemble, their probabilities averaged.",
+        show_default=DEFAULT_MODEL_RULE,
+    )] = None,
     host: Annotated[str, typer.Option(
         help="Address to listen on; anything but a loopback address lets other machines in.",
     )] = "127.0.0.1",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -14,7 +14,7 @@ from purenet.apps.threads import parse_threads, set_blas_threads
 from purenet.base.words import counted
 from purenet.cli.console import color_output, fail, say, stdout_console
 from purenet.cli.download import ensure_default_data
-from purenet.cli.models import open_model, trained_on
+from purenet.cli.models import open_checkpoint, open_model, trained_on
 from purenet.core.losses import get_loss
 from purenet.core.metrics import ClassScores, class_scores, confusion_matrix, logits, per_class_accuracy
 from purenet.data import DataError, Split, default_data_dir
@@ -86,6 +86,53 @@ def _render_calibration(figures: dict) -> None:
     if figures["threshold"] is not None:
         console.print(f"abstention: {figures['score']} >= {figures['threshold']:.3f} keeps "
                       f"{100 * figures['kept']:.2f}% of these images (set to keep {100 * figures['keep']:g}% of held-out ones)")
+
+
+def run_evaluate_ensemble(models: Sequence[Path], data: Optional[Path], json_output: bool, report: Optional[Path] = None,
+                          threads: str = "auto") -> None:
+    """``purenet evaluate A.npz B.npz ...``: the ensemble (the members' probabilities averaged) beside each member."""
+    from purenet.core.ensemble import check_members, evaluate_ensemble
+
+    if report is not None:
+        fail("--report draws one model's pictures: give it one checkpoint, not an ensemble")
+    checkpoints = [open_checkpoint(path) for path in models]
+    try:
+        members = check_members([checkpoint.model for checkpoint in checkpoints], names=[str(path) for path in models])
+    except ValueError as error:
+        fail(str(error))
+    data = data or _trained_on(checkpoints[0])
+    split, part = _held_out(data, members[0].arch.layers)
+    if part != "test":
+        say(f"{data} has no test part: evaluating on its training images")
+    blas = set_blas_threads(parse_threads(threads))
+    result = evaluate_ensemble(members, split)
+    confusion = confusion_matrix(split.labels, result.predicted, members[0].arch.classes)
+    scores = class_scores(confusion)
+    if json_output:
+        print(json.dumps({"models": [str(path) for path in models], "data": str(data), "part": part, "samples": len(split),
+                          "members": [{"model": str(path), "accuracy": accuracy, "loss": loss} for path, accuracy, loss
+                                      in zip(models, result.member_accuracy, result.member_loss)],
+                          "accuracy": result.accuracy, "loss": result.loss,
+                          "per_class_accuracy": [None if np.isnan(a) else a for a in per_class_accuracy(confusion)],
+                          "confusion": confusion.tolist(), "classes": scores.to_json(), "threads": blas.to_json()}))
+        return
+    _render_members(models, result)
+    _render(data, part, len(split), result.loss, result.accuracy, confusion, scores)
+
+
+def _render_members(models: Sequence[Path], result) -> None:
+    """Each member's accuracy and loss, then the ensemble's, the best accuracy in bold."""
+    from rich.table import Table
+
+    table = Table("model", "accuracy", "loss", title=f"an ensemble of {len(models)} models: their probabilities averaged "
+                  "(the ensemble's confusion matrix below)", title_justify="left")
+    for column in table.columns[1:]:
+        column.justify = "right"
+    for path, accuracy, loss in zip(models, result.member_accuracy, result.member_loss):
+        table.add_row(str(path), f"{100 * accuracy:.2f}%", f"{loss:.4f}", style=None)
+    table.add_section()
+    table.add_row("ensemble", f"{100 * result.accuracy:.2f}%", f"{result.loss:.4f}")
+    stdout_console().print(table)
 
 
 def _trained_on(checkpoint: Checkpoint) -> Path:

@@ -10,11 +10,11 @@ SIGTERM): the file appears whole, or not at all, and once it has, the export is 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from purenet.cli.console import fail, ignore_stop_signals, say
 from purenet.cli.extras import needs_extra
-from purenet.cli.models import open_model, trained_on
+from purenet.cli.models import check_same_classes, open_checkpoint, open_model, trained_on
 
 
 def run_export(model: Optional[Path], out: Path, force: bool) -> None:
@@ -48,6 +48,43 @@ def run_export(model: Optional[Path], out: Path, force: bool) -> None:
     network = "-".join(str(n) for n in arch.layers)
     print(f"{out}: ONNX opset {OPSET}, {network} {arch.act}, {arch.loss} loss; "
           f"input pixels (N, {arch.inputs}) float32 in [0, 1], output probabilities (N, {arch.classes})", flush=True)
+
+
+def run_export_ensemble(models: Sequence[Path], out: Path, force: bool) -> None:
+    """Write the checkpoints ``models`` as one ONNX model at ``out`` that averages their probabilities."""
+    try:
+        import onnx  # noqa: F401 - only to know the extra is installed, before any other work
+    except ImportError:
+        fail(needs_extra("purenet export", "onnx"))
+    from purenet.apps.export import OPSET, ExportError, check_output, save_onnx, to_onnx_ensemble
+    from purenet.core.ensemble import check_members
+    from purenet.io.outputs import WriteRefused, check_not_input
+
+    checkpoints = [open_checkpoint(path) for path in models]
+    try:
+        members = check_members([checkpoint.model for checkpoint in checkpoints], names=[str(path) for path in models])
+    except ValueError as error:
+        fail(str(error))
+    check_same_classes(models, checkpoints)
+    try:
+        check_not_input(out, [item for path, checkpoint in zip(models, checkpoints) for item in read_by_export(path, checkpoint)],
+                        option="--out")
+        check_output(out, force=force)
+        exported = to_onnx_ensemble(members, classes=checkpoints[0].class_names, data_name=checkpoints[0].data_name)
+    except WriteRefused as error:
+        fail(str(error))
+    except ExportError as error:
+        fail(f"{', '.join(map(str, models))}: {error}")
+    try:
+        save_onnx(out, exported, force=force)
+    except WriteRefused as error:
+        fail(str(error))
+    except OSError as error:
+        fail(f"{out}: cannot write the ONNX model ({error.strerror or error}); nothing was written")
+    ignore_stop_signals()
+    first = members[0].arch
+    print(f"{out}: ONNX opset {OPSET}, an ensemble of {len(members)} networks, their probabilities averaged; "
+          f"input pixels (N, {first.inputs}) float32 in [0, 1], output probabilities (N, {first.classes})", flush=True)
 
 
 def read_by_export(model: Path, checkpoint) -> list[tuple[Optional[str], str]]:

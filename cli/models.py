@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional, Sequence
+
+import attrs
 
 from purenet.cli.console import fail
 from purenet.cli.state import last_model, recorded_model
 from purenet.runs.checkpoint import Checkpoint, CheckpointError
 from purenet.runs.checkpoint import load as load_checkpoint
+
+if TYPE_CHECKING:
+    from purenet.core.records import Params
 
 
 def open_model(model: Optional[Path]) -> tuple[Path, Checkpoint, Optional[str]]:
@@ -27,6 +32,34 @@ def open_model(model: Optional[Path]) -> tuple[Path, Checkpoint, Optional[str]]:
     if found is None:
         fail(_no_model())
     return found.path, open_checkpoint(found.path, f" ({found.why})"), f"using {found.path} ({found.why})"
+
+
+def open_models(model: Optional[Path] | Sequence[Path]) -> tuple[Path, "Params | tuple[Params, ...]", Checkpoint, Optional[str]]:
+    """One checkpoint's network (``open_model``), or, for several, the ensemble's members (checked to fit
+    together: one line otherwise), with the first one's path and no note; and the checkpoint whose class
+    names and calibration the answers use: the one model's, or for an ensemble the first member's without
+    its calibration (its threshold was fitted on that member's scores, not on the averaged probabilities)."""
+    if model is None or isinstance(model, Path) or len(model) < 2:
+        one = model if model is None or isinstance(model, Path) else next(iter(model), None)
+        path, checkpoint, note = open_model(one)
+        return path, checkpoint.model, checkpoint, note
+    from purenet.core.ensemble import check_members
+
+    checkpoints = [open_checkpoint(path) for path in model]
+    try:
+        members = check_members([checkpoint.model for checkpoint in checkpoints], names=[str(path) for path in model])
+    except ValueError as error:
+        fail(str(error))
+    check_same_classes(model, checkpoints)
+    return model[0], members, attrs.evolve(checkpoints[0], calibration=None), None
+
+
+def check_same_classes(paths: Sequence[Path], checkpoints: Sequence[Checkpoint]) -> None:
+    """One line and exit 2 unless every member of an ensemble names its classes as the first does."""
+    for path, checkpoint in zip(paths[1:], checkpoints[1:]):
+        if checkpoint.class_names != checkpoints[0].class_names:
+            fail(f"{path}: names its classes {', '.join(checkpoint.class_names)} but {paths[0]} names them "
+                 f"{', '.join(checkpoints[0].class_names)}: an ensemble's members must read the same classes")
 
 
 def open_checkpoint(path: Path, what: str = "") -> Checkpoint:

@@ -26,7 +26,8 @@ from typing import Iterator, Optional, Sequence
 
 from purenet.base.mnist import SIDE, check_reads_digits
 from purenet.cli.console import EXIT_USER_ERROR, color_output, fail, say, stdout_console
-from purenet.cli.models import open_model
+from purenet.cli.models import open_models
+from purenet.core.records import Params
 from purenet.photo.prepare import ImageError
 from purenet.photo.recognise import DigitPrediction, predict_image
 from purenet.runs.checkpoint import is_checkpoint
@@ -36,18 +37,19 @@ EXIT_NOT_SURE = 4
 """The exit code when every image was read but at least one was answered "not sure"."""
 
 
-def run_predict(images: Sequence[Path], model: Optional[Path], show: bool, json_output: bool, abstain: bool = True) -> None:
+def run_predict(images: Sequence[Path], model: Optional[Path] | Sequence[Path], show: bool, json_output: bool,
+                abstain: bool = True) -> None:
     """Answer every readable image; each one that cannot be read gets one line on stderr, and exit 2 at the end.
 
     The model is checked before any image is read, and a checkpoint among the images
-    (``purenet predict model.npz photo.png``) is a mistake said at once."""
+    (``purenet predict model.npz photo.png``) is a mistake said at once. Several models
+    (``--model A --model B``) read each image as an ensemble: their probabilities averaged."""
     for given in images:
         if _is_checkpoint_file(given):
             fail(f"{given} is a purenet checkpoint, not an image; give it with --model: "
                  f"purenet predict --model {given} IMAGE...")
-    path, checkpoint, note = open_model(model)
-    params = checkpoint.model
-    problem = check_reads_digits(params.arch.inputs)
+    path, params, checkpoint, note = open_models(model)
+    problem = check_reads_digits((params if isinstance(params, Params) else params[0]).arch.inputs)
     if problem is not None:
         fail(f"{path}: {problem} (give --model a checkpoint trained on {SIDE}x{SIDE} images)")
     if note:

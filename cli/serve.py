@@ -25,16 +25,18 @@ import socket
 import sys
 from http import HTTPStatus
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, Sequence
 
 from purenet.base.mnist import SIDE, check_reads_digits
 from purenet.cli.console import fail, one_line, say, warn
 from purenet.cli.extras import needs_extra
-from purenet.cli.models import open_model
+from purenet.cli.models import open_models
 
 
-def run_serve(model: Optional[Path], host: str, port: int, threads: str = "auto", abstain: bool = True) -> None:
-    """Serve the checkpoint ``model`` (default: ./model.npz, else the last one trained) on ``host``:``port`` until stopped."""
+def run_serve(model: Optional[Path] | Sequence[Path], host: str, port: int, threads: str = "auto",
+              abstain: bool = True) -> None:
+    """Serve the checkpoint ``model`` (default: ./model.npz, else the last one trained; several: their
+    ensemble, probabilities averaged) on ``host``:``port`` until stopped."""
     try:
         import starlette  # noqa: F401 - only to know the extra is installed, before any other work
         import uvicorn
@@ -42,9 +44,8 @@ def run_serve(model: Optional[Path], host: str, port: int, threads: str = "auto"
         fail(needs_extra("purenet serve", "serve"))
     from purenet.apps.serve import make_app
 
-    path, checkpoint, note = open_model(model)
-    params = checkpoint.model
-    problem = check_reads_digits(params.arch.inputs)
+    path, params, checkpoint, note = open_models(model)
+    problem = check_reads_digits((params[0] if isinstance(params, tuple) else params).arch.inputs)
     if problem is not None:
         fail(f"{path}: {problem} (give --model a checkpoint trained on {SIDE}x{SIDE} images)")
     from purenet.apps.threads import parse_threads, set_blas_threads
@@ -61,9 +62,17 @@ def run_serve(model: Optional[Path], host: str, port: int, threads: str = "auto"
     config = uvicorn.Config(app, http=_json_errors_protocol(), ws="none", h11_max_incomplete_event_size=MAX_HEAD_BYTES,
                             log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=GRACE_SECONDS)
     logging.getLogger("uvicorn.error").addFilter(_quiet_log)
-    server = _server(uvicorn, config, lambda: say(f"serving {path} at http://{shown}:{bound_port}/ (Ctrl-C stops)"))
+    served = _served(model, path)
+    server = _server(uvicorn, config, lambda: say(f"serving {served} at http://{shown}:{bound_port}/ (Ctrl-C stops)"))
     with _stop_signals_held():
         server.run(sockets=[listening])
+
+
+def _served(model: Optional[Path] | Sequence[Path], path: Path) -> str:
+    """What is served, in words: the checkpoint, or the ensemble of several."""
+    if model is None or isinstance(model, Path) or len(model) < 2:
+        return str(path)
+    return f"an ensemble of {len(model)} models ({', '.join(map(str, model))})"
 
 
 GRACE_SECONDS = 5

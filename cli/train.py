@@ -74,6 +74,11 @@ class CheckedRequest:
 def run_train(request: TrainRequest, explicit: frozenset[str] = frozenset()) -> None:
     """Train as the ``request`` says (``explicit``: the options typed, which win over a preset);
     exits 2 on a user mistake, 3 if training diverges, 128 + the signal when stopped."""
+    if request.seeds is not None:
+        from purenet.cli.seeds import run_seeds
+
+        run_seeds(request, explicit)
+        return
     try:  # SIGTERM and SIGHUP arrive as Terminated (purenet.cli.console.signals_as_interrupts)
         checked = check_request(request, explicit)
         threads = set_blas_threads(checked.options.threads, kept=_kept_threads(checked.resumed))  # before any work, once

@@ -46,6 +46,9 @@ if TYPE_CHECKING:
     # training
     from purenet.core.training import train as train, train_step as train_step
     from purenet.core.metrics import evaluate as evaluate, confusion_matrix as confusion_matrix
+    # ensembles: several networks' probabilities averaged
+    from purenet.core.ensemble import ensemble_predict as ensemble_predict, evaluate_ensemble as evaluate_ensemble
+    from purenet.core.ensemble import EnsembleEvaluation as EnsembleEvaluation
     from purenet.core.training import EpochRecord as EpochRecord, Progress as Progress
     from purenet.core.training import TrainingDiverged as TrainingDiverged
     # a whole run, as `purenet train` does it

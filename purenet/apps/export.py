@@ -1,6 +1,7 @@
 """ONNX export: a purenet network as an ONNX model that any ONNX runtime can run.
 
     to_onnx(params) -> onnx.ModelProto   the network, from pixels to probabilities
+    to_onnx_ensemble(members)            several networks in one graph, their probabilities averaged
     save_onnx(path, model, force=False)  write it atomically; replace only an ONNX model unless forced
     is_onnx_model(path)                  whether ``path`` is a file that parses as an ONNX model
     ExportError                          a network (or a layer of it) that cannot be exported
@@ -32,6 +33,7 @@ import numpy as np
 
 from purenet.base.version import installed_version
 from purenet.core.activations import ELU_ALPHA, LEAKY_SLOPE, Activation
+from purenet.core.ensemble import check_members
 from purenet.core.layers import AvgPool, BatchNorm, Conv2D, Dense, Dropout, Flatten, MaxPool, ToImage, plan_layers
 from purenet.core.layers.conv import paddings
 from purenet.core.network import layer_activations
@@ -228,9 +230,47 @@ def to_onnx(params: Params, *, classes: Sequence[str] | None = None,
     Raises ``ExportError`` naming the first layer (index and kind), activation or loss
     that cannot be exported, and ``ImportError`` when the onnx package is missing.
     """
-    from onnx import TensorProto, helper
+    from onnx import helper
 
     graph = _Graph()
+    out = _network(graph, params)
+    graph.nodes.append(helper.make_node("Identity", [out], [OUTPUT], name=OUTPUT))
+    model = _model(graph, params.arch.inputs, params.arch.classes, f"A purenet network: {INPUT} {PREPROCESSING} -> {OUTPUT}")
+    helper.set_model_props(model, metadata(params, classes, data_name))
+    return model
+
+
+def to_onnx_ensemble(members: Sequence[Params], *, classes: Sequence[str] | None = None,
+                     data_name: str | None = None) -> "onnx.ModelProto":  # noqa: F821 - onnx is imported lazily
+    """An ensemble as one ONNX model: every member's nodes reading ``pixels``, and ``probabilities``
+    the mean of their outputs (ONNX ``Mean``), as ``purenet.core.ensemble.ensemble_predict`` averages them;
+    ``classes`` and ``data_name`` as in ``to_onnx`` (the members read the same classes).
+
+    Raises ``ValueError`` when the members do not fit together (``check_members``), ``ExportError``
+    naming the member (from 1), then its layer, that cannot be exported.
+    """
+    from onnx import helper
+
+    members = check_members(members)
+    graph = _Graph()
+    outputs = []
+    for number, member in enumerate(members, start=1):
+        try:
+            outputs.append(_network(graph, member))
+        except ExportError as error:
+            raise ExportError(f"member {number} of the ensemble: {error}") from None
+    graph.nodes.append(helper.make_node("Mean", outputs, [OUTPUT], name=OUTPUT))
+    first = members[0].arch
+    model = _model(graph, first.inputs, first.classes,
+                   f"A purenet ensemble of {len(members)} networks: {INPUT} {PREPROCESSING} -> {OUTPUT}, their mean")
+    described = metadata(members[0], classes, data_name)
+    described["architecture"] = json.dumps({"ensemble": [json.loads(metadata(m)["architecture"]) for m in members]})
+    helper.set_model_props(model, described)
+    return model
+
+
+def _network(graph: _Graph, params: Params) -> str:
+    """Append the nodes of ``params`` reading ``pixels``; the name of its probabilities' tensor."""
     out = INPUT
     shapes = [planned.in_shape for planned in plan_layers(params.arch.layers)]
     if len(shapes) != len(params.layers):
@@ -244,21 +284,24 @@ def to_onnx(params: Params, *, classes: Sequence[str] | None = None,
     loss = params.arch.loss
     if loss not in OUTPUTS:
         raise ExportError(f"the loss {loss!r} has no ONNX output function in purenet.apps.export")
-    out = OUTPUTS[loss](graph, out)
-    graph.nodes.append(helper.make_node("Identity", [out], [OUTPUT], name=OUTPUT))
+    return OUTPUTS[loss](graph, out)
+
+
+def _model(graph: _Graph, inputs: int, classes: int, what: str) -> "onnx.ModelProto":  # noqa: F821
+    """The graph's nodes as a model: ``pixels`` (N, inputs) in, ``probabilities`` (N, classes) out."""
+    from onnx import TensorProto, helper
 
     onnx_graph = helper.make_graph(
         graph.nodes,
         "purenet",
-        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["batch", params.arch.inputs])],
-        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["batch", params.arch.classes])],
+        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["batch", inputs])],
+        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["batch", classes])],
         graph.initializers,
     )
     model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="purenet", producer_version=installed_version(),
-                              doc_string=f"A purenet network: {INPUT} {PREPROCESSING} -> {OUTPUT}, rows summing to 1.")
+                              doc_string=f"{what}, rows summing to 1.")
     model.ir_version = IR_VERSION
-    helper.set_model_props(model, metadata(params, classes, data_name))
     return model
 
 

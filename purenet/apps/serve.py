@@ -60,9 +60,10 @@ sends it all before reading (a 413, say): 32 MiB, a photo three times too large.
 PAGE = "draw.html"
 
 
-def answer(params: Params, data: bytes, name: str = "image", *, calibration: Calibration | None = None,
-           classes: Sequence[str] | None = None) -> dict:
-    """The digit in the image ``data`` (bytes of a PNG, JPEG...), as /api/predict returns it.
+def answer(params: Params | Sequence[Params], data: bytes, name: str = "image", *,
+           calibration: Calibration | None = None, classes: Sequence[str] | None = None) -> dict:
+    """The digit in the image ``data`` (bytes of a PNG, JPEG...), as /api/predict returns it; ``params``
+    may be an ensemble, a sequence of networks whose probabilities are averaged (as ``predict_image`` reads it).
 
     Raises ``ImageError`` (its message starting with ``name``) when the bytes are not a
     readable image or show no digit.
@@ -97,11 +98,11 @@ SECURITY_HEADERS = {
 }
 
 
-def make_app(params: Params, *, max_bytes: int = MAX_BYTES, workers: int | None = None, drain_bytes: int = DRAIN_BYTES,
-             calibration: Calibration | None = None, classes: Sequence[str] | None = None):
-    """The ASGI app serving ``params``: the page at / and the JSON API at /api/predict;
-    ``workers`` images prepared at once at most (default: the CPU count); ``calibration`` and
-    ``classes`` as in ``answer`` (a checkpoint's)."""
+def make_app(params: Params | Sequence[Params], *, max_bytes: int = MAX_BYTES, workers: int | None = None,
+             drain_bytes: int = DRAIN_BYTES, calibration: Calibration | None = None, classes: Sequence[str] | None = None):
+    """The ASGI app serving ``params`` (a network, or an ensemble: a sequence of them): the page at /
+    and the JSON API at /api/predict; ``workers`` images prepared at once at most (default: the CPU count);
+    ``calibration`` and ``classes`` as in ``answer`` (a checkpoint's)."""
     import anyio
     import anyio.to_thread
     from starlette.applications import Starlette

@@ -21,6 +21,7 @@ import numpy as np
 
 from purenet.base.mnist import PIXELS, SHAPE, SIDE, check_reads_digits, to_float
 from purenet.core.calibration import Calibration
+from purenet.core.ensemble import check_members, ensemble_probabilities
 from purenet.core.losses import get_loss
 from purenet.core.network import forward
 from purenet.core.records import Params
@@ -75,10 +76,11 @@ class DigitPrediction:
         return [(int(k), float(self.probabilities[k])) for k in ranked]
 
 
-def predict_image(params: Params, source: ImageSource, *, prepared: bool = False,
+def predict_image(params: Params | Sequence[Params], source: ImageSource, *, prepared: bool = False,
                   warned: list[str] | None = None, calibration: Calibration | None = None,
                   classes: Sequence[str] | None = None) -> DigitPrediction:
-    """Read the digit in ``source`` with the network ``params``.
+    """Read the digit in ``source`` with the network ``params``, or with an ensemble: a sequence
+    of networks whose probabilities are averaged (``purenet.core.ensemble.ensemble_predict``).
 
     ``source`` is an image file's path (any format Pillow reads) or an array of pixels:
     (H, W) grey or (H, W, 3) colour, uint8 0-255 or floats 0-1, a photo, scan or drawing
@@ -90,12 +92,20 @@ def predict_image(params: Params, source: ImageSource, *, prepared: bool = False
     ``sure=False``; ``classes`` names the classes (``Checkpoint.class_names``).
 
     Raises ``purenet.photo.prepare.ImageError`` when the image cannot be read or holds no
-    digit, and ``ValueError`` when the network does not read 28x28 images.
+    digit, and ``ValueError`` when the network does not read 28x28 images (or the members
+    of an ensemble do not fit together).
     """
-    problem = check_reads_digits(params.arch.inputs)
+    members = None if isinstance(params, Params) else check_members(params)
+    first = params if members is None else members[0]
+    problem = check_reads_digits(first.arch.inputs)
     if problem is not None:
         raise ValueError(problem)
     image = _prepared(source, prepared, warned)
+    if members is not None:  # each member reads the pixels in its own dtype, as it would alone
+        if calibration is not None:
+            raise ValueError("an ensemble has no calibration of its own: its members' thresholds were fitted on their own scores")
+        probabilities = ensemble_probabilities(members, image.reshape(1, -1))[0]
+        return DigitPrediction(digit=int(np.argmax(probabilities)), probabilities=probabilities, image=image, names=classes)
     z = forward(params, to_float(image.reshape(1, -1), params.dtype), training=False).logits
     if calibration is None:
         probabilities = get_loss(params.arch.loss).output(z)[0]  # what purenet.predict gives
