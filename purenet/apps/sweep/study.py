@@ -276,7 +276,8 @@ def run_sweep(spec: SweepSpec, study, storage_url: str, make_executor: Callable[
                     on_event(SweepEvent("end", trial.number, params, state="failed", reason=str(error)))
                     free -= 1
                     continue
-                for key, value in (("config", config), ("driver", me), ("alive", time.time()), ("checkpoint", str(out))):
+                for key, value in (("config", config), ("driver", me), ("alive", time.time()), ("checkpoint", str(out)),
+                                   ("threads", threads)):
                     trial.set_user_attr(key, value)
                 job = TrialJob(storage=url, study_name=study.study_name, pruner=spec.pruner, trial_id=trial._trial_id,
                                number=trial.number, config=config, out=str(out), objective=spec.objective, threads=threads,
