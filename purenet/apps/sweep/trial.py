@@ -131,6 +131,7 @@ def run_trial(job: TrialJob) -> TrialOutcome:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.load_study(study_name=job.study_name, storage=make_storage(job.storage), pruner=make_pruner(job.pruner))
         trial = optuna.trial.Trial(study, job.trial_id)
+        trial.set_user_attr("worker", worker_name())  # where it runs (the driver writes where it ended)
         run = without_test(prepare(RunConfig.from_json(job.config)))
         saved = run.initial_checkpoint
         with np.errstate(all="ignore"):
