@@ -155,7 +155,7 @@ def cluster(tmp_path):
                 process.terminate()
         for process in started:
             try:
-                process.wait(timeout=30)
+                process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
