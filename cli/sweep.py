@@ -19,6 +19,14 @@ from purenet.cli.console import Terminated, fail, plain_output, say, stdout_cons
 from purenet.cli.extras import needs_extra
 
 
+def shown(path) -> str:
+    """A path as the user would type it: relative to the current folder when it is inside it."""
+    import os
+
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else relative
+
+
 def run_sweep_command(spec_path: Path, storage: Optional[str], jobs: Optional[int], scheduler: Optional[str],
                       json_output: bool, show: bool, plot: Optional[Path], threads: str) -> None:
     try:
@@ -44,12 +52,13 @@ def run_sweep_command(spec_path: Path, storage: Optional[str], jobs: Optional[in
     if show:
         show_study(spec, study, json_output, plot)
         return
-    _sweep(spec, study, url, jobs, scheduler, json_output, threads)
+    _sweep(spec, study, url, jobs, scheduler, json_output, threads, storage or shown(spec.path.with_suffix(".db")))
     if plot is not None:
         _plot(spec, study, plot)
 
 
-def _sweep(spec, study, url: str, jobs: Optional[int], scheduler: Optional[str], json_output: bool, threads: str) -> None:
+def _sweep(spec, study, url: str, jobs: Optional[int], scheduler: Optional[str], json_output: bool, threads: str,
+           where_stored: str) -> None:
     from purenet.apps.sweep.study import local_executor, run_sweep, threads_per_worker
     from purenet.apps.threads import parse_threads, usable_cores
 
@@ -70,14 +79,14 @@ def _sweep(spec, study, url: str, jobs: Optional[int], scheduler: Optional[str],
             return local_executor(jobs, per_worker)
 
     view = SweepView(spec, json_output)
-    say(f"sweep {spec.path.name}: {spec.trials} trials ({spec.search}, {spec.objective}) in {url}; {where}")
+    say(f"sweep {spec.path.name}: {spec.trials} trials ({spec.search}, {spec.objective}) in {where_stored}; {where}")
     try:
         with view.live():
             result = run_sweep(spec, study, url, make, jobs, on_event=view.event, threads=per_worker,
                                settings={"blas_threads": per_worker})
     except (KeyboardInterrupt, Terminated) as error:
         what, code = stopped_by(error)
-        say(f"{what}: every finished trial is kept in {url}; the trials running were queued again; continue with the "
+        say(f"{what}: every finished trial is kept in {where_stored}; the trials running were queued again; continue with the "
             "same command")
         import typer
 
@@ -87,7 +96,7 @@ def _sweep(spec, study, url: str, jobs: Optional[int], scheduler: Optional[str],
             client.close()
     best = "" if result.best_number is None else f"; best: trial {result.best_number}, {spec.objective} {result.best_value:.4f}"
     say(f"{result.complete} complete, {result.pruned} pruned, {result.failed} failed of {result.requested}{best}; "
-        f"purenet sweep {spec.path.name} --show lists them")
+        f"purenet sweep {shown(spec.path)} --show lists them")
 
 
 def _dask_client(address: str):
@@ -146,7 +155,7 @@ class SweepView:
     def _line(self, number: int, row: dict) -> str:
         params = " ".join(f"{name}={_value(row['params'].get(name))}" for name in self.names)
         scores = " ".join(f"{v:.4f}" for v in row["by_epoch"]) or "-"
-        why = f" ({row['reason']})" if row.get("reason") else ""
+        why = f" ({row['reason']})" if row.get("reason") and row["state"] != "pruned" else ""
         return f"trial {number}: {params}; {self.spec.objective} by epoch {scores}; {row['state']}{why}"
 
     def _table(self):
@@ -191,8 +200,8 @@ def show_study(spec, study, json_output: bool, plot: Optional[Path]) -> None:
     if written is not None:
         threads = best.user_attrs.get("threads")
         again = f" --threads {threads}" if threads else ""
-        say(f"best: trial {best.number}, {spec.objective} {best.value:.4f}; its settings are in {written}; "
-            f"purenet train --config {written}{again} trains it again, bit for bit")
+        say(f"best: trial {best.number}, {spec.objective} {best.value:.4f}; its settings are in {shown(written)}; "
+            f"purenet train --config {shown(written)}{again} trains it again, bit for bit")
     if plot is not None:
         _plot(spec, study, plot)
 
@@ -200,7 +209,7 @@ def show_study(spec, study, json_output: bool, plot: Optional[Path]) -> None:
 def _trial_row(trial) -> dict:
     values = trial.intermediate_values
     return {"number": trial.number, "state": trial.state.name.lower().replace("fail", "failed"),
-            "value": trial.value, "params": dict(trial.params), "by_epoch": [values[k] for k in sorted(values)],
+            "value": trial.value if trial.state.name == "COMPLETE" else None, "params": dict(trial.params), "by_epoch": [values[k] for k in sorted(values)],
             "seconds": trial.user_attrs.get("seconds"), "reason": trial.user_attrs.get("reason", ""),
             "checkpoint": trial.user_attrs.get("checkpoint")}
 
