@@ -209,7 +209,8 @@ def show_study(spec, study, json_output: bool, plot: Optional[Path]) -> None:
 def _trial_row(trial) -> dict:
     values = trial.intermediate_values
     return {"number": trial.number, "state": trial.state.name.lower().replace("fail", "failed"),
-            "value": trial.value if trial.state.name == "COMPLETE" else None, "params": dict(trial.params), "by_epoch": [values[k] for k in sorted(values)],
+            "value": trial.value if trial.state.name == "COMPLETE" else None,
+            "params": dict(trial.params), "by_epoch": [values[k] for k in sorted(values)],
             "seconds": trial.user_attrs.get("seconds"), "reason": trial.user_attrs.get("reason", ""),
             "checkpoint": trial.user_attrs.get("checkpoint")}
 
