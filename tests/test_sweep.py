@@ -265,3 +265,14 @@ def test_sweep_refuses_test_accuracy_from_the_command_line(tmp_path):
     result = CliRunner().invoke(app, ["sweep", str(path)])
     assert result.exit_code == 2 and "objective: test_acc" in result.output and "Traceback" not in result.output
     assert not os.path.exists(tmp_path / "t.db")
+
+
+def test_without_the_sweep_extra_the_command_says_how_to_install_it(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from purenet.cli.app import app
+
+    monkeypatch.setitem(sys.modules, "optuna", None)  # import optuna raises ImportError
+    result = CliRunner().invoke(app, ["sweep", str(write_spec(tmp_path, "s.toml", "trials = 1"))])
+    assert result.exit_code == 2 and "purenet sweep needs the sweep extra: pip install" in result.output
+    assert "optuna" in result.output and not (tmp_path / "s.db").exists()

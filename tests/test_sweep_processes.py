@@ -90,8 +90,11 @@ def test_local_workers_run_the_trials_and_json_has_one_object_per_event(folder):
     assert "3 complete, 0 pruned, 0 failed of 3" in done.stderr
     workers = {t.user_attrs["worker"] for t in load(spec).get_trials()}
     assert len(workers) == 2  # two worker processes, neither of them the driver
-    shown = subprocess.run(sweep_command(spec, "--show"), capture_output=True, text=True, env=environment(folder), timeout=120)
+    picture = folder / "local.png"
+    shown = subprocess.run(sweep_command(spec, "--show", "--plot", str(picture)), capture_output=True, text=True,
+                           env=environment(folder), timeout=120)
     assert shown.returncode == 0 and "purenet train --config" in shown.stderr and "--threads 1" in shown.stderr
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((folder / "local" / "best.json").read_text())["epochs"] == 2
 
 

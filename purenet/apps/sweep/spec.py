@@ -151,8 +151,11 @@ def read_spec(path: str | os.PathLike) -> SweepSpec:
     path = Path(path)
     if sys.version_info >= (3, 11):
         import tomllib
-    else:  # pragma: no cover - the sweep extra installs tomli there
-        import tomli as tomllib
+    else:  # pragma: no cover - Python 3.10 reads TOML with the tomli package, if installed
+        try:
+            import tomli as tomllib
+        except ImportError:
+            raise SpecError(f"{path}: reading a sweep file needs Python 3.11 or later, or the tomli package") from None
     try:
         with open(path, "rb") as file:
             table = tomllib.load(file)
