@@ -154,6 +154,11 @@ class TrainRequest:
         rich_help_panel=MODEL,
         **choice(tuple(RECIPES), PRESET_ALIASES),
     )] = "default"
+    config: Annotated[Optional[Path], typer.Option(
+        help="Start from the settings in this RunConfig JSON file (as `purenet sweep --show` and "
+             "`purenet train --dry-run --json` write it); options you give win over them.",
+        rich_help_panel=MODEL,
+    )] = None
     seed: Annotated[int, setting("seed", DATA)] = DEFAULTS["seed"]
     seeds: Annotated[Optional[str], typer.Option(
         metavar="<seeds>",
@@ -412,6 +417,44 @@ def serve(
     from purenet.cli.serve import run_serve
 
     run_serve(model, host, port, threads, abstain)
+
+
+@app.command()
+def sweep(
+    spec: Annotated[Path, typer.Argument(help="The sweep file (TOML): the base preset, the settings to search, the trials "
+                                              "(docs/cli.md, purenet sweep).")],
+    storage: Annotated[Optional[str], typer.Option(
+        help="Where the study lives: any database URL Optuna takes (sqlite:///..., postgresql://...); several "
+             "sweeps given the same URL share one study.",
+        show_default="sqlite:///SPEC.db beside the sweep file",
+    )] = None,
+    jobs: Annotated[Optional[int], typer.Option(
+        min=1, max=4096,
+        help="Trials at a time: local worker processes (with --scheduler: tasks on the cluster).",
+        show_default="one per core here; the cluster's threads with --scheduler",
+    )] = None,
+    scheduler: Annotated[Optional[str], typer.Option(
+        metavar="ADDRESS",
+        help="Run the trials on a Dask cluster (tcp://host:8786) instead of local processes.",
+    )] = None,
+    show: Annotated[bool, typer.Option("--show", help="Print the study so far, best first, and write the best trial's "
+                                                      "settings (a RunConfig JSON for train --config); run nothing.")] = False,
+    plot: Annotated[Optional[Path], typer.Option(
+        parser=_file_to_write, metavar="<path>",
+        help="Also draw the objective against each searched setting into this picture (.png, .svg, .pdf; needs the plot extra).",
+    )] = None,
+    json_output: Annotated[bool, typer.Option(
+        "--json", help="Print one JSON object per event (with --show: one for the study).")] = False,
+    threads: Annotated[str, typer.Option(
+        "--threads", parser=_thread_count, metavar="N|auto", envvar=THREADS_VARIABLE,
+        help="BLAS threads in each worker (auto: the cores shared out among the local workers, at least 1; "
+             "1 on a Dask cluster).",
+    )] = "auto",
+) -> None:
+    """Search a recipe's settings: many training runs scored on a validation split, on Optuna (needs the sweep extra)."""
+    from purenet.cli.sweep import run_sweep_command
+
+    run_sweep_command(spec, storage, jobs, scheduler, json_output, show, plot, threads)
 
 
 from purenet.cli.summary import summary  # noqa: E402 - its options live beside it; it imports only typer here

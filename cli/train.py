@@ -201,8 +201,14 @@ def _setting_shown(name: str, value) -> str:
 def check_request(request: TrainRequest, explicit: frozenset[str]) -> CheckedRequest:
     """Every check that needs no data: options, the checkpoint to resume, the file to write."""
     resumed = open_checkpoint(request.resume) if request.resume is not None else None
+    if request.config is not None and (resumed is not None or "preset" in explicit):
+        other = "--resume" if resumed is not None else "--preset"
+        fail(f"--config {request.config} gives the run's settings, and so does {other}: give one of them")
     try:
-        config = _resumed(resumed, request, explicit) if resumed else config_from_options(request, explicit)
+        if request.config is not None:
+            config = config_from_file(request.config, request, explicit)
+        else:
+            config = _resumed(resumed, request, explicit) if resumed else config_from_options(request, explicit)
     except ConfigError as error:
         fail(config_error_message(error))
     if request.data is not None:
@@ -220,6 +226,23 @@ def check_request(request: TrainRequest, explicit: frozenset[str]) -> CheckedReq
     _check_out(options, config)
     _check_log(options, config)
     return CheckedRequest(config=config, options=options, resumed=resumed)
+
+
+def config_from_file(path: Path, request: TrainRequest, explicit: frozenset[str]) -> RunConfig:
+    """--config: the RunConfig JSON in ``path`` with the options typed on top (ConfigError names a bad setting)."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            settings = json.load(file)
+    except OSError as error:
+        fail(f"--config {path}: cannot read it ({error.strerror or error})")
+    except (ValueError, UnicodeDecodeError) as error:
+        fail(f"--config {path}: not a JSON file ({str(error).splitlines()[0]})")
+    try:
+        config = RunConfig.from_json(settings)
+    except (ConfigError, TypeError) as error:
+        fail(f"--config {path}: {error}")
+    wanted, _ = resumed_config(config, request, explicit)  # the typed options applied, as on a resumed run's settings
+    return attrs.evolve(wanted, epochs=request.epochs) if "epochs" in explicit else wanted
 
 
 def _resumed(checkpoint: Checkpoint, request: TrainRequest, explicit: frozenset[str]) -> RunConfig:
