@@ -278,3 +278,38 @@ def _zip_member(archive: zipfile.ZipFile, path: Path, member: str, ndim: int, tr
         raise DataError(f"{path}: no member {member} (is it NIST's EMNIST gzip.zip?)") from None
     with archive.open(info) as stream:
         return read_idx_gzip_stream(f"{path}:{member}", stream, info.file_size, ndim=ndim, transposed=transposed)
+
+
+def data_setting(text: str | os.PathLike) -> str:
+    """What ``--data text`` is in a run's settings: the data set's name when ``text`` names one
+    (``is_named``: no path of that name exists), else the absolute path."""
+    return os.fspath(text) if is_named(text) else os.path.abspath(text)
+
+
+def data_location(setting: str | None) -> Path:
+    """The file or folder a run's ``data`` setting reads: MNIST's default folder for None, a
+    named data set's folder for its name, else the path itself."""
+    if setting is None:
+        from purenet.data import default_data_dir
+
+        return default_data_dir()
+    return dataset_folder(setting) if setting in DATASETS else Path(setting)
+
+
+def facts(name: str) -> dict:
+    """What ``purenet datasets`` shows of ``name``, as plain JSON types: its classes, sizes,
+    licence, source, files with their checksums, folder, and whether every file is there."""
+    dataset = get(name)
+    folder = dataset_folder(name)
+    lacking = {remote.name for remote in missing(name, folder)}
+    return {
+        "name": dataset.name, "title": dataset.title,
+        "classes": list(dataset.classes) if dataset.classes is not None else [str(k) for k in range(10)],
+        "train": dataset.train_size, "test": dataset.test_size, "image_shape": [28, 28],
+        "licence": dataset.licence, "source": dataset.source, "citation": dataset.citation,
+        "mirrors": list(dataset.mirrors), "checksums": dataset.checksums,
+        "files": [{"name": remote.name, "size": remote.size, "md5": remote.md5, "content_sha256": remote.sha256,
+                   "present": remote.name not in lacking} for remote in dataset.files],
+        "download_bytes": dataset.download_size,
+        "folder": str(folder), "present": not lacking,
+    }
