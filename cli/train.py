@@ -184,6 +184,8 @@ def check_request(request: TrainRequest, explicit: frozenset[str]) -> CheckedReq
         fail(config_error_message(error))
     if request.data is not None:
         config = attrs.evolve(config, data=data_setting(request.data))
+        if resumed is None and "layers" not in explicit:
+            config = _one_output_per_class(config)
     epochs = request.epochs if resumed is None or "epochs" in explicit else None
     if resumed is not None and resumed.config is not None:
         try:  # nothing left to do is said before any data is read, and by --dry-run too
@@ -197,6 +199,18 @@ def check_request(request: TrainRequest, explicit: frozenset[str]) -> CheckedReq
     _check_out(options, config)
     _check_log(options, config)
     return CheckedRequest(config=config, options=options, resumed=resumed)
+
+
+def _one_output_per_class(config: RunConfig) -> RunConfig:
+    """A named data set's network ends with one output per class (26 for emnist-letters), unless --layers says otherwise."""
+    classes = DATASETS[config.data].class_count if config.data in DATASETS else None
+    last = config.layers[-1]
+    if classes is None or not isinstance(last, int) or last == classes:
+        return config
+    try:
+        return attrs.evolve(config, layers=(*config.layers[:-1], classes))
+    except ConfigError as error:
+        fail(config_error_message(error))
 
 
 def _resumed(checkpoint: Checkpoint, request: TrainRequest, explicit: frozenset[str]) -> RunConfig:
