@@ -21,7 +21,7 @@ from purenet.data.named import DATASETS, data_location, is_named, load_named
 from purenet.runs.checkpoint import Checkpoint
 
 
-def run_evaluate(model: Optional[Path], data: Optional[Path], json_output: bool, report: Optional[Path] = None,
+def run_evaluate(model: Optional[Path], data: Optional[Path | str], json_output: bool, report: Optional[Path] = None,
                  force: bool = False, threads: str = "auto") -> None:
     model, checkpoint, note = open_model(model)
     if report is not None:
@@ -69,16 +69,16 @@ def _trained_on(checkpoint: Checkpoint) -> Path | str:
     return default_data_dir()
 
 
-def _named_or_path(data: Path) -> Path | str:
+def _named_or_path(data: Path | str) -> Path | str:
     """``--data``: a data set's name (fetched on first use) when no path of that name exists, else the path."""
     if is_named(data):
         run_download_named(str(data))
         return str(data)
-    return data
+    return Path(data)
 
 
-def _location(data: Path) -> Path:
-    return data_location(str(data)) if is_named(data) else data
+def _location(data: Path | str) -> Path:
+    return data_location(str(data)) if is_named(data) else Path(data)
 
 
 def _held_out(data: Path | str, layers: tuple[int | str, ...]) -> tuple[Split, str]:

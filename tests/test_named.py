@@ -296,3 +296,25 @@ def test_verify_says_what_is_wrong(tmp_path):
     assert "decompresses to" in verify(path, remote)
     path.write_bytes(b"\x1f\x8b broken")
     assert "not a valid gzip" in verify(path, remote)
+
+
+def test_emnist_members_are_read_a_chunk_at_a_time(tmp_path):
+    """Reading a split from the zip allocates its arrays and little more: the archive is never read whole, and
+    the images are turned in place (a naive read would hold the compressed member, the decompressed bytes and a
+    transposed copy)."""
+    n = 24_000  # 18.8 MB of images, several chunks of the turn
+    pictures = np.tile(np.arange(784, dtype=np.uint8).reshape(1, 28, 28), (n, 1, 1))
+    pictures[:, 0, 1] = np.arange(n) % 251  # not symmetric, and not all alike
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for part in ("train", "test"):
+            archive.writestr(f"gzip/emnist-digits-{part}-images-idx3-ubyte.gz", gz(idx_bytes(pictures.transpose(0, 2, 1))))
+            archive.writestr(f"gzip/emnist-digits-{part}-labels-idx1-ubyte.gz", gz(idx_bytes(np.arange(n) % 10)))
+    (tmp_path / "gzip.zip").write_bytes(buffer.getvalue())
+    del buffer
+    from conftest import traced_peak
+
+    dataset, peak = traced_peak(lambda: load_named("emnist-digits", tmp_path))
+    assert np.array_equal(dataset.train.images, pictures.reshape(n, -1))
+    arrays = 2 * (pictures.nbytes + n)
+    assert peak < arrays + 6 * 2**20, (peak, arrays)  # the arrays, one chunk of the turn (3.2 MB) and read buffers

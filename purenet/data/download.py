@@ -93,7 +93,7 @@ class RemoteFile:
     md5: str | None = None
     sha256: str | None = None
     content_size: int | None = None
-    idx_shape: tuple[int, ...] | None = attrs.field(default=None, converter=attrs.converters.optional(tuple))
+    idx_shape: tuple[int, ...] | None = attrs.field(default=None, converter=lambda shape: None if shape is None else tuple(shape))
     size: int | None = None
 
     @property

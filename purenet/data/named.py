@@ -96,15 +96,22 @@ def _idx_files(sizes: tuple[int, int] = (60_000, 10_000), md5: Iterable[str | No
 
 
 _EMNIST_ZIP = RemoteFile("gzip.zip", md5="58c8d27c78d21e728a6bc7b3cc06412e", size=561_753_746)
-_EMNIST = dict(
-    files=(_EMNIST_ZIP,),
-    mirrors=("https://biometrics.nist.gov/cs_links/EMNIST/", "https://www.itl.nist.gov/iaui/vip/cs_links/EMNIST/"),
-    licence="not stated by NIST (derived from NIST Special Database 19)",
-    source="https://www.nist.gov/itl/products-and-services/emnist-dataset",
-    citation="Cohen, Afshar, Tapson, van Schaik: EMNIST: an extension of MNIST to handwritten letters (2017), arXiv:1702.05373",
-    folder="emnist", layout="emnist", transposed=True,
-    checksums="the published MD5 of gzip.zip (one archive for every EMNIST split)",
-)
+
+
+def _emnist(name: str, title: str, classes: tuple[str, ...] | None, train: int, test: int, label_offset: int = 0) -> NamedDataset:
+    """One split of EMNIST: all are members of NIST's one gzip.zip, stored transposed."""
+    return NamedDataset(
+        name=name, title=title, classes=classes, train_size=train, test_size=test,
+        files=(_EMNIST_ZIP,),
+        mirrors=("https://biometrics.nist.gov/cs_links/EMNIST/", "https://www.itl.nist.gov/iaui/vip/cs_links/EMNIST/"),
+        licence="not stated by NIST (derived from NIST Special Database 19)",
+        source="https://www.nist.gov/itl/products-and-services/emnist-dataset",
+        citation="Cohen, Afshar, Tapson, van Schaik: EMNIST: an extension of MNIST to handwritten letters (2017), "
+                 "arXiv:1702.05373",
+        folder="emnist", layout="emnist", member=f"gzip/{name}", transposed=True, label_offset=label_offset,
+        checksums="the published MD5 of gzip.zip (one archive for every EMNIST split)",
+    )
+
 
 DATASETS: dict[str, NamedDataset] = {
     dataset.name: dataset
@@ -112,7 +119,7 @@ DATASETS: dict[str, NamedDataset] = {
         NamedDataset(
             name="mnist", title="MNIST", classes=None, train_size=60_000, test_size=10_000,
             files=_mnist_files(), mirrors=MIRRORS,
-            licence="not stated by the publishers",
+            licence="CC BY-SA 3.0",
             source="http://yann.lecun.com/exdb/mnist/",
             citation="LeCun, Bottou, Bengio, Haffner: Gradient-based learning applied to document recognition (1998)",
             folder="mnist",
@@ -153,19 +160,10 @@ DATASETS: dict[str, NamedDataset] = {
             folder="kmnist",
             checksums="none published: each file's decompressed size and IDX header",
         ),
-        NamedDataset(
-            name="emnist-letters", title="EMNIST Letters", classes=tuple(string.ascii_lowercase),
-            train_size=124_800, test_size=20_800, member="gzip/emnist-letters", label_offset=1, **_EMNIST,
-        ),
-        NamedDataset(
-            name="emnist-balanced", title="EMNIST Balanced",
-            classes=tuple(string.digits + string.ascii_uppercase + "abdefghnqrt"),
-            train_size=112_800, test_size=18_800, member="gzip/emnist-balanced", **_EMNIST,
-        ),
-        NamedDataset(
-            name="emnist-digits", title="EMNIST Digits", classes=None,
-            train_size=240_000, test_size=40_000, member="gzip/emnist-digits", **_EMNIST,
-        ),
+        _emnist("emnist-letters", "EMNIST Letters", tuple(string.ascii_lowercase), 124_800, 20_800, label_offset=1),
+        _emnist("emnist-balanced", "EMNIST Balanced", tuple(string.digits + string.ascii_uppercase + "abdefghnqrt"),
+                112_800, 18_800),
+        _emnist("emnist-digits", "EMNIST Digits", None, 240_000, 40_000),
     )
 }
 """Every data set purenet knows by name (``--data NAME``), MNIST first."""
