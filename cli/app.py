@@ -312,7 +312,7 @@ def download(
     if data == "mnist":
         run_download(folder, mirror or ())
     else:
-        run_download_named(data, folder, mirror or ())
+        run_download_named(data, folder, mirror or (), say_kept=True)
 
 
 @app.command()

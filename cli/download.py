@@ -137,7 +137,8 @@ def _download_with_bar(folder: Path, urls: tuple[str, ...]) -> None:
         ensure_mnist(folder, mirrors=urls, progress=report)
 
 
-def run_download_named(name: str, folder: Path | None = None, given_mirrors: Sequence[str] = ()) -> Path:
+def run_download_named(name: str, folder: Path | None = None, given_mirrors: Sequence[str] = (), *,
+                       say_kept: bool = False) -> Path:
     """Fetch the files of the data set ``name`` its folder lacks (``purenet download --data NAME``, and
     the first use of ``--data NAME``), verified, with progress; files already there are kept untouched.
     Exits 2 with one line on a failure (offline: which files, and where to put them); 130 on Ctrl-C."""
@@ -153,6 +154,8 @@ def run_download_named(name: str, folder: Path | None = None, given_mirrors: Seq
     folder = folder or dataset_folder(name)
     lacking = [remote.name for remote in missing(name, folder)]
     if not lacking:
+        if say_kept:  # purenet download: say that nothing was needed; a run's first use says nothing
+            say(f"{folder} already holds {dataset.title}: kept its files untouched; fetched nothing")
         return folder
     urls = tuple(given_mirrors) or tuple(os.environ.get("PURENET_MIRRORS", "").split()) or dataset.mirrors
     try:
