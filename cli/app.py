@@ -340,18 +340,36 @@ def calibrate(
 @app.command()
 def download(
     folder: Annotated[Optional[Path], typer.Argument(
-        help="Where to put the four MNIST files.",
-        show_default="the default data folder",
+        help="Where to put the data set's files.",
+        show_default="the default data folder (MNIST), the per-user data folder (the others)",
     )] = None,
     mirror: Annotated[Optional[list[str]], typer.Option(
         help="A mirror URL to try (repeatable), instead of the public ones.",
         show_default="$PURENET_MIRRORS or the public mirrors",
     )] = None,
+    data: Annotated[str, typer.Option(
+        "--data",
+        metavar="NAME",
+        help="The data set to fetch, by name (purenet datasets lists them).",
+    )] = "mnist",
 ) -> None:
-    """Download MNIST from the public mirrors, verifying every file's checksum."""
-    from purenet.cli.download import run_download
+    """Download MNIST (or another data set by name) from the public mirrors, verifying every file's checksum."""
+    from purenet.cli.download import run_download, run_download_named
 
-    run_download(folder, mirror or ())
+    if data == "mnist":
+        run_download(folder, mirror or ())
+    else:
+        run_download_named(data, folder, mirror or (), say_kept=True)
+
+
+@app.command()
+def datasets(
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object: every data set's facts.")] = False,
+) -> None:
+    """List the data sets --data takes by name: classes, sizes, licence, source, and whether they are here."""
+    from purenet.cli.datasets import show_datasets
+
+    show_datasets(json_output)
 
 
 @app.command()

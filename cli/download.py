@@ -135,3 +135,62 @@ def _download_with_bar(folder: Path, urls: tuple[str, ...]) -> None:
             bar.update(tasks[name], completed=done, total=total)
 
         ensure_mnist(folder, mirrors=urls, progress=report)
+
+
+def run_download_named(name: str, folder: Path | None = None, given_mirrors: Sequence[str] = (), *,
+                       say_kept: bool = False) -> Path:
+    """Fetch the files of the data set ``name`` its folder lacks (``purenet download --data NAME``, and
+    the first use of ``--data NAME``), verified, with progress; files already there are kept untouched.
+    Exits 2 with one line on a failure (offline: which files, and where to put them); 130 on Ctrl-C."""
+    from purenet.data import DataError
+    from purenet.data.named import dataset_folder, ensure_named, get, missing
+
+    try:
+        dataset = get(name)
+    except DataError as error:  # an unknown name
+        fail(str(error))
+    if dataset.name == "mnist":
+        return run_download(folder, given_mirrors)
+    folder = folder or dataset_folder(name)
+    lacking = [remote.name for remote in missing(name, folder)]
+    if not lacking:
+        if say_kept:  # purenet download: say that nothing was needed; a run's first use says nothing
+            say(f"{folder} already holds {dataset.title}: kept its files untouched; fetched nothing")
+        return folder
+    urls = tuple(given_mirrors) or tuple(os.environ.get("PURENET_MIRRORS", "").split()) or dataset.mirrors
+    try:
+        if plain_output():
+            ensure_named(name, folder, mirrors=urls, progress=_plain_progress())
+        else:
+            _with_bar(lambda report: ensure_named(name, folder, mirrors=urls, progress=report))
+    except DownloadError as error:
+        fail(str(error))
+    except (KeyboardInterrupt, Terminated) as interruption:
+        import typer
+
+        still = {remote.name for remote in missing(name, folder)}
+        fetched = [file for file in lacking if file not in still]
+        kept = f"kept {', '.join(fetched)} (fetched, complete and verified) in {folder}; " if fetched else ""
+        what, code = stopped_by(interruption)
+        say(f"{what}: {kept}no partial file is left; run the same command again to fetch the rest")
+        raise typer.Exit(code) from None
+    say(f"fetched {', '.join(lacking)} of {dataset.title} into {folder}, verified by {dataset.checksums}")
+    return folder
+
+
+def _with_bar(download) -> None:
+    """Run ``download(progress)`` with a rich progress bar on stderr: one row per file (bytes, speed, time left)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+    from rich.progress import Progress as RichProgress
+
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    with RichProgress(*columns, console=Console(stderr=True)) as bar:
+        tasks: dict[str, int] = {}  # file name -> its row in the bar (rich's task id)
+
+        def report(name: str, done: int, total: int | None) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(name, total=total)
+            bar.update(tasks[name], completed=done, total=total)
+
+        download(report)

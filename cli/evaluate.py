@@ -13,24 +13,25 @@ import numpy as np
 from purenet.apps.threads import parse_threads, set_blas_threads
 from purenet.base.words import counted
 from purenet.cli.console import color_output, fail, say, stdout_console
-from purenet.cli.download import ensure_default_data
+from purenet.cli.download import ensure_default_data, run_download_named
 from purenet.cli.models import open_checkpoint, open_model, trained_on
 from purenet.core.losses import get_loss
 from purenet.core.metrics import ClassScores, class_scores, confusion_matrix, logits, per_class_accuracy
 from purenet.data import DataError, Split, default_data_dir
 from purenet.data import load as load_data
+from purenet.data.named import DATASETS, data_location, is_named, load_named
 from purenet.runs.checkpoint import Checkpoint
 
 
-def run_evaluate(model: Optional[Path], data: Optional[Path], json_output: bool, report: Optional[Path] = None,
+def run_evaluate(model: Optional[Path], data: Optional[Path | str], json_output: bool, report: Optional[Path] = None,
                  force: bool = False, threads: str = "auto") -> None:
     model, checkpoint, note = open_model(model)
     if report is not None:
         from purenet.cli.report import check_report_folder, drawable_shape
 
-        evaluated = data or trained_on(checkpoint) or default_data_dir()  # its folder may not hold the pictures
+        evaluated = _location(data) if data is not None else data_location(trained_on(checkpoint))  # may not hold the pictures
         check_report_folder(report, force, reads=[(str(model), "the model evaluated"), (str(evaluated), "the data evaluated")])
-    data = data or _trained_on(checkpoint)
+    data = _named_or_path(data) if data is not None else _trained_on(checkpoint)
     split, part = _held_out(data, checkpoint.model.arch.layers)
     if report is not None:
         drawable_shape(split)
@@ -135,18 +136,33 @@ def _render_members(models: Sequence[Path], result) -> None:
     stdout_console().print(table)
 
 
-def _trained_on(checkpoint: Checkpoint) -> Path:
-    """The data the checkpoint's run used (its absolute path), else the default MNIST."""
+def _trained_on(checkpoint: Checkpoint) -> Path | str:
+    """The data the checkpoint's run used (its absolute path, or a data set's name), else the default MNIST."""
     recorded = checkpoint.config.data if checkpoint.config is not None else checkpoint.settings.get("data")
+    if isinstance(recorded, str) and recorded in DATASETS:
+        run_download_named(recorded)
+        return recorded
     if isinstance(recorded, str) and recorded:
         return Path(recorded)
     ensure_default_data(default_data_dir())
     return default_data_dir()
 
 
-def _held_out(data: Path, layers: tuple[int | str, ...]) -> tuple[Split, str]:
+def _named_or_path(data: Path | str) -> Path | str:
+    """``--data``: a data set's name (fetched on first use) when no path of that name exists, else the path."""
+    if is_named(data):
+        run_download_named(str(data))
+        return str(data)
+    return Path(data)
+
+
+def _location(data: Path | str) -> Path:
+    return data_location(str(data)) if is_named(data) else Path(data)
+
+
+def _held_out(data: Path | str, layers: tuple[int | str, ...]) -> tuple[Split, str]:
     try:
-        dataset = load_data(data)
+        dataset = load_named(data) if isinstance(data, str) else load_data(data)
     except DataError as error:
         fail(str(error))
     split, part = (dataset.test, "test") if dataset.has_test else (dataset.train, "train")
@@ -158,7 +174,7 @@ def _held_out(data: Path, layers: tuple[int | str, ...]) -> tuple[Split, str]:
     return split, part
 
 
-def _render(data: Path, part: str, samples: int, loss: float, accuracy: float, confusion: np.ndarray,
+def _render(data: Path | str, part: str, samples: int, loss: float, accuracy: float, confusion: np.ndarray,
             scores: ClassScores, names: tuple[str, ...] | None = None) -> None:
     from rich.markup import escape
     from rich.table import Table

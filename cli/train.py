@@ -24,7 +24,7 @@ from rich import box
 from purenet.apps.threads import ThreadChoice, parse_threads, set_blas_threads
 from purenet.base.words import counted
 from purenet.cli.console import EXIT_DIVERGED, Terminated, fail, plain_output, say, signals_deferred, stdout_console, stopped_by
-from purenet.cli.download import ensure_default_data
+from purenet.cli.download import ensure_default_data, run_download_named
 from purenet.cli.epochlog import is_epoch_log, log_rows, write_log
 from purenet.cli.models import open_checkpoint
 from purenet.cli.recipes import config_error_message, config_from_options, in_words, option_name, resumed_config
@@ -33,6 +33,7 @@ from purenet.cli.views import make_view
 from purenet.core.optim import learning_rate
 from purenet.core.training import Progress, TrainingDiverged, evaluate
 from purenet.data import DataError, default_data_dir
+from purenet.data.named import DATASETS, data_location, data_setting
 from purenet.io.lock import OutputLock
 from purenet.io.outputs import WriteRefused, check_not_input, check_target
 from purenet.runs.checkpoint import Checkpoint, CheckpointError, is_checkpoint
@@ -192,6 +193,8 @@ def _setting_shown(name: str, value) -> str:
     """A setting of ``RunConfig.to_json()`` in words: ``784,200,10``, ``(shift 1, rotation 8, ...)``, ``none``."""
     if name == "data" and value is None:
         return f"{default_data_dir()} (the default)"
+    if name == "data" and value in DATASETS:
+        return f"{value} ({DATASETS[value].title}, in {data_location(value)})"
     return in_words(value)
 
 
@@ -212,7 +215,9 @@ def check_request(request: TrainRequest, explicit: frozenset[str]) -> CheckedReq
     except ConfigError as error:
         fail(config_error_message(error))
     if request.data is not None:
-        config = attrs.evolve(config, data=os.path.abspath(request.data))
+        config = attrs.evolve(config, data=data_setting(request.data))
+        if resumed is None and "layers" not in explicit:
+            config = _one_output_per_class(config)
     epochs = request.epochs if resumed is None or "epochs" in explicit else None
     if resumed is not None and resumed.config is not None:
         try:  # nothing left to do is said before any data is read, and by --dry-run too
@@ -245,6 +250,18 @@ def config_from_file(path: Path, request: TrainRequest, explicit: frozenset[str]
     return attrs.evolve(wanted, epochs=request.epochs) if "epochs" in explicit else wanted
 
 
+def _one_output_per_class(config: RunConfig) -> RunConfig:
+    """A named data set's network ends with one output per class (26 for emnist-letters), unless --layers says otherwise."""
+    classes = DATASETS[config.data].class_count if config.data in DATASETS else None
+    last = config.layers[-1]
+    if classes is None or not isinstance(last, int) or last == classes:
+        return config
+    try:
+        return attrs.evolve(config, layers=(*config.layers[:-1], classes))
+    except ConfigError as error:
+        fail(config_error_message(error))
+
+
 def _resumed(checkpoint: Checkpoint, request: TrainRequest, explicit: frozenset[str]) -> RunConfig:
     """The resumed run's config; an option that would change it is refused, never ignored."""
     path = request.resume
@@ -268,7 +285,7 @@ def _shown(value) -> str:
 def _check_out(options: TrainOptions, config: RunConfig) -> None:
     """--out may replace only a purenet checkpoint (any regular file with --force), never
     the data: not its file, and nothing inside its folder, where the loader would read it."""
-    out, data = options.out, Path(config.data or default_data_dir())
+    out, data = options.out, data_location(config.data)
     try:
         check_not_input(out, [(data, "the training data"), _state_record()], option="--out")
         check_target(out, is_checkpoint, what="a purenet checkpoint", force=options.force)
@@ -279,7 +296,7 @@ def _check_out(options: TrainOptions, config: RunConfig) -> None:
 def _check_log(options: TrainOptions, config: RunConfig) -> None:
     """--log may replace only a log purenet wrote (any regular file with --force); never the
     checkpoint, the one resumed or the data, and it may not go inside the data folder."""
-    log, data = options.log, Path(config.data or default_data_dir())
+    log, data = options.log, data_location(config.data)
     if log is None:
         return
     try:
@@ -326,6 +343,8 @@ def _prepared(checked: CheckedRequest) -> Run:
     config, options = checked.config, checked.options
     if config.data is None and checked.resumed is None:
         ensure_default_data(default_data_dir())  # the library's own fetch, with progress shown
+    elif config.data in DATASETS:
+        run_download_named(config.data)  # the first use of --data NAME fetches it, with progress shown
     try:
         if checked.resumed is None:
             run = prepare(config)

@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from purenet.core.summary import summary as summary, Summary as Summary, LayerRow as LayerRow
     # data
     from purenet.data import Dataset as Dataset, Split as Split, DataError as DataError
+    from purenet.data.named import load_named as load_named, DATASETS as DATASETS, NamedDataset as NamedDataset
     # the names each choice accepts
     from purenet.core.activations import ACTIVATIONS as ACTIVATIONS
     from purenet.core.losses import LOSSES as LOSSES

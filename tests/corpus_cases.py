@@ -359,7 +359,7 @@ TAMPERED.update({
     "opt-step-huge": _bytes(lambda w: checkpoint_bytes(w, meta=_set("opt_step", 10**400))),
     "config-lr-huge": _bytes(lambda w: checkpoint_bytes(w, meta=_set("config.lr", 10**400))),
     "config-batch-size-huge": _bytes(lambda w: checkpoint_bytes(w, meta=_set("config.batch_size", 10**400))),
-    "config-data-relative": _bytes(lambda w: checkpoint_bytes(w, meta=_set("config.data", "mnist"))),
+    "config-data-relative": _bytes(lambda w: checkpoint_bytes(w, meta=_set("config.data", "data/mnist"))),  # "mnist" is a name
     "config-augment-unknown-field": _bytes(lambda w: checkpoint_bytes(w, meta=_set("config.augment.twirl", 3.0))),
     "best-val-acc-huge": _bytes(lambda w: checkpoint_bytes(w, meta=_set("best", {"epoch": 1, "val_acc": 10**400}))),
     "best-without-arrays": _bytes(lambda w: checkpoint_bytes(w, meta=_set("best", {"epoch": 1, "val_acc": 0.5}))),

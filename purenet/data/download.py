@@ -39,7 +39,9 @@ import urllib.parse
 import urllib.request
 import zlib
 from pathlib import Path
-from typing import IO, Callable, Iterable, Iterator
+from typing import IO, Callable, Iterable, Iterator, Sequence
+
+import attrs
 
 from purenet.base.words import counted
 from purenet.data import DataError, missing_idx_files
@@ -74,6 +76,38 @@ DownloadCallback = Callable[[str, int, "int | None"], None]
 file has got, in bytes (the total is None when the server does not say). Called with 0
 bytes done when a mirror starts sending the file (again if a later mirror is tried),
 then after every block."""
+
+
+@attrs.frozen
+class RemoteFile:
+    """One file a data set is fetched as, and what it must be to be kept.
+
+    ``name`` is its name on the mirrors and in the folder. It is accepted when its bytes have
+    the publisher's ``md5``, or (for a ``.gz``) when what it decompresses to has the recorded
+    ``sha256`` (mirrors may recompress a file; its content is what counts). Where neither is
+    known (KMNIST publishes no checksum), the decompressed size and the IDX header's shape must be
+    ``content_size`` and ``idx_shape``. ``size`` is the published file's size in bytes, for display.
+    """
+
+    name: str
+    md5: str | None = None
+    sha256: str | None = None
+    content_size: int | None = None
+    idx_shape: tuple[int, ...] | None = attrs.field(default=None, converter=lambda shape: None if shape is None else tuple(shape))
+    size: int | None = None
+
+    @property
+    def checked_by(self) -> str:
+        """How a fetched copy is verified, in words."""
+        sums = [what for what, known in (("the published MD5", self.md5), ("the SHA-256 of its content", self.sha256)) if known]
+        if sums:
+            return " or ".join(sums)
+        return "its size and IDX header (no checksum is published)"
+
+
+def mnist_remote_files() -> tuple[RemoteFile, ...]:
+    """The four MNIST files as the mirrors have them, each checked by its content's SHA-256 (``SHA256``)."""
+    return tuple(RemoteFile(f"{name}.gz", sha256=digest) for name, digest in SHA256.items())
 
 
 class DownloadError(DataError):
@@ -121,8 +155,40 @@ def download_mnist(
     (``check_mirrors``), when ``folder`` is not a folder or cannot be written, and when
     no mirror delivers a file intact.
     """
+    return download_files(folder, mnist_remote_files(), missing=_missing_mnist, mirrors=mirrors, progress=progress,
+                          timeout=timeout, label="MNIST")
+
+
+def _missing_mnist(folder: Path) -> list[RemoteFile]:
+    lacking = set(missing_idx_files(folder))
+    return [remote for remote in mnist_remote_files() if remote.name.removesuffix(".gz") in lacking]
+
+
+def missing_files(folder: Path, files: Sequence[RemoteFile]) -> list[RemoteFile]:
+    """Those of ``files`` that ``folder`` does not hold under their own name (anything by that name counts)."""
+    return [remote for remote in files if not os.path.lexists(folder / remote.name)]
+
+
+def download_files(
+    folder: str | os.PathLike,
+    files: Sequence[RemoteFile],
+    *,
+    mirrors: Iterable[str],
+    missing: Callable[[Path], list[RemoteFile]] | None = None,
+    progress: DownloadCallback | None = None,
+    timeout: float = TIMEOUT,
+    label: str = "data set",
+) -> Path:
+    """Fetch into ``folder`` (created if needed) those of ``files`` it lacks, each verified; return it.
+
+    ``missing(folder)`` says which files are lacking (by default those not there under their
+    own name); whatever is there is kept as it is. Each file is tried from every mirror in
+    turn (``mirror + name``) and appears under its name only once verified (``RemoteFile``).
+    ``label`` names the data set in messages. Raises ``DownloadError`` as ``download_mnist`` does.
+    """
     folder, mirrors = Path(folder).expanduser(), tuple(mirrors)
-    if folder.is_dir() and not missing_idx_files(folder):
+    lacking = missing or (lambda where: missing_files(where, files))
+    if folder.is_dir() and not lacking(folder):
         return folder  # nothing to write: a read-only folder that is complete is fine
     check_mirrors(mirrors)
     try:
@@ -131,15 +197,15 @@ def download_mnist(
         raise DownloadError(str(error)) from None
     fetched: list[str] = []
     try:
-        missing = _check_can_write(folder)
-        for name in missing:
-            if name not in missing_idx_files(folder):
+        for remote in _check_can_write(folder, lacking(folder), label):
+            if remote not in lacking(folder):
                 continue  # another process put it there meanwhile: it is present, so it is kept
             try:
-                if _fetch(folder / f"{name}.gz", SHA256[name], mirrors, progress, timeout):
-                    fetched.append(name)
+                if _fetch(folder / remote.name, remote, mirrors, progress, timeout, label):
+                    fetched.append(remote.name)
             except _NoMirror as failures:
-                raise DownloadError(_failure_message(folder, name, failures.args[0], fetched)) from None
+                message = _failure_message(folder, remote, failures.args[0], fetched, lacking(folder), label)
+                raise DownloadError(message) from None
     except BaseException:  # no mirror, Ctrl-C, anything: take back the folders this run made, if still empty
         remove_made(created)
         raise
@@ -205,24 +271,24 @@ def matches_mnist(path: str | os.PathLike, name: str) -> bool:
         return False
 
 
-def _check_can_write(folder: Path) -> list[str]:
-    """The files ``folder`` lacks, after making sure each can be created there; raise ``DownloadError`` if not."""
+def _check_can_write(folder: Path, missing: list[RemoteFile], label: str) -> list[RemoteFile]:
+    """``missing``, after making sure each can be created in ``folder``; raise ``DownloadError`` if not."""
     try:
-        check_folder_writable(folder, purpose="write the MNIST files there")
+        check_folder_writable(folder, purpose=f"write the {label} files there")
     except WriteRefused as error:
         raise DownloadError(str(error)) from None
-    missing = missing_idx_files(folder)
-    for name in missing:
-        target = folder / f"{name}.gz"
+    for remote in missing:
+        target = folder / remote.name
         if os.path.lexists(target):  # present in some form purenet cannot read as a file: not ours to replace
             raise DownloadError(
                 f"{target}: is in the way (a folder, a broken link or a special file); "
-                "purenet will not replace it: move it away, or put the MNIST file there yourself"
+                f"purenet will not replace it: move it away, or put the {label} file there yourself"
             )
     return missing
 
 
-def _fetch(target: Path, digest: str, mirrors: tuple[str, ...], progress: DownloadCallback | None, timeout: float) -> bool:
+def _fetch(target: Path, remote: RemoteFile, mirrors: tuple[str, ...], progress: DownloadCallback | None, timeout: float,
+           label: str) -> bool:
     """Create ``target`` from the first mirror that delivers it intact.
 
     Returns False when a file took its name meanwhile (kept: nothing is replaced); raises
@@ -233,7 +299,7 @@ def _fetch(target: Path, digest: str, mirrors: tuple[str, ...], progress: Downlo
         url = mirror.rstrip("/") + "/" + target.name
 
         def write(out: IO[bytes], url: str = url) -> None:
-            _stream(url, out, target.name, digest, progress, timeout)
+            _stream(url, out, remote, progress, timeout, label)
 
         try:
             atomic_write(target, write, overwrite=False)
@@ -249,8 +315,9 @@ def _fetch(target: Path, digest: str, mirrors: tuple[str, ...], progress: Downlo
     raise _NoMirror(failures)
 
 
-def _stream(url: str, out: IO[bytes], name: str, digest: str, progress: DownloadCallback | None, timeout: float) -> None:
-    """Write the answer to ``url`` into ``out``; raise ``_Rejected`` unless its content has the SHA-256 ``digest``."""
+def _stream(url: str, out: IO[bytes], remote: RemoteFile, progress: DownloadCallback | None, timeout: float,
+            label: str) -> None:
+    """Write the answer to ``url`` into ``out``; raise ``_Rejected`` unless it is ``remote`` (``verify``)."""
     _refuse_special_file(url)
     try:
         response = urllib.request.urlopen(url, timeout=timeout)
@@ -258,9 +325,83 @@ def _stream(url: str, out: IO[bytes], name: str, digest: str, progress: Download
         raise _Rejected(_reason(error)) from None
     with response:
         _check_room(out, _announced_size(response))
-        got = _gunzipped_sha256(_received(response, out, name, progress))
-    if got != digest:
-        raise _Rejected("its content does not match the MNIST checksum")
+        problem = _verified(_received(response, out, remote.name, progress), remote, label)
+    if problem:
+        raise _Rejected(problem)
+
+
+def verify(path: str | os.PathLike, remote: RemoteFile, label: str = "data set") -> str | None:
+    """None when the file at ``path`` is ``remote`` as published (see ``RemoteFile``), else what is wrong, in words.
+
+    The file is only read (a FIFO or device is refused, never opened).
+    """
+    try:
+        with open_regular(path, OSError) as handle:
+            return _verified(iter(lambda: handle.read(_BLOCK), b""), remote, label)
+    except OSError as error:
+        return f"cannot read it ({error.strerror or error})"
+
+
+def _verified(blocks: Iterable[bytes], remote: RemoteFile, label: str) -> str | None:
+    """Read all of ``blocks``; None when they are ``remote``'s file, else why not."""
+    md5 = hashlib.md5(usedforsecurity=False) if remote.md5 else None
+    content = _Content(remote) if remote.name.endswith(".gz") else None
+    try:
+        for block in blocks:
+            if md5 is not None:
+                md5.update(block)
+            if content is not None:
+                content.update(block)
+        if content is not None:
+            content.finish()
+    except _Rejected as error:
+        return str(error)
+    if md5 is not None and md5.hexdigest() == remote.md5:
+        return None
+    if content is not None and remote.sha256 is not None and content.sha256.hexdigest() == remote.sha256:
+        return None
+    if remote.md5 or remote.sha256:
+        return f"{'its bytes do' if content is None else 'its content does'} not match the {label} checksum"
+    return content.problem() if content is not None else None
+
+
+class _Content:
+    """What a gzip stream decompresses to, seen a block at a time: its SHA-256, size and first bytes (the IDX header)."""
+
+    def __init__(self, remote: RemoteFile) -> None:
+        self.remote, self.sha256, self.size, self.head = remote, hashlib.sha256(), 0, b""
+        self.unzip = zlib.decompressobj(wbits=31)  # 31: expect a gzip header and trailer
+
+    def update(self, block: bytes) -> None:
+        try:
+            while block:
+                if self.unzip.eof:  # another member follows, as gzip itself reads it
+                    self.unzip = zlib.decompressobj(wbits=31)
+                data = self.unzip.decompress(block)
+                self.sha256.update(data)
+                self.size += len(data)
+                if len(self.head) < 64:
+                    self.head += data[: 64 - len(self.head)]
+                block = self.unzip.unused_data if self.unzip.eof else b""
+        except zlib.error as error:
+            raise _Rejected(f"not a valid gzip file: {error}") from None
+
+    def finish(self) -> None:
+        if not self.unzip.eof:
+            raise _Rejected("the gzip stream ends early")
+
+    def problem(self) -> str | None:
+        """Without a checksum: whether the size and the IDX header are those expected."""
+        expected = self.remote
+        if expected.content_size is not None and self.size != expected.content_size:
+            return f"it decompresses to {counted(self.size, 'byte')}, not {expected.content_size:,}"
+        if expected.idx_shape is not None:
+            ndim = len(expected.idx_shape)
+            head = self.head[: 4 + 4 * ndim]
+            wanted = bytes([0, 0, 8, ndim]) + b"".join(n.to_bytes(4, "big") for n in expected.idx_shape)
+            if head != wanted:
+                return f"its IDX header is not that of shape {expected.idx_shape}"
+        return None
 
 
 def _check_room(out: IO[bytes], size: int | None) -> None:
@@ -355,12 +496,13 @@ def _reason(error: Exception) -> str:
     return str(error) or type(error).__name__
 
 
-def _failure_message(folder: Path, name: str, failures: list[str], fetched: list[str]) -> str:
-    target = folder / f"{name}.gz"
-    lacking = ", ".join(f"{missing}.gz" for missing in missing_idx_files(folder))
-    kept = f"Kept what this run fetched, complete and verified: {', '.join(f'{n}.gz' for n in fetched)}. " if fetched else ""
+def _failure_message(folder: Path, remote: RemoteFile, failures: list[str], fetched: list[str], lacking: list[RemoteFile],
+                     label: str) -> str:
+    target = folder / remote.name
+    names = ", ".join(missing.name for missing in lacking)
+    kept = f"Kept what this run fetched, complete and verified: {', '.join(fetched)}. " if fetched else ""
     return (
         f"{target}: could not download it from any mirror: {'; '.join(failures) or 'no mirror given'}. {kept}"
-        f"Offline? Copy the MNIST files still missing ({lacking}) into {folder}, "
+        f"Offline? Copy the {label} files still missing ({names}) into {folder}, "
         "or point --data at a folder that holds them."
     )

@@ -120,6 +120,44 @@ def read_idx(path: Path, ndim: int | None = None) -> np.ndarray:
     return readonly(array)
 
 
+def read_idx_gzip_stream(label: str, stream: IO[bytes], compressed_size: int, ndim: int | None = None,
+                         transposed: bool = False) -> np.ndarray:
+    """Read one gzipped IDX file of unsigned bytes from ``stream`` (a member of a zip archive) as a read-only uint8 array.
+
+    As ``read_idx`` for a file, a chunk at a time into one preallocated array; ``compressed_size``
+    (the gzip's bytes) bounds what the header may promise before anything is allocated, and
+    ``label`` names the member in messages. Nothing is seekable: the stream is read once.
+    """
+    path = Path(label)
+    try:
+        with gzip.GzipFile(fileobj=stream) as unzipped:
+            shape = _idx_shape(path, unzipped, ndim)
+            promised = math.prod(shape)
+            if promised > max(EXPANSION_FLOOR, MAX_EXPANSION * max(compressed_size, 1)):
+                raise DataError(f"{label}: its header promises {shown_bytes(promised)} (shape {shape}) from "
+                                f"{shown_bytes(compressed_size)} of gzip; real data compresses less than {MAX_EXPANSION} times")
+            _check_memory(path, shape, promised)
+            array = np.empty(shape, dtype=np.uint8)
+            _fill(path, unzipped, array)
+    except (OSError, EOFError, zlib.error) as error:
+        raise DataError(f"{label}: cannot read, truncated or corrupt ({error})") from None
+    if transposed:
+        _transpose_in_place(label, array)
+    return readonly(array)
+
+
+_TRANSPOSE_CHUNK = 4096  # images turned at a time: the one extra buffer the turn needs
+
+
+def _transpose_in_place(label: str, images: np.ndarray) -> None:
+    """Turn each square image of (N, rows, cols) about its diagonal, a chunk at a time (no second copy of all)."""
+    if images.ndim != 3 or images.shape[1] != images.shape[2]:
+        raise DataError(f"{label}: images of shape {images.shape[1:]} stored transposed; purenet turns square images only")
+    for start in range(0, len(images), _TRANSPOSE_CHUNK):
+        block = images[start : start + _TRANSPOSE_CHUNK]
+        block[...] = block.transpose(0, 2, 1).copy()
+
+
 @contextlib.contextmanager
 def _open_maybe_gzip(path: Path, raw: IO[bytes]) -> Iterator[tuple[IO[bytes], int | None]]:
     """The file's bytes as a stream, decompressed on the fly when it is gzipped; and for a

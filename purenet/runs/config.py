@@ -43,6 +43,7 @@ from purenet.core.lr_defaults import DEFAULT_LR
 from purenet.core.optim import OPTIMIZERS
 from purenet.core.schedules import SCHEDULES
 from purenet.data.augment import Augmenter, AugmentError
+from purenet.data.named import DATASETS
 from purenet.runs.settings import AUGMENTATION_MAGNITUDES, DEFAULTS, PRESET_ALIASES, RECIPES, SETTINGS, check_choices
 
 AUGMENT_FIELDS = ("shift", "rotation", "scale", "shear", "elastic_alpha", "elastic_sigma")
@@ -197,8 +198,8 @@ class RunConfig:
     it; a resumed run may go further). ``dropout`` is a shorthand for Dropout layers:
     the network is built from ``network_layers``, ``layers`` with one after every hidden
     dense layer. ``augment`` is an ``Augmenter`` or None; ``data`` the absolute path of
-    the data set, or None for the default MNIST. The defaults, and the ranges the command
-    line states, are purenet.runs.settings'.
+    the data set, a data set's name (``purenet.data.named.DATASETS``), or None for the
+    default MNIST. The defaults, and the ranges the command line states, are purenet.runs.settings'.
     """
 
     layers: tuple[int | str, ...] = attrs.field(default=DEFAULTS["layers"], converter=parse_layers)
@@ -230,8 +231,9 @@ class RunConfig:
             raise ConfigError("label_smoothing", f"needs the ce loss, not {self.loss}")
         if self.patience and not self.val_fraction:
             raise ConfigError("patience", "needs a validation split: set val_fraction (--val-fraction) above 0")
-        if self.data is not None and not (isinstance(self.data, str) and self.data and os.path.isabs(self.data)):
-            raise ConfigError("data", f"must be an absolute path (a string), got {self.data!r}")
+        if self.data is not None and not (isinstance(self.data, str) and self.data
+                                          and (os.path.isabs(self.data) or self.data in DATASETS)):
+            raise ConfigError("data", f"must be an absolute path or a data set's name ({', '.join(DATASETS)}), got {self.data!r}")
 
     def to_json(self) -> dict[str, Any]:
         """The settings as plain JSON types (what a checkpoint stores)."""

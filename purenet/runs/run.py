@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from pathlib import Path
 from typing import Callable, Iterator
 
 import attrs
@@ -51,6 +50,7 @@ from purenet.data import DataError, Dataset, Split, default_data_dir, split_vali
 from purenet.data import load as load_data
 from purenet.data.augment import Augmenter
 from purenet.data.download import ensure_mnist
+from purenet.data.named import DATASETS, data_location, data_setting, ensure_named, load_named
 from purenet.runs.checkpoint import MAX_NAME, Checkpoint, CheckpointError
 from purenet.runs.checkpoint import load as load_checkpoint
 from purenet.runs.config import MAX_WHOLE, ConfigError, RunConfig, check_fits
@@ -162,8 +162,8 @@ def prepare_resumed(checkpoint: Checkpoint | str | os.PathLike, *, epochs: int |
         raise CheckpointError(f"{source}: holds no run configuration (it was saved without one, as by a script "
                               "that gives no config=), so it cannot be resumed")
     epochs = epochs_to_reach(source, checkpoint.epoch, checkpoint.config.epochs, epochs)
-    config = checkpoint.config if data is None else attrs.evolve(checkpoint.config, data=os.path.abspath(data))
-    if config.data is not None and not os.path.exists(config.data):
+    config = checkpoint.config if data is None else attrs.evolve(checkpoint.config, data=data_setting(data))
+    if config.data is not None and config.data not in DATASETS and not os.path.exists(config.data):
         raise DataError(f"{config.data}: no such file or folder (the data this run was trained on; give its new place)")
     config = _located(config)
     dataset = _load_checked(config)
@@ -223,7 +223,11 @@ def checkpoint_after(record: EpochRecord, previous: Checkpoint) -> Checkpoint:
 
 
 def _located(config: RunConfig) -> RunConfig:
-    """``config`` with the absolute path of its data; the default MNIST, fetched if missing."""
+    """``config`` with the absolute path of its data; the default MNIST, fetched if missing, as is a
+    named data set (``purenet.data.named``), whose name the config keeps."""
+    if config.data in DATASETS:
+        ensure_named(config.data)
+        return config
     if config.data is not None:
         return config
     folder = default_data_dir()
@@ -234,8 +238,8 @@ def _located(config: RunConfig) -> RunConfig:
 def _load_checked(config: RunConfig) -> Dataset:
     """The data of ``config``, once sure the network and the run fit it (else ConfigError)."""
     check_fits(config)
-    path = Path(config.data)
-    dataset = load_data(path)
+    path = data_location(config.data)
+    dataset = load_named(config.data) if config.data in DATASETS else load_data(path)
     pixels, inputs, outputs = dataset.train.images.shape[1], config.layers[0], config.layers[-1]
     if pixels != inputs:
         raise ConfigError("layers", f"starts with {inputs}", before=f"{path}: images have {pixels} pixels but ")

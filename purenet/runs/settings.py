@@ -138,7 +138,8 @@ SETTINGS: dict[str, Setting] = {
     "val_fraction": Setting(0.0, "Hold this fraction of the training set out for validation", low=0.0, high=0.9),
     "patience": Setting(0, "Stop after N epochs without a better validation accuracy, keeping the best (0: never)", low=0),
     "seed": Setting(0, "Seed for init, split, shuffling, dropout and augmentation", low=0),
-    "data": Setting(None, "MNIST data: IDX folder, CSV, .npz or image folders"),  # None: the default MNIST
+    "data": Setting(None, "Data: a data set's name (fashion, kmnist, emnist-letters, ...: purenet datasets) "
+                          "or a path: IDX folder, CSV, .npz or image folders"),  # None: the default MNIST
 }
 """Every setting of a run, by ``RunConfig`` field name, in the fields' order."""
 
