@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
 from typing import Callable, Iterator
 
 import attrs
