@@ -217,7 +217,17 @@ def test_the_corpus_is_wide():
     assert len({case.id for case in CASES}) == len(CASES)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+QUICK_SHARE = 3
+"""One case in three runs in the quick loop (``pytest``), spread evenly over the families of
+``corpus_cases``; the other two are marked slow, so ``pytest -m slow`` (and CI) runs them too."""
+
+
+def _in_the_loops(cases) -> list:
+    return [pytest.param(case, id=case.id, marks=() if index % QUICK_SHARE == 0 else pytest.mark.slow)
+            for index, case in enumerate(cases)]
+
+
+@pytest.mark.parametrize("case", _in_the_loops(CASES))
 def test_case(case: Case, world: World, here: Path, monkeypatch):
     args = case.build(world, here)
     for name, value in case.env.items():
