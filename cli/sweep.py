@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
+from purenet.base.words import counted
 from purenet.cli.console import Terminated, fail, plain_output, say, stdout_console, stopped_by
 from purenet.cli.extras import needs_extra
 
@@ -68,12 +69,12 @@ def _sweep(spec, study, url: str, jobs: Optional[int], scheduler: Optional[str],
         jobs = jobs or max(1, sum(client.nthreads().values()))
         per_worker = asked or 1
         make = client.get_executor
-        where = f"the Dask cluster at {scheduler}, {jobs} at a time, {per_worker} BLAS thread(s) each"
+        where = f"the Dask cluster at {scheduler}, {jobs} at a time, {counted(per_worker, 'BLAS thread')} each"
     else:
         client = None
         jobs = jobs or len(usable_cores())
         per_worker = asked or threads_per_worker(jobs)
-        where = f"{jobs} local worker process(es), {per_worker} BLAS thread(s) each"
+        where = f"{counted(jobs, 'local worker process', 'local worker processes')}, {counted(per_worker, 'BLAS thread')} each"
 
         def make():
             return local_executor(jobs, per_worker)
