@@ -462,12 +462,40 @@ def signals_deferred() -> Iterator[None]:
     says about it agree. (If the block fails, its own error goes on instead.)"""
     _stop.deferring += 1
     try:
-        yield
+        with _taken_by_a_waiting_thread():
+            yield
     finally:
         _stop.deferring -= 1
     if not _stop.deferring and _stop.pending is not None:
         signum, _stop.pending = _stop.pending, None
         raise Terminated(signum)
+
+
+_waiting_thread: list[threading.Thread] = []
+
+
+@contextlib.contextmanager
+def _taken_by_a_waiting_thread() -> Iterator[None]:
+    """Within the block, the main thread holds the stop signals shut and a thread that only waits
+    takes them, the moment they come, so that the wake-up pipe has them in the order they came.
+
+    A save ends with fsync, a system call that cannot be interrupted: a signal the kernel gives the
+    main thread then waits until the call returns, while a later one, given to another thread,
+    is noted at once: the pipe would have the later one first (SIGINT before the SIGHUP sent 20 ms
+    earlier). The handlers still run in the main thread, once the call returns."""
+    main = threading.main_thread()
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not main or _stop.arrivals is None:
+        yield
+        return
+    if not _waiting_thread:  # started while the main thread has the signals open: the thread inherits that
+        waiter = threading.Thread(target=threading.Event().wait, name="purenet-stop-signals", daemon=True)
+        waiter.start()
+        _waiting_thread.append(waiter)
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, set(SIGNAL_NAMES))
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def signal_of(error: BaseException) -> int:

@@ -62,3 +62,22 @@ def test_two_signals_during_one_long_c_call_stop_with_the_first_sent():
             sender.join()
             time.sleep(2)
     assert stopped.value.signum == signal.SIGTERM
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX signal masks")
+def test_while_a_save_runs_a_waiting_thread_takes_the_signals_in_the_order_they_come():
+    from purenet.cli.console import signals_deferred
+
+    stops = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    with pytest.raises(Terminated) as stopped:
+        with signals_as_interrupts():
+            with signals_deferred():
+                # the main thread holds them shut (an fsync would hold back the one it was given)
+                assert stops <= signal.pthread_sigmask(signal.SIG_BLOCK, [])
+                os.kill(os.getpid(), signal.SIGHUP)
+                time.sleep(0.05)
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)
+            pytest.fail("the first signal is raised once the save is over")
+    assert stopped.value.signum == signal.SIGHUP
+    assert not stops & signal.pthread_sigmask(signal.SIG_BLOCK, [])  # open again afterwards
