@@ -111,3 +111,20 @@ def test_the_core_library_never_mentions_torch():
     mentions = [f"{path.relative_to(package)}:{number}" for path in sorted(package.rglob("*.py"))
                 for number, line in enumerate(path.read_text().splitlines(), 1) if "torch" in line]
     assert mentions == []
+
+
+@pytest.mark.parametrize("environment, dask_worker, respected", [
+    ({}, False, False),
+    ({"MALLOC_TRIM_THRESHOLD_": "65536"}, False, True),  # the user's, or Dask's outside a trial: left alone
+    ({"MALLOC_TRIM_THRESHOLD_": "65536"}, True, False),  # Dask's nanny's own setting, in a trial on its worker
+    ({"MALLOC_TRIM_THRESHOLD_": "1000000"}, True, True),  # a value of the user's, even on a Dask worker
+    ({"MALLOC_TRIM_THRESHOLD_": "65536", "MALLOC_MMAP_THRESHOLD_": "4096"}, True, True),
+])
+def test_a_dask_nannys_malloc_setting_is_not_taken_for_the_users(monkeypatch, environment, dask_worker, respected):
+    from purenet.apps import allocator
+
+    for name in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert allocator._set_by_the_user(dask_worker) is respected

@@ -48,24 +48,31 @@ glibc's own ceiling for its dynamic threshold."""
 
 _USER_SETTINGS = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_")
 
+DASK_NANNY_SETTING = ("MALLOC_TRIM_THRESHOLD_", "65536")
+"""What Dask's nanny puts in the environment of every worker process it starts (distributed's
+``nanny.pre-spawn-environ``), to hand freed memory back to the system early. Not the user's
+choice: on a worker running a sweep's trials it made a small network's trial take 2.3x as
+long (docs/performance.md, "Sweeps"), so ``tune_malloc(dask_worker=True)`` raises it anyway."""
+
 _tuned = False
 """Whether ``tune_malloc`` has changed this process's malloc settings."""
 
 
-def tune_malloc() -> bool:
+def tune_malloc(*, dask_worker: bool = False) -> bool:
     """Raise glibc's trim and mmap thresholds for the whole process; True when they
     are raised (now or by an earlier call), False when skipped.
 
     Idempotent: once applied, later calls return True and do nothing. Skipped, and
     False, when ``PURENET_TUNE_MALLOC=0``, when the environment sets glibc's own
-    malloc thresholds, and off glibc.
+    malloc thresholds (with ``dask_worker``, unless the only setting is the one Dask's
+    nanny makes, ``DASK_NANNY_SETTING``), and off glibc.
     """
     global _tuned
     if _tuned:
         return True
     if os.environ.get("PURENET_TUNE_MALLOC", "1") == "0":
         return False
-    if any(name in os.environ for name in _USER_SETTINGS) or "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", ""):
+    if _set_by_the_user(dask_worker) or "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", ""):
         return False
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
@@ -84,3 +91,11 @@ def is_tuned() -> bool:
     """True once ``tune_malloc`` has raised this process's thresholds (importing
     purenet never does)."""
     return _tuned
+
+
+def _set_by_the_user(dask_worker: bool) -> bool:
+    """Whether the environment sets glibc's thresholds, not counting, on a Dask worker, the nanny's own setting."""
+    given = {name: os.environ[name] for name in _USER_SETTINGS if name in os.environ}
+    if dask_worker and given == dict([DASK_NANNY_SETTING]):
+        return False
+    return bool(given)

@@ -24,6 +24,7 @@ from typing import Any, Mapping, Optional
 import attrs
 import numpy as np
 
+from purenet.apps.allocator import tune_malloc
 from purenet.core.training import EpochRecord, TrainingDiverged
 from purenet.data import Dataset
 from purenet.runs.checkpoint import save
@@ -103,6 +104,19 @@ def init_worker(threads: Optional[int]) -> None:
         from purenet.apps.threads import set_blas_threads
 
         set_blas_threads(threads)
+    tune_malloc()  # as the purenet command does: each step reuses the pages the last one freed
+
+
+def on_a_dask_worker() -> bool:
+    """Whether this code runs in a task on a Dask worker (only asked when distributed is loaded)."""
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return False
+    try:
+        distributed.get_worker()
+    except ValueError:  # not in a worker's task
+        return False
+    return True
 
 
 def without_test(run: Run) -> Run:
@@ -112,6 +126,7 @@ def without_test(run: Run) -> Run:
 
 def run_trial(job: TrialJob) -> TrialOutcome:
     """Run the trial ``job`` describes to its end; every ending is a TrialOutcome."""
+    tune_malloc(dask_worker=on_a_dask_worker())  # done once a process; a local worker did it at start
     if job.threads is not None:
         from purenet.apps.threads import blas_threads, set_blas_threads
 
