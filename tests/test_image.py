@@ -179,6 +179,7 @@ def test_output_is_a_28x28_uint8_image_from_0_to_255(prepared):
     assert (prepared.min(axis=(1, 2)) == 0).all() and (prepared.max(axis=(1, 2)) == 255).all()
 
 
+@pytest.mark.slow  # its fixture prepares 40 photo-like images, as the other slow tests here
 def test_centre_of_mass_is_where_mnist_puts_it(prepared, mnist):
     # MNIST's own convention, measured: the mean centre of mass of its digits
     mnist_centre = centre_of_mass(mnist.test.images[:2000].reshape(-1, 28, 28)).mean(axis=0)
