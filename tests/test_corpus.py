@@ -217,9 +217,9 @@ def test_the_corpus_is_wide():
     assert len({case.id for case in CASES}) == len(CASES)
 
 
-QUICK_SHARE = 4
-"""One case in four runs in the quick loop (``pytest``), spread evenly over the families of
-``corpus_cases``; the other three are marked slow, so ``pytest -m slow`` (and CI) runs them too."""
+QUICK_SHARE = 6
+"""One case in six runs in the quick loop (``pytest``), spread evenly over the families of
+``corpus_cases``; the other five are marked slow, so ``pytest -m slow`` (and CI) runs them too."""
 
 
 def _in_the_loops(cases) -> list:

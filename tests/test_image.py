@@ -188,6 +188,7 @@ def test_centre_of_mass_is_where_mnist_puts_it(prepared, mnist):
     assert np.abs(offsets).max() <= 0.75  # a shift by whole pixels, as MNIST's, leaves at most half a pixel
 
 
+@pytest.mark.slow  # its fixture prepares 40 photo-like images, as the other slow tests here
 def test_digit_fits_the_20x20_box_and_fills_it(prepared, mnist):
     boxes = np.array([bounding_box(image) for image in prepared])
     assert boxes.max() <= BOX
