@@ -25,10 +25,9 @@ from purenet.apps.seeds import SeedPool, SeedResult, mean_and_spread, parse_seed
 from purenet.apps.threads import parse_threads, user_setting
 from purenet.cli.console import EXIT_DIVERGED, Terminated, fail, say, stdout_console, stopped_by
 from purenet.cli.download import ensure_default_data
-from purenet.cli.train import check_request
+from purenet.cli.train import check_request, held_locks
 from purenet.data import default_data_dir
 from purenet.io.lock import OutputLock
-from purenet.io.outputs import WriteRefused
 
 if TYPE_CHECKING:
     from purenet.cli.app import TrainRequest
@@ -61,7 +60,7 @@ def run_seeds(request: TrainRequest, explicit: frozenset[str]) -> None:
     say(f"training {len(seeds)} seeds ({', '.join(map(str, seeds))}): {plan.reason}")
     results: dict[int, SeedResult] = {}
     try:
-        with _locked(outs), SeedPool(plan) as pool:
+        with held_locks([OutputLock(out) for out in outs]), SeedPool(plan) as pool:  # as train locks its one
             for result in pool.results([(item.config, item.options.out) for item in checked]):
                 if result.error is not None:
                     fail(f"seed {result.seed}: {result.error}")  # the same settings would fail every seed
@@ -80,27 +79,6 @@ def run_seeds(request: TrainRequest, explicit: frozenset[str]) -> None:
     if diverged:
         fail(f"training diverged for seed {', '.join(str(r.seed) for r in diverged)}: {diverged[0].diverged}; "
              "each file holds its last good epoch. Try a smaller --lr", code=EXIT_DIVERGED)
-
-
-class _locked:
-    """Every seed's checkpoint locked for the whole command, as ``purenet train`` locks its one."""
-
-    def __init__(self, outs: Sequence[Path]) -> None:
-        self.locks = [OutputLock(out) for out in outs]
-        self.held: list[OutputLock] = []
-
-    def __enter__(self) -> None:
-        try:
-            for lock in self.locks:
-                lock.__enter__()
-                self.held.append(lock)
-        except WriteRefused as error:
-            self.__exit__(None, None, None)
-            fail(str(error))
-
-    def __exit__(self, *exc) -> None:
-        while self.held:
-            self.held.pop().__exit__(*exc)
 
 
 def _stamp(path: Path) -> Optional[tuple[int, int, int]]:

@@ -313,12 +313,12 @@ def _state_record() -> tuple[str, str]:
     return str(state_file()), "where purenet remembers the last model trained"
 
 
-class _locked:
-    """Hold the output locks for the run (the checkpoint's, the log's); a second run writing
-    the same file gets one line."""
+class held_locks:
+    """Hold output locks for a command (a run's checkpoint and log, every seed's checkpoint); a second
+    command writing the same file gets one line, and the locks taken so far are let go."""
 
-    def __init__(self, options: TrainOptions) -> None:
-        self.locks = [OutputLock(options.out)] + ([OutputLock(options.log, "--log")] if options.log else [])
+    def __init__(self, locks: list[OutputLock]) -> None:
+        self.locks = locks
         self.held: list[OutputLock] = []
 
     def __enter__(self) -> None:
@@ -333,6 +333,11 @@ class _locked:
     def __exit__(self, *exc) -> None:
         while self.held:
             self.held.pop().__exit__(*exc)
+
+
+def _locked(options: TrainOptions) -> held_locks:
+    """The run's output locks: the checkpoint's, and the log's when there is one."""
+    return held_locks([OutputLock(options.out)] + ([OutputLock(options.log, "--log")] if options.log else []))
 
 
 # --- data and the starting point: the library's -------------------------------------------
