@@ -120,21 +120,8 @@ def _plain_progress() -> DownloadCallback:
 
 
 def _download_with_bar(folder: Path, urls: tuple[str, ...]) -> None:
-    """Download with a rich progress bar on stderr: one row per file (bytes, speed, time left)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-    from rich.progress import Progress as RichProgress
-
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
-    with RichProgress(*columns, console=Console(stderr=True)) as bar:
-        tasks: dict[str, int] = {}  # file name -> its row in the bar (rich's task id)
-
-        def report(name: str, done: int, total: int | None) -> None:
-            if name not in tasks:
-                tasks[name] = bar.add_task(name, total=total)
-            bar.update(tasks[name], completed=done, total=total)
-
-        ensure_mnist(folder, mirrors=urls, progress=report)
+    """Download MNIST with a rich progress bar on stderr (``_with_bar``)."""
+    _with_bar(lambda report: ensure_mnist(folder, mirrors=urls, progress=report))
 
 
 def run_download_named(name: str, folder: Path | None = None, given_mirrors: Sequence[str] = (), *,

@@ -14,7 +14,7 @@ from purenet.apps.threads import parse_threads, set_blas_threads
 from purenet.base.words import counted
 from purenet.cli.console import color_output, fail, say, stdout_console
 from purenet.cli.download import ensure_default_data, run_download_named
-from purenet.cli.models import open_checkpoint, open_model, trained_on
+from purenet.cli.models import open_members, open_model, trained_on
 from purenet.core.losses import get_loss
 from purenet.core.metrics import ClassScores, class_scores, confusion_matrix, logits, per_class_accuracy
 from purenet.data import DataError, Split, default_data_dir
@@ -92,15 +92,11 @@ def _render_calibration(figures: dict) -> None:
 def run_evaluate_ensemble(models: Sequence[Path], data: Optional[Path], json_output: bool, report: Optional[Path] = None,
                           threads: str = "auto") -> None:
     """``purenet evaluate A.npz B.npz ...``: the ensemble (the members' probabilities averaged) beside each member."""
-    from purenet.core.ensemble import check_members, evaluate_ensemble
+    from purenet.core.ensemble import evaluate_ensemble
 
     if report is not None:
         fail("--report draws one model's pictures: give it one checkpoint, not an ensemble")
-    checkpoints = [open_checkpoint(path) for path in models]
-    try:
-        members = check_members([checkpoint.model for checkpoint in checkpoints], names=[str(path) for path in models])
-    except ValueError as error:
-        fail(str(error))
+    members, checkpoints = open_members(models)
     data = data or _trained_on(checkpoints[0])
     split, part = _held_out(data, members[0].arch.layers)
     if part != "test":

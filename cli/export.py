@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 
 from purenet.cli.console import fail, ignore_stop_signals, say
 from purenet.cli.extras import needs_extra
-from purenet.cli.models import check_same_classes, open_checkpoint, open_model, trained_on
+from purenet.cli.models import open_members, open_model, trained_on
 
 
 def run_export(model: Optional[Path], out: Path, force: bool) -> None:
@@ -57,15 +57,9 @@ def run_export_ensemble(models: Sequence[Path], out: Path, force: bool) -> None:
     except ImportError:
         fail(needs_extra("purenet export", "onnx"))
     from purenet.apps.export import OPSET, ExportError, check_output, save_onnx, to_onnx_ensemble
-    from purenet.core.ensemble import check_members
     from purenet.io.outputs import WriteRefused, check_not_input
 
-    checkpoints = [open_checkpoint(path) for path in models]
-    try:
-        members = check_members([checkpoint.model for checkpoint in checkpoints], names=[str(path) for path in models])
-    except ValueError as error:
-        fail(str(error))
-    check_same_classes(models, checkpoints)
+    members, checkpoints = open_members(models)
     try:
         check_not_input(out, [item for path, checkpoint in zip(models, checkpoints) for item in read_by_export(path, checkpoint)],
                         option="--out")

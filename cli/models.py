@@ -43,15 +43,22 @@ def open_models(model: Optional[Path] | Sequence[Path]) -> tuple[Path, "Params |
         one = model if model is None or isinstance(model, Path) else next(iter(model), None)
         path, checkpoint, note = open_model(one)
         return path, checkpoint.model, checkpoint, note
+    members, checkpoints = open_members(model)
+    return model[0], members, attrs.evolve(checkpoints[0], calibration=None), None
+
+
+def open_members(paths: Sequence[Path]) -> tuple[tuple["Params", ...], list[Checkpoint]]:
+    """An ensemble's networks and their checkpoints, checked to fit together (input size, classes and
+    their names); any problem is one line and exit 2."""
     from purenet.core.ensemble import check_members
 
-    checkpoints = [open_checkpoint(path) for path in model]
+    checkpoints = [open_checkpoint(path) for path in paths]
     try:
-        members = check_members([checkpoint.model for checkpoint in checkpoints], names=[str(path) for path in model])
+        members = check_members([checkpoint.model for checkpoint in checkpoints], names=[str(path) for path in paths])
     except ValueError as error:
         fail(str(error))
-    check_same_classes(model, checkpoints)
-    return model[0], members, attrs.evolve(checkpoints[0], calibration=None), None
+    check_same_classes(paths, checkpoints)
+    return members, checkpoints
 
 
 def check_same_classes(paths: Sequence[Path], checkpoints: Sequence[Checkpoint]) -> None:
